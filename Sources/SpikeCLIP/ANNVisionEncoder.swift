@@ -1,0 +1,130 @@
+import Foundation
+
+/// The ANN twin "ScratchCLIP" (SPEC 1.4; official `CLIPv_encoder` / `CLIPVisionTransformer`), BatchNorm folded.
+///
+/// The conv tokenizer of the spiking encoder without neurons and without activation gives tokens `[B, N, D]`;
+/// then `pre_layrnorm`, `depths` pre-LN transformer layers (softmax attention scaled by `head_dim^-0.5`, QuickGELU MLP),
+/// mean over tokens, `post_layernorm`, `proj` -> `[B, target_dim]`.
+public struct ANNVisionEncoder: Sendable {
+    public let config: ModelConfig
+    let tokenizer: [Conv3x3]
+    let preNorm: (weight: [Float], bias: [Float])
+    let layers: [Layer]
+    let postNorm: (weight: [Float], bias: [Float])
+    let proj: DenseWeights
+
+    struct Layer: Sendable {
+        let norm1: (weight: [Float], bias: [Float]), norm2: (weight: [Float], bias: [Float])
+        let q: DenseWeights, k: DenseWeights, v: DenseWeights, out: DenseWeights
+        let fc1: DenseWeights, fc2: DenseWeights
+    }
+
+    init(config: ModelConfig, store: inout ParameterStore, prefix: String) throws {
+        let a = config.annVision
+        let d = a.embedDims, dh = a.hiddenDims
+        self.config = config
+        var convs: [Conv3x3] = []
+        for (j, (cin, cout)) in SpikingVisionEncoder.tokenizerChannels(inChannels: config.vision.inChannels, d: d).enumerated() {
+            let w = try store.take("\(prefix)embeddings.block\(j)_conv.weight", [cout, cin, 3, 3])
+            let bn = try store.batchNorm("\(prefix)embeddings.block\(j)_bn", channels: cout, eps: config.batchNormEps)
+            let f = bn.fold(weight: w, bias: nil, outChannels: cout)
+            convs.append(Conv3x3(weight: f.weight, bias: f.bias, inChannels: cin, outChannels: cout))
+        }
+        self.tokenizer = convs
+        func norm(_ p: String, _ n: Int) throws -> (weight: [Float], bias: [Float]) {
+            (try store.take(p + ".weight", [n]), try store.take(p + ".bias", [n]))
+        }
+        func linear(_ p: String, _ out: Int, _ inp: Int) throws -> DenseWeights {
+            DenseWeights(weight: try store.take(p + ".weight", [out, inp]), bias: try store.take(p + ".bias", [out]), outFeatures: out, inFeatures: inp)
+        }
+        self.preNorm = try norm(prefix + "pre_layrnorm", d)
+        var layers: [Layer] = []
+        for i in 0..<a.depths {
+            let p = "\(prefix)encoder.layers.\(i)."
+            layers.append(
+                Layer(
+                    norm1: try norm(p + "layer_norm1", d), norm2: try norm(p + "layer_norm2", d),
+                    q: try linear(p + "self_attn.q_proj", d, d), k: try linear(p + "self_attn.k_proj", d, d),
+                    v: try linear(p + "self_attn.v_proj", d, d), out: try linear(p + "self_attn.out_proj", d, d),
+                    fc1: try linear(p + "mlp.fc1", dh, d), fc2: try linear(p + "mlp.fc2", d, dh)))
+        }
+        self.layers = layers
+        self.postNorm = try norm(prefix + "post_layernorm", d)
+        self.proj = try linear(prefix + "proj", a.targetDim, d)
+    }
+
+    /// Runs the ANN twin.
+    /// - Parameters: `pixels` `[B, C, H, W]`.
+    /// - Returns: image embeddings `[B, target_dim]` (not normalised).
+    /// - Throws: ``InputError/wrongImageSize(expected:count:)``.
+    public func forward(pixels: [Float], batch b: Int, mode: KernelMode = .blas) throws -> [Float] {
+        let a = config.annVision, v = config.vision
+        let c = v.inChannels, h = v.imageSize[0], w = v.imageSize[1], d = a.embedDims
+        guard pixels.count == b * c * h * w, b > 0 else { throw InputError.wrongImageSize(expected: [b, c, h, w], count: pixels.count) }
+        let eps = a.layerNormEps
+        var x = tokenizer[0].apply(pixels, frames: b, height: h, width: w, mode: mode, binary: false)
+        x = tokenizer[1].apply(x, frames: b, height: h, width: w, mode: mode, binary: false)
+        x = tokenizer[2].apply(x, frames: b, height: h, width: w, mode: mode, binary: false)
+        let p3 = maxPool3x3s2(x, frames: b, channels: d / 2, height: h, width: w)
+        x = tokenizer[3].apply(p3.values, frames: b, height: p3.height, width: p3.width, mode: mode, binary: false)
+        let p4 = maxPool3x3s2(x, frames: b, channels: d, height: p3.height, width: p3.width)
+        x = tokenizer[4].apply(p4.values, frames: b, height: p4.height, width: p4.width, mode: mode, binary: false)
+        let n = p4.height * p4.width
+        // [B, D, N] -> tokens [B*N, D].
+        var tokens = [Float](repeating: 0, count: b * n * d)
+        for item in 0..<b { for ch in 0..<d { for p in 0..<n { tokens[(item * n + p) * d + ch] = x[(item * d + ch) * n + p] } } }
+        tokens = layerNorm(tokens, rows: b * n, weight: preNorm.weight, bias: preNorm.bias, eps: eps)
+        let heads = a.numHeads, hd = d / heads
+        let scale = Float(1 / Double(hd).squareRoot())
+        for layer in layers {
+            let normed = layerNorm(tokens, rows: b * n, weight: layer.norm1.weight, bias: layer.norm1.bias, eps: eps)
+            let q = layer.q.apply(normed, rows: b * n, mode: mode, binary: false).map { $0 * scale }
+            let k = layer.k.apply(normed, rows: b * n, mode: mode, binary: false)
+            let vv = layer.v.apply(normed, rows: b * n, mode: mode, binary: false)
+            var context = [Float](repeating: 0, count: b * n * d)
+            var scores = [Double](repeating: 0, count: n)
+            for item in 0..<b {
+                for head in 0..<heads {
+                    for i in 0..<n {
+                        let qi = (item * n + i) * d + head * hd
+                        var maxScore = -Double.infinity
+                        for j in 0..<n {
+                            let kj = (item * n + j) * d + head * hd
+                            var s: Float = 0
+                            for e in 0..<hd { s += q[qi + e] * k[kj + e] }
+                            scores[j] = Double(s)
+                            maxScore = max(maxScore, scores[j])
+                        }
+                        var total = 0.0
+                        for j in 0..<n { scores[j] = exp(scores[j] - maxScore); total += scores[j] }
+                        for e in 0..<hd {
+                            var acc = 0.0
+                            for j in 0..<n { acc += scores[j] * Double(vv[(item * n + j) * d + head * hd + e]) }
+                            context[qi + e] = Float(acc / total)
+                        }
+                    }
+                }
+            }
+            let attnOut = layer.out.apply(context, rows: b * n, mode: mode, binary: false)
+            for i in 0..<tokens.count { tokens[i] += attnOut[i] }
+            let normed2 = layerNorm(tokens, rows: b * n, weight: layer.norm2.weight, bias: layer.norm2.bias, eps: eps)
+            let hidden = layer.fc1.apply(normed2, rows: b * n, mode: mode, binary: false).map(quickGELU)
+            let mlpOut = layer.fc2.apply(hidden, rows: b * n, mode: mode, binary: false)
+            for i in 0..<tokens.count { tokens[i] += mlpOut[i] }
+        }
+        var pooled = [Float](repeating: 0, count: b * d)
+        for item in 0..<b {
+            for ch in 0..<d {
+                var s = 0.0
+                for p in 0..<n { s += Double(tokens[(item * n + p) * d + ch]) }
+                pooled[item * d + ch] = Float(s / Double(n))
+            }
+        }
+        pooled = layerNorm(pooled, rows: b, weight: postNorm.weight, bias: postNorm.bias, eps: eps)
+        return proj.apply(pooled, rows: b, mode: mode, binary: false)
+    }
+}
+
+/// QuickGELU `x * sigmoid(1.702 x)` (official `QuickGELUActivation`).
+@inline(__always)
+func quickGELU(_ x: Float) -> Float { x / (1 + Foundation.exp(-1.702 * x)) }

@@ -1,0 +1,192 @@
+import Foundation
+
+/// The checkpoint's `config` JSON (docs/CHECKPOINT.md, SPEC section 3). Keys are snake_case in JSON.
+public struct ModelConfig: Codable, Sendable, Equatable {
+    /// Simulation time steps `T`.
+    public var T: Int
+    public var lif: LIFConfig
+    /// BatchNorm epsilon used when folding BN into the preceding conv.
+    public var batchNormEps: Double
+    public var vision: VisionConfig
+    public var annVision: ANNVisionConfig
+    public var text: TextConfig
+    /// Multiplier applied to cosines before the softmax (SPEC 1.5; official training uses 1).
+    public var logitScale: Double
+    public var preprocess: PreprocessConfig
+    public var tokenizer: TokenizerConfig
+    /// Default class names and prompt templates (`{}` is replaced by the class name).
+    public var classes: [String]
+    public var templates: [String]
+    public var annText: ANNTextReference?
+    /// Free-form provenance (data, seed, epochs, accuracies, git revision), kept as JSON.
+    public var provenance: JSONValue?
+
+    public struct LIFConfig: Codable, Sendable, Equatable {
+        public var tau: Double
+        public var vThreshold: Double
+        public var vReset: Double
+        /// Threshold of the attention output neuron `attn_lif` (official: 0.5).
+        public var attnVThreshold: Double
+    }
+
+    /// Spiking image encoder (`Vision_Encoder`).
+    public struct VisionConfig: Codable, Sendable, Equatable {
+        public var inChannels: Int
+        /// `[H, W]`.
+        public var imageSize: [Int]
+        /// Width `D`.
+        public var embedDims: Int
+        public var numHeads: Int
+        public var mlpRatios: Double
+        public var depths: Int
+        public var targetDim: Int
+        /// MLP hidden width `int(D * mlp_ratios)`.
+        public var hiddenDims: Int { Int(Double(embedDims) * mlpRatios) }
+    }
+
+    /// ANN twin (`CLIPv_encoder`); `in_channels` comes from ``VisionConfig``.
+    public struct ANNVisionConfig: Codable, Sendable, Equatable {
+        public var embedDims: Int
+        public var numHeads: Int
+        public var mlpRatios: Double
+        public var depths: Int
+        public var targetDim: Int
+        public var layerNormEps: Double
+        public var hiddenDims: Int { Int(Double(embedDims) * mlpRatios) }
+    }
+
+    /// Spiking text encoder (`Language_Encoder`).
+    public struct TextConfig: Codable, Sendable, Equatable {
+        /// Sequence length `L`.
+        public var contextLength: Int
+        /// Embedding width `E`.
+        public var embedDim: Int
+        public var hiddenDim: Int
+        public var targetDim: Int
+        public var embedding: EmbeddingConfig
+    }
+
+    /// The text encoder's input embedding module (`text.clip_embedding.*`).
+    public struct EmbeddingConfig: Codable, Sendable, Equatable {
+        /// `"bert"` (word + position + token type + LayerNorm) or `"clip"` (token + position).
+        public var kind: String
+        public var vocabSize: Int
+        public var maxPositionEmbeddings: Int
+        public var typeVocabSize: Int?
+        public var layerNormEps: Double?
+    }
+
+    public struct PreprocessConfig: Codable, Sendable, Equatable {
+        public var imageSize: [Int]
+        public var channels: Int
+        public var mean: [Double]
+        public var std: [Double]
+    }
+
+    public struct TokenizerConfig: Codable, Sendable, Equatable {
+        /// `"bert-wordpiece"` or `"ids"` (callers pass token ids).
+        public var kind: String
+        public var vocabFile: String?
+        public var contextLength: Int
+        public var padId: Int
+        public var clsId: Int?
+        public var sepId: Int?
+        public var unkId: Int?
+        public var lowercase: Bool?
+    }
+
+    public struct ANNTextReference: Codable, Sendable, Equatable {
+        public var file: String
+        public var sha256: String
+    }
+
+    /// Decodes `json` (the metadata string).
+    /// - Throws: ``CheckpointError/badConfig(path:reason:)``.
+    public static func decode(_ json: String, path: String) throws -> ModelConfig {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let config: ModelConfig
+        do {
+            config = try decoder.decode(ModelConfig.self, from: Data(json.utf8))
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw CheckpointError.badConfig(path: path, reason: "missing '\(codingPathString(context.codingPath + [key]))'")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw CheckpointError.badConfig(path: path, reason: "wrong type at '\(codingPathString(context.codingPath))'")
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw CheckpointError.badConfig(path: path, reason: "null at '\(codingPathString(context.codingPath))'")
+        } catch {
+            throw CheckpointError.badConfig(path: path, reason: "config is not valid JSON")
+        }
+        try config.validate(path: path)
+        return config
+    }
+
+    /// Checks the invariants the engine relies on (SPEC section 2: H, W divisible by 4, D by 8 and h, ...).
+    public func validate(path: String) throws {
+        func fail(_ reason: String) -> CheckpointError { .badConfig(path: path, reason: reason) }
+        guard T >= 1 else { throw fail("T must be >= 1, got \(T)") }
+        guard lif.tau > 0 else { throw fail("lif.tau must be > 0") }
+        guard vision.imageSize.count == 2 else { throw fail("vision.image_size must be [H, W]") }
+        let (h, w) = (vision.imageSize[0], vision.imageSize[1])
+        guard h > 0, w > 0, h % 4 == 0, w % 4 == 0 else { throw fail("vision.image_size \(vision.imageSize) must be positive multiples of 4") }
+        guard vision.inChannels >= 1 else { throw fail("vision.in_channels must be >= 1") }
+        guard vision.embedDims > 0, vision.embedDims % 8 == 0 else { throw fail("vision.embed_dims \(vision.embedDims) must be a positive multiple of 8") }
+        guard vision.numHeads > 0, vision.embedDims % vision.numHeads == 0 else { throw fail("vision.embed_dims must be divisible by vision.num_heads") }
+        guard annVision.embedDims > 0, annVision.embedDims % 8 == 0 else { throw fail("ann_vision.embed_dims must be a positive multiple of 8") }
+        guard annVision.numHeads > 0, annVision.embedDims % annVision.numHeads == 0 else { throw fail("ann_vision.embed_dims must be divisible by ann_vision.num_heads") }
+        guard vision.depths >= 0, annVision.depths >= 0 else { throw fail("depths must be >= 0") }
+        guard vision.hiddenDims > 0, annVision.hiddenDims > 0 else { throw fail("mlp_ratios must give a positive hidden width") }
+        guard vision.targetDim == text.targetDim, annVision.targetDim == text.targetDim, text.targetDim > 0 else {
+            throw fail("target_dim differs: vision \(vision.targetDim), ann_vision \(annVision.targetDim), text \(text.targetDim)")
+        }
+        guard text.contextLength > 0, text.embedDim > 0, text.hiddenDim > 0 else { throw fail("text widths must be positive") }
+        guard text.embedding.maxPositionEmbeddings >= text.contextLength else {
+            throw fail("text.embedding.max_position_embeddings \(text.embedding.maxPositionEmbeddings) < context_length \(text.contextLength)")
+        }
+        guard text.embedding.vocabSize > 0 else { throw fail("text.embedding.vocab_size must be positive") }
+        switch text.embedding.kind {
+        case "bert":
+            guard (text.embedding.typeVocabSize ?? 0) >= 1 else { throw fail("bert embedding needs type_vocab_size >= 1") }
+        case "clip": break
+        default: throw fail("text.embedding.kind '\(text.embedding.kind)' is not 'bert' or 'clip'")
+        }
+        guard preprocess.mean.count == vision.inChannels, preprocess.std.count == vision.inChannels,
+            preprocess.std.allSatisfy({ $0 > 0 })
+        else { throw fail("preprocess mean/std need \(vision.inChannels) entries and std > 0") }
+        guard tokenizer.contextLength == text.contextLength else {
+            throw fail("tokenizer.context_length \(tokenizer.contextLength) != text.context_length \(text.contextLength)")
+        }
+    }
+}
+
+private func codingPathString(_ path: [CodingKey]) -> String {
+    path.map { key in key.intValue.map { "[\($0)]" } ?? key.stringValue }.joined(separator: ".")
+}
+
+/// A JSON value kept verbatim (provenance, free-form metadata).
+public enum JSONValue: Codable, Sendable, Equatable {
+    case string(String), number(Double), bool(Bool), null
+    case array([JSONValue]), object([String: JSONValue])
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let n = try? c.decode(Double.self) { self = .number(n) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case let .bool(b): try c.encode(b)
+        case let .number(n): try c.encode(n)
+        case let .string(s): try c.encode(s)
+        case let .array(a): try c.encode(a)
+        case let .object(o): try c.encode(o)
+        }
+    }
+}

@@ -1,0 +1,347 @@
+/// Energy per operation, in picojoules. Every constant an energy figure depends on is here and shown with it.
+///
+/// Defaults: 45 nm CMOS, 32-bit floating point (Horowitz, "Computing's energy problem", ISSCC 2014), the figures used by
+/// Spikformer, Spikingformer and SpikeCLIP: a multiply-accumulate 4.6 pJ (3.7 pJ multiply + 0.9 pJ add), an accumulate 0.9 pJ.
+public struct EnergyConstants: Sendable, Equatable, Codable {
+    /// One multiply-accumulate on real values (pJ).
+    public var macPJ: Double
+    /// One accumulate triggered by a spike (pJ).
+    public var acPJ: Double
+    /// One real-valued add or compare, outside the paper's count (residual adds, biases, pooling, max-pool compares) (pJ).
+    public var addPJ: Double
+    /// One real-valued multiply outside a MAC (the attention scale 0.125) (pJ).
+    public var multiplyPJ: Double
+    /// One LIF neuron update for one time step (pJ): charge `h = v + (x - v) / tau` is two adds and one multiply,
+    /// the threshold compare one add: 3.7 + 3 x 0.9 = 6.4 pJ by default.
+    public var neuronUpdatePJ: Double
+    /// Where the numbers come from.
+    public var source: String
+
+    public init(macPJ: Double, acPJ: Double, addPJ: Double, multiplyPJ: Double, neuronUpdatePJ: Double, source: String) {
+        self.macPJ = macPJ
+        self.acPJ = acPJ
+        self.addPJ = addPJ
+        self.multiplyPJ = multiplyPJ
+        self.neuronUpdatePJ = neuronUpdatePJ
+        self.source = source
+    }
+
+    /// Horowitz ISSCC 2014, 45 nm, FP32.
+    public static let horowitz45nm = EnergyConstants(
+        macPJ: 4.6, acPJ: 0.9, addPJ: 0.9, multiplyPJ: 3.7, neuronUpdatePJ: 3.7 + 3 * 0.9,
+        source: "Horowitz ISSCC 2014, 45 nm, FP32: MAC 4.6 pJ, AC/add 0.9 pJ, multiply 3.7 pJ")
+}
+
+/// Which operations an energy figure counts.
+public enum EnergyConvention: String, Sendable, CaseIterable, Codable {
+    /// The paper convention (Spikformer, Spikingformer, SpikeCLIP): `E = 4.6 pJ x MACs + 0.9 pJ x ACs`.
+    case paper
+    /// Paper convention plus neuron-state updates (every LIF neuron, every step), residual adds, biases, pooling,
+    /// max-pool compares, the attention scale and the time-weighted readout. Memory traffic is not included.
+    case fuller
+
+    public var title: String {
+        switch self {
+        case .paper: return "paper convention (4.6 pJ x MAC + 0.9 pJ x AC)"
+        case .fuller: return "fuller estimate (paper + neuron updates, adds, pooling; no memory traffic)"
+        }
+    }
+}
+
+/// Operation counts of one layer (or one step of bookkeeping) for one input, per time step.
+public struct LayerOps: Sendable, Equatable, Codable {
+    /// Module path, e.g. `vision.patch_embed.block1_conv`, `vision.block.0.attn.qk` (the `q @ k^T` product).
+    public let name: String
+    /// Multiply-accumulates on real-valued input, `[T]` (`[1]` for the ANN).
+    public var macs: [Double]
+    /// Accumulates, one per delivered spike and target, `[T]`.
+    public var acs: [Double]
+    /// LIF neuron updates, `[T]` (fuller estimate only).
+    public var neuronUpdates: [Double]
+    /// Real-valued adds and compares, `[T]` (fuller estimate only).
+    public var adds: [Double]
+    /// Real-valued multiplies outside MACs, `[T]` (fuller estimate only).
+    public var multiplies: [Double]
+
+    init(name: String, steps: Int) {
+        self.name = name
+        macs = Array(repeating: 0, count: steps)
+        acs = macs; neuronUpdates = macs; adds = macs; multiplies = macs
+    }
+
+    /// Energy at step `t` (pJ).
+    public func energyPJ(step t: Int, _ convention: EnergyConvention, _ c: EnergyConstants) -> Double {
+        let paper = macs[t] * c.macPJ + acs[t] * c.acPJ
+        guard convention == .fuller else { return paper }
+        return paper + neuronUpdates[t] * c.neuronUpdatePJ + adds[t] * c.addPJ + multiplies[t] * c.multiplyPJ
+    }
+
+    /// Energy over all steps (pJ).
+    public func energyPJ(_ convention: EnergyConvention, _ c: EnergyConstants) -> Double {
+        (0..<macs.count).reduce(0) { $0 + energyPJ(step: $1, convention, c) }
+    }
+
+    public var totalMACs: Double { macs.reduce(0, +) }
+    public var totalACs: Double { acs.reduce(0, +) }
+}
+
+/// Energy of one input through one encoder: per-layer, per-step operation counts and the constants used.
+public struct EnergyReport: Sendable, Equatable, Codable {
+    public let layers: [LayerOps]
+    public let constants: EnergyConstants
+    /// Time steps (1 for the ANN).
+    public let steps: Int
+
+    /// Total energy (pJ).
+    public func totalPJ(_ convention: EnergyConvention) -> Double {
+        layers.reduce(0) { $0 + $1.energyPJ(convention, constants) }
+    }
+
+    /// Energy at step `t` summed over layers (pJ).
+    public func stepPJ(_ t: Int, _ convention: EnergyConvention) -> Double {
+        layers.reduce(0) { $0 + $1.energyPJ(step: t, convention, constants) }
+    }
+
+    public var totalMACs: Double { layers.reduce(0) { $0 + $1.totalMACs } }
+    public var totalACs: Double { layers.reduce(0) { $0 + $1.totalACs } }
+
+    /// The layer named `name`.
+    public subscript(name: String) -> LayerOps? { layers.first { $0.name == name } }
+}
+
+/// Why an energy report could not be computed.
+public enum EnergyError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// The recording lacks a LIF layer's spikes (record with `RecordingOptions(spikes: true)`).
+    case missingLayer(String)
+    /// The batch item or prompt index is outside the recording.
+    case itemOutOfRange(index: Int, count: Int)
+
+    public var description: String {
+        switch self {
+        case let .missingLayer(name): return "energy needs the spikes of '\(name)', which were not recorded"
+        case let .itemOutOfRange(index, count): return "item \(index) is outside the recorded batch of \(count)"
+        }
+    }
+}
+
+/// Number of outputs one input position reaches along one axis in a 3x3, stride-1, padding-1 convolution.
+@inline(__always)
+func conv3Reach(_ i: Int, _ size: Int) -> Int { min(i + 1, size - 1) - max(i - 1, 0) + 1 }
+
+/// Dense multiply-accumulates of a 3x3/stride 1/pad 1 conv over an `h x w` map (padding taps not counted).
+func conv3DenseMACs(inChannels: Int, outChannels: Int, height h: Int, width w: Int) -> Double {
+    var taps = 0
+    for y in 0..<h { for x in 0..<w { taps += conv3Reach(y, h) * conv3Reach(x, w) } }
+    return Double(inChannels * outChannels * taps)
+}
+
+/// Energy accounting (SPEC section 4), computed from recorded spikes.
+public enum EnergyAccounting {
+    /// The spiking image encoder's operations for batch item `item`.
+    ///
+    /// MACs: `block0_conv` (it sees the real image at each of the T steps) and the readout `proj` (once, after the
+    /// time-weighted sum; counted at the last step). ACs: every conv and linear fed by spikes, spikes x fan-out
+    /// (3x3 convs: output channels x positions reached, border-exact; 1x1 convs: output channels); `q @ k^T`: the
+    /// products with both spikes 1 (`sum_d count_q[d] * count_k[d]` per head); `attn @ v`: for each nonzero
+    /// `attn[i, j]`, one accumulate per spike of `v[j, :]` in that head.
+    /// - Throws: ``EnergyError`` if a needed layer was not recorded or `item` is out of range.
+    public static func vision(_ rec: Recording, config: ModelConfig, item b: Int, constants: EnergyConstants = .horowitz45nm) throws -> EnergyReport {
+        let v = config.vision, t = config.T
+        let d = v.embedDims, h = v.imageSize[0], w = v.imageSize[1]
+        func layer(_ name: String) throws -> LayerRecording {
+            guard let l = rec[name], !l.spikes.isEmpty else { throw EnergyError.missingLayer(name) }
+            guard b >= 0 && b < l.shape[1] else { throw EnergyError.itemOutOfRange(index: b, count: l.shape[1]) }
+            return l
+        }
+        var ops: [LayerOps] = []
+
+        // Tokenizer convs.
+        var conv0 = LayerOps(name: "vision.patch_embed.block0_conv", steps: t)
+        let mac0 = conv3DenseMACs(inChannels: v.inChannels, outChannels: d / 8, height: h, width: w)
+        for s in 0..<t { conv0.macs[s] = mac0; conv0.adds[s] = Double(d / 8 * h * w) }
+        ops.append(conv0)
+        let convInputs: [(conv: Int, lif: String, outChannels: Int)] = [
+            (1, "block1_lif", d / 4), (2, "block2_lif", d / 2), (3, "block3_lif", d), (4, "block4_lif", d),
+        ]
+        for (j, lifName, cout) in convInputs {
+            let l = try layer("vision.patch_embed." + lifName)
+            let (lh, lw) = (l.shape[3], l.shape[4])
+            var o = LayerOps(name: "vision.patch_embed.block\(j)_conv", steps: t)
+            for s in 0..<t {
+                let sp = l.spikes(step: s, item: b)
+                var delivered = 0
+                var idx = sp.startIndex
+                for _ in 0..<l.shape[2] {
+                    for y in 0..<lh {
+                        let ry = conv3Reach(y, lh)
+                        for x in 0..<lw {
+                            if sp[idx] != 0 { delivered += ry * conv3Reach(x, lw) }
+                            idx += 1
+                        }
+                    }
+                }
+                o.acs[s] = Double(delivered * cout)
+                o.adds[s] = Double(cout * lh * lw)
+            }
+            ops.append(o)
+        }
+        // LIF neuron updates and max-pool compares (fuller estimate).
+        for name in (1...4).map({ "vision.patch_embed.block\($0)_lif" }) {
+            let l = try layer(name)
+            var o = LayerOps(name: name, steps: t)
+            for s in 0..<t {
+                o.neuronUpdates[s] = Double(l.neuronsPerItem)
+                if name.hasSuffix("block3_lif") || name.hasSuffix("block4_lif") { o.adds[s] = Double(l.neuronsPerItem * 8) }
+            }
+            ops.append(o)
+        }
+
+        let dh = v.hiddenDims, heads = v.numHeads, hd = d / heads
+        for i in 0..<v.depths {
+            let a = "vision.block.\(i).attn.", m = "vision.block.\(i).mlp."
+            let projLIF = try layer(a + "proj_lif"), q = try layer(a + "q_lif"), k = try layer(a + "k_lif")
+            let vl = try layer(a + "v_lif"), attnLIF = try layer(a + "attn_lif")
+            let m1 = try layer(m + "mlp1_lif"), m2 = try layer(m + "mlp2_lif")
+            let n = q.shape[3]
+            for (lif, conv) in [(projLIF, "q_conv"), (projLIF, "k_conv"), (projLIF, "v_conv"), (attnLIF, "proj_conv")] {
+                var o = LayerOps(name: a + conv, steps: t)
+                for s in 0..<t {
+                    o.acs[s] = Double(lif.spikeCount(step: s, item: b) * d)
+                    o.adds[s] = Double(d * n)  // the folded BatchNorm bias
+                }
+                ops.append(o)
+            }
+            var qk = LayerOps(name: a + "qk", steps: t)
+            var av = LayerOps(name: a + "av", steps: t)
+            for s in 0..<t {
+                let (qs, ks, vs) = (q.spikes(step: s, item: b), k.spikes(step: s, item: b), vl.spikes(step: s, item: b))
+                var qkCount = 0, avCount = 0
+                for head in 0..<heads {
+                    // Per channel counts for q @ k^T; per token channel sets for the nonzero pattern of attn.
+                    var qMask = [[Bool]](repeating: [Bool](repeating: false, count: hd), count: n)
+                    var kMask = qMask
+                    var vCount = [Int](repeating: 0, count: n)
+                    for e in 0..<hd {
+                        let row = (head * hd + e) * n
+                        var cq = 0, ck = 0
+                        for tok in 0..<n {
+                            if qs[qs.startIndex + row + tok] != 0 { cq += 1; qMask[tok][e] = true }
+                            if ks[ks.startIndex + row + tok] != 0 { ck += 1; kMask[tok][e] = true }
+                            if vs[vs.startIndex + row + tok] != 0 { vCount[tok] += 1 }
+                        }
+                        qkCount += cq * ck
+                    }
+                    for ii in 0..<n {
+                        for jj in 0..<n where vCount[jj] > 0 {
+                            var nonzero = false
+                            for e in 0..<hd where qMask[ii][e] && kMask[jj][e] { nonzero = true; break }
+                            if nonzero { avCount += vCount[jj] }
+                        }
+                    }
+                }
+                qk.acs[s] = Double(qkCount)
+                av.acs[s] = Double(avCount)
+                av.multiplies[s] = Double(d * n)  // the 0.125 scale
+            }
+            ops.append(qk)
+            ops.append(av)
+            for (lif, conv, fanOut) in [(m1, "mlp1_conv", dh), (m2, "mlp2_conv", d)] {
+                var o = LayerOps(name: m + conv, steps: t)
+                for s in 0..<t {
+                    o.acs[s] = Double(lif.spikeCount(step: s, item: b) * fanOut)
+                    o.adds[s] = Double(fanOut * n)
+                }
+                ops.append(o)
+            }
+            for l in [projLIF, q, k, vl, attnLIF, m1, m2] {
+                var o = LayerOps(name: l.name, steps: t)
+                for s in 0..<t { o.neuronUpdates[s] = Double(l.neuronsPerItem) }
+                ops.append(o)
+            }
+            var residual = LayerOps(name: "vision.block.\(i).residual", steps: t)
+            for s in 0..<t { residual.adds[s] = Double(2 * d * n) }
+            ops.append(residual)
+        }
+        // Readout: mean over tokens and time weighting (fuller), proj (MACs, once).
+        let n = (h / 4) * (w / 4)
+        var readout = LayerOps(name: "vision.readout", steps: t)
+        for s in 0..<t { readout.adds[s] = Double(d * n); readout.macs[s] = 0; readout.multiplies[s] = Double(2 * d) }
+        ops.append(readout)
+        var proj = LayerOps(name: "vision.proj", steps: t)
+        proj.macs[t - 1] = Double(d * v.targetDim)
+        proj.adds[t - 1] = Double(v.targetDim)
+        ops.append(proj)
+        return EnergyReport(layers: ops, constants: constants, steps: t)
+    }
+
+    /// The spiking text encoder's operations for prompt `p`. The embedding lookup costs nothing in the paper
+    /// convention (its LayerNorm, for `bert`, is counted in the fuller estimate); `fc1` and `fc2` are fed by spikes (ACs).
+    /// - Throws: ``EnergyError``.
+    public static func text(_ rec: Recording, config: ModelConfig, prompt p: Int, constants: EnergyConstants = .horowitz45nm) throws -> EnergyReport {
+        let tc = config.text, t = config.T
+        func layer(_ name: String) throws -> LayerRecording {
+            guard let l = rec[name], !l.spikes.isEmpty else { throw EnergyError.missingLayer(name) }
+            guard p >= 0 && p < l.shape[1] else { throw EnergyError.itemOutOfRange(index: p, count: l.shape[1]) }
+            return l
+        }
+        let l1 = try layer("text.mlp_lif1"), l2 = try layer("text.mlp_lif2")
+        var emb = LayerOps(name: "text.clip_embedding", steps: t)
+        let elements = Double(tc.contextLength * tc.embedDim)
+        emb.adds[0] = elements * (tc.embedding.kind == "bert" ? 2 : 1)
+        if tc.embedding.kind == "bert" { emb.multiplies[0] = 2 * elements }
+        var fc1 = LayerOps(name: "text.fc1", steps: t), fc2 = LayerOps(name: "text.fc2", steps: t)
+        var n1 = LayerOps(name: l1.name, steps: t), n2 = LayerOps(name: l2.name, steps: t)
+        var readout = LayerOps(name: "text.readout", steps: t)
+        for s in 0..<t {
+            fc1.acs[s] = Double(l1.spikeCount(step: s, item: p) * tc.hiddenDim)
+            fc1.adds[s] = Double(tc.hiddenDim)
+            fc2.acs[s] = Double(l2.spikeCount(step: s, item: p) * tc.targetDim)
+            fc2.adds[s] = Double(tc.targetDim)
+            n1.neuronUpdates[s] = Double(l1.neuronsPerItem)
+            n2.neuronUpdates[s] = Double(l2.neuronsPerItem)
+            readout.multiplies[s] = Double(tc.targetDim)
+            readout.adds[s] = Double(tc.targetDim)
+        }
+        return EnergyReport(layers: [emb, n1, fc1, n2, fc2, readout], constants: constants, steps: t)
+    }
+
+    /// The ANN twin's dense operations for one image (no spikes: everything is a MAC, attention and softmax included).
+    /// Paper convention: 4.6 pJ x MACs. Counted as MACs: convs (padding taps excluded), q/k/v/out projections,
+    /// `q k^T`, `attn v`, softmax (one per score), LayerNorm (two per element), QuickGELU (one per element), MLP, `proj`.
+    /// Adds (fuller): residuals, biases, max-pool compares, mean pooling.
+    public static func annVision(config: ModelConfig, constants: EnergyConstants = .horowitz45nm) -> EnergyReport {
+        let a = config.annVision, v = config.vision
+        let d = a.embedDims, dh = a.hiddenDims, h = v.imageSize[0], w = v.imageSize[1]
+        let n = Double((h / 4) * (w / 4)), dd = Double(d)
+        var ops: [LayerOps] = []
+        let shapes = SpikingVisionEncoder.tokenizerChannels(inChannels: v.inChannels, d: d)
+        let sizes = [(h, w), (h, w), (h, w), (h / 2, w / 2), (h / 4, w / 4)]
+        for (j, ((cin, cout), (ch, cw))) in zip(shapes, sizes).enumerated() {
+            var o = LayerOps(name: "ann_vision.embeddings.block\(j)_conv", steps: 1)
+            o.macs[0] = conv3DenseMACs(inChannels: cin, outChannels: cout, height: ch, width: cw)
+            o.adds[0] = Double(cout * ch * cw) + (j == 2 || j == 3 ? Double(cout * ((ch - 1) / 2 + 1) * ((cw - 1) / 2 + 1) * 8) : 0)
+            ops.append(o)
+        }
+        var pre = LayerOps(name: "ann_vision.pre_layrnorm", steps: 1)
+        pre.macs[0] = 2 * n * dd
+        ops.append(pre)
+        for i in 0..<a.depths {
+            let p = "ann_vision.encoder.layers.\(i)."
+            var attn = LayerOps(name: p + "self_attn", steps: 1)
+            attn.macs[0] = 4 * n * dd * dd + 2 * n * n * dd + Double(a.numHeads) * n * n + 2 * n * dd
+            attn.adds[0] = 4 * n * dd + n * dd
+            var mlp = LayerOps(name: p + "mlp", steps: 1)
+            mlp.macs[0] = 2 * n * dd * Double(dh) + n * Double(dh) + 2 * n * dd
+            mlp.adds[0] = n * Double(dh) + n * dd + n * dd
+            ops += [attn, mlp]
+        }
+        var post = LayerOps(name: "ann_vision.post_layernorm", steps: 1)
+        post.macs[0] = 2 * dd
+        post.adds[0] = n * dd
+        var proj = LayerOps(name: "ann_vision.proj", steps: 1)
+        proj.macs[0] = dd * Double(a.targetDim)
+        proj.adds[0] = Double(a.targetDim)
+        ops += [post, proj]
+        return EnergyReport(layers: ops, constants: constants, steps: 1)
+    }
+}
