@@ -1,0 +1,167 @@
+import ArgumentParser
+import Foundation
+import SpikeCLIP
+import Visualize
+
+/// Bad input: a one-line message, exit code 1.
+struct UserError: Error, CustomStringConvertible {
+    let description: String
+}
+
+@main
+struct SpikeCLIPCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spikeclip",
+        abstract: "Look inside spiking CLIP models: zero-shot scores, spikes and energy from our own engine.",
+        subcommands: [Demo.self, Bench.self],
+        defaultSubcommand: Demo.self)
+
+    /// Runs `body`, turning every error into `error: ...` on stderr and exit code 1.
+    static func guarded(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let e as ExitCode {
+            throw e
+        } catch let e as CustomStringConvertible {
+            FileHandle.standardError.write(Data("error: \(e.description)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Inputs stored with a golden fixture: images `[B, C, H, W]` and prompt token ids `[P, L]`.
+struct FixtureInputs {
+    let batch: Int
+    let pixels: [Float]
+    let tokenIds: [[Int]]
+    let templatesPerClass: Int
+
+    init(path: String) throws {
+        let f = try SafeTensorsFile(path: path)
+        guard f.metadata["fixture_format"] == "spikeclip-golden" else { throw UserError(description: "\(path): not a spikeclip golden fixture") }
+        batch = try f.info("input.pixel_values").shape[0]
+        pixels = try f.floats("input.pixel_values")
+        let shape = try f.info("input.token_ids").shape
+        let ids = try f.ints("input.token_ids")
+        tokenIds = (0..<shape[0]).map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) }
+        templatesPerClass = Int(f.metadata["num_templates"] ?? "1") ?? 1
+    }
+}
+
+extension GlyphSet: ExpressibleByArgument {}
+extension EnergyConvention: ExpressibleByArgument {}
+extension KernelMode: ExpressibleByArgument {}
+
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Classify the fixture's images with the spiking model and its ANN twin; print scores, firing rates, energy and a raster.")
+
+    @Option(help: "Fixture directory holding model.safetensors and golden.safetensors.")
+    var fixture = "Tests/Fixtures/tiny-default"
+
+    @Option(help: "LIF layer to draw as a raster (default: the first attention q_lif).")
+    var layer: String?
+
+    @Option(help: "Glyphs: braille, half-blocks or ascii.")
+    var glyphs: GlyphSet = .braille
+
+    @Option(help: "Kernels: blas, reference or spike-aware.")
+    var kernels: KernelMode = .blas
+
+    func run() throws {
+        try SpikeCLIPCommand.guarded {
+            let model = try SpikeCLIPModel(path: fixture + "/model.safetensors")
+            let inputs = try FixtureInputs(path: fixture + "/golden.safetensors")
+            let c = model.config
+            print("SpikeCLIP demo on \(fixture) (random-weight parity fixture; the trained default checkpoint is not built yet)")
+            print("image encoder: \(c.vision.inChannels)x\(c.vision.imageSize[0])x\(c.vision.imageSize[1]), D=\(c.vision.embedDims), \(c.vision.numHeads) heads, depth \(c.vision.depths), T=\(c.T)")
+            print("text encoder: L=\(c.text.contextLength), E=\(c.text.embedDim) (\(c.text.embedding.kind) embedding), hidden \(c.text.hiddenDim), target \(c.text.targetDim)")
+            let (images, visionRec) = try model.vision.forward(pixels: inputs.pixels, batch: inputs.batch, mode: kernels)
+            let (texts, textRec) = try model.text.forward(tokenIds: inputs.tokenIds, mode: kernels)
+            let ann = try model.annVision.forward(pixels: inputs.pixels, batch: inputs.batch, mode: kernels)
+            let dim = c.text.targetDim
+            let rows = (0..<inputs.tokenIds.count).map { Array(texts[($0 * dim)..<(($0 + 1) * dim)]) }
+            let classifier = ZeroShotClassifier(textEmbeddings: rows, templatesPerClass: inputs.templatesPerClass, logitScale: Float(c.logitScale))
+            let k = classifier.classEmbeddings.count
+            let names = (0..<k).map { $0 < c.classes.count ? c.classes[$0] : "class \($0)" }
+            let annEnergy = EnergyAccounting.annVision(config: c)
+            for b in 0..<inputs.batch {
+                let image = Array(images[(b * dim)..<((b + 1) * dim)])
+                let scores = classifier.score(imageEmbedding: image)
+                let annScores = classifier.score(imageEmbedding: Array(ann[(b * dim)..<((b + 1) * dim)]))
+                print("\nimage \(b): zero-shot over \(k) classes x \(inputs.templatesPerClass) templates (logit scale \(c.logitScale)); SNN top-1 \(names[scores.top1]); ANN twin image vs the same text embeddings: \(names[annScores.top1])")
+                let bars = ScoreBars(
+                    labels: names, fractions: scores.probabilities.map(Double.init),
+                    values: (0..<k).map { String(format: "p %.3f  cos %+.3f", scores.probabilities[$0], scores.cosines[$0]) },
+                    highlight: scores.top1)
+                bars.render(width: 72, glyphs: glyphs).lines.forEach { print("  " + $0) }
+                let energy = try EnergyAccounting.vision(visionRec, config: c, item: b)
+                let snnPaper = energy.totalPJ(.paper), annPaper = annEnergy.totalPJ(.paper)
+                print("  energy: SNN \(formatEnergy(picojoules: snnPaper)) (paper convention), \(formatEnergy(picojoules: energy.totalPJ(.fuller))) (fuller estimate);"
+                      + " ANN twin \(formatEnergy(picojoules: annPaper)); SNN/ANN " + String(format: "%.3f", snnPaper / annPaper))
+                print("          SNN \(formatCount(energy.totalMACs)) MACs + \(formatCount(energy.totalACs)) ACs, ANN \(formatCount(annEnergy.totalMACs)) MACs; \(energy.constants.source)")
+            }
+            print("\nfiring rate per LIF layer (all images / prompts):")
+            for l in visionRec.layers + textRec.layers {
+                print(String(format: "  %-36@ %-22@ %5.1f%%", l.name, l.shape.map(String.init).joined(separator: "x"), l.firingRate() * 100))
+            }
+            let name = layer ?? visionRec.layers.first { $0.name.hasSuffix("q_lif") }?.name ?? visionRec.layers[0].name
+            guard let chosen = visionRec[name] ?? textRec[name] else {
+                throw UserError(description: "--layer '\(name)' is not a LIF layer of this model; known: \((visionRec.layers + textRec.layers).map(\.name).joined(separator: ", "))")
+            }
+            // Raster of item 0: neurons of the first batch item, time steps across.
+            let n = chosen.neuronsPerItem
+            var spikes = [UInt8](repeating: 0, count: chosen.steps * n)
+            for t in 0..<chosen.steps { for (i, s) in chosen.spikes(step: t, item: 0).enumerated() { spikes[t * n + i] = s } }
+            let dots = glyphs.dotsPerCell
+            let height = 8
+            print("\nraster \(name), item 0, neurons 0-\(min(n, height * dots.y) - 1) of \(n) (rows), time steps 0-\(chosen.steps - 1) (columns), firing rate at right:")
+            SpikeRaster(spikes: spikes, steps: chosen.steps, neurons: n).render(width: 4 * chosen.steps / dots.x + 5, height: height, glyphs: glyphs)
+                .lines.forEach { print("  " + $0) }
+        }
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the engine: spiking image encoder per kernel mode, spiking text encoder, ANN twin (p50/p95, ms).")
+
+    @Option(help: "Fixture directory holding model.safetensors and golden.safetensors.")
+    var fixture = "Tests/Fixtures/tiny-official"
+
+    @Option(help: "Timed repetitions per measurement.")
+    var iterations = 20
+
+    func run() throws {
+        try SpikeCLIPCommand.guarded {
+            guard iterations >= 1 else { throw UserError(description: "--iterations must be >= 1") }
+            let model = try SpikeCLIPModel(path: fixture + "/model.safetensors")
+            let inputs = try FixtureInputs(path: fixture + "/golden.safetensors")
+            let one = Array(inputs.pixels.prefix(inputs.pixels.count / inputs.batch))
+            let prompt = [inputs.tokenIds[0]]
+            func measure(_ label: String, _ body: () throws -> Void) rethrows {
+                try body()  // warm-up
+                var ms: [Double] = []
+                for _ in 0..<iterations {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    try body()
+                    ms.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                }
+                ms.sort()
+                let p50 = ms[ms.count / 2], p95 = ms[min(ms.count - 1, Int((Double(ms.count) * 0.95).rounded(.up)) - 1)]
+                print(String(format: "%-44@ p50 %8.3f ms   p95 %8.3f ms", label, p50, p95))
+            }
+            print("bench on \(fixture), \(iterations) iterations, batch 1")
+            for mode in KernelMode.allCases {
+                try measure("spiking image encoder (\(mode.rawValue), record)") { _ = try model.vision.forward(pixels: one, batch: 1, mode: mode) }
+            }
+            try measure("spiking image encoder (blas, no recording)") { _ = try model.vision.forward(pixels: one, batch: 1, options: .none) }
+            for mode in KernelMode.allCases {
+                try measure("spiking text encoder, 1 prompt (\(mode.rawValue))") { _ = try model.text.forward(tokenIds: prompt, mode: mode) }
+            }
+            try measure("ANN twin image encoder (blas)") { _ = try model.annVision.forward(pixels: one, batch: 1) }
+            let (_, rec) = try model.vision.forward(pixels: one, batch: 1)
+            try measure("energy accounting from the recording") { _ = try EnergyAccounting.vision(rec, config: model.config, item: 0) }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test: the Swift package (engine parity against the committed PyTorch fixtures, loaders, energy,
+# renderers) and the Python training package. Installs missing Debian and PyPI packages first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+spikeclip_swift_deps
+spikeclip_python_deps
+
+echo "== swift build"
+swift build --build-tests
+echo "== pytest (training/)"
+PYTHONPATH=training "$PY" -m pytest training/tests -q
+echo "== swift test"
+swift test --skip-build
