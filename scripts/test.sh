@@ -9,7 +9,7 @@ spikeclip_python_deps
 
 echo "== swift build"
 swift build --build-tests
+echo "== swift test (XCTest)"
+swift test --skip-build --disable-swift-testing
 echo "== pytest (training/)"
 PYTHONPATH=training "$PY" -m pytest training/tests -q
-echo "== swift test"
-swift test --skip-build
