@@ -12,22 +12,29 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // C libraries (Debian: libopenblas-dev, libpng-dev, libjpeg62-turbo-dev, zlib1g-dev).
+        // C libraries (Debian: libopenblas-dev, libpng-dev, libjpeg62-turbo-dev, libturbojpeg0-dev, zlib1g-dev).
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-        // The engine: safetensors reader, LIF, encoders, recording, energy. No UI.
-        .target(name: "SpikeCLIP", dependencies: ["CBLAS", "CPNG", "CJPEG", "CZlib"]),
+        // C helpers Swift cannot express (libpng reports errors by longjmp); wraps the setjmp side.
+        .target(name: "CImageShims", dependencies: ["CPNG"]),
+        // The engine: safetensors reader, LIF, encoders, recording, energy, image input. No UI.
+        .target(name: "SpikeCLIP", dependencies: ["CBLAS", "CPNG", "CJPEG", "CZlib", "CImageShims"]),
+        // ncursesw behind plain C functions (Swift 6 cannot use curses' globals and macros).
+        .target(name: "CTerminal", linkerSettings: [.linkedLibrary("ncursesw")]),
         // Pure renderers: plain data in, a cell grid out. Knows nothing of the engine or the terminal.
         .target(name: "Visualize"),
+        // Panels, screen manager, terminal drivers (ncursesw and in-memory), the inference worker.
+        .target(name: "TUI", dependencies: ["SpikeCLIP", "Visualize", "CTerminal"]),
         .executableTarget(
             name: "spikeclip",
             dependencies: [
-                "SpikeCLIP", "Visualize",
+                "SpikeCLIP", "Visualize", "TUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "SpikeCLIPTests", dependencies: ["SpikeCLIP"]),
         .testTarget(name: "VisualizeTests", dependencies: ["Visualize"]),
+        .testTarget(name: "TUITests", dependencies: ["TUI", "SpikeCLIP", "Visualize"]),
     ]
 )

@@ -21,7 +21,7 @@ spikeclip_swift_deps() {
         echo "error: swift not found on PATH; install Swift 6 (https://www.swift.org/install/linux/) and retry" >&2
         exit 1
     fi
-    spikeclip_apt_install libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev
+    spikeclip_apt_install libopenblas-dev libpng-dev libjpeg62-turbo-dev libturbojpeg0-dev zlib1g-dev libncurses-dev
 }
 
 spikeclip_python_deps() {
@@ -32,7 +32,7 @@ spikeclip_python_deps() {
         python3 -m venv "$SPIKECLIP_VENV"
     fi
     PY="$SPIKECLIP_VENV/bin/python"
-    if ! "$PY" -c "import torch, safetensors, numpy, spikingjelly, pytest" >/dev/null 2>&1; then
+    if ! "$PY" -c "import torch, safetensors, numpy, spikingjelly, pytest, PIL" >/dev/null 2>&1; then
         echo "deps: installing Python packages into $SPIKECLIP_VENV (torch is large: a few minutes)" >&2
         "$PY" -m pip install -q --upgrade pip
         "$PY" -m pip install -q -r training/requirements-test.txt

@@ -104,6 +104,23 @@ public struct SpikingVisionEncoder: Sendable {
     public func forward(pixels: [Float], batch b: Int, mode: KernelMode = .blas, options: RecordingOptions = RecordingOptions())
         throws -> (embedding: [Float], recording: Recording)
     {
+        let r = try forwardDetailed(pixels: pixels, batch: b, mode: mode, options: options)
+        return (r.embedding, r.recording)
+    }
+
+    /// One forward pass with everything the explorer shows.
+    public struct Output: Sendable {
+        /// Image embeddings `[B, target_dim]` (not normalised).
+        public let embedding: [Float]
+        public let recording: Recording
+        /// Token-mean features per step `[T, B, D]`, before the time weighting.
+        public let stepFeatures: [Float]
+    }
+
+    /// Like ``forward(pixels:batch:mode:options:)`` but also returns the per-step features for anytime readouts.
+    public func forwardDetailed(pixels: [Float], batch b: Int, mode: KernelMode = .blas, options: RecordingOptions = RecordingOptions())
+        throws -> Output
+    {
         let v = config.vision, t = config.T
         let c = v.inChannels, h = v.imageSize[0], w = v.imageSize[1], d = v.embedDims
         guard pixels.count == b * c * h * w, b > 0 else { throw InputError.wrongImageSize(expected: [b, c, h, w], count: pixels.count) }
@@ -150,19 +167,31 @@ public struct SpikingVisionEncoder: Sendable {
         }
 
         // Readout: mean over tokens [T, B, D], weighted sum over time [B, D], proj [B, target].
-        var pooled = [Float](repeating: 0, count: b * d)
+        var stepFeatures = [Float](repeating: 0, count: t * b * d)
         for step in 0..<t {
             for item in 0..<b {
                 for ch in 0..<d {
                     let base = ((step * b + item) * d + ch) * n
                     var sum: Float = 0
                     for p in 0..<n { sum += x[base + p] }
-                    pooled[item * d + ch] += (sum / Float(n)) * timeWeights[step]
+                    stepFeatures[(step * b + item) * d + ch] = sum / Float(n)
                 }
             }
         }
-        let embedding = proj.apply(pooled, rows: b, mode: mode == .reference ? .reference : .blas, binary: false)
-        return (embedding, rec)
+        let embedding = readout(stepFeatures: stepFeatures, batch: b, steps: t, mode: mode)
+        return Output(embedding: embedding, recording: rec, stepFeatures: stepFeatures)
+    }
+
+    /// The readout after the first `steps` time steps: `proj(sum_{t < steps} w[t] * features[t])`.
+    /// - Parameters: `stepFeatures` `[T, B, D]` from ``forwardDetailed(pixels:batch:mode:options:)``; `steps` in `1...T`.
+    /// - Returns: `[B, target_dim]`. With `steps == T` this is the model's embedding ("anytime" readout otherwise).
+    public func readout(stepFeatures: [Float], batch b: Int, steps: Int, mode: KernelMode = .blas) -> [Float] {
+        let d = config.vision.embedDims
+        var pooled = [Float](repeating: 0, count: b * d)
+        for step in 0..<min(steps, config.T) {
+            for i in 0..<(b * d) { pooled[i] += stepFeatures[step * b * d + i] * timeWeights[step] }
+        }
+        return proj.apply(pooled, rows: b, mode: mode == .reference ? .reference : .blas, binary: false)
     }
 }
 

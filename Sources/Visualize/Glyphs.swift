@@ -38,7 +38,7 @@ public enum GlyphSet: String, Sendable, CaseIterable {
     }
 
     /// Horizontal bar: full block and eighths, or `#` in ASCII.
-    func bar(fraction: Double, width: Int) -> String {
+    public func bar(fraction: Double, width: Int) -> String {
         let f = min(max(fraction.isFinite ? fraction : 0, 0), 1)
         if self == .ascii {
             let n = Int((f * Double(width)).rounded())

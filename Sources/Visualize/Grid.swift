@@ -55,3 +55,52 @@ public struct CellGrid: Sendable, Equatable {
         }) }
     }
 }
+
+extension CellGrid {
+    /// Copies `other` into this grid with its top-left corner at `(x, y)`, clipped.
+    public mutating func blit(_ other: CellGrid, x: Int, y: Int) {
+        for oy in 0..<other.height {
+            for ox in 0..<other.width { self[x + ox, y + oy] = other[ox, oy] }
+        }
+    }
+
+    /// Draws a box border around the rectangle, with `title` in the top edge. ASCII uses `+-|`.
+    public mutating func box(x: Int, y: Int, width w: Int, height h: Int, title: String, role: ColorRole, ascii: Bool) {
+        guard w >= 2, h >= 2 else { return }
+        let (hz, vt, tl, tr, bl, br): (Character, Character, Character, Character, Character, Character) =
+            ascii ? ("-", "|", "+", "+", "+", "+") : ("─", "│", "┌", "┐", "└", "┘")
+        for i in 1..<(w - 1) { self[x + i, y] = Cell(hz, role); self[x + i, y + h - 1] = Cell(hz, role) }
+        for j in 1..<(h - 1) { self[x, y + j] = Cell(vt, role); self[x + w - 1, y + j] = Cell(vt, role) }
+        self[x, y] = Cell(tl, role); self[x + w - 1, y] = Cell(tr, role)
+        self[x, y + h - 1] = Cell(bl, role); self[x + w - 1, y + h - 1] = Cell(br, role)
+        if !title.isEmpty && w > 4 { put(" " + String(title.prefix(w - 4)) + " ", x: x + 1, y: y, role: role) }
+    }
+}
+
+/// Text made safe for a terminal cell grid: control characters (C0, C1, DEL, escape sequences) become `?`, and
+/// characters that do not take exactly one column (wide CJK, emoji, combining marks) are replaced so that borders
+/// never shift. Used for every user-supplied string that reaches the screen.
+public func terminalSafe(_ text: String) -> String {
+    var out = ""
+    for ch in text {
+        let scalars = ch.unicodeScalars
+        if scalars.contains(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format }) {
+            out.append("?")
+        } else if scalars.count > 1 || scalars.first.map(isWide) == true {
+            out.append("?")
+        } else {
+            out.append(ch)
+        }
+    }
+    return out
+}
+
+/// True for scalars that take two terminal columns or none (East Asian wide/fullwidth, emoji, combining marks).
+func isWide(_ s: Unicode.Scalar) -> Bool {
+    let v = s.value
+    if s.properties.generalCategory == .nonspacingMark || s.properties.generalCategory == .enclosingMark { return true }
+    if s.properties.isEmojiPresentation { return true }
+    return (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xAC00...0xD7A3).contains(v)
+        || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v) || (0xFF00...0xFF60).contains(v)
+        || (0xFFE0...0xFFE6).contains(v) || (0x1F300...0x1FAFF).contains(v) || (0x20000...0x3FFFD).contains(v)
+}

@@ -13,8 +13,8 @@ struct SpikeCLIPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spikeclip",
         abstract: "Look inside spiking CLIP models: zero-shot scores, spikes and energy from our own engine.",
-        subcommands: [Demo.self, Bench.self],
-        defaultSubcommand: Demo.self)
+        subcommands: [Explore.self, Snapshot.self, Demo.self, Bench.self],
+        defaultSubcommand: Explore.self)
 
     /// Runs `body`, turning every error into `error: ...` on stderr and exit code 1.
     static func guarded(_ body: () throws -> Void) throws {
@@ -160,6 +160,7 @@ struct Bench: ParsableCommand {
                 try measure("spiking text encoder, 1 prompt (\(mode.rawValue))") { _ = try model.text.forward(tokenIds: prompt, mode: mode) }
             }
             try measure("ANN twin image encoder (blas)") { _ = try model.annVision.forward(pixels: one, batch: 1) }
+            try benchTokenizerAndMiniLM(iterations: iterations)
             let (_, rec) = try model.vision.forward(pixels: one, batch: 1)
             try measure("energy accounting from the recording") { _ = try EnergyAccounting.vision(rec, config: model.config, item: 0) }
         }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Optional
 
 import torch
 from safetensors import safe_open
@@ -33,26 +33,35 @@ def export_state_dict(model: SpikeCLIP) -> dict[str, torch.Tensor]:
     return {k: v for k, v in model.state_dict().items() if not k.endswith(".num_batches_tracked")}
 
 
-def checkpoint_bytes(model: SpikeCLIP, config: SpikeCLIPConfig, dtype: str = "f32") -> bytes:
+def checkpoint_bytes(model: SpikeCLIP, config: SpikeCLIPConfig, dtype: str = "f32",
+                     dtypes: Optional[Mapping[str, str]] = None) -> bytes:
     """Serialise ``model`` + ``config`` as checkpoint bytes; ``dtype`` in {"f32", "f16", "bf16"}.
 
-    Raises ``ValueError`` for another dtype.
+    ``dtypes`` optionally overrides the dtype of single tensors by key (mixed-precision checkpoints, e.g. the
+    large frozen word embeddings in F16 and everything else in F32).
+    Raises ``ValueError`` for another dtype or an override naming an unknown key.
     """
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    dtypes = dict(dtypes or {})
+    for name in [dtype, *dtypes.values()]:
+        if name not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {name!r}")
     config.validate()
-    tensors = {k: v.detach().to(DTYPES[dtype]) for k, v in export_state_dict(model).items()}
+    state = export_state_dict(model)
+    unknown = sorted(set(dtypes) - set(state))
+    if unknown:
+        raise ValueError(f"dtype override for unknown key {unknown[0]!r}")
+    tensors = {k: v.detach().to(DTYPES[dtypes.get(k, dtype)]) for k, v in state.items()}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": config.to_json()}
     return st_io.serialize(tensors, meta)
 
 
 def save_checkpoint(model: SpikeCLIP, config: SpikeCLIPConfig, path: str | os.PathLike, dtype: str = "f32",
-                    overwrite: bool = False) -> Path:
-    """Write a checkpoint atomically (temp file + rename).
+                    overwrite: bool = False, dtypes: Optional[Mapping[str, str]] = None) -> Path:
+    """Write a checkpoint atomically (temp file + rename); ``dtypes`` as in ``checkpoint_bytes``.
 
     Raises ``FileExistsError`` if ``path`` exists and not ``overwrite``; ``ValueError`` for a bad dtype.
     """
-    return st_io.write_atomic(path, checkpoint_bytes(model, config, dtype), overwrite=overwrite)
+    return st_io.write_atomic(path, checkpoint_bytes(model, config, dtype, dtypes), overwrite=overwrite)
 
 
 def read_checkpoint_config(path: str | os.PathLike) -> SpikeCLIPConfig:

@@ -363,8 +363,14 @@ exact ties `h == 0.5` occur and must fire (`>=`); their count is `attn_lif_exact
 
 Regenerate (byte-identical output):
 
-    pip install -e training    # or PYTHONPATH=training
-    python -m spikeclip_training.fixtures --out Tests/Fixtures
+    PYTHONPATH=training python -m spikeclip_training.fixtures --out Tests/Fixtures
+
+Other folders, each from its own generator:
+
+- `text/`: tokenizer corpus with Hugging Face ids and sentence-transformers MiniLM embeddings
+  (`python -m spikeclip_training.text_fixtures --out Tests/Fixtures/text`);
+- `images/`: decoder and preprocessing fixtures, malformed files, expected tensors
+  (`python -m spikeclip_training.image_fixtures --out Tests/Fixtures/images`).
 """
 
 

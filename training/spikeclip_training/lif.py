@@ -42,6 +42,51 @@ class SigmoidSurrogateSpike(torch.autograd.Function):
         return grad_out * ctx.alpha * sg * (1.0 - sg), None
 
 
+class MultiStepLIFFunction(torch.autograd.Function):
+    """Whole-sequence LIF as one autograd node (training speed-up; same forward arithmetic as ``LIF``).
+
+    Forward: the loop of SPEC 1.1 with the same float operations as ``LIF.forward`` (so spikes are
+    bit-identical); only the charges ``h`` ``[T, ...]`` are saved. Backward: the surrogate gradient of
+    ``LIF`` with ``detach_reset`` written out by hand, from the last step to the first::
+
+        g_h[t] = g_s[t] * alpha * sig(alpha u[t]) * (1 - sig(alpha u[t])) + g_v[t] * (1 - s[t])
+        g_x[t] = g_h[t] / tau,    g_v[t-1] = g_h[t] - g_h[t] / tau
+
+    Shapes: ``x`` ``[T, ...]`` -> spikes ``[T, ...]``.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, tau: float, v_threshold: float, v_reset: float, alpha: float) -> Tensor:  # type: ignore[override]
+        v = torch.full_like(x[0], v_reset)
+        hs = torch.empty_like(x)
+        for t in range(x.shape[0]):
+            h = v + (x[t] - (v - v_reset)) / tau
+            hs[t] = h
+            s = (h - v_threshold >= 0).to(x.dtype)
+            v = h * (1.0 - s) + v_reset * s
+        ctx.save_for_backward(hs)
+        ctx.consts = (tau, v_threshold, alpha)
+        return (hs - v_threshold >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g_s: Tensor):  # type: ignore[override]
+        (hs,) = ctx.saved_tensors
+        tau, v_threshold, alpha = ctx.consts
+        u = hs - v_threshold
+        sg = torch.sigmoid(alpha * u)
+        surr = alpha * sg * (1.0 - sg)
+        keep = (u < 0).to(hs.dtype)                       # 1 - s[t]
+        g_x = torch.empty_like(hs)
+        g_v = None
+        for t in range(hs.shape[0] - 1, -1, -1):
+            g_h = g_s[t] * surr[t]
+            if g_v is not None:
+                g_h = g_h + g_v * keep[t]
+            g_x[t] = g_h / tau
+            g_v = g_h - g_h / tau
+        return g_x, None, None, None, None
+
+
 def spike_fn(u: Tensor, alpha: float = 4.0) -> Tensor:
     """Spike = Heaviside(u) with sigmoid surrogate gradient; ``u = h - v_threshold``, any shape."""
     return SigmoidSurrogateSpike.apply(u, alpha)
@@ -89,6 +134,9 @@ class LIF(nn.Module):
         self.recorded_spikes: Optional[Tensor] = None
         self.recorded_membrane: Optional[Tensor] = None
         self.recorded_membrane_full: Optional[Tensor] = None
+        # Training speed-up: when True and nothing is recorded, run ``MultiStepLIFFunction`` (same spikes,
+        # hand-written surrogate backward, less memory). Requires ``detach_reset`` (the official setting).
+        self.fused = False
 
     def extra_repr(self) -> str:
         return (f"tau={self.tau}, v_threshold={self.v_threshold}, v_reset={self.v_reset}, "
@@ -104,6 +152,9 @@ class LIF(nn.Module):
         """``x`` ``[T, ...]`` -> spikes ``[T, ...]`` (see class docstring)."""
         if x.dim() < 2:
             raise ValueError(f"LIF: expected input [T, ...] with at least 2 dims, got shape {tuple(x.shape)}")
+        if (self.fused and self.detach_reset and not self.record_spikes and not self.record_full_membrane
+                and self.membrane_index is None):
+            return MultiStepLIFFunction.apply(x, self.tau, self.v_threshold, self.v_reset, self.surrogate_alpha)
         v = torch.full_like(x[0], self.v_reset)
         spikes = []
         charges = []

@@ -1,0 +1,111 @@
+import SpikeCLIP
+
+/// An image ready for the model plus what the Image panel shows about it.
+public struct ImageInput: Sendable {
+    /// Preprocessed pixels `[C, H, W]` (normalised per the checkpoint config).
+    public var pixels: [Float]
+    /// Gray preview `[h, w]` in `[0, 1]` for the thumbnail.
+    public var preview: [Float]
+    public var previewHeight: Int
+    public var previewWidth: Int
+    /// Where it came from (file name or "Fashion-MNIST test #17").
+    public var title: String
+    /// The true label when known.
+    public var label: String?
+
+    public init(pixels: [Float], preview: [Float], previewHeight: Int, previewWidth: Int, title: String, label: String?) {
+        self.pixels = pixels
+        self.preview = preview
+        self.previewHeight = previewHeight
+        self.previewWidth = previewWidth
+        self.title = title
+        self.label = label
+    }
+}
+
+/// What the worker is asked to compute: one image against the class prompts.
+public struct AnalysisRequest: Sendable {
+    /// Increases with every change of input; results for older generations are dropped.
+    public var generation: Int
+    public var classNames: [String]
+    public var templates: [String]
+    /// Prompt-template ensembling on (all templates) or off (the first template only).
+    public var ensemble: Bool
+    public var image: ImageInput
+    /// Membrane traces wanted (layer -> flat neuron indices of batch item 0).
+    public var membrane: [String: [Int]]
+
+    /// The templates in use.
+    public var activeTemplates: [String] { ensemble ? templates : Array(templates.prefix(1)) }
+
+    /// `template.format(class)` for class-major order: prompt `c * M + m`.
+    public var expandedPrompts: [String] {
+        classNames.flatMap { name in activeTemplates.map { fill($0, with: name) } }
+    }
+}
+
+/// `{}` in `template` replaced by `name` (a template without `{}` gets the name appended).
+func fill(_ template: String, with name: String) -> String {
+    template.contains("{}") ? template.replacingOccurrences(of: "{}", with: name) : template + " " + name
+}
+
+/// Token use of one expanded prompt against the model's L.
+public struct PromptTokens: Sendable, Equatable {
+    public var text: String
+    /// Word-piece tokens including [CLS] and [SEP] before truncation.
+    public var count: Int
+    /// Tokens cut to fit L.
+    public var truncated: Int
+}
+
+/// Everything the explorer shows for one request, computed off the input thread by an ``AnalysisProvider``.
+public struct Analysis: Sendable {
+    public var generation: Int
+    public var classNames: [String]
+    public var prompts: [PromptTokens]
+    public var templatesPerClass: Int
+    /// Spiking model: spiking image encoder vs spiking text encoder.
+    public var snn: ZeroShotScores
+    /// ANN side: the ANN twin image encoder vs the ANN text model (nil when the checkpoint has none).
+    public var ann: ZeroShotScores?
+    /// Cosine between the spiking and ANN image embeddings.
+    public var imageCosine: Float
+    /// Per class: cosine between the spiking and ANN text class embeddings (nil without an ANN text model).
+    public var textCosines: [Float]?
+    public var visionRecording: Recording
+    public var textRecording: Recording
+    public var visionEnergy: EnergyReport
+    public var annEnergy: EnergyReport
+    /// One report per expanded prompt (class-major).
+    public var textEnergy: [EnergyReport]
+    /// Softmax over classes after t = 1...T steps (partial time-weighted readout), `[T][K]`.
+    public var anytime: [[Float]]
+    /// Wall time of the computation (ms).
+    public var milliseconds: Double
+
+    /// KL(ANN || SNN) between the two class distributions (nats), when the ANN side exists.
+    public var klANNtoSNN: Double? {
+        guard let ann else { return nil }
+        var kl = 0.0
+        for (p, q) in zip(ann.probabilities, snn.probabilities) where p > 0 {
+            kl += Double(p) * (log(Double(p)) - log(max(Double(q), 1e-30)))
+        }
+        return kl
+    }
+
+    /// True when both sides pick the same class.
+    public var top1Agrees: Bool? { ann.map { $0.top1 == snn.top1 } }
+}
+
+/// Computes analyses. The model-backed implementation is ``ModelAnalysisProvider``; tests may substitute their own.
+public protocol AnalysisProvider: Sendable {
+    /// The model's text length `L` (for the live token counter).
+    var contextLength: Int { get }
+    /// Token count and truncation of one prompt (fast; called on the input thread while typing).
+    func tokens(of prompt: String) -> PromptTokens
+    /// The LIF layers, in forward order (vision then text).
+    var layerNames: [String] { get }
+    func analyze(_ request: AnalysisRequest) throws -> Analysis
+}
+
+import Foundation

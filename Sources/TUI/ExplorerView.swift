@@ -1,0 +1,158 @@
+import Foundation
+import SpikeCLIP
+import Visualize
+
+/// Everything a frame shows besides the state and the analysis.
+public struct FrameContext: Sendable {
+    public var analysis: Analysis?
+    /// True while the worker computes a newer generation than `analysis`.
+    public var computing: Bool
+    public var image: ImageInput?
+    public var layerNames: [String]
+    public var contextLength: Int
+    /// Token use of a prompt (for the live counter).
+    public var tokens: @Sendable (String) -> PromptTokens
+    public var checkpointName: String
+    public var error: String?
+
+    public init(analysis: Analysis?, computing: Bool, image: ImageInput?, layerNames: [String], contextLength: Int,
+                tokens: @escaping @Sendable (String) -> PromptTokens, checkpointName: String, error: String?) {
+        self.analysis = analysis
+        self.computing = computing
+        self.image = image
+        self.layerNames = layerNames
+        self.contextLength = contextLength
+        self.tokens = tokens
+        self.checkpointName = checkpointName
+        self.error = error
+    }
+}
+
+/// Draws the explorer: a pure function from state and context to a cell grid (snapshot-tested, no terminal).
+public enum ExplorerView {
+    /// Smallest usable terminal.
+    public static let minimumSize = (width: 60, height: 16)
+    /// From this size on, panels are tiled instead of switched.
+    public static let tiledSize = (width: 120, height: 36)
+
+    public static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
+        var grid = CellGrid(width: width, height: height)
+        guard width >= minimumSize.width, height >= minimumSize.height else {
+            let lines = ["Terminal too small", "current \(width)x\(height)", "needed \(minimumSize.width)x\(minimumSize.height)", "q: quit"]
+            for (i, l) in lines.enumerated() where i < height { grid.put(String(l.prefix(width)), x: 0, y: i, role: i == 0 ? .warning : .normal) }
+            return grid
+        }
+        let ascii = state.glyphs == .ascii
+        drawTabs(&grid, state, width: width)
+        let body = (x: 0, y: 1, w: width, h: height - 2)
+        if width >= tiledSize.width && height >= tiledSize.height {
+            // Left column: prompts, image, anytime. Right column: spikes, ANN vs SNN, energy (full width each).
+            let left = min(44, width / 3)
+            let rightW = width - left
+            let promptsH = body.h * 42 / 100, imageH = body.h * 32 / 100
+            let classes = ctx.analysis?.classNames.count ?? state.classNames.count
+            let compareH = min(classes + 4, body.h / 3 + 2)
+            let energyH = body.h * 30 / 100
+            let spikesH = body.h - compareH - energyH
+            place(&grid, .prompts, state, ctx, x: 0, y: body.y, w: left, h: promptsH, ascii: ascii)
+            place(&grid, .image, state, ctx, x: 0, y: body.y + promptsH, w: left, h: imageH, ascii: ascii)
+            place(&grid, .anytime, state, ctx, x: 0, y: body.y + promptsH + imageH, w: left, h: body.h - promptsH - imageH, ascii: ascii)
+            place(&grid, .spikes, state, ctx, x: left, y: body.y, w: rightW, h: spikesH, ascii: ascii)
+            place(&grid, .compare, state, ctx, x: left, y: body.y + spikesH, w: rightW, h: compareH, ascii: ascii)
+            place(&grid, .energy, state, ctx, x: left, y: body.y + spikesH + compareH, w: rightW, h: energyH, ascii: ascii)
+        } else {
+            place(&grid, state.focus, state, ctx, x: 0, y: body.y, w: width, h: body.h, ascii: ascii)
+        }
+        drawStatus(&grid, state, ctx, width: width, y: height - 1)
+        if state.showHelp { drawHelp(&grid, width: width, height: height, ascii: ascii) }
+        return grid
+    }
+
+    static func drawTabs(_ grid: inout CellGrid, _ state: ExplorerState, width: Int) {
+        var x = 0
+        grid.put("SpikeCLIP ", x: x, y: 0, role: .accent)
+        x += 10
+        for p in PanelID.allCases {
+            let label = "\(p.rawValue + 1) \(p.title)"
+            let text = p == state.focus ? "[\(label)]" : " \(label) "
+            grid.put(text, x: x, y: 0, role: p == state.focus ? .accent : .dim)
+            x += text.count
+        }
+        let hint = " ?:help q:quit"
+        if x + hint.count <= width { grid.put(hint, x: width - hint.count, y: 0, role: .dim) }
+    }
+
+    static func place(_ grid: inout CellGrid, _ panel: PanelID, _ state: ExplorerState, _ ctx: FrameContext,
+                      x: Int, y: Int, w: Int, h: Int, ascii: Bool) {
+        let focused = panel == state.focus
+        grid.box(x: x, y: y, width: w, height: h, title: panelTitle(panel, state), role: focused ? .accent : .dim, ascii: ascii)
+        let inner = (w: max(0, w - 2), h: max(0, h - 2))
+        let content: CellGrid
+        switch panel {
+        case .prompts: content = PromptsPanel.render(state, ctx, width: inner.w, height: inner.h)
+        case .image: content = ImagePanel.render(state, ctx, width: inner.w, height: inner.h)
+        case .spikes: content = SpikesPanel.render(state, ctx, width: inner.w, height: inner.h)
+        case .compare: content = ComparePanel.render(state, ctx, width: inner.w, height: inner.h)
+        case .energy: content = EnergyPanel.render(state, ctx, width: inner.w, height: inner.h)
+        case .anytime: content = AnytimePanel.render(state, ctx, width: inner.w, height: inner.h)
+        }
+        grid.blit(content, x: x + 1, y: y + 1)
+    }
+
+    static func panelTitle(_ panel: PanelID, _ state: ExplorerState) -> String {
+        switch panel {
+        case .prompts: return "Prompts  a:add e:edit d:del m:\(state.editingTemplates ? "classes" : "templates") t:ensemble"
+        case .image: return "Image  s:source n/p:next/prev"
+        case .spikes: return "Spikes  [/]:layer ,/.:step space:play v:view o:order j/k:scroll"
+        case .compare: return "ANN vs SNN  c:\(state.showSoftmax ? "cosine" : "softmax")"
+        case .energy: return "Energy  u:\(state.convention == .paper ? "fuller" : "paper") j/k:scroll"
+        case .anytime: return "Anytime: top-3 after t steps"
+        }
+    }
+
+    static func drawStatus(_ grid: inout CellGrid, _ state: ExplorerState, _ ctx: FrameContext, width: Int, y: Int) {
+        var parts: [String] = []
+        if let a = ctx.analysis {
+            let k = a.snn.top1
+            parts.append("SNN: \(terminalSafe(a.classNames[k])) \(String(format: "%.2f", a.snn.probabilities[k]))")
+            if let ann = a.ann { parts.append("ANN: \(terminalSafe(a.classNames[ann.top1])) \(String(format: "%.2f", ann.probabilities[ann.top1]))") }
+            parts.append("\(formatEnergy(picojoules: a.visionEnergy.totalPJ(state.convention))) vs \(formatEnergy(picojoules: a.annEnergy.totalPJ(.paper)))")
+            parts.append(String(format: "%.0f ms", a.milliseconds))
+        }
+        if ctx.computing { parts.append("computing...") }
+        var role: ColorRole = .normal
+        if let e = ctx.error ?? state.message { parts.append(terminalSafe(e)); role = ctx.error != nil ? .warning : .normal }
+        grid.put(String(parts.joined(separator: " | ").prefix(width)), x: 0, y: y, role: role)
+    }
+
+    static let helpLines = [
+        "Keys (letters work everywhere; no function keys needed)",
+        "Tab / Shift-Tab, 1-6  switch panel       ?  this help    q  quit",
+        "g  glyphs: braille / half blocks / ASCII",
+        "Prompts: j/k or arrows select, a add, e or Enter edit, d delete,",
+        "         m classes <-> templates, t ensembling on/off; Esc cancels",
+        "Image:   s source (demo / Fashion-MNIST / directory), n/p next/prev,",
+        "         N/P +-100 (Fashion-MNIST), Enter open (directory), Backspace up",
+        "Spikes:  [ ] layer, , . time step, space play/pause, v view",
+        "         (raster / spatial map / layer x step / membrane), o order by",
+        "         index or activity, j/k PgUp/PgDn scroll, + - traced neuron",
+        "ANN vs SNN: c cosine <-> softmax    Energy: u paper <-> fuller, j/k",
+        "Press any key to close.",
+    ]
+
+    static func drawHelp(_ grid: inout CellGrid, width: Int, height: Int, ascii: Bool) {
+        let w = min(width - 2, (helpLines.map(\.count).max() ?? 0) + 4)
+        let h = min(height - 2, helpLines.count + 2)
+        let x = (width - w) / 2, y = (height - h) / 2
+        var overlay = CellGrid(width: w, height: h)
+        overlay.box(x: 0, y: 0, width: w, height: h, title: "Help", role: .accent, ascii: ascii)
+        for (i, line) in helpLines.prefix(h - 2).enumerated() { overlay.put(String(line.prefix(w - 4)), x: 2, y: i + 1) }
+        grid.blit(overlay, x: x, y: y)
+    }
+}
+
+/// Pads or cuts `s` to exactly `n` columns.
+func fit(_ s: String, _ n: Int) -> String {
+    let t = terminalSafe(s)
+    return t.count >= n ? String(t.prefix(n)) : t.padding(toLength: n, withPad: " ", startingAt: 0)
+}

@@ -1,0 +1,109 @@
+import Foundation
+import SpikeCLIP
+
+/// Where the Image panel takes images from.
+public enum ImageSourceKind: String, Sendable, CaseIterable {
+    case demo = "demo images"
+    case fashionMNIST = "Fashion-MNIST test set"
+    case directory = "directory"
+}
+
+/// One entry of the directory browser.
+public struct DirectoryEntry: Sendable, Equatable {
+    public var name: String
+    public var isDirectory: Bool
+}
+
+/// Loads images from the three sources and preprocesses them for a checkpoint.
+public struct ImageCatalog: Sendable {
+    public let preprocessor: ImagePreprocessor
+    /// Demo images: (path, class name).
+    public let demo: [(path: String, label: String)]
+    /// Fashion-MNIST test images and labels (IDX, gzip), when installed.
+    public let fashionImages: String
+    public let fashionLabels: String
+    /// Class names of Fashion-MNIST labels 0-9.
+    public static let fashionClasses = [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ]
+    /// File name extensions the browser lists.
+    public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "pgm", "ppm", "pnm"]
+
+    /// - Parameters:
+    ///   - demoDirectory: folder with `labels.json` (`{"file": {"class_name": ...}}` or a list of such objects).
+    public init(preprocessor: ImagePreprocessor, demoDirectory: String,
+                fashionImages: String = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+                fashionLabels: String = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz") {
+        self.preprocessor = preprocessor
+        self.demo = Self.readDemoLabels(demoDirectory)
+        self.fashionImages = fashionImages
+        self.fashionLabels = fashionLabels
+    }
+
+    /// Reads `labels.json`; tolerant of its two shapes, empty on any problem (the panel then says so).
+    static func readDemoLabels(_ directory: String) -> [(path: String, label: String)] {
+        let url = URL(fileURLWithPath: directory).appendingPathComponent("labels.json")
+        guard let data = try? Data(contentsOf: url), let json = try? JSONSerialization.jsonObject(with: data) else { return [] }
+        var entries: [(String, String)] = []
+        func add(_ file: String, _ info: Any) {
+            let obj = info as? [String: Any]
+            let label = (obj?["class_name"] as? String) ?? (obj?["label"] as? String) ?? (info as? String) ?? ""
+            entries.append((URL(fileURLWithPath: directory).appendingPathComponent(file).path, label))
+        }
+        // Accepted shapes: {"images": {file: info}}, {"images": [info with "file"]}, {file: info}, [info with "file"].
+        let body = (json as? [String: Any])?["images"] ?? json
+        if let map = body as? [String: Any] {
+            for key in map.keys.sorted() { add(key, map[key]!) }
+        } else if let list = body as? [[String: Any]] {
+            for item in list { if let f = (item["file"] as? String) ?? (item["path"] as? String) { add(f, item) } }
+        }
+        return entries
+    }
+
+    /// An image file as model input.
+    /// - Throws: ``ImageError`` from decoding.
+    public func load(path: String, label: String?) throws -> ImageInput {
+        let image = try ImageDecoder.decode(path: path)
+        return input(from: image, title: URL(fileURLWithPath: path).lastPathComponent, label: label)
+    }
+
+    /// Fashion-MNIST test record `index` with its true label.
+    /// - Throws: ``ImageError`` (missing files, index out of range).
+    public func loadFashion(index: Int) throws -> ImageInput {
+        let images = try IDXFile(path: fashionImages)
+        let labels = try IDXFile(path: fashionLabels)
+        let image = try images.image(at: index)
+        let label = try labels.label(at: index)
+        let name = label >= 0 && label < Self.fashionClasses.count ? Self.fashionClasses[label] : "label \(label)"
+        return input(from: image, title: "Fashion-MNIST test #\(index)", label: name)
+    }
+
+    /// Number of Fashion-MNIST test records (0 when the data set is not installed).
+    public func fashionCount() -> Int { (try? IDXFile(path: fashionImages))?.count ?? 0 }
+
+    func input(from image: DecodedImage, title: String, label: String?) -> ImageInput {
+        let pixels = preprocessor(image)
+        // Preview: the preprocessed image's first channel, de-normalised back to [0, 1].
+        let h = preprocessor.outputHeight, w = preprocessor.outputWidth
+        let mean = Float(preprocessor.config.mean[0]), std = Float(preprocessor.config.std[0])
+        let preview = (0..<(h * w)).map { min(max(pixels[$0] * std + mean, 0), 1) }
+        return ImageInput(pixels: pixels, preview: preview, previewHeight: h, previewWidth: w, title: title, label: label)
+    }
+
+    /// Directory listing for the browser: `..` first, then folders, then image files, each sorted; unreadable
+    /// entries and broken links are skipped, and at most `limit` entries are returned.
+    public static func list(directory: String, limit: Int = 5000) -> [DirectoryEntry] {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: directory) else { return [DirectoryEntry(name: "..", isDirectory: true)] }
+        var dirs: [DirectoryEntry] = [], files: [DirectoryEntry] = []
+        for name in names.sorted() where !name.hasPrefix(".") {
+            var isDir: ObjCBool = false
+            let path = (directory as NSString).appendingPathComponent(name)
+            guard fm.fileExists(atPath: path, isDirectory: &isDir) else { continue }
+            if isDir.boolValue { dirs.append(DirectoryEntry(name: name, isDirectory: true)) }
+            else if imageExtensions.contains((name as NSString).pathExtension.lowercased()) { files.append(DirectoryEntry(name: name, isDirectory: false)) }
+            if dirs.count + files.count >= limit { break }
+        }
+        return [DirectoryEntry(name: "..", isDirectory: true)] + dirs + files
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import SpikeCLIP
+
+/// Errors of the explorer's model session.
+public enum ExplorerError: Error, CustomStringConvertible, Equatable {
+    /// A prompt of an `ids` checkpoint is not a list of integers.
+    case notTokenIds(prompt: String)
+    case noPrompts
+    case noTemplates
+
+    public var description: String {
+        switch self {
+        case let .notTokenIds(prompt):
+            return "this checkpoint takes token ids (tokenizer kind 'ids'): '\(prompt)' is not a list of integers"
+        case .noPrompts: return "no class prompts: add one in the Prompts panel (a)"
+        case .noTemplates: return "no prompt templates: add one in the Prompts panel (m, then a)"
+        }
+    }
+}
+
+/// The model-backed ``AnalysisProvider``: spiking encoders and ANN twin from a checkpoint, the WordPiece tokenizer,
+/// and optionally the ANN text model (MiniLM) as a closure `prompts -> L2-normalised embeddings`.
+public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable {
+    public let model: SpikeCLIPModel
+    let tokenizer: WordPieceTokenizer?
+    let annText: (@Sendable ([String]) throws -> [[Float]])?
+    private let lock = NSLock()
+    private var textCache: (prompts: [String], embeddings: [[Float]], recording: Recording, ann: [[Float]]?)?
+
+    /// - Parameters:
+    ///   - tokenizer: required unless the checkpoint's tokenizer kind is `ids` (then prompts are integer lists).
+    ///   - annText: the ANN text encoder; without it the ANN side shows only image-side numbers.
+    public init(model: SpikeCLIPModel, tokenizer: WordPieceTokenizer?, annText: (@Sendable ([String]) throws -> [[Float]])?) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.annText = annText
+    }
+
+    public var contextLength: Int { model.config.text.contextLength }
+
+    public var layerNames: [String] { model.vision.lifLayerNames + model.text.lifLayerNames }
+
+    public func tokens(of prompt: String) -> PromptTokens {
+        if let tokenizer {
+            let t = tokenizer.encode(prompt, contextLength: contextLength)
+            return PromptTokens(text: prompt, count: t.untruncatedLength, truncated: t.truncatedCount)
+        }
+        let n = prompt.split(whereSeparator: \.isWhitespace).count
+        return PromptTokens(text: prompt, count: n, truncated: max(0, n - contextLength))
+    }
+
+    /// Token ids `[L]` of one prompt.
+    func tokenIds(_ prompt: String) throws -> [Int] {
+        let l = contextLength
+        if let tokenizer { return tokenizer.encode(prompt, contextLength: l).ids }
+        var ids: [Int] = []
+        for word in prompt.split(whereSeparator: \.isWhitespace) {
+            guard let id = Int(word) else { throw ExplorerError.notTokenIds(prompt: prompt) }
+            ids.append(id)
+        }
+        ids = Array(ids.prefix(l))
+        return ids + [Int](repeating: model.config.tokenizer.padId, count: l - ids.count)
+    }
+
+    /// Spiking (and ANN) text embeddings of `prompts`, cached for the last prompt list.
+    private func textSide(_ prompts: [String]) throws -> (embeddings: [[Float]], recording: Recording, ann: [[Float]]?) {
+        lock.lock()
+        if let c = textCache, c.prompts == prompts { lock.unlock(); return (c.embeddings, c.recording, c.ann) }
+        lock.unlock()
+        let ids = try prompts.map(tokenIds)
+        let (flat, recording) = try model.text.forward(tokenIds: ids, mode: .spikeAware)
+        let dim = model.config.text.targetDim
+        let rows = (0..<prompts.count).map { Array(flat[($0 * dim)..<(($0 + 1) * dim)]) }
+        let ann = try annText?(prompts)
+        lock.lock()
+        textCache = (prompts, rows, recording, ann)
+        lock.unlock()
+        return (rows, recording, ann)
+    }
+
+    public func analyze(_ request: AnalysisRequest) throws -> Analysis {
+        let start = DispatchTime.now().uptimeNanoseconds
+        guard !request.classNames.isEmpty else { throw ExplorerError.noPrompts }
+        guard !request.activeTemplates.isEmpty else { throw ExplorerError.noTemplates }
+        let config = model.config
+        let prompts = request.expandedPrompts
+        let m = request.activeTemplates.count
+        let text = try textSide(prompts)
+        let vision = try model.vision.forwardDetailed(
+            pixels: request.image.pixels, batch: 1, mode: .spikeAware,
+            options: RecordingOptions(spikes: true, membrane: request.membrane))
+        let annImage = try model.annVision.forward(pixels: request.image.pixels, batch: 1)
+        let scale = Float(config.logitScale)
+        let snnClassifier = ZeroShotClassifier(textEmbeddings: text.embeddings, templatesPerClass: m, logitScale: scale)
+        let snn = snnClassifier.score(imageEmbedding: vision.embedding)
+        var ann: ZeroShotScores?
+        var textCosines: [Float]?
+        if let annRows = text.ann {
+            let annClassifier = ZeroShotClassifier(textEmbeddings: annRows, templatesPerClass: m, logitScale: scale)
+            ann = annClassifier.score(imageEmbedding: annImage)
+            textCosines = zip(snnClassifier.classEmbeddings, annClassifier.classEmbeddings).map { cosine($0, $1) }
+        }
+        let anytime = (1...config.T).map { t in
+            snnClassifier.score(imageEmbedding: model.vision.readout(stepFeatures: vision.stepFeatures, batch: 1, steps: t)).probabilities
+        }
+        let textEnergy = try (0..<prompts.count).map { try EnergyAccounting.text(text.recording, config: config, prompt: $0) }
+        return Analysis(
+            generation: request.generation, classNames: request.classNames, prompts: prompts.map(tokens(of:)),
+            templatesPerClass: m, snn: snn, ann: ann, imageCosine: cosine(vision.embedding, annImage), textCosines: textCosines,
+            visionRecording: vision.recording, textRecording: text.recording,
+            visionEnergy: try EnergyAccounting.vision(vision.recording, config: config, item: 0),
+            annEnergy: EnergyAccounting.annVision(config: config), textEnergy: textEnergy, anytime: anytime,
+            milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+}
+
+/// Cosine similarity (0 when either vector is zero).
+func cosine(_ a: [Float], _ b: [Float]) -> Float {
+    var dot = 0.0, na = 0.0, nb = 0.0
+    for (x, y) in zip(a, b) { dot += Double(x) * Double(y); na += Double(x) * Double(x); nb += Double(y) * Double(y) }
+    return na > 0 && nb > 0 ? Float(dot / (na.squareRoot() * nb.squareRoot())) : 0
+}

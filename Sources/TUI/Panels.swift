@@ -1,0 +1,284 @@
+import Foundation
+import SpikeCLIP
+import Visualize
+
+/// Class prompts and templates, with the live token counter against L.
+enum PromptsPanel {
+    static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
+        var g = CellGrid(width: width, height: height)
+        guard width > 10, height > 2 else { return g }
+        let l = ctx.contextLength
+        let firstTemplate = state.templates.first ?? "{}"
+        var y = 0
+        let header = state.editingTemplates ? "Templates (editing)" : "Class prompts (editing)"
+        g.put(fit("\(header)   ensembling \(state.ensemble ? "on" : "off") (t)", width), x: 0, y: y, role: .accent)
+        y += 1
+        let items = state.editingTemplates ? state.templates : state.classNames
+        let selected = state.editingTemplates ? state.selectedTemplate : state.selectedClass
+        let listHeight = max(1, height - y - (state.editBuffer != nil ? 2 : 0) - (state.editingTemplates ? 0 : 1))
+        let first = max(0, min(selected - listHeight / 2, items.count - listHeight))
+        for i in first..<min(items.count, first + listHeight) {
+            // Worst case over the templates in use: a class prompt is filled into each template.
+            let prompts = state.editingTemplates ? state.classNames.prefix(1).map { fill(items[i], with: $0) }
+                : (state.ensemble ? state.templates : [firstTemplate]).map { fill($0, with: items[i]) }
+            let worst = prompts.map(ctx.tokens).max { $0.count < $1.count } ?? PromptTokens(text: "", count: 0, truncated: 0)
+            let counter = worst.truncated > 0 ? "[\(worst.count)/\(l) cut \(worst.truncated)]" : "[\(worst.count)/\(l)]"
+            let marker = i == selected ? ">" : " "
+            let nameWidth = max(1, width - counter.count - 3)
+            g.put("\(marker) \(fit(items[i], nameWidth)) ", x: 0, y: y, role: i == selected ? .accent : .normal)
+            g.put(counter, x: width - counter.count, y: y, role: worst.truncated > 0 ? .warning : .dim)
+            y += 1
+        }
+        if !state.editingTemplates && y < height {
+            let t = state.ensemble ? "\(state.templates.count) templates" : "template: \(firstTemplate)"
+            g.put(fit("\(t)  (m: edit templates)", width), x: 0, y: min(height - 1 - (state.editBuffer != nil ? 2 : 0), y), role: .dim)
+        }
+        if let buffer = state.editBuffer {
+            let probe = state.editingTemplates ? fill(buffer, with: state.classNames.first ?? "") : fill(firstTemplate, with: buffer)
+            let t = ctx.tokens(probe)
+            let info = t.truncated > 0 ? "\(t.count)/\(l) tokens: \(t.truncated) will be cut" : "\(t.count)/\(l) tokens"
+            g.put(fit("edit> " + buffer + "_", width), x: 0, y: height - 2, role: .accent)
+            g.put(fit(info + "   Enter: save  Esc: cancel", width), x: 0, y: height - 1, role: t.truncated > 0 ? .warning : .dim)
+        }
+        return g
+    }
+}
+
+/// Image source, thumbnail, true label, directory browser.
+enum ImagePanel {
+    static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
+        var g = CellGrid(width: width, height: height)
+        guard width > 10, height > 2 else { return g }
+        g.put(fit("source: \(state.source.rawValue) (s)", width), x: 0, y: 0, role: .accent)
+        if state.source == .directory {
+            g.put(fit(state.directory, width), x: 0, y: 1, role: .dim)
+            let rows = height - 2
+            let first = max(0, min(state.directorySelection - rows / 2, state.directoryEntries.count - rows))
+            for (row, i) in (first..<min(state.directoryEntries.count, first + rows)).enumerated() {
+                let e = state.directoryEntries[i]
+                let text = (i == state.directorySelection ? "> " : "  ") + e.name + (e.isDirectory ? "/" : "")
+                g.put(fit(text, width), x: 0, y: 2 + row, role: i == state.directorySelection ? .accent : (e.isDirectory ? .dim : .normal))
+            }
+            return g
+        }
+        guard let image = ctx.image else {
+            g.put(fit("no image loaded", width), x: 0, y: 1, role: .warning)
+            return g
+        }
+        g.put(fit(image.title + (image.label.map { "  label: " + $0 } ?? ""), width), x: 0, y: 1)
+        let thumbH = height - 2
+        let thumbW = min(width, state.glyphs == .ascii ? thumbH * 2 : thumbH * 2)
+        let thumb = Thumbnail(pixels: image.preview, imageHeight: image.previewHeight, imageWidth: image.previewWidth)
+        g.blit(thumb.render(width: thumbW, height: thumbH, glyphs: state.glyphs), x: 0, y: 2)
+        if let a = ctx.analysis, width - thumbW > 14 {
+            let x = thumbW + 2
+            let w = width - x
+            g.put(fit("SNN: " + a.classNames[a.snn.top1], w), x: x, y: 3, role: .snn)
+            if let ann = a.ann { g.put(fit("ANN: " + a.classNames[ann.top1], w), x: x, y: 4, role: .ann) }
+            if let label = image.label {
+                let ok = a.classNames[a.snn.top1].lowercased() == label.lowercased()
+                g.put(fit(ok ? "correct" : "true: " + label, w), x: x, y: 5, role: ok ? .snn : .warning)
+            }
+        }
+        return g
+    }
+}
+
+/// Spikes of any LIF layer: raster, spatial map, layer x step heatmap, membrane trace.
+enum SpikesPanel {
+    static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
+        var g = CellGrid(width: width, height: height)
+        guard width > 20, height > 3 else { return g }
+        guard let a = ctx.analysis, !ctx.layerNames.isEmpty else {
+            g.put(fit(ctx.computing ? "computing..." : "no analysis yet", width), x: 0, y: 0, role: .dim)
+            return g
+        }
+        let name = ctx.layerNames[min(state.layerIndex, ctx.layerNames.count - 1)]
+        guard let layer = a.visionRecording[name] ?? a.textRecording[name] else {
+            g.put(fit("layer \(name) was not recorded", width), x: 0, y: 0, role: .warning)
+            return g
+        }
+        let steps = layer.steps
+        let item = 0
+        let shape = layer.shape.map(String.init).joined(separator: "x")
+        let rate = layer.firingRate(item: item) * 100
+        g.put(fit("\(state.layerIndex + 1)/\(ctx.layerNames.count) \(name) [\(shape)] rate \(String(format: "%.1f%%", rate))", width), x: 0, y: 0, role: .accent)
+        let play = state.playing ? "playing" : "paused"
+        let itemName = name.hasPrefix("text.") ? "prompt 0 (\(terminalSafe(a.prompts.first?.text ?? "")))" : "image"
+        g.put(fit("step \(state.step + 1)/\(steps) (\(play))  view: \(state.spikeView.rawValue)  \(itemName)", width), x: 0, y: 1, role: .dim)
+        let bodyH = height - 2
+        switch state.spikeView {
+        case .raster:
+            let n = layer.neuronsPerItem
+            var order = Array(0..<n)
+            if state.orderByActivity {
+                var counts = [Int](repeating: 0, count: n)
+                for t in 0..<steps { for (i, s) in layer.spikes(step: t, item: item).enumerated() { counts[i] += Int(s) } }
+                order.sort { counts[$0] > counts[$1] || (counts[$0] == counts[$1] && $0 < $1) }
+            }
+            let dotsY = state.glyphs.dotsPerCell.y
+            let shown = min(n - min(state.neuronOffset, n), (bodyH - 1) * dotsY)
+            var spikes = [UInt8](repeating: 0, count: steps * shown)
+            for t in 0..<steps {
+                let s = layer.spikes(step: t, item: item)
+                for j in 0..<shown { spikes[t * shown + j] = s[s.startIndex + order[state.neuronOffset + j]] }
+            }
+            let rasterW = min(width, 5 + min(24, (width - 5) / steps) * steps)
+            let raster = SpikeRaster(spikes: spikes, steps: steps, neurons: shown)
+            g.blit(raster.render(width: rasterW, height: bodyH - 1, glyphs: state.glyphs), x: 0, y: 2)
+            // Mark the current time step under its columns.
+            let cols = (rasterW - 5)
+            let perStep = max(1, cols / steps)
+            for x in (state.step * perStep)..<min(cols, (state.step + 1) * perStep) { g[x, height - 1] = Cell("^", .accent) }
+            let ordering = state.orderByActivity ? "by activity" : "by index"
+            let footer = " neurons \(state.neuronOffset)-\(state.neuronOffset + max(0, shown - 1)) of \(n), \(ordering)"
+            let footerX = max(min(cols, (state.step + 1) * perStep) + 1, width - footer.count)
+            g.put(String(footer.prefix(max(0, width - footerX))), x: footerX, y: height - 1, role: .dim)
+        case .spatial:
+            guard let (gh, gw, channels) = spatialGrid(layer) else {
+                g.put(fit("no spatial layout for this layer (text encoder): use the raster", width), x: 0, y: 2, role: .dim)
+                return g
+            }
+            var counts = [Int](repeating: 0, count: gh * gw)
+            let s = layer.spikes(step: state.step, item: item)
+            for c in 0..<channels { for p in 0..<(gh * gw) { counts[p] += Int(s[s.startIndex + c * gh * gw + p]) } }
+            let map = SpatialSpikeMap(counts: counts, gridHeight: gh, gridWidth: gw, maximum: channels)
+            g.blit(map.render(width: min(width, gw * 2), height: bodyH, glyphs: state.glyphs), x: 0, y: 2)
+            if width > gw * 2 + 20 {
+                g.put(fit("spikes per position, summed over \(channels) channels, step \(state.step + 1)", width - gw * 2 - 2), x: gw * 2 + 2, y: 2, role: .dim)
+                g.put(fit("max here: \(counts.max() ?? 0)", width - gw * 2 - 2), x: gw * 2 + 2, y: 3, role: .dim)
+            }
+        case .heatmap:
+            let layers = a.visionRecording.layers + a.textRecording.layers
+            let rates = layers.map { l in (0..<l.steps).map { Double(l.spikeCount(step: $0, item: 0)) / Double(max(1, l.neuronsPerItem)) } }
+            let map = RateHeatmap(labels: layers.map { $0.name.replacingOccurrences(of: "vision.", with: "") }, rates: rates, highlightRow: state.layerIndex)
+            let first = max(0, min(state.layerIndex - bodyH / 2, layers.count - bodyH))
+            g.blit(map.render(width: width, height: bodyH, glyphs: state.glyphs, firstRow: first), x: 0, y: 2)
+        case .membrane:
+            let neuron = min(state.traceNeuron, layer.neuronsPerItem - 1)
+            guard let trace = layer.membrane[neuron] else {
+                g.put(fit(ctx.computing ? "recording neuron \(neuron)..." : "no trace recorded for neuron \(neuron)", width), x: 0, y: 2, role: .dim)
+                return g
+            }
+            let fired = (0..<steps).map { layer.spikes(step: $0, item: 0)[layer.spikes(step: $0, item: 0).startIndex + neuron] != 0 }
+            g.put(fit("neuron \(neuron) (+/-): h[t] " + trace.map { String(format: "%.3f", $0) }.joined(separator: " ") + "  threshold \(layer.threshold)", width), x: 0, y: 2)
+            g.blit(MembraneTrace(values: trace, threshold: layer.threshold, spikes: fired).render(width: min(width, 60), height: bodyH - 1), x: 0, y: 3)
+        }
+        return g
+    }
+
+    /// `(grid height, grid width, channels)` for layers laid out over a spatial grid.
+    static func spatialGrid(_ layer: LayerRecording) -> (Int, Int, Int)? {
+        if layer.shape.count == 5 { return (layer.shape[3], layer.shape[4], layer.shape[2]) }
+        if layer.shape.count == 4 {
+            let n = layer.shape[3]
+            let side = Int(Double(n).squareRoot())
+            if side * side == n { return (side, side, layer.shape[2]) }
+        }
+        return nil
+    }
+}
+
+/// Per prompt: the spiking model's cosine and probability beside the ANN's.
+enum ComparePanel {
+    static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
+        var g = CellGrid(width: width, height: height)
+        guard width > 20, height > 3, let a = ctx.analysis else {
+            if width > 0 && height > 0 { g.put(fit("no analysis yet", width), x: 0, y: 0, role: .dim) }
+            return g
+        }
+        var summary = "image cos(SNN,ANN) \(String(format: "%.3f", a.imageCosine))"
+        if let agree = a.top1Agrees, let kl = a.klANNtoSNN {
+            summary = "top-1 agree: \(agree ? "yes" : "no")  KL(ANN||SNN) \(String(format: "%.3f", kl))  " + summary
+        } else {
+            summary += "  (no ANN text model: ANN columns empty)"
+        }
+        g.put(fit(summary, width), x: 0, y: 0, role: a.top1Agrees == false ? .warning : .normal)
+        // Columns: class | SNN bar | SNN cos p | ANN bar | ANN cos p | text cos(SNN, ANN).
+        let nums = 12, textW = a.textCosines == nil ? 0 : 8
+        let nameW = min(16, max(6, width / 6))
+        let barW = max(3, (width - nameW - 2 * nums - textW - 4) / 2)
+        let what = state.showSoftmax ? "p" : "cos"
+        var header = fit("class", nameW) + " " + fit("SNN \(what)", barW) + fit("  cos    p", nums) + " " + fit("ANN \(what)", barW) + fit("  cos    p", nums)
+        if textW > 0 { header += fit(" text cos", textW) }
+        g.put(fit(header, width), x: 0, y: 1, role: .dim)
+        for (c, name) in a.classNames.enumerated() where 2 + c < height {
+            let y = 2 + c
+            let role: ColorRole = c == a.snn.top1 ? .accent : .normal
+            var x = 0
+            g.put(fit(name, nameW), x: x, y: y, role: role); x += nameW + 1
+            let s = state.showSoftmax ? Double(a.snn.probabilities[c]) : Double(max(0, a.snn.cosines[c]))
+            g.put(state.glyphs.bar(fraction: s, width: barW), x: x, y: y, role: .snn); x += barW
+            g.put(fit(String(format: " %+.3f %.2f", a.snn.cosines[c], a.snn.probabilities[c]), nums), x: x, y: y, role: role); x += nums + 1
+            if let ann = a.ann {
+                let v = state.showSoftmax ? Double(ann.probabilities[c]) : Double(max(0, ann.cosines[c]))
+                g.put(state.glyphs.bar(fraction: v, width: barW), x: x, y: y, role: .ann)
+                g.put(fit(String(format: " %+.3f %.2f", ann.cosines[c], ann.probabilities[c]), nums), x: x + barW, y: y, role: c == ann.top1 ? .accent : .normal)
+            }
+            x += barW + nums
+            if let t = a.textCosines { g.put(fit(String(format: "  %+.3f", t[c]), textW), x: x, y: y) }
+        }
+        return g
+    }
+}
+
+/// This image's energy: SNN vs ANN twin, per layer, both conventions, text side per class.
+enum EnergyPanel {
+    static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
+        var g = CellGrid(width: width, height: height)
+        guard width > 20, height > 4, let a = ctx.analysis else {
+            if width > 0 && height > 0 { g.put(fit("no analysis yet", width), x: 0, y: 0, role: .dim) }
+            return g
+        }
+        let conv = state.convention
+        let snn = a.visionEnergy.totalPJ(conv), ann = a.annEnergy.totalPJ(.paper)
+        g.put(fit(conv.title, width), x: 0, y: 0, role: .accent)
+        g.put(fit("image: SNN \(formatEnergy(picojoules: snn))  ANN twin \(formatEnergy(picojoules: ann)) (4.6 pJ x MAC)  ratio \(String(format: "%.3f", snn / max(ann, 1e-30)))", width), x: 0, y: 1)
+        let perStep = (0..<a.visionEnergy.steps).map { a.visionEnergy.stepPJ($0, conv) }
+        g.put(fit("per step: " + perStep.map { formatEnergy(picojoules: $0) }.joined(separator: "  ") + "  " + sparkline(perStep, glyphs: state.glyphs), width), x: 0, y: 2, role: .dim)
+        let nameW = max(10, width - 30)
+        g.put(fit(fit("layer", nameW) + rightAligned("MACs", 9) + rightAligned("ACs", 9) + rightAligned("energy", 11), width), x: 0, y: 3, role: .dim)
+        let layers = a.visionEnergy.layers.filter { $0.energyPJ(conv, a.visionEnergy.constants) > 0 }
+        let textRows = 2
+        let rows = max(0, height - 4 - textRows)
+        let first = min(state.energyScroll, max(0, layers.count - rows))
+        for (i, l) in layers[first..<min(layers.count, first + rows)].enumerated() {
+            let e = l.energyPJ(conv, a.visionEnergy.constants)
+            let text = fit(l.name.replacingOccurrences(of: "vision.", with: ""), nameW)
+                + rightAligned(formatCount(l.totalMACs), 9) + rightAligned(formatCount(l.totalACs), 9) + rightAligned(formatEnergy(picojoules: e), 11)
+            g.put(fit(text, width), x: 0, y: 4 + i)
+        }
+        // Text side: each class summed over its templates.
+        let m = max(1, a.templatesPerClass)
+        let perClass = a.classNames.indices.map { c in (0..<m).reduce(0.0) { $0 + (c * m + $1 < a.textEnergy.count ? a.textEnergy[c * m + $1].totalPJ(conv) : 0) } }
+        let line = "text (SNN, per class, all templates): " + zip(a.classNames, perClass).map { "\(terminalSafe($0)) \(formatEnergy(picojoules: $1))" }.joined(separator: ", ")
+        g.put(fit(line, width), x: 0, y: height - 2, role: .dim)
+        g.put(fit(a.visionEnergy.constants.source, width), x: 0, y: height - 1, role: .dim)
+        return g
+    }
+}
+
+/// Top-k after t = 1..T time steps (partial time-weighted readout).
+enum AnytimePanel {
+    static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
+        var g = CellGrid(width: width, height: height)
+        guard width > 10, height > 1, let a = ctx.analysis else {
+            if width > 0 && height > 0 { g.put(fit("no analysis yet", width), x: 0, y: 0, role: .dim) }
+            return g
+        }
+        for (t, probs) in a.anytime.enumerated() where t < height - 1 {
+            let top = probs.indices.sorted { probs[$0] > probs[$1] }.prefix(3)
+            let text = "t=\(t + 1) " + top.map { "\(terminalSafe(a.classNames[$0])) \(String(format: "%.2f", probs[$0]))" }.joined(separator: "  ")
+            g.put(fit(text, width), x: 0, y: t, role: top.first == a.snn.top1 ? .normal : .warning)
+        }
+        let final = a.snn.top1
+        let curve = a.anytime.map { Double($0[final]) }
+        if a.anytime.count < height {
+            g.put(fit("p(\(terminalSafe(a.classNames[final]))) over t: " + sparkline(curve, glyphs: state.glyphs), width), x: 0, y: a.anytime.count, role: .dim)
+        }
+        return g
+    }
+}
+
+/// `s` right-aligned in `n` columns.
+func rightAligned(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import SpikeCLIP
+import TUI
+import Visualize
+
+/// Options shared by `explore` and `snapshot`.
+struct ExplorerOptions: ParsableArguments {
+    @Option(help: "SpikeCLIP checkpoint (default: assets/checkpoints/default.safetensors, else the parity fixture).")
+    var checkpoint: String?
+
+    @Option(help: "Assets folder (demo images, MiniLM).")
+    var assets = "assets"
+
+    @Flag(help: "Plain ASCII glyphs (automatic when the locale is not UTF-8).")
+    var ascii = false
+
+    @Flag(help: "No colors (also when NO_COLOR is set).")
+    var noColor = false
+
+    @Option(parsing: .singleValue, help: "A class prompt (repeat for several; default: the checkpoint's classes).")
+    var prompt: [String] = []
+
+    @Option(parsing: .singleValue, help: "A prompt template with {} (repeat; default: the checkpoint's templates).")
+    var template: [String] = []
+
+    static let defaultCheckpoint = "assets/checkpoints/default.safetensors"
+    static let fallbackCheckpoint = "Tests/Fixtures/tiny-default/model.safetensors"
+
+    var resolvedCheckpoint: (path: String, note: String?) {
+        if let checkpoint { return (checkpoint, nil) }
+        if FileManager.default.fileExists(atPath: Self.defaultCheckpoint) { return (Self.defaultCheckpoint, nil) }
+        return (Self.fallbackCheckpoint, "no trained default checkpoint yet: showing the random-weight parity fixture (prompts are token ids)")
+    }
+
+    var glyphs: GlyphSet {
+        if ascii { return .ascii }
+        let env = ProcessInfo.processInfo.environment
+        let locale = env["LC_ALL"].flatMap { $0.isEmpty ? nil : $0 } ?? env["LC_CTYPE"].flatMap { $0.isEmpty ? nil : $0 } ?? env["LANG"] ?? ""
+        let utf8 = locale.lowercased().replacingOccurrences(of: "-", with: "").contains("utf8")
+        return utf8 ? .braille : .ascii
+    }
+
+    var color: Bool { !noColor && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty }
+
+    func makeExplorer() throws -> (Explorer, String?) {
+        let (path, note) = resolvedCheckpoint
+        let explorer = try ExplorerSession.make(
+            checkpoint: path, assets: assets, glyphs: glyphs, prompts: prompt.isEmpty ? nil : prompt,
+            templates: template.isEmpty ? nil : template)
+        return (explorer, note)
+    }
+}
+
+struct Explore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The ncurses explorer: type class prompts, pick images, watch spikes, ANN vs SNN and energy.")
+
+    @OptionGroup var options: ExplorerOptions
+
+    func run() throws {
+        try SpikeCLIPCommand.guarded {
+            let (explorer, note) = try options.makeExplorer()
+            let terminal = try NcursesTerminal(color: options.color)
+            defer { terminal.end() }
+            if let note { explorer.note(note) }
+            explorer.run(on: terminal)
+        }
+    }
+}
+
+struct Snapshot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print one explorer frame as plain text (same code path as the explorer; no terminal needed).")
+
+    @OptionGroup var options: ExplorerOptions
+
+    @Option(help: "Frame size WIDTHxHEIGHT.")
+    var size = "120x40"
+
+    @Option(help: "Image file to show instead of the first demo image.")
+    var image: String?
+
+    @Option(help: "Panel to focus: prompts, image, spikes, compare, energy, anytime.")
+    var focus: String?
+
+    @Option(help: "Keys to type before the frame is taken, as a string (e.g. ']]v' picks the third layer's spatial map).")
+    var keys = ""
+
+    func run() throws {
+        try SpikeCLIPCommand.guarded {
+            let parts = size.lowercased().split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[0] <= 1000, parts[1] <= 1000 else {
+                throw UserError(description: "--size '\(size)' is not WIDTHxHEIGHT (e.g. 120x40)")
+            }
+            let (explorer, note) = try options.makeExplorer()
+            if let note { explorer.note(note) }
+            if let image { try explorer.open(imagePath: image) }
+            if let focus {
+                guard let panel = PanelID.allCases.first(where: { "\($0)" == focus.lowercased() || $0.title.lowercased() == focus.lowercased() }) else {
+                    throw UserError(description: "--focus '\(focus)' is not one of: prompts, image, spikes, compare, energy, anytime")
+                }
+                explorer.focus(panel)
+            }
+            explorer.settle()
+            for ch in keys {
+                _ = explorer.handle(.char(ch))
+                explorer.settle()
+            }
+            let frame = explorer.frame(width: parts[0], height: parts[1])
+            print(frame.lines.map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }.joined(separator: "\n"))
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import XCTest
+@testable import SpikeCLIP
+@testable import TUI
+@testable import Visualize
+
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let fixtureCheckpoint = root.appendingPathComponent("Tests/Fixtures/tiny-default/model.safetensors").path
+let assetsDir = root.appendingPathComponent("assets").path
+
+/// The explorer on the parity fixture (token-id prompts) with the committed demo images.
+func makeExplorer(glyphs: GlyphSet = .ascii) throws -> Explorer {
+    let e = try ExplorerSession.make(checkpoint: fixtureCheckpoint, assets: assetsDir, glyphs: glyphs)
+    e.settle()
+    return e
+}
+
+final class ExplorerTests: XCTestCase {
+    func testTooSmallScreenNamesBothSizes() throws {
+        let e = try makeExplorer()
+        let lines = e.frame(width: 50, height: 10).lines
+        XCTAssertEqual(lines[0].trimmingCharacters(in: .whitespaces), "Terminal too small")
+        XCTAssertEqual(lines[1].trimmingCharacters(in: .whitespaces), "current 50x10")
+        XCTAssertEqual(lines[2].trimmingCharacters(in: .whitespaces), "needed 60x16")
+    }
+
+    func testCompactFrameShowsFocusedPanelAndStatus() throws {
+        let e = try makeExplorer()
+        let a = try XCTUnwrap(e.analysis)
+        for (i, panel) in PanelID.allCases.enumerated() {
+            XCTAssertTrue(e.handle(.char(Character(String(i + 1)))))
+            let frame = e.frame(width: 80, height: 24)
+            XCTAssertEqual(frame.width, 80)
+            XCTAssertEqual(frame.lines.count, 24)
+            XCTAssertTrue(frame.lines[0].contains("[\(i + 1) \(panel.title)]"), frame.lines[0])
+            XCTAssertTrue(frame.lines[1].contains(panel.title), "panel box title: \(frame.lines[1])")
+            // Status line: the spiking model's top-1 with its probability, as the engine computed it.
+            XCTAssertTrue(frame.lines[23].hasPrefix("SNN: \(terminalSafe(a.classNames[a.snn.top1]))"), frame.lines[23])
+        }
+    }
+
+    func testTiledFrameShowsEveryPanel() throws {
+        let e = try makeExplorer(glyphs: .braille)
+        let text = e.frame(width: 120, height: 40).lines.joined(separator: "\n")
+        for panel in PanelID.allCases { XCTAssertTrue(text.contains(panel.title), "missing \(panel.title)") }
+        XCTAssertTrue(text.contains("paper convention"))
+    }
+
+    /// The numbers on screen equal a direct engine call for the same input.
+    func testComparePanelNumbersEqualEngine() throws {
+        let e = try makeExplorer()
+        let model = try SpikeCLIPModel(path: fixtureCheckpoint)
+        let image = try XCTUnwrap(e.image)
+        let provider = ModelAnalysisProvider(model: model, tokenizer: nil, annText: nil)
+        let prompts = e.state.classNames
+        let ids = try prompts.map { try provider.tokenIds($0) }
+        let (text, _) = try model.text.forward(tokenIds: ids)
+        let dim = model.config.text.targetDim
+        let classifier = ZeroShotClassifier(
+            textEmbeddings: (0..<prompts.count).map { Array(text[($0 * dim)..<(($0 + 1) * dim)]) }, templatesPerClass: 1,
+            logitScale: Float(model.config.logitScale))
+        let (imageEmbedding, rec) = try model.vision.forward(pixels: image.pixels, batch: 1)
+        let scores = classifier.score(imageEmbedding: imageEmbedding)
+        _ = e.handle(.char("4"))
+        let lines = e.frame(width: 80, height: 24).lines
+        for c in 0..<prompts.count {
+            let expected = String(format: "%+.3f %.2f", scores.cosines[c], scores.probabilities[c])
+            XCTAssertTrue(lines.contains { $0.contains(expected) }, "class \(c): \(expected) not on screen")
+        }
+        let energy = try EnergyAccounting.vision(rec, config: model.config, item: 0)
+        _ = e.handle(.char("5"))
+        let energyText = e.frame(width: 80, height: 24).lines.joined(separator: "\n")
+        XCTAssertTrue(energyText.contains("SNN \(formatEnergy(picojoules: energy.totalPJ(.paper)))"), energyText)
+        _ = e.handle(.char("u"))
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("SNN \(formatEnergy(picojoules: energy.totalPJ(.fuller)))"))
+    }
+
+    func testEditingAddsPromptAndNeverInsertsControlCharacters() throws {
+        let e = try makeExplorer()
+        let before = e.state.classNames.count
+        let generation = e.state.generation
+        for key: Key in [.char("a"), .char("1"), .char(" "), .char("\u{1B}"), .char("\u{07}"), .char("2"), .enter] { _ = e.handle(key) }
+        XCTAssertEqual(e.state.classNames.count, before + 1)
+        XCTAssertEqual(e.state.classNames.last, "1 2")
+        XCTAssertGreaterThan(e.state.generation, generation)
+        e.settle()
+        XCTAssertEqual(e.analysis?.classNames.count, before + 1)
+        // Escape cancels an edit without changing anything.
+        for key: Key in [.char("a"), .char("9"), .escape] { _ = e.handle(key) }
+        XCTAssertEqual(e.state.classNames.count, before + 1)
+    }
+
+    func testSpikesPanelKeysChangeLayerStepAndView() throws {
+        let e = try makeExplorer()
+        _ = e.handle(.char("3"))
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines[2].contains("1/13 vision.patch_embed.block1_lif"))
+        _ = e.handle(.char("]"))
+        _ = e.handle(.char("."))
+        let lines = e.frame(width: 80, height: 24).lines
+        XCTAssertTrue(lines[2].contains("2/13 vision.patch_embed.block2_lif"), lines[2])
+        XCTAssertTrue(lines[3].contains("step 2/4"), lines[3])
+        _ = e.handle(.char("v"))
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines[3].contains("view: spatial map"))
+        for _ in 0..<2 { _ = e.handle(.char("v")) }
+        e.settle()
+        let membrane = e.frame(width: 80, height: 24).lines.joined(separator: "\n")
+        XCTAssertTrue(membrane.contains("neuron 0 (+/-): h[t]"), membrane)
+    }
+
+    func testHelpOverlayAndQuit() throws {
+        let e = try makeExplorer()
+        _ = e.handle(.char("?"))
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("Keys (letters work everywhere"))
+        _ = e.handle(.char("x"))
+        XCTAssertFalse(e.frame(width: 80, height: 24).lines.joined().contains("Keys (letters work everywhere"))
+        XCTAssertFalse(e.handle(.char("q")))
+    }
+
+    func testEventLoopRunsAgainstMemoryTerminalAndStopsOnSignal() throws {
+        let e = try makeExplorer()
+        let terminal = MemoryTerminal(width: 80, height: 24, keys: [.tab, .char("?"), .char("x"), .char("q")])
+        e.run(on: terminal)
+        XCTAssertGreaterThanOrEqual(terminal.frames.count, 3)
+        XCTAssertTrue(terminal.keys.isEmpty)
+        let signalled = MemoryTerminal(width: 80, height: 24)
+        signalled.signal = 15
+        e.run(on: signalled)
+        XCTAssertTrue(signalled.frames.isEmpty, "a pending SIGTERM ends the loop before drawing")
+    }
+
+    func testTerminalSafeReplacesControlAndWideCharacters() {
+        XCTAssertEqual(terminalSafe("a\u{1B}[31mb"), "a?[31mb")
+        XCTAssertEqual(terminalSafe("猫 cat"), "? cat")
+        XCTAssertEqual(terminalSafe("e\u{301}"), "?")
+        XCTAssertEqual(terminalSafe("🙂x"), "?x")
+        XCTAssertEqual(terminalSafe("plain"), "plain")
+    }
+}
