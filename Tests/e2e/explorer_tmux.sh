@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# End-to-end test of the real explorer binary in tmux (issue "ncurses explorer"): types a prompt, switches image,
+# changes layer and time step, plays, resizes to 60x20 and back, opens help, quits; then checks that the terminal was
+# restored. Also Ctrl-C, SIGTERM and a burst of resizes. Prints "N passed, N failed" and exits non-zero on failure.
+# Usage: Tests/e2e/explorer_tmux.sh [path/to/spikeclip]
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BIN="${1:-.build/debug/spikeclip}"
+CHECKPOINT="${E2E_CHECKPOINT:-Tests/Fixtures/tiny-default/model.safetensors}"
+SESSION="spikeclip-e2e-$$"
+SOCKET="spikeclip-e2e-$$"
+passed=0; failed=0
+tm() { tmux -L "$SOCKET" "$@"; }
+screen() { tm capture-pane -t "$SESSION" -p; }
+check() {  # check NAME PATTERN: the screen must contain PATTERN (fixed string) within 10 s
+    local name="$1" pattern="$2"
+    for _ in $(seq 1 100); do
+        if screen | grep -qF -- "$pattern"; then passed=$((passed + 1)); echo "ok   $name"; return 0; fi
+        sleep 0.1
+    done
+    failed=$((failed + 1)); echo "FAIL $name: '$pattern' not on screen:"; screen | sed 's/^/     | /'
+    return 1
+}
+restored() {  # after the explorer exits: the shell echoes again and the tty is back in canonical mode with echo
+    tm send-keys -t "$SESSION" "stty -a | tr ' ;' '\n\n' | grep -cxE 'echo|icanon' | sed 's/^/modes=/'" Enter
+    check "$1: terminal restored (echo, icanon)" "modes=2"
+}
+start() {
+    tm send-keys -t "$SESSION" "clear; LANG=C.UTF-8 $BIN --checkpoint $CHECKPOINT $*; echo exit=\$?" Enter
+}
+
+[ -x "$BIN" ] || { echo "FAIL: $BIN not built"; echo "0 passed, 1 failed"; exit 1; }
+tm new-session -d -s "$SESSION" -x 80 -y 24 "bash --norc --noprofile"
+tm set-option -t "$SESSION" status off >/dev/null
+trap 'tm kill-server 2>/dev/null' EXIT
+
+start
+check "opens on prompts" "[1 Prompts]"
+check "status shows the SNN top-1" "SNN: "
+tm send-keys -t "$SESSION" a; tm send-keys -t "$SESSION" -l "5 6 7"
+check "typing shows the edit line and token counter" "edit> 5 6 7_"
+tm send-keys -t "$SESSION" Enter
+check "the new prompt is listed and selected" "> 5 6 7 "
+tm send-keys -t "$SESSION" Tab
+check "Tab focuses the image panel" "[2 Image]"
+tm send-keys -t "$SESSION" n
+check "n switches the image" "ankle-boot_0023.png"
+tm send-keys -t "$SESSION" 3 ] ]
+check "] changes the layer" "3/13 vision.patch_embed.block3_lif"
+tm send-keys -t "$SESSION" .
+check ". changes the time step" "step 2/4 (paused)"
+tm send-keys -t "$SESSION" Space
+check "space plays" "(playing)"
+tm send-keys -t "$SESSION" Space
+tm resize-window -t "$SESSION" -x 60 -y 20
+check "resize to 60x20 keeps working" "[3 Spikes]"
+tm resize-window -t "$SESSION" -x 40 -y 10
+check "below the minimum: too-small screen" "current 40x10"
+tm resize-window -t "$SESSION" -x 80 -y 24
+check "resize back to 80x24" "4 ANN vs SNN  5 Energy"
+tm send-keys -t "$SESSION" '?'
+check "? opens help" "Keys (letters work everywhere"
+tm send-keys -t "$SESSION" x
+tm send-keys -t "$SESSION" q
+check "q quits with status 0" "exit=0"
+restored "after q"
+
+start
+check "second start" "[1 Prompts]"
+for size in 70x20 100x30 61x17 120x40 55x15 90x28 80x24; do tm resize-window -t "$SESSION" -x "${size%x*}" -y "${size#*x}"; done
+check "survives a resize burst" "[1 Prompts]"
+tm send-keys -t "$SESSION" C-c
+check "Ctrl-C quits" "exit=0"
+restored "after Ctrl-C"
+
+start
+check "third start" "[1 Prompts]"
+pid=$(pgrep -n -f "$BIN --checkpoint")
+kill -TERM "$pid"
+check "SIGTERM quits" "exit=0"
+restored "after SIGTERM"
+
+tm send-keys -t "$SESSION" "clear; TERM=dumb $BIN --checkpoint $CHECKPOINT; echo exit=\$?" Enter
+check "TERM=dumb gives a clear message" "use \`spikeclip snapshot\`"
+check "TERM=dumb exits with 1" "exit=1"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
