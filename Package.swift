@@ -35,6 +35,6 @@ let package = Package(
             ]),
         .testTarget(name: "SpikeCLIPTests", dependencies: ["SpikeCLIP"]),
         .testTarget(name: "VisualizeTests", dependencies: ["Visualize"]),
-        .testTarget(name: "TUITests", dependencies: ["TUI", "SpikeCLIP", "Visualize"]),
+        .testTarget(name: "TUITests", dependencies: ["TUI", "SpikeCLIP", "Visualize"], exclude: ["__Snapshots__"]),
     ]
 )

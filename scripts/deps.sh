@@ -32,10 +32,15 @@ spikeclip_python_deps() {
         python3 -m venv "$SPIKECLIP_VENV"
     fi
     PY="$SPIKECLIP_VENV/bin/python"
-    if ! "$PY" -c "import torch, safetensors, numpy, spikingjelly, pytest, PIL" >/dev/null 2>&1; then
+    # Reinstall whenever training/requirements-test.txt changed since the last successful install (stamp = its hash).
+    local stamp="$SPIKECLIP_VENV/.requirements-test.sha256"
+    local want
+    want=$(sha256sum training/requirements-test.txt | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "deps: installing Python packages into $SPIKECLIP_VENV (torch is large: a few minutes)" >&2
         "$PY" -m pip install -q --upgrade pip
         "$PY" -m pip install -q -r training/requirements-test.txt
+        echo "$want" > "$stamp"
     fi
     export PY
 }

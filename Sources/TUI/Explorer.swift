@@ -86,6 +86,8 @@ public final class Explorer {
     let checkpointName: String
     private var requested = 0
     private var lastTick = DispatchTime.now().uptimeNanoseconds
+    /// Show computation times (off for deterministic snapshots).
+    public var showTimings = true
     /// Time between animation steps while playing (ms).
     public var playIntervalMS = 600
 
@@ -169,7 +171,9 @@ public final class Explorer {
             analysis: analysis, computing: analysis?.generation != requested, image: image, layerNames: provider.layerNames,
             contextLength: provider.contextLength, tokens: { [provider] in provider.tokens(of: $0) },
             checkpointName: checkpointName, error: error)
-        return ExplorerView.render(state, ctx, width: width, height: height)
+        var context = ctx
+        context.showTimings = showTimings
+        return ExplorerView.render(state, context, width: width, height: height)
     }
 
     /// Handles one key; returns false to quit.

@@ -14,6 +14,8 @@ public struct FrameContext: Sendable {
     public var tokens: @Sendable (String) -> PromptTokens
     public var checkpointName: String
     public var error: String?
+    /// Show the computation time in the status line (off for snapshots).
+    public var showTimings = true
 
     public init(analysis: Analysis?, computing: Bool, image: ImageInput?, layerNames: [String], contextLength: Int,
                 tokens: @escaping @Sendable (String) -> PromptTokens, checkpointName: String, error: String?) {
@@ -117,7 +119,7 @@ public enum ExplorerView {
             parts.append("SNN: \(terminalSafe(a.classNames[k])) \(String(format: "%.2f", a.snn.probabilities[k]))")
             if let ann = a.ann { parts.append("ANN: \(terminalSafe(a.classNames[ann.top1])) \(String(format: "%.2f", ann.probabilities[ann.top1]))") }
             parts.append("\(formatEnergy(picojoules: a.visionEnergy.totalPJ(state.convention))) vs \(formatEnergy(picojoules: a.annEnergy.totalPJ(.paper)))")
-            parts.append(String(format: "%.0f ms", a.milliseconds))
+            if ctx.showTimings { parts.append(String(format: "%.0f ms", a.milliseconds)) }
         }
         if ctx.computing { parts.append("computing...") }
         var role: ColorRole = .normal

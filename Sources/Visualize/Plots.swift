@@ -84,8 +84,10 @@ public struct MembraneTrace: Sendable {
         guard height >= 2, !values.isEmpty else { return grid }
         let labelWidth = 7
         let plotWidth = max(1, width - labelWidth)
-        let lo = min(values.min()!, 0, threshold), hi = max(values.max()!, threshold) + 1e-6
-        func row(_ v: Float) -> Int { height - 1 - Int(((v - lo) / (hi - lo)) * Float(height - 1)) }
+        let lo = min(values.min()!, 0, threshold)
+        var hi = max(values.max()!, threshold)
+        if hi - lo < 1e-6 { hi = lo + 1 }
+        func row(_ v: Float) -> Int { height - 1 - Int((((v - lo) / (hi - lo)) * Float(height - 1)).rounded()) }
         let thresholdRow = row(threshold)
         grid.put(String(format: "%6.2f", threshold), x: 0, y: thresholdRow, role: .threshold)
         grid.put(String(format: "%6.2f", hi), x: 0, y: 0, role: .dim)

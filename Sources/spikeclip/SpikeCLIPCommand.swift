@@ -103,7 +103,9 @@ struct Demo: ParsableCommand {
             }
             print("\nfiring rate per LIF layer (all images / prompts):")
             for l in visionRec.layers + textRec.layers {
-                print(String(format: "  %-36@ %-22@ %5.1f%%", l.name, l.shape.map(String.init).joined(separator: "x"), l.firingRate() * 100))
+                let shape = l.shape.map(String.init).joined(separator: "x")
+                print("  " + l.name.padding(toLength: 36, withPad: " ", startingAt: 0) + " " + shape.padding(toLength: 22, withPad: " ", startingAt: 0)
+                      + String(format: " %5.1f%%", l.firingRate() * 100))
             }
             let name = layer ?? visionRec.layers.first { $0.name.hasSuffix("q_lif") }?.name ?? visionRec.layers[0].name
             guard let chosen = visionRec[name] ?? textRec[name] else {
@@ -132,6 +134,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed repetitions per measurement.")
     var iterations = 20
 
+    @Option(help: "Checkpoint for the explorer latency lines (default: the trained default if present, else the fixture).")
+    var checkpoint: String?
+
     func run() throws {
         try SpikeCLIPCommand.guarded {
             guard iterations >= 1 else { throw UserError(description: "--iterations must be >= 1") }
@@ -149,7 +154,7 @@ struct Bench: ParsableCommand {
                 }
                 ms.sort()
                 let p50 = ms[ms.count / 2], p95 = ms[min(ms.count - 1, Int((Double(ms.count) * 0.95).rounded(.up)) - 1)]
-                print(String(format: "%-44@ p50 %8.3f ms   p95 %8.3f ms", label, p50, p95))
+                print(label.padding(toLength: 48, withPad: " ", startingAt: 0) + String(format: " p50 %8.3f ms   p95 %8.3f ms", p50, p95))
             }
             print("bench on \(fixture), \(iterations) iterations, batch 1")
             for mode in KernelMode.allCases {
@@ -161,6 +166,10 @@ struct Bench: ParsableCommand {
             }
             try measure("ANN twin image encoder (blas)") { _ = try model.annVision.forward(pixels: one, batch: 1) }
             try benchTokenizerAndMiniLM(iterations: iterations)
+            let explorerCheckpoint = checkpoint ?? (FileManager.default.fileExists(atPath: ExplorerOptions.defaultCheckpoint)
+                ? ExplorerOptions.defaultCheckpoint : ExplorerOptions.fallbackCheckpoint)
+            print("explorer on \(explorerCheckpoint):")
+            try benchExplorer(checkpoint: explorerCheckpoint, assets: "assets", iterations: iterations)
             let (_, rec) = try model.vision.forward(pixels: one, batch: 1)
             try measure("energy accounting from the recording") { _ = try EnergyAccounting.vision(rec, config: model.config, item: 0) }
         }

@@ -779,7 +779,7 @@ def _export_main(run: Run) -> None:
     write_json(run.stage_dir("export") / "done.json", {"path": str(path), "bytes": size, "finished": now(),
                                                         "wall_s": round(time.time() - t0, 1),
                                                         "val": prov["accuracy"]["val"]})
-    run.metric({"stage": "export", "bytes": size, **{f"val_{k}": v for k, v in prov["accuracy"]["val"].items()
+    run.metric({"stage": "export", **{f"val_{k}": v for k, v in prov["accuracy"]["val"].items()
                                                     if isinstance(v, float)},
                 TIME_KEY: {"wall_s": round(time.time() - t0, 1)}})
 

@@ -1,0 +1,47 @@
+import Foundation
+import XCTest
+@testable import TUI
+@testable import Visualize
+
+/// Full-frame snapshots at 80x24 and 120x40, characters and color roles, braille and ASCII, on the parity fixture
+/// with the first demo image. Re-record with `RECORD_SNAPSHOTS=1 swift test --filter FrameSnapshotTests`.
+final class FrameSnapshotTests: XCTestCase {
+    static let directory = root.appendingPathComponent("Tests/TUITests/__Snapshots__")
+
+    /// The frame as text: characters, then a blank line, then the role letters; timings masked.
+    func snapshot(_ grid: CellGrid) -> String {
+        return (grid.lines + [""] + grid.roleLines).joined(separator: "\n") + "\n"
+    }
+
+    func assertSnapshot(_ grid: CellGrid, named name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let url = Self.directory.appendingPathComponent(name + ".txt")
+        let actual = snapshot(grid)
+        if ProcessInfo.processInfo.environment["RECORD_SNAPSHOTS"] != nil {
+            try FileManager.default.createDirectory(at: Self.directory, withIntermediateDirectories: true)
+            try actual.write(to: url, atomically: true, encoding: .utf8)
+            return
+        }
+        guard let expected = try? String(contentsOf: url, encoding: .utf8) else {
+            XCTFail("missing snapshot \(url.path); record with RECORD_SNAPSHOTS=1", file: file, line: line)
+            return
+        }
+        if actual != expected {
+            let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
+            let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
+            let first = zip(a, e).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(a.count, e.count)
+            XCTFail("\(name) differs at line \(first + 1):\n  expected: \(first < e.count ? String(e[first]) : "<end>")\n  actual:   \(first < a.count ? String(a[first]) : "<end>")", file: file, line: line)
+        }
+    }
+
+    func testFrames() throws {
+        for glyphs in [GlyphSet.ascii, .braille] {
+            let e = try makeExplorer(glyphs: glyphs)
+            e.showTimings = false
+            try assertSnapshot(e.frame(width: 120, height: 40), named: "tiled-120x40-\(glyphs.rawValue)")
+            for panel in PanelID.allCases {
+                e.focus(panel)
+                try assertSnapshot(e.frame(width: 80, height: 24), named: "panel-\(panel)-80x24-\(glyphs.rawValue)")
+            }
+        }
+    }
+}

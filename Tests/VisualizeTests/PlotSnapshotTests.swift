@@ -1,0 +1,57 @@
+import XCTest
+@testable import Visualize
+
+/// Snapshots of the remaining renderers, expected frames written out by hand from the inputs.
+final class PlotSnapshotTests: XCTestCase {
+    func testSpatialSpikeMapASCIIAndBlocks() {
+        // 2x3 grid, counts up to 4: 0 -> blank, 1 -> ramp[1], 4 -> top of the ramp.
+        let map = SpatialSpikeMap(counts: [0, 1, 4, 2, 0, 3], gridHeight: 2, gridWidth: 3, maximum: 4)
+        // ASCII ramp " .:-=+*#%@" (10 levels): level = 1 + (c - 1) / 4 * 9 -> c=1: 1 '.', c=2: 3 '-', c=3: 5 '+', c=4: 7 '#'.
+        XCTAssertEqual(map.render(width: 6, height: 2, glyphs: .ascii).lines, ["  ..##", "--  ++"])
+        // Blocks " ░▒▓█" (5 levels): c=1: 1 '░', c=2: 1 + 0.25*4 = 2 '▒', c=3: 3 '▓', c=4: 4 '█'.
+        XCTAssertEqual(map.render(width: 6, height: 2, glyphs: .braille).lines, ["  ░░██", "▒▒  ▓▓"])
+        XCTAssertEqual(map.render(width: 6, height: 2, glyphs: .ascii).roleLines, ["ddssss", "ssddss"])
+    }
+
+    func testRateHeatmap() {
+        let heat = RateHeatmap(labels: ["a", "bb"], rates: [[0, 0.5], [0.1, 1]], highlightRow: 1)
+        // width 9: label column 9 - 2*3 - 1 = 2; blocks: 0.5 -> min(4, 1 + Int(0.5*4*2)) = 4; 0.1 -> 1 + Int(0.8) = 1.
+        XCTAssertEqual(heat.render(width: 9, height: 2, glyphs: .braille).lines, ["a     ███", "bb ░░░███"])
+        // ASCII has 10 levels: 0.1 -> 1 + Int(0.1 * 9 * 2) = 2 (':').
+        XCTAssertEqual(heat.render(width: 9, height: 2, glyphs: .ascii).lines, ["a     @@@", "bb :::@@@"])
+        XCTAssertEqual(heat.render(width: 9, height: 2, glyphs: .ascii).roleLines[1], "aa.ssssss")
+    }
+
+    func testMembraneTraceDrawsThresholdAndSpikes() {
+        let trace = MembraneTrace(values: [0.5, 1.0, 0.25, 0.75], threshold: 1, spikes: [false, true, false, false])
+        let lines = trace.render(width: 15, height: 5).lines
+        XCTAssertEqual(lines.count, 5)
+        // Range [0, 1]: threshold on row 0 with its label; t=1 fired at the threshold row -> '*'.
+        XCTAssertTrue(lines[0].hasPrefix("  1.00"), lines[0])
+        XCTAssertTrue(lines[0].contains("*"), lines[0])
+        XCTAssertTrue(lines[0].contains("-"), lines[0])
+        XCTAssertEqual(lines.joined().filter { $0 == "o" }.count, 3)
+        XCTAssertTrue(lines[4].hasPrefix("  0.00"), lines[4])
+    }
+
+    func testSparkline() {
+        XCTAssertEqual(sparkline([0, 1, 2, 4], glyphs: .braille), "▁▃▅█")
+        XCTAssertEqual(sparkline([0, 1, 2, 4], glyphs: .ascii), "0259")
+        XCTAssertEqual(sparkline([0, 0], glyphs: .ascii), "00")
+    }
+
+    func testThumbnailHalfBlocksAndASCII() {
+        // 2x2 image: black, white / white, black. Half blocks average two pixel rows per cell.
+        let t = Thumbnail(pixels: [0, 1, 1, 0], imageHeight: 2, imageWidth: 2)
+        XCTAssertEqual(t.render(width: 2, height: 2, glyphs: .ascii).lines, [" @", "@ "])
+        XCTAssertEqual(t.render(width: 2, height: 1, glyphs: .halfBlocks).lines, ["▒▒"])
+        XCTAssertEqual(t.render(width: 2, height: 2, glyphs: .braille).lines, [" █", "█ "])
+    }
+
+    func testBoxAndTerminalSafeKeepBordersAligned() {
+        var g = CellGrid(width: 8, height: 3)
+        g.box(x: 0, y: 0, width: 8, height: 3, title: "T", role: .accent, ascii: true)
+        g.put(terminalSafe("猫🙂\u{1B}x"), x: 1, y: 1)
+        XCTAssertEqual(g.lines, ["+ T ---+", "|???x  |", "+------+"])
+    }
+}
