@@ -76,7 +76,7 @@ public final class AnalysisWorker: @unchecked Sendable {
 
 /// The explorer application: state, worker, image loading and the event loop over a ``TerminalDriver``.
 public final class Explorer {
-    public private(set) var state: ExplorerState
+    public internal(set) var state: ExplorerState
     public private(set) var analysis: Analysis?
     public private(set) var image: ImageInput?
     public private(set) var error: String?

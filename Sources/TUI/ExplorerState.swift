@@ -62,6 +62,8 @@ public struct ExplorerState: Sendable {
     public var directorySelection = 0
     /// File chosen in the browser (loaded by the loop).
     public var chosenFile: String?
+    /// Digits typed after `i` (go to a Fashion-MNIST index); nil when not entering one.
+    public var indexBuffer: String?
 
     // Spikes panel.
     public var layerIndex = 0
@@ -92,6 +94,7 @@ public struct ExplorerState: Sendable {
     /// Handles one key. `layers` is the number of LIF layers, `steps` is T, `neurons` the selected layer's neurons per item.
     public mutating func handle(_ key: Key, layers: Int, steps: Int, neurons: Int) -> Effect {
         if editBuffer != nil { return handleEditing(key) }
+        if indexBuffer != nil { return handleIndexEntry(key) }
         if showHelp {
             if key == .char("q") { return .quit }
             showHelp = false
@@ -198,6 +201,7 @@ public struct ExplorerState: Sendable {
             case .char("p"), .left: fashionIndex -= 1; return .loadImage
             case .char("N"), .down, .pageDown: fashionIndex += 100; return .loadImage
             case .char("P"), .up, .pageUp: fashionIndex -= 100; return .loadImage
+            case .char("i"): indexBuffer = ""; return .redraw
             default: return .none
             }
         case .directory:
@@ -213,6 +217,23 @@ public struct ExplorerState: Sendable {
                 return .loadImage
             default: return .none
             }
+        }
+    }
+
+    /// Typing a Fashion-MNIST index after `i`: digits, Backspace, Enter to go, Esc to cancel.
+    mutating func handleIndexEntry(_ key: Key) -> Effect {
+        switch key {
+        case let .char(c) where c.isASCII && c.isNumber:
+            if (indexBuffer ?? "").count < 6 { indexBuffer!.append(c) }
+            return .redraw
+        case .backspace: if !(indexBuffer ?? "").isEmpty { indexBuffer!.removeLast() }; return .redraw
+        case .enter:
+            defer { indexBuffer = nil }
+            guard let n = Int(indexBuffer ?? "") else { return .redraw }
+            fashionIndex = n
+            return .loadImage
+        case .escape: indexBuffer = nil; return .redraw
+        default: return .none
         }
     }
 

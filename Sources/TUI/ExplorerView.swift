@@ -134,7 +134,7 @@ public enum ExplorerView {
         "Prompts: j/k or arrows select, a add, e or Enter edit, d delete,",
         "         m classes <-> templates, t ensembling on/off; Esc cancels",
         "Image:   s source (demo / Fashion-MNIST / directory), n/p next/prev,",
-        "         N/P +-100 (Fashion-MNIST), Enter open (directory), Backspace up",
+        "         N/P +-100, i type an index (Fashion-MNIST); Enter open (directory)",
         "Spikes:  [ ] layer, , . time step, space play/pause, v view",
         "         (raster / spatial map / layer x step / membrane), o order by",
         "         index or activity, j/k PgUp/PgDn scroll, + - traced neuron",

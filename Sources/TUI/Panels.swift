@@ -66,6 +66,11 @@ enum ImagePanel {
             return g
         }
         g.put(fit(image.title + (image.label.map { "  label: " + $0 } ?? ""), width), x: 0, y: 1)
+        if let typed = state.indexBuffer {
+            g.put(fit("go to test index: \(typed)_   Enter: go  Esc: cancel", width), x: 0, y: height - 1, role: .accent)
+        } else if state.source == .fashionMNIST {
+            g.put(fit("n/p: +-1  N/P: +-100  i: type an index", width), x: 0, y: height - 1, role: .dim)
+        }
         let thumbH = height - 2
         let thumbW = min(width, state.glyphs == .ascii ? thumbH * 2 : thumbH * 2)
         let thumb = Thumbnail(pixels: image.preview, imageHeight: image.previewHeight, imageWidth: image.previewWidth)

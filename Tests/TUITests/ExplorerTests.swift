@@ -136,3 +136,37 @@ final class ExplorerTests: XCTestCase {
         XCTAssertEqual(terminalSafe("plain"), "plain")
     }
 }
+
+final class ImageSourceTests: XCTestCase {
+    func testFashionMNISTByTypedIndexShowsTrueLabel() throws {
+        let e = try makeExplorer()
+        _ = e.handle(.char("2"))
+        _ = e.handle(.char("s"))  // demo -> Fashion-MNIST
+        for key: Key in [.char("i"), .char("1"), .char("7"), .enter] { _ = e.handle(key) }
+        e.settle()
+        let image = try XCTUnwrap(e.image)
+        XCTAssertEqual(image.title, "Fashion-MNIST test #17")
+        let labels = try IDXFile(path: "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
+        XCTAssertEqual(image.label, ImageCatalog.fashionClasses[try labels.label(at: 17)])
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("Fashion-MNIST test #17  label: \(image.label!)"))
+    }
+
+    func testDirectoryBrowserListsImagesAndOpensOne() throws {
+        let e = try makeExplorer()
+        _ = e.handle(.char("2"))
+        _ = e.handle(.char("s")); _ = e.handle(.char("s"))  // -> directory
+        XCTAssertEqual(e.state.source, .directory)
+        // Navigate from the repository root into assets/images and open the first PNG.
+        e.state.directory = assetsDir
+        _ = e.handle(.char("k"))
+        e.state.enter("images")
+        let names = e.state.directoryEntries.map(\.name)
+        XCTAssertEqual(names.first, "..")
+        XCTAssertTrue(names.contains("bag_0018.png"))
+        XCTAssertFalse(names.contains("labels.json"), "only image files are listed")
+        while e.state.directoryEntries[e.state.directorySelection].name != "bag_0018.png" { _ = e.handle(.char("j")) }
+        _ = e.handle(.enter)
+        e.settle()
+        XCTAssertEqual(e.image?.title, "bag_0018.png")
+    }
+}
