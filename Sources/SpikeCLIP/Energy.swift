@@ -216,17 +216,20 @@ public enum EnergyAccounting {
             for s in 0..<t {
                 let (qs, ks, vs) = (q.spikes(step: s, item: b), k.spikes(step: s, item: b), vl.spikes(step: s, item: b))
                 var qkCount = 0, avCount = 0
+                let words = (hd + 63) / 64
+                var qMask = [UInt64](repeating: 0, count: n * words), kMask = qMask
+                var vCount = [Int](repeating: 0, count: n)
                 for head in 0..<heads {
-                    // Per channel counts for q @ k^T; per token channel sets for the nonzero pattern of attn.
-                    var qMask = [[Bool]](repeating: [Bool](repeating: false, count: hd), count: n)
-                    var kMask = qMask
-                    var vCount = [Int](repeating: 0, count: n)
+                    // Per channel counts for q @ k^T; per token bit sets of active channels for the nonzero pattern of attn.
+                    for i in 0..<qMask.count { qMask[i] = 0; kMask[i] = 0 }
+                    for i in 0..<n { vCount[i] = 0 }
                     for e in 0..<hd {
                         let row = (head * hd + e) * n
+                        let (word, bit) = (e / 64, UInt64(1) << UInt64(e % 64))
                         var cq = 0, ck = 0
                         for tok in 0..<n {
-                            if qs[qs.startIndex + row + tok] != 0 { cq += 1; qMask[tok][e] = true }
-                            if ks[ks.startIndex + row + tok] != 0 { ck += 1; kMask[tok][e] = true }
+                            if qs[qs.startIndex + row + tok] != 0 { cq += 1; qMask[tok * words + word] |= bit }
+                            if ks[ks.startIndex + row + tok] != 0 { ck += 1; kMask[tok * words + word] |= bit }
                             if vs[vs.startIndex + row + tok] != 0 { vCount[tok] += 1 }
                         }
                         qkCount += cq * ck
@@ -234,7 +237,7 @@ public enum EnergyAccounting {
                     for ii in 0..<n {
                         for jj in 0..<n where vCount[jj] > 0 {
                             var nonzero = false
-                            for e in 0..<hd where qMask[ii][e] && kMask[jj][e] { nonzero = true; break }
+                            for w in 0..<words where qMask[ii * words + w] & kMask[jj * words + w] != 0 { nonzero = true; break }
                             if nonzero { avCount += vCount[jj] }
                         }
                     }

@@ -7,15 +7,36 @@ public enum ExplorerError: Error, CustomStringConvertible, Equatable {
     case notTokenIds(prompt: String)
     case noPrompts
     case noTemplates
+    /// A class prompt given at start (`--prompt`) is empty or only whitespace; `index` counts from 1.
+    case emptyPrompt(index: Int)
+    /// A template given at start (`--template`) is empty or only whitespace; `index` counts from 1.
+    case emptyTemplate(index: Int)
 
     public var description: String {
         switch self {
         case let .notTokenIds(prompt):
-            return "this checkpoint takes token ids (tokenizer kind 'ids'): '\(prompt)' is not a list of integers"
+            return "this checkpoint takes token ids (tokenizer kind 'ids'): '\(quotedPreview(prompt))' is not a list of integers"
         case .noPrompts: return "no class prompts: add one in the Prompts panel (a)"
         case .noTemplates: return "no prompt templates: add one in the Prompts panel (m, then a)"
+        case let .emptyPrompt(index): return "class prompt \(index) is empty or only whitespace"
+        case let .emptyTemplate(index): return "prompt template \(index) is empty or only whitespace"
         }
     }
+}
+
+/// `text` for an error message: control characters written as `\u{..}` escapes (so the message stays one line and
+/// no escape sequence reaches a terminal) and cut to `limit` Characters with `...`.
+func quotedPreview(_ text: String, limit: Int = 40) -> String {
+    var out = ""
+    for (i, ch) in text.enumerated() {
+        if i == limit { out += "..."; break }
+        for s in ch.unicodeScalars {
+            let category = s.properties.generalCategory
+            let hidden = category == .control || category == .format || category == .lineSeparator || category == .paragraphSeparator
+            out += hidden ? "\\u{\(String(s.value, radix: 16))}" : String(s)
+        }
+    }
+    return out
 }
 
 /// The model-backed ``AnalysisProvider``: spiking encoders and ANN twin from a checkpoint, the WordPiece tokenizer,
@@ -68,7 +89,7 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         if let c = textCache, c.prompts == prompts { lock.unlock(); return (c.embeddings, c.recording, c.ann) }
         lock.unlock()
         let ids = try prompts.map(tokenIds)
-        let (flat, recording) = try model.text.forward(tokenIds: ids, mode: .spikeAware)
+        let (flat, recording) = try model.text.forward(tokenIds: ids, mode: .blas)
         let dim = model.config.text.targetDim
         let rows = (0..<prompts.count).map { Array(flat[($0 * dim)..<(($0 + 1) * dim)]) }
         let ann = try annText?(prompts)
@@ -87,7 +108,7 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         let m = request.activeTemplates.count
         let text = try textSide(prompts)
         let vision = try model.vision.forwardDetailed(
-            pixels: request.image.pixels, batch: 1, mode: .spikeAware,
+            pixels: request.image.pixels, batch: 1, mode: .blas,
             options: RecordingOptions(spikes: true, membrane: request.membrane))
         let annImage = try model.annVision.forward(pixels: request.image.pixels, batch: 1)
         let scale = Float(config.logitScale)
