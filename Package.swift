@@ -35,6 +35,8 @@ let package = Package(
             ]),
         .testTarget(name: "SpikeCLIPTests", dependencies: ["SpikeCLIP"]),
         .testTarget(name: "VisualizeTests", dependencies: ["Visualize"]),
+        // Runs the built spikeclip binary; compares its --json output with direct engine calls.
+        .testTarget(name: "CLITests", dependencies: ["SpikeCLIP"]),
         .testTarget(name: "TUITests", dependencies: ["TUI", "SpikeCLIP", "Visualize"], exclude: ["__Snapshots__"]),
     ]
 )

@@ -127,3 +127,88 @@ void spk_png_free(spk_png_image *image) {
     image->pixels = NULL;
     image->byte_count = 0;
 }
+
+typedef struct {
+    jmp_buf jump;
+    spk_png_buffer *buffer;
+    int out_of_memory;
+    char *message;
+    size_t message_size;
+} spk_png_write_context;
+
+static void spk_png_write_data(png_structp png, png_bytep data, size_t count) {
+    spk_png_write_context *context = (spk_png_write_context *)png_get_io_ptr(png);
+    spk_png_buffer *buffer = context->buffer;
+    if (buffer->capacity - buffer->size < count) {
+        size_t capacity = buffer->capacity ? buffer->capacity : 4096;
+        while (capacity - buffer->size < count) capacity *= 2;
+        unsigned char *grown = (unsigned char *)realloc(buffer->data, capacity);
+        if (grown == NULL) {
+            context->out_of_memory = 1;
+            png_error(png, "out of memory");
+        }
+        buffer->data = grown;
+        buffer->capacity = capacity;
+    }
+    memcpy(buffer->data + buffer->size, data, count);
+    buffer->size += count;
+}
+
+static void spk_png_flush(png_structp png) { (void)png; }
+
+static void spk_png_write_error(png_structp png, png_const_charp text) {
+    spk_png_write_context *context = (spk_png_write_context *)png_get_error_ptr(png);
+    if (context->message != NULL && context->message_size > 0) {
+        snprintf(context->message, context->message_size, "%s", text);
+    }
+    longjmp(context->jump, 1);
+}
+
+int spk_png_encode(const unsigned char *pixels, uint32_t width, uint32_t height, int channels,
+                   spk_png_buffer *out, char *message, size_t message_size) {
+    memset(out, 0, sizeof(*out));
+    if (message != NULL && message_size > 0) message[0] = 0;
+    if (width == 0 || height == 0) return SPK_PNG_ZERO_SIZE;
+    int color_type;
+    switch (channels) {
+    case 1: color_type = PNG_COLOR_TYPE_GRAY; break;
+    case 3: color_type = PNG_COLOR_TYPE_RGB; break;
+    case 4: color_type = PNG_COLOR_TYPE_RGB_ALPHA; break;
+    default:
+        if (message != NULL && message_size > 0) snprintf(message, message_size, "unsupported channel count %d", channels);
+        return SPK_PNG_ERROR;
+    }
+    spk_png_write_context context;
+    memset(&context, 0, sizeof(context));
+    context.buffer = out;
+    context.message = message;
+    context.message_size = message_size;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &context, spk_png_write_error, spk_png_warning);
+    if (png == NULL) return SPK_PNG_NO_MEMORY;
+    png_infop info = png_create_info_struct(png);
+    if (info == NULL) {
+        png_destroy_write_struct(&png, NULL);
+        return SPK_PNG_NO_MEMORY;
+    }
+    if (setjmp(context.jump)) {
+        png_destroy_write_struct(&png, &info);
+        spk_png_buffer_free(out);
+        return context.out_of_memory ? SPK_PNG_NO_MEMORY : SPK_PNG_ERROR;
+    }
+    png_set_write_fn(png, &context, spk_png_write_data, spk_png_flush);
+    png_set_IHDR(png, info, width, height, 8, color_type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    const size_t row_bytes = (size_t)width * (size_t)channels;
+    for (uint32_t y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(pixels + (size_t)y * row_bytes));
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    return SPK_PNG_OK;
+}
+
+void spk_png_buffer_free(spk_png_buffer *buffer) {
+    free(buffer->data);
+    buffer->data = NULL;
+    buffer->size = 0;
+    buffer->capacity = 0;
+}

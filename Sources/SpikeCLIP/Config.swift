@@ -114,6 +114,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             throw CheckpointError.badConfig(path: path, reason: "wrong type at '\(codingPathString(context.codingPath))'")
         } catch let DecodingError.valueNotFound(_, context) {
             throw CheckpointError.badConfig(path: path, reason: "null at '\(codingPathString(context.codingPath))'")
+        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
+            // A value that is not valid JSON text, e.g. a string with a lone surrogate escape (\ud800).
+            throw CheckpointError.badConfig(path: path, reason: "invalid JSON text at '\(codingPathString(context.codingPath))'")
         } catch {
             throw CheckpointError.badConfig(path: path, reason: "config is not valid JSON")
         }
@@ -121,9 +124,32 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         return config
     }
 
+    /// Largest width, depth, length, vocabulary size or time step count a config may state (2^20); far above any
+    /// SpikeCLIP model, and small enough that products of three sizes fit in `Int`.
+    public static let maxSize = 1 << 20
+
     /// Checks the invariants the engine relies on (SPEC section 2: H, W divisible by 4, D by 8 and h, ...).
     public func validate(path: String) throws {
         func fail(_ reason: String) -> CheckpointError { .badConfig(path: path, reason: reason) }
+        // Sizes are bounded first, so that no shape product below (and none in the encoders) can overflow, and
+        // mlp_ratios is checked before `hiddenDims` converts `D * mlp_ratios` to Int (which traps out of range).
+        let sizes: [(String, Int)] = [
+            ("T", T), ("vision.in_channels", vision.inChannels), ("vision.embed_dims", vision.embedDims),
+            ("vision.num_heads", vision.numHeads), ("vision.depths", vision.depths), ("vision.target_dim", vision.targetDim),
+            ("ann_vision.embed_dims", annVision.embedDims), ("ann_vision.num_heads", annVision.numHeads),
+            ("ann_vision.depths", annVision.depths), ("ann_vision.target_dim", annVision.targetDim),
+            ("text.context_length", text.contextLength), ("text.embed_dim", text.embedDim), ("text.hidden_dim", text.hiddenDim),
+            ("text.target_dim", text.targetDim), ("text.embedding.vocab_size", text.embedding.vocabSize),
+            ("text.embedding.max_position_embeddings", text.embedding.maxPositionEmbeddings),
+            ("text.embedding.type_vocab_size", text.embedding.typeVocabSize ?? 0),
+        ] + vision.imageSize.enumerated().map { ("vision.image_size[\($0.offset)]", $0.element) }
+        for (name, value) in sizes where value > Self.maxSize {
+            throw fail("\(name) \(value) is above the limit of \(Self.maxSize)")
+        }
+        for (name, ratio) in [("vision.mlp_ratios", vision.mlpRatios), ("ann_vision.mlp_ratios", annVision.mlpRatios)]
+        where !(ratio.isFinite && ratio > 0 && ratio <= 64) {
+            throw fail("\(name) \(ratio) must be in (0, 64]")
+        }
         guard T >= 1 else { throw fail("T must be >= 1, got \(T)") }
         guard lif.tau > 0 else { throw fail("lif.tau must be > 0") }
         guard vision.imageSize.count == 2 else { throw fail("vision.image_size must be [H, W]") }
@@ -175,7 +201,9 @@ public enum JSONValue: Codable, Sendable, Equatable {
         else if let n = try? c.decode(Double.self) { self = .number(n) }
         else if let s = try? c.decode(String.self) { self = .string(s) }
         else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        else if let o = try? c.decode([String: JSONValue].self) { self = .object(o) }
+        // Reached for text JSON cannot hold (a lone UTF-16 surrogate escape such as \ud800, at any depth).
+        else { throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a valid JSON value") }
     }
 
     public func encode(to encoder: Encoder) throws {

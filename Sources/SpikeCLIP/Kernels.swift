@@ -95,6 +95,9 @@ struct Conv3x3: Sendable {
     ///   - x: `[F, C, H, W]` (F frames = T*B).
     /// - Returns: `[F, O, H, W]`.
     func apply(_ x: [Float], frames: Int, height h: Int, width w: Int, mode: KernelMode, binary: Bool) -> [Float] {
+        if mode == .blas || (mode == .spikeAware && !binary) {
+            return applyBLAS(x, frames: frames, height: h, width: w)
+        }
         let hw = h * w
         let k = inChannels * 9
         var out = [Float](repeating: 0, count: frames * outChannels * hw)
@@ -125,6 +128,54 @@ struct Conv3x3: Sendable {
         }
         return out
     }
+
+    /// BLAS path: per frame, `Y[O, HW] = W[O, C*9] . cols[C*9, HW]` with a channel-major im2col built from shifted
+    /// row copies, so the output lands in `[O, H, W]` without a transpose.
+    private func applyBLAS(_ x: [Float], frames: Int, height h: Int, width w: Int) -> [Float] {
+        let hw = h * w
+        let k = inChannels * 9
+        var out = [Float](repeating: 0, count: frames * outChannels * hw)
+        var cols = [Float](repeating: 0, count: k * hw)
+        x.withUnsafeBufferPointer { xp in
+            cols.withUnsafeMutableBufferPointer { cp in
+                out.withUnsafeMutableBufferPointer { op in
+                    for f in 0..<frames {
+                        let src = xp.baseAddress! + f * inChannels * hw
+                        for c in 0..<inChannels {
+                            for ky in 0..<3 {
+                                for kx in 0..<3 {
+                                    let row = cp.baseAddress! + ((c * 9 + ky * 3 + kx) * hw)
+                                    let dx = kx - 1
+                                    let x0 = max(0, -dx), x1 = min(w, w - dx)  // valid output columns
+                                    for y in 0..<h {
+                                        let sy = y + ky - 1
+                                        let dst = row + y * w
+                                        if sy < 0 || sy >= h {
+                                            dst.update(repeating: 0, count: w)
+                                            continue
+                                        }
+                                        if x0 > 0 { dst.update(repeating: 0, count: x0) }
+                                        if x1 < w { (dst + x1).update(repeating: 0, count: w - x1) }
+                                        if x1 > x0 { (dst + x0).update(from: src + c * hw + sy * w + x0 + dx, count: x1 - x0) }
+                                    }
+                                }
+                            }
+                        }
+                        let y = op.baseAddress! + f * outChannels * hw
+                        dense.weight.withUnsafeBufferPointer { wp in
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(hw), Int32(k),
+                                        1, wp.baseAddress, Int32(k), cp.baseAddress, Int32(hw), 0, y, Int32(hw))
+                        }
+                        for o in 0..<outChannels {
+                            let b = dense.bias[o]
+                            for p in 0..<hw { y[o * hw + p] += b }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
 }
 
 /// 1x1 convolution / Conv1d with kernel 1 over channels-first frames, BatchNorm folded.
@@ -137,6 +188,25 @@ struct PointwiseConv: Sendable {
     func apply(_ x: [Float], frames: Int, positions n: Int, mode: KernelMode, binary: Bool) -> [Float] {
         let c = dense.inFeatures, o = dense.outFeatures
         var out = [Float](repeating: 0, count: frames * o * n)
+        if mode == .blas || (mode == .spikeAware && !binary) {
+            // Per frame Y[O, N] = W[O, C] . X[C, N]: no transposes in the channels-first layout.
+            x.withUnsafeBufferPointer { xp in
+                out.withUnsafeMutableBufferPointer { op in
+                    dense.weight.withUnsafeBufferPointer { wp in
+                        for f in 0..<frames {
+                            let y = op.baseAddress! + f * o * n
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(c),
+                                        1, wp.baseAddress, Int32(c), xp.baseAddress! + f * c * n, Int32(n), 0, y, Int32(n))
+                            for j in 0..<o {
+                                let b = dense.bias[j]
+                                for p in 0..<n { y[j * n + p] += b }
+                            }
+                        }
+                    }
+                }
+            }
+            return out
+        }
         for f in 0..<frames {
             let frame = Array(x[(f * c * n)..<((f + 1) * c * n)])
             let y = dense.apply(transpose(frame, rows: c, cols: n), rows: n, mode: mode, binary: binary)  // [N, O]

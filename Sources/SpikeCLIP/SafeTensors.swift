@@ -112,6 +112,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
     var dataOffset: Int { dataStart }
     private let mappedLength: Int
     private let dataStart: Int
+    /// True when `base` is a heap copy (``init(bytes:path:)``), false when it is an mmap of the file.
+    private let ownsCopy: Bool
 
     /// Tensor keys in data order.
     public var keys: [String] { tensors.values.sorted { $0.byteRange.lowerBound < $1.byteRange.lowerBound }.map(\.key) }
@@ -139,6 +141,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
             let parsed = try Self.parse(path: path, base: pointer, size: size)
             self.base = pointer
             self.mappedLength = size
+            self.ownsCopy = false
             self.dataStart = parsed.dataStart
             self.tensors = parsed.tensors
             self.metadata = parsed.metadata
@@ -148,8 +151,34 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
     }
 
+    /// Validates a safetensors file held in memory (a copy of `bytes` is kept); `path` only names it in errors.
+    /// Same checks and errors as ``init(path:)``; used by the fuzz targets (fuzz/README.md) and for embedded data.
+    /// - Throws: ``SafeTensorsError``.
+    public init(bytes: [UInt8], path: String = "<memory>") throws {
+        self.path = path
+        var pointer: UnsafeRawPointer? = nil
+        if !bytes.isEmpty {
+            let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 16)
+            bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+            pointer = UnsafeRawPointer(copy)
+        }
+        do {
+            let parsed = try Self.parse(path: path, base: pointer, size: bytes.count)
+            self.base = pointer
+            self.mappedLength = bytes.count
+            self.ownsCopy = true
+            self.dataStart = parsed.dataStart
+            self.tensors = parsed.tensors
+            self.metadata = parsed.metadata
+        } catch {
+            pointer?.deallocate()
+            throw error
+        }
+    }
+
     deinit {
-        if let base { munmap(UnsafeMutableRawPointer(mutating: base), mappedLength) }
+        guard let base else { return }
+        if ownsCopy { base.deallocate() } else { munmap(UnsafeMutableRawPointer(mutating: base), mappedLength) }
     }
 
     private static func parse(path: String, base: UnsafeRawPointer?, size: Int)

@@ -9,6 +9,9 @@ public enum ExplorerSession {
         public let description: String
     }
 
+    /// True for an empty or whitespace-only (any Unicode White_Space) text.
+    static func isBlank(_ text: String) -> Bool { text.unicodeScalars.allSatisfy { $0.properties.isWhitespace } }
+
     /// Finds `relative` next to the checkpoint, one folder up, or under `assets`.
     static func resolve(_ relative: String, checkpoint: String, assets: String) -> String? {
         if relative.hasPrefix("/") { return FileManager.default.fileExists(atPath: relative) ? relative : nil }
@@ -23,9 +26,13 @@ public enum ExplorerSession {
     /// - Parameters:
     ///   - checkpoint: a SpikeCLIP checkpoint (docs/CHECKPOINT.md).
     ///   - assets: the assets folder (demo images, MiniLM).
-    /// - Throws: ``CheckpointError``, ``TokenizerError``, MiniLM loading errors, ``SetupError``.
+    /// - Throws: ``CheckpointError``, ``TokenizerError``, MiniLM loading errors, ``SetupError``,
+    ///   ``ExplorerError/emptyPrompt(index:)`` / ``ExplorerError/emptyTemplate(index:)`` for a blank prompt or template.
     public static func make(checkpoint: String, assets: String, glyphs: GlyphSet, prompts: [String]? = nil,
                             templates: [String]? = nil) throws -> Explorer {
+        // Checked before the checkpoint is read: a typing mistake is reported at once.
+        if let i = prompts?.firstIndex(where: isBlank) { throw ExplorerError.emptyPrompt(index: i + 1) }
+        if let i = templates?.firstIndex(where: isBlank) { throw ExplorerError.emptyTemplate(index: i + 1) }
         let model = try SpikeCLIPModel(path: checkpoint)
         let c = model.config
         var tokenizer: WordPieceTokenizer?

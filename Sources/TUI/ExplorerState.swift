@@ -91,6 +91,9 @@ public struct ExplorerState: Sendable {
         self.directory = directory
     }
 
+    /// Longest prompt or template that can be typed, in Characters (far above any context length L).
+    public static let maxPromptLength = 500
+
     /// Handles one key. `layers` is the number of LIF layers, `steps` is T, `neurons` the selected layer's neurons per item.
     public mutating func handle(_ key: Key, layers: Int, steps: Int, neurons: Int) -> Effect {
         if editBuffer != nil { return handleEditing(key) }
@@ -160,7 +163,7 @@ public struct ExplorerState: Sendable {
         switch key {
         case .escape: editBuffer = nil; editIndex = nil; return .redraw
         case .enter:
-            let text = (editBuffer ?? "").trimmingCharacters(in: .whitespaces)
+            let text = (editBuffer ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
             editBuffer = nil
             defer { editIndex = nil }
             guard !text.isEmpty else { message = "empty prompt not added"; return .redraw }
@@ -174,7 +177,11 @@ public struct ExplorerState: Sendable {
         case let .char(c):
             // Control characters and escape sequences are never inserted (they would reach the terminal raw).
             guard !c.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return .none }
-            if (editBuffer ?? "").count < 500 { editBuffer!.append(c) }
+            if (editBuffer ?? "").count < Self.maxPromptLength {
+                editBuffer!.append(c)
+            } else {
+                message = "a prompt holds at most \(Self.maxPromptLength) characters"
+            }
             return .redraw
         default: return .none
         }

@@ -114,6 +114,9 @@ public enum ExplorerView {
 
     static func drawStatus(_ grid: inout CellGrid, _ state: ExplorerState, _ ctx: FrameContext, width: Int, y: Int) {
         var parts: [String] = []
+        var role: ColorRole = .normal
+        // An error or message comes first, so that a narrow terminal cuts the scores, never the message.
+        if let e = ctx.error ?? state.message { parts.append(terminalSafe(e)); role = ctx.error != nil ? .warning : .normal }
         if let a = ctx.analysis {
             let k = a.snn.top1
             parts.append("SNN: \(terminalSafe(a.classNames[k])) \(String(format: "%.2f", a.snn.probabilities[k]))")
@@ -122,8 +125,6 @@ public enum ExplorerView {
             if ctx.showTimings { parts.append(String(format: "%.0f ms", a.milliseconds)) }
         }
         if ctx.computing { parts.append("computing...") }
-        var role: ColorRole = .normal
-        if let e = ctx.error ?? state.message { parts.append(terminalSafe(e)); role = ctx.error != nil ? .warning : .normal }
         grid.put(String(parts.joined(separator: " | ").prefix(width)), x: 0, y: y, role: role)
     }
 

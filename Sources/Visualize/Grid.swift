@@ -77,30 +77,66 @@ extension CellGrid {
     }
 }
 
-/// Text made safe for a terminal cell grid: control characters (C0, C1, DEL, escape sequences) become `?`, and
-/// characters that do not take exactly one column (wide CJK, emoji, combining marks) are replaced so that borders
-/// never shift. Used for every user-supplied string that reaches the screen.
+/// Text made safe for a terminal cell grid: every Character becomes either itself, when it is a single Unicode scalar
+/// that takes exactly one terminal column and cannot join a neighbouring cell's character, or `?`. Replaced:
+/// control characters (C0, C1, DEL, so escape sequences never reach the terminal), format characters (bidi overrides,
+/// zero-width joiners), line and paragraph separators, private-use and unassigned scalars (width unknown),
+/// characters that take two columns (East Asian wide and fullwidth, emoji) or none (combining marks, Hangul vowel
+/// and final jamo), spacing marks and prepended concatenation marks (which join the previous or next cell), and every
+/// multi-scalar grapheme cluster. The result has exactly one column per Character, so panel borders never shift.
+/// Used for every user-supplied string that reaches the screen.
 public func terminalSafe(_ text: String) -> String {
     var out = ""
     for ch in text {
         let scalars = ch.unicodeScalars
-        if scalars.contains(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format }) {
-            out.append("?")
-        } else if scalars.count > 1 || scalars.first.map(isWide) == true {
-            out.append("?")
-        } else {
-            out.append(ch)
-        }
+        if scalars.count == 1, let s = scalars.first, isOneColumn(s) { out.unicodeScalars.append(s) } else { out.append("?") }
     }
     return out
 }
 
-/// True for scalars that take two terminal columns or none (East Asian wide/fullwidth, emoji, combining marks).
+/// True for a scalar that a terminal draws in exactly one column and that forms a grapheme cluster on its own
+/// whatever its neighbours are (Grapheme_Cluster_Break = Other).
+func isOneColumn(_ s: Unicode.Scalar) -> Bool {
+    switch s.properties.generalCategory {
+    case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator,
+        .nonspacingMark, .enclosingMark, .spacingMark:
+        return false
+    default:
+        break
+    }
+    let v = s.value
+    // Hangul vowel and final jamo (width 0, they join a leading consonant), halfwidth katakana sound marks
+    // (Grapheme_Extend) and the letters with Grapheme_Cluster_Break = Prepend (they join the next cell).
+    if (0x1160...0x11FF).contains(v) || (0xD7B0...0xD7FF).contains(v) || v == 0xFF9E || v == 0xFF9F { return false }
+    if [0x0D4E, 0x111C2, 0x111C3, 0x1193F, 0x11941, 0x11A3A, 0x11D46, 0x11F02].contains(v) || (0x11A84...0x11A89).contains(v) {
+        return false
+    }
+    return !isWide(s)
+}
+
+/// True for scalars that take two terminal columns (East Asian wide/fullwidth, emoji presentation) or none
+/// (combining marks).
 func isWide(_ s: Unicode.Scalar) -> Bool {
     let v = s.value
     if s.properties.generalCategory == .nonspacingMark || s.properties.generalCategory == .enclosingMark { return true }
     if s.properties.isEmojiPresentation { return true }
-    return (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xAC00...0xD7A3).contains(v)
-        || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v) || (0xFF00...0xFF60).contains(v)
-        || (0xFFE0...0xFFE6).contains(v) || (0x1F300...0x1FAFF).contains(v) || (0x20000...0x3FFFD).contains(v)
+    return (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xA960...0xA97F).contains(v)
+        || (0xAC00...0xD7A3).contains(v) || (0xF900...0xFAFF).contains(v) || (0xFE10...0xFE19).contains(v)
+        || (0xFE30...0xFE6F).contains(v) || (0xFF00...0xFF60).contains(v) || (0xFFE0...0xFFE6).contains(v)
+        || (0x1F000...0x1FAFF).contains(v) || (0x20000...0x3FFFD).contains(v)
+}
+
+/// `text` for an error message: control characters written as `\u{..}` escapes (so the message stays one line and
+/// no escape sequence reaches a terminal) and cut to `limit` Characters with `...`.
+public func quotedPreview(_ text: String, limit: Int = 40) -> String {
+    var out = ""
+    for (i, ch) in text.enumerated() {
+        if i == limit { out += "..."; break }
+        for s in ch.unicodeScalars {
+            let category = s.properties.generalCategory
+            let hidden = category == .control || category == .format || category == .lineSeparator || category == .paragraphSeparator
+            out += hidden ? "\\u{\(String(s.value, radix: 16))}" : String(s)
+        }
+    }
+    return out
 }

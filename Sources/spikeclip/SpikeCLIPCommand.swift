@@ -13,8 +13,37 @@ struct SpikeCLIPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spikeclip",
         abstract: "Look inside spiking CLIP models: zero-shot scores, spikes and energy from our own engine.",
-        subcommands: [Explore.self, Snapshot.self, Demo.self, Bench.self],
+        discussion: """
+            Every scripted subcommand takes --json for machine-readable output on stdout.
+            Exit codes: 0 ok, 1 runtime error (one line 'error: ...' on stderr), 2 usage error.
+            """,
+        subcommands: [Explore.self, Snapshot.self, Classify.self, Eval.self, RasterCommand.self, EnergyCommand.self,
+                      Inspect.self, Tokenize.self, Demo.self, Bench.self],
         defaultSubcommand: Explore.self)
+
+    /// Parses and runs, mapping errors to the documented exit codes: 0 ok (help and version included), 1 runtime
+    /// error, 2 usage or validation error (ArgumentParser's own default would be 64). Each error is one line
+    /// `error: ...` on stderr.
+    static func main() {
+        Foundation.exit(run(arguments: Array(CommandLine.arguments.dropFirst())))
+    }
+
+    static func run(arguments: [String]) -> Int32 {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            return 0
+        } catch let code as ExitCode {
+            return code.rawValue  // already reported by `guarded`
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }  // --help, --version: printed, exit 0
+            var line = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            if line.hasPrefix("Error: ") { line.removeFirst("Error: ".count) }
+            printError("error: " + line)
+            return code == .validationFailure ? 2 : 1
+        }
+    }
 
     /// Runs `body`, turning every error into `error: ...` on stderr and exit code 1.
     static func guarded(_ body: () throws -> Void) throws {

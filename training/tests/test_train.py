@@ -165,6 +165,11 @@ def test_smoke_end_to_end_export_reload_score(smoke_run):
     assert g["output.logits"].shape == (2, 10)
     assert {k for k in g if k.startswith("spikes.")} == {f"spikes.{n}" for n in res["firing_rates"]}
 
+    # RESULTS.md report from the run's files.
+    from spikeclip_training.results import report
+    md = report(smoke_run)
+    assert "## Acceptance" in md and "| Ankle boot |" in md and "vision.patch_embed.block1_lif" in md
+
     # Rerunning a finished run skips every stage and changes nothing.
     before = (smoke_run / "metrics.jsonl").read_text()
     p = _train(smoke_run, smoke_run.parent / "cache-unused", "all", "--seed", "3")

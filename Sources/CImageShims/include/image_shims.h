@@ -42,4 +42,20 @@ int spk_png_decode(const unsigned char *data, size_t size, uint32_t max_side, ui
 /// Frees the pixels of an image filled by `spk_png_decode` (safe on a zeroed image).
 void spk_png_free(spk_png_image *image);
 
+/// An encoded PNG in memory; free with `spk_png_buffer_free`.
+typedef struct {
+    unsigned char *data;
+    size_t size;
+    size_t capacity;
+} spk_png_buffer;
+
+/// Encodes 8-bit pixels (`channels` 1 = gray, 3 = RGB, 4 = RGBA; `height` rows of `width * channels` bytes) as a
+/// non-interlaced PNG in memory with libpng. Returns SPK_PNG_OK, SPK_PNG_ERROR (libpng's text in `message`),
+/// SPK_PNG_ZERO_SIZE or SPK_PNG_NO_MEMORY. libpng's longjmp never leaves this function.
+int spk_png_encode(const unsigned char *pixels, uint32_t width, uint32_t height, int channels,
+                   spk_png_buffer *out, char *message, size_t message_size);
+
+/// Frees a buffer filled by `spk_png_encode` (safe on a zeroed buffer).
+void spk_png_buffer_free(spk_png_buffer *buffer);
+
 #endif

@@ -27,6 +27,11 @@ public enum PNMDecoder {
             throw ImageError.unsupported(path: path, reason: "PNM maxval \(maxval) outside 1...65535")
         }
         let count = width * height * channels
+        // The raster must fit in the bytes left before anything is allocated: binary samples take 1 or 2 bytes after
+        // one whitespace byte; ASCII samples at least one digit each, every one preceded by a separator.
+        let bytesPerSample = maxval < 256 ? 1 : 2
+        let left = data.count - reader.position
+        guard left >= (ascii ? 2 * count : 1 + count * bytesPerSample) else { throw ImageError.truncated(path: path, format: "PNM") }
         var samples = [Float](repeating: 0, count: count)
         let scale = Float(maxval)
         if ascii {
@@ -42,8 +47,6 @@ public enum PNMDecoder {
                 throw ImageError.corrupt(path: path, format: "PNM", reason: "no whitespace after maxval")
             }
             var p = reader.position + 1
-            let bytesPerSample = maxval < 256 ? 1 : 2
-            guard data.count - p >= count * bytesPerSample else { throw ImageError.truncated(path: path, format: "PNM") }
             for i in 0..<count {
                 let value = bytesPerSample == 1 ? Int(data[p]) : Int(data[p]) << 8 | Int(data[p + 1])
                 p += bytesPerSample

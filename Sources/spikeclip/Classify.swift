@@ -1,0 +1,169 @@
+import ArgumentParser
+import Foundation
+import SpikeCLIP
+import Visualize
+
+/// Scores of one side (spiking or ANN) for one image, as JSON.
+struct ScoresJSON: Codable {
+    var cosines: [Float]
+    var logits: [Float]
+    var probabilities: [Float]
+    var top1: Int
+    var top1Class: String
+
+    init(_ s: ZeroShotScores, classes: [String]) {
+        cosines = s.cosines
+        logits = s.logits
+        probabilities = s.probabilities
+        top1 = s.top1
+        top1Class = classes[s.top1]
+    }
+}
+
+/// Energy of one image in both conventions (pJ), spiking encoder and ANN twin.
+struct ImageEnergyJSON: Codable {
+    var snnPaperPJ: Double
+    var snnFullerPJ: Double
+    var snnMACs: Double
+    var snnACs: Double
+    var annPaperPJ: Double
+    var annFullerPJ: Double
+    var annMACs: Double
+    var constants: EnergyConstants
+
+    init(snn: EnergyReport, ann: EnergyReport) {
+        snnPaperPJ = snn.totalPJ(.paper)
+        snnFullerPJ = snn.totalPJ(.fuller)
+        snnMACs = snn.totalMACs
+        snnACs = snn.totalACs
+        annPaperPJ = ann.totalPJ(.paper)
+        annFullerPJ = ann.totalPJ(.fuller)
+        annMACs = ann.totalMACs
+        constants = snn.constants
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case snnPaperPJ = "snn_paper_pj", snnFullerPJ = "snn_fuller_pj", snnMACs = "snn_macs", snnACs = "snn_acs"
+        case annPaperPJ = "ann_paper_pj", annFullerPJ = "ann_fuller_pj", annMACs = "ann_macs", constants
+    }
+}
+
+struct PromptJSON: Codable {
+    var text: String
+    var tokens: Int
+    var truncated: Int
+}
+
+struct ClassifyJSON: Codable {
+    struct Image: Codable {
+        var path: String
+        var snn: ScoresJSON
+        var ann: ScoresJSON
+        var agree: Bool
+        var energy: ImageEnergyJSON
+    }
+    var checkpoint: String
+    var note: String?
+    var classes: [String]
+    var templates: [String]
+    var prompts: [PromptJSON]
+    var logitScale: Double
+    /// Which text encoder scores the ANN side: `minilm` or `spiking` (no ANN text model in the checkpoint).
+    var annTextEncoder: String
+    var images: [Image]
+}
+
+struct Classify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Zero-shot classify images: spiking model and ANN twin side by side (cosine, probability, top-1), energy per image.")
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(name: .customLong("image"), parsing: .upToNextOption, help: "Image file(s): PNG, JPEG, PGM/PPM or IDX.")
+    var images: [String]
+
+    @Option(name: .customLong("prompt"), parsing: .upToNextOption,
+            help: "Class name(s) filled into the templates (default: the checkpoint's classes; token ids for an 'ids' checkpoint).")
+    var prompts: [String] = []
+
+    @Option(name: .customLong("template"), parsing: .singleValue, help: "Prompt template with {} (repeat; default: the checkpoint's templates).")
+    var templates: [String] = []
+
+    @Flag(help: "Machine-readable output.")
+    var json = false
+
+    func validate() throws {
+        guard !images.isEmpty else { throw ValidationError("give at least one --image") }
+    }
+
+    func run() throws {
+        try SpikeCLIPCommand.guarded {
+            let ctx = try model.load()
+            let result = try classify(ctx)
+            if json { try printJSON(result); return }
+            printText(result)
+        }
+    }
+
+    func classify(_ ctx: ModelContext) throws -> ClassifyJSON {
+        let c = ctx.config
+        let classes = prompts.isEmpty ? ctx.defaultClasses : prompts
+        let temps = templates.isEmpty ? ctx.defaultTemplates : templates
+        guard !classes.isEmpty else { throw UserError(description: "no classes: give --prompt") }
+        if let i = classes.firstIndex(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
+            throw UserError(description: "--prompt \(i + 1) is empty or whitespace only")
+        }
+        if let i = temps.firstIndex(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
+            throw UserError(description: "--template \(i + 1) is empty or whitespace only")
+        }
+        let tokens = try expandPrompts(classes: classes, templates: temps).map(ctx.tokenize)
+        let pixels = try images.flatMap(ctx.loadImage)
+        let b = images.count
+        let scale = Float(c.logitScale)
+        let snnText = try ctx.spikingText(tokens).rows
+        let snnClassifier = ZeroShotClassifier(textEmbeddings: snnText, templatesPerClass: temps.count, logitScale: scale)
+        let annRows = ctx.annText(tokens)
+        let annClassifier = annRows.map { ZeroShotClassifier(textEmbeddings: $0, templatesPerClass: temps.count, logitScale: scale) } ?? snnClassifier
+        let vision = try ctx.model.vision.forward(pixels: pixels, batch: b, mode: .spikeAware)
+        let ann = try ctx.model.annVision.forward(pixels: pixels, batch: b)
+        let dim = c.text.targetDim
+        let annEnergy = EnergyAccounting.annVision(config: c)
+        var out: [ClassifyJSON.Image] = []
+        for i in 0..<b {
+            let snn = snnClassifier.score(imageEmbedding: Array(vision.embedding[(i * dim)..<((i + 1) * dim)]))
+            let annScores = annClassifier.score(imageEmbedding: Array(ann[(i * dim)..<((i + 1) * dim)]))
+            let energy = try EnergyAccounting.vision(vision.recording, config: c, item: i)
+            out.append(.init(path: images[i], snn: ScoresJSON(snn, classes: classes), ann: ScoresJSON(annScores, classes: classes),
+                             agree: snn.top1 == annScores.top1, energy: ImageEnergyJSON(snn: energy, ann: annEnergy)))
+        }
+        return ClassifyJSON(
+            checkpoint: ctx.path, note: ctx.note, classes: classes, templates: temps,
+            prompts: tokens.map { PromptJSON(text: $0.text, tokens: $0.count, truncated: $0.truncatedPieces.count) },
+            logitScale: c.logitScale, annTextEncoder: annRows == nil ? "spiking" : "minilm", images: out)
+    }
+
+    func printText(_ r: ClassifyJSON) {
+        if let note = r.note { print("note: \(note)") }
+        print("checkpoint \(r.checkpoint); \(r.classes.count) classes x \(r.templates.count) templates; logit scale \(r.logitScale)")
+        print("ANN side: ANN twin image encoder vs " + (r.annTextEncoder == "minilm" ? "the MiniLM text model" : "the spiking text embeddings (no ANN text model in this checkpoint)"))
+        for p in r.prompts where p.truncated > 0 {
+            print("warning: prompt '\(quotedPreview(p.text))' has \(p.tokens) tokens, \(p.truncated) cut to fit L")
+        }
+        let width = min(24, max(5, r.classes.map(\.count).max() ?? 5))
+        for image in r.images {
+            print("\n\(image.path): SNN top-1 \(image.snn.top1Class), ANN top-1 \(image.ann.top1Class)\(image.agree ? " (agree)" : " (differ)")")
+            print("  " + pad("class", width) + "   SNN cos   SNN p     ANN cos   ANN p")
+            for k in r.classes.indices {
+                let mark = (k == image.snn.top1 ? "*" : " ") + (k == image.ann.top1 ? "+" : " ")
+                print(mark + pad(String(r.classes[k].prefix(width)), width) + String(
+                    format: "  %+7.4f  %7.4f   %+7.4f  %7.4f", image.snn.cosines[k], image.snn.probabilities[k],
+                    image.ann.cosines[k], image.ann.probabilities[k]))
+            }
+            let e = image.energy
+            print("  energy: SNN \(formatEnergy(picojoules: e.snnPaperPJ)) paper, \(formatEnergy(picojoules: e.snnFullerPJ)) fuller"
+                  + " (\(formatCount(e.snnMACs)) MACs + \(formatCount(e.snnACs)) ACs); ANN twin \(formatEnergy(picojoules: e.annPaperPJ)) paper,"
+                  + " \(formatEnergy(picojoules: e.annFullerPJ)) fuller (\(formatCount(e.annMACs)) MACs)")
+        }
+        print("\n* SNN top-1, + ANN top-1. Energy constants: \(EnergyConstants.horowitz45nm.source)")
+    }
+}

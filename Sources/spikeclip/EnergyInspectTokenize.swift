@@ -1,0 +1,273 @@
+import ArgumentParser
+import Foundation
+import SpikeCLIP
+import Visualize
+
+// MARK: - energy
+
+struct EnergyLayerJSON: Codable {
+    var name: String
+    var macs: Double
+    var acs: Double
+    /// Spikes per neuron per step, for LIF layers (nil for operation rows).
+    var firingRate: Double?
+    var paperPJ: Double
+    var fullerPJ: Double
+    enum CodingKeys: String, CodingKey {
+        case name, macs, acs, firingRate = "firing_rate", paperPJ = "paper_pj", fullerPJ = "fuller_pj"
+    }
+}
+
+struct EnergyTableJSON: Codable {
+    var layers: [EnergyLayerJSON]
+    var totalMACs: Double
+    var totalACs: Double
+    var totalPaperPJ: Double
+    var totalFullerPJ: Double
+    enum CodingKeys: String, CodingKey {
+        case layers, totalMACs = "total_macs", totalACs = "total_acs", totalPaperPJ = "total_paper_pj", totalFullerPJ = "total_fuller_pj"
+    }
+
+    init(_ report: EnergyReport, rates: [String: Double]) {
+        layers = report.layers.map {
+            EnergyLayerJSON(name: $0.name, macs: $0.totalMACs, acs: $0.totalACs, firingRate: rates[$0.name],
+                            paperPJ: $0.energyPJ(.paper, report.constants), fullerPJ: $0.energyPJ(.fuller, report.constants))
+        }
+        totalMACs = report.totalMACs
+        totalACs = report.totalACs
+        totalPaperPJ = report.totalPJ(.paper)
+        totalFullerPJ = report.totalPJ(.fuller)
+    }
+}
+
+struct EnergyJSON: Codable {
+    var checkpoint: String
+    var note: String?
+    var image: String
+    var steps: Int
+    var conventions: [String: String]
+    var constants: EnergyConstants
+    var snn: EnergyTableJSON
+    var ann: EnergyTableJSON
+}
+
+struct EnergyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "energy",
+        abstract: "Per-layer energy of one image: MACs, ACs, firing rate and pJ in both conventions, spiking encoder and ANN twin.")
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "Image file.")
+    var image: String
+
+    @Flag(help: "Machine-readable output.")
+    var json = false
+
+    func run() throws {
+        try SpikeCLIPCommand.guarded {
+            let ctx = try model.load(annText: false)
+            let r = try Self.report(ctx, image: image)
+            if json { try printJSON(r); return }
+            if let note = r.note { print("note: \(note)") }
+            print("energy of \(r.image) (checkpoint \(r.checkpoint), T = \(r.steps))")
+            print("paper: \(EnergyConvention.paper.title)")
+            print("fuller: \(EnergyConvention.fuller.title)")
+            print("constants: \(r.constants.source); LIF update \(r.constants.neuronUpdatePJ) pJ")
+            for (title, table) in [("spiking image encoder", r.snn), ("ANN twin image encoder", r.ann)] {
+                print("\n\(title)")
+                let w = max(36, table.layers.map(\.name.count).max() ?? 0)
+                print(pad("layer", w) + lpad("MACs", 10) + lpad("ACs", 10) + lpad("rate", 8) + lpad("paper", 11) + lpad("fuller", 11))
+                for l in table.layers {
+                    print(pad(l.name, w) + lpad(formatCount(l.macs), 10) + lpad(formatCount(l.acs), 10)
+                          + lpad(l.firingRate.map { String(format: "%.1f%%", $0 * 100) } ?? "", 8)
+                          + lpad(formatEnergy(picojoules: l.paperPJ), 11) + lpad(formatEnergy(picojoules: l.fullerPJ), 11))
+                }
+                print(pad("total", w) + lpad(formatCount(table.totalMACs), 10) + lpad(formatCount(table.totalACs), 10) + lpad("", 8)
+                      + lpad(formatEnergy(picojoules: table.totalPaperPJ), 11) + lpad(formatEnergy(picojoules: table.totalFullerPJ), 11))
+            }
+            print(String(format: "\nSNN / ANN energy: %.3f (paper convention), %.3f (fuller estimate)",
+                         r.snn.totalPaperPJ / r.ann.totalPaperPJ, r.snn.totalFullerPJ / r.ann.totalFullerPJ))
+        }
+    }
+
+    static func report(_ ctx: ModelContext, image: String) throws -> EnergyJSON {
+        let c = ctx.config
+        let pixels = try ctx.loadImage(image)
+        let out = try ctx.model.vision.forward(pixels: pixels, batch: 1, mode: .spikeAware)
+        let snn = try EnergyAccounting.vision(out.recording, config: c, item: 0)
+        let ann = EnergyAccounting.annVision(config: c)
+        var rates: [String: Double] = [:]
+        for l in out.recording.layers { rates[l.name] = l.firingRate(item: 0) }
+        return EnergyJSON(
+            checkpoint: ctx.path, note: ctx.note, image: image, steps: c.T,
+            conventions: [EnergyConvention.paper.rawValue: EnergyConvention.paper.title, EnergyConvention.fuller.rawValue: EnergyConvention.fuller.title],
+            constants: snn.constants, snn: EnergyTableJSON(snn, rates: rates), ann: EnergyTableJSON(ann, rates: [:]))
+    }
+}
+
+// MARK: - inspect
+
+struct InspectJSON: Codable {
+    struct Module: Codable {
+        var module: String
+        var parameters: Int
+        var tensors: Int
+    }
+    struct Layer: Codable {
+        var name: String
+        var shape: [Int]
+        var threshold: Float
+    }
+    var path: String
+    var bytes: Int
+    var sha256: String
+    var format: String
+    var formatVersion: String
+    var config: ModelConfig
+    var parameters: Int
+    var modules: [Module]
+    /// dtype -> number of tensors.
+    var dtypes: [String: Int]
+    var provenance: JSONValue?
+    /// Shapes for batch 1 at the config's image size and `L`.
+    var lifLayers: [Layer]
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Describe a checkpoint: config, parameters per module, dtypes, sha256, provenance, LIF layers with shapes.")
+
+    @Argument(help: "The checkpoint (.safetensors).")
+    var checkpoint: String
+
+    @Flag(help: "Machine-readable output.")
+    var json = false
+
+    func run() throws {
+        try SpikeCLIPCommand.guarded {
+            let r = try Self.inspect(checkpoint)
+            if json { try printJSON(r); return }
+            print("\(r.path): \(r.bytes) bytes, sha256 \(r.sha256)")
+            print("format \(r.format) version \(r.formatVersion)")
+            let c = r.config
+            print("config: T = \(c.T); vision \(c.vision.inChannels)x\(c.vision.imageSize.map(String.init).joined(separator: "x")), D = \(c.vision.embedDims), \(c.vision.numHeads) heads, depth \(c.vision.depths), MLP x\(c.vision.mlpRatios)")
+            print("        ANN twin D = \(c.annVision.embedDims), \(c.annVision.numHeads) heads, depth \(c.annVision.depths); text L = \(c.text.contextLength), E = \(c.text.embedDim) (\(c.text.embedding.kind)), hidden \(c.text.hiddenDim); target \(c.text.targetDim)")
+            print("        logit scale \(c.logitScale); tokenizer \(c.tokenizer.kind); ANN text model \(c.annText.map { "\($0.file) (sha256 \($0.sha256.prefix(12))...)" } ?? "none")")
+            print("        \(c.classes.count) classes: \(c.classes.joined(separator: ", "))")
+            print("        \(c.templates.count) templates: \(c.templates.map { "\"\($0)\"" }.joined(separator: ", "))")
+            print("dtypes: " + r.dtypes.keys.sorted().map { "\($0) x \(r.dtypes[$0]!)" }.joined(separator: ", "))
+            print("\nparameters: \(r.parameters)")
+            for m in r.modules { print("  " + pad(m.module, 36) + lpad(String(m.parameters), 12) + lpad("\(m.tensors) tensors", 14)) }
+            if let p = r.provenance, let data = try? JSONEncoder.sorted.encode(p), let text = String(data: data, encoding: .utf8) {
+                print("\nprovenance: \(text)")
+            }
+            print("\nLIF layers (batch 1): name, spike tensor shape [T, B, ...], threshold")
+            for l in r.lifLayers {
+                print("  " + pad(l.name, 36) + " " + pad("[" + l.shape.map(String.init).joined(separator: ", ") + "]", 24) + " \(l.threshold)")
+            }
+        }
+    }
+
+    static func inspect(_ path: String) throws -> InspectJSON {
+        guard FileManager.default.fileExists(atPath: path) else { throw UserError(description: "\(path): no such checkpoint file") }
+        let model = try SpikeCLIPModel(path: path)  // strict load: a corrupt or foreign file fails here
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(path: path) } catch let e as SafeTensorsError { throw CheckpointError.file(e) }
+        let c = model.config
+        var modules: [String: (Int, Int)] = [:]
+        var dtypes: [String: Int] = [:]
+        for info in file.tensors.values {
+            let parts = info.key.split(separator: ".")
+            // Module = prefix plus the next component (plus the block index for numbered blocks).
+            var depth = min(2, parts.count - 1)
+            if depth == 2, parts.count > 3, Int(parts[2]) != nil { depth = 3 }
+            if parts.first == "ann_vision", parts.count > 4, parts[1] == "encoder" { depth = 4 }
+            let module = parts.prefix(depth).joined(separator: ".")
+            let prev = modules[module] ?? (0, 0)
+            modules[module] = (prev.0 + info.elementCount, prev.1 + 1)
+            dtypes[info.dtype.rawValue, default: 0] += 1
+        }
+        let pixels = [Float](repeating: 0, count: c.vision.inChannels * c.vision.imageSize[0] * c.vision.imageSize[1])
+        let vision = try model.vision.forward(pixels: pixels, batch: 1, mode: .spikeAware)
+        let text = try model.text.forward(tokenIds: [[Int](repeating: c.tokenizer.padId, count: c.text.contextLength)], mode: .spikeAware)
+        let layers = (vision.recording.layers + text.recording.layers).map { InspectJSON.Layer(name: $0.name, shape: $0.shape, threshold: $0.threshold) }
+        let attrs = try FileManager.default.attributesOfItem(atPath: path)
+        return InspectJSON(
+            path: path, bytes: (attrs[.size] as? NSNumber)?.intValue ?? 0, sha256: try sha256Hex(path: path),
+            format: file.metadata["format"] ?? "", formatVersion: file.metadata["format_version"] ?? "", config: c,
+            parameters: file.tensors.values.reduce(0) { $0 + $1.elementCount },
+            modules: modules.keys.sorted().map { InspectJSON.Module(module: $0, parameters: modules[$0]!.0, tensors: modules[$0]!.1) },
+            dtypes: dtypes, provenance: c.provenance, lifLayers: layers)
+    }
+}
+
+extension JSONEncoder {
+    /// Compact JSON with sorted keys.
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}
+
+// MARK: - tokenize
+
+struct TokenizeJSON: Codable {
+    struct Item: Codable {
+        var text: String
+        var ids: [Int]
+        var pieces: [String]
+        var tokens: Int
+        var contextLength: Int
+        var truncated: Int
+        var truncatedPieces: [String]
+    }
+    var checkpoint: String
+    var note: String?
+    var tokenizer: String
+    var items: [Item]
+}
+
+struct Tokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Tokenize prompts as the spiking text encoder sees them: ids, word pieces, count against L, what was truncated.")
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(parsing: .singleValue, help: "Text to tokenize (repeat for several).")
+    var text: [String]
+
+    @Flag(help: "Machine-readable output.")
+    var json = false
+
+    func validate() throws {
+        guard !text.isEmpty else { throw ValidationError("give at least one --text") }
+    }
+
+    func run() throws {
+        try SpikeCLIPCommand.guarded {
+            let ctx = try model.load(annText: false)
+            let r = try Self.tokenize(ctx, texts: text)
+            if json { try printJSON(r); return }
+            if let note = r.note { print("note: \(note)") }
+            print("tokenizer \(r.tokenizer) of \(r.checkpoint)")
+            for item in r.items {
+                print("\n\"\(item.text)\": \(item.tokens) tokens of L = \(item.contextLength)"
+                      + (item.truncated > 0 ? ", \(item.truncated) truncated: \(item.truncatedPieces.joined(separator: " "))" : ", fits"))
+                print("  pieces: " + item.pieces.joined(separator: " "))
+                print("  ids:    " + item.ids.map(String.init).joined(separator: " "))
+            }
+        }
+    }
+
+    static func tokenize(_ ctx: ModelContext, texts: [String]) throws -> TokenizeJSON {
+        let items = try texts.map { t -> TokenizeJSON.Item in
+            let tok = try ctx.tokenize(t)
+            return TokenizeJSON.Item(
+                text: t, ids: tok.ids, pieces: tok.pieces, tokens: tok.count, contextLength: ctx.contextLength,
+                truncated: tok.truncatedPieces.count, truncatedPieces: tok.truncatedPieces)
+        }
+        return TokenizeJSON(checkpoint: ctx.path, note: ctx.note, tokenizer: ctx.config.tokenizer.kind, items: items)
+    }
+}

@@ -1,0 +1,390 @@
+import ArgumentParser
+import Foundation
+import SpikeCLIP
+import TUI
+import Visualize
+
+/// Accuracy of one side against the dataset labels.
+struct SideResultJSON: Codable {
+    var top1: Double
+    var top5: Double
+    /// Rows: true label `0..<10`; columns: predicted class `0..<K`.
+    var confusion: [[Int]]
+    /// Per label: fraction of its images predicted as class `label`.
+    var perClass: [Double]
+}
+
+struct EvalJSON: Codable {
+    struct Energy: Codable {
+        var snnPaperPJMean: Double
+        var snnFullerPJMean: Double
+        var snnMACsMean: Double
+        var snnACsMean: Double
+        var annPaperPJ: Double
+        var annFullerPJ: Double
+        var annMACs: Double
+        var constants: EnergyConstants
+        enum CodingKeys: String, CodingKey {
+            case snnPaperPJMean = "snn_paper_pj_mean", snnFullerPJMean = "snn_fuller_pj_mean", snnMACsMean = "snn_macs_mean"
+            case snnACsMean = "snn_acs_mean", annPaperPJ = "ann_paper_pj", annFullerPJ = "ann_fuller_pj", annMACs = "ann_macs", constants
+        }
+    }
+    struct Rate: Codable {
+        var layer: String
+        var firingRate: Double
+    }
+    struct Throughput: Codable {
+        var threads: Int
+        var batchSize: Int
+        var textSeconds: Double
+        var spikingSeconds: Double
+        var annSeconds: Double
+        var totalSeconds: Double
+        var spikingImagesPerSecond: Double
+        var annImagesPerSecond: Double
+        var imagesPerSecond: Double
+    }
+    var checkpoint: String
+    var note: String?
+    var dataset: String
+    var split: String
+    var images: Int
+    var classes: [String]
+    /// How many leading classes correspond to dataset labels (the rest are distractors).
+    var labelClasses: Int
+    var templates: [String]
+    var annTextEncoder: String
+    var spiking: SideResultJSON
+    var ann: SideResultJSON
+    /// Fraction of images where both sides pick the same class.
+    var agreement: Double
+    var energy: Energy
+    /// Mean over images (vision) or the class prompts (text).
+    var firingRates: [Rate]
+    var throughput: Throughput
+}
+
+/// Per-image outputs of one batch.
+private struct BatchOutput {
+    var snnTop: [[Int]] = []
+    var annTop: [[Int]] = []
+    var paper: [Double] = []
+    var fuller: [Double] = []
+    var macs: [Double] = []
+    var acs: [Double] = []
+    var spikes: [Int] = []
+    var neurons: [Int] = []
+}
+
+/// A value shared by worker threads under a lock.
+private final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func with<R>(_ body: (inout Value) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Zero-shot accuracy on Fashion-MNIST: spiking model vs ANN twin, agreement, confusion, energy, firing rates, throughput.",
+        discussion: """
+            --classes-file: one class name per line (blank lines and lines starting with # are ignored). Plain lines
+            replace the class list, in label order (line i is label i); lines starting with '+' extend it with
+            distractor classes that only compete (e.g. '+sock'). A file of only '+' lines extends the default classes.
+            Label i counts as correct iff the arg-max is class i.
+            """)
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "Dataset (only fashion-mnist).")
+    var dataset = "fashion-mnist"
+
+    @Option(help: "Split: test or train.")
+    var split = "test"
+
+    @Option(help: "Evaluate only the first N images.")
+    var limit: Int?
+
+    @Option(help: "Class names file (see below).")
+    var classesFile: String?
+
+    @Option(help: "Prompt templates file, one template with {} per line (default: the checkpoint's templates).")
+    var templatesFile: String?
+
+    @Option(help: "Folder holding the Fashion-MNIST IDX files.")
+    var dataDir = "/usr/share/datasets/fashion-mnist"
+
+    @Option(help: "Images per forward pass.")
+    var batchSize = 100
+
+    @Option(help: "Worker threads (default: the number of CPU cores).")
+    var threads: Int?
+
+    @Flag(help: "Machine-readable output.")
+    var json = false
+
+    func validate() throws {
+        guard dataset == "fashion-mnist" else { throw ValidationError("--dataset '\(dataset)' is not supported (fashion-mnist)") }
+        guard split == "test" || split == "train" else { throw ValidationError("--split must be test or train, got '\(split)'") }
+        if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1") } }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
+        if let threads { guard threads >= 1 else { throw ValidationError("--threads must be >= 1") } }
+    }
+
+    /// Reads a list file: trimmed lines, blank and `#` lines dropped.
+    static func readLines(_ path: String) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw UserError(description: "\(path): cannot read file") }
+        guard let text = String(data: data, encoding: .utf8) else { throw UserError(description: "\(path): not UTF-8 text") }
+        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+    }
+
+    /// Class list from the defaults and an optional file (plain lines replace, `+` lines extend).
+    static func classes(defaults: [String], file: [String]?) -> [String] {
+        guard let file else { return defaults }
+        let base = file.filter { !$0.hasPrefix("+") }
+        let extra = file.filter { $0.hasPrefix("+") }.map { String($0.dropFirst()).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return (base.isEmpty ? defaults : base) + extra
+    }
+
+    func run() throws {
+        try SpikeCLIPCommand.guarded {
+            let result = try evaluate()
+            if json { try printJSON(result); return }
+            printText(result)
+        }
+    }
+
+    func evaluate() throws -> EvalJSON {
+        let ctx = try model.load()
+        let c = ctx.config
+        let labelCount = ImageCatalog.fashionClasses.count
+        let isIDs = c.tokenizer.kind == "ids"
+        let fileClasses = try classesFile.map(Self.readLines)
+        if isIDs && (fileClasses.map { $0.filter { !$0.hasPrefix("+") }.isEmpty } ?? true) {
+            throw UserError(description: "\(ctx.path) takes token ids (tokenizer kind 'ids'): give --classes-file with one token-id list per Fashion-MNIST label")
+        }
+        let defaults = c.classes.count >= labelCount ? c.classes : ImageCatalog.fashionClasses
+        let classes = Self.classes(defaults: defaults, file: fileClasses)
+        let labelClasses = classesFile == nil ? labelCount : min(labelCount, classes.count - (fileClasses?.filter { $0.hasPrefix("+") }.count ?? 0))
+        if labelClasses < labelCount {
+            printError("warning: only \(labelClasses) classes map to the \(labelCount) labels; labels \(labelClasses)-\(labelCount - 1) always count as wrong")
+        }
+        let templates = try templatesFile.map(Self.readLines) ?? ctx.defaultTemplates
+        guard !templates.isEmpty else { throw UserError(description: "\(templatesFile ?? "templates"): no templates") }
+        guard !classes.isEmpty else { throw UserError(description: "no classes") }
+
+        // Data.
+        let prefix = split == "test" ? "t10k" : "train"
+        let imagesPath = (dataDir as NSString).appendingPathComponent("\(prefix)-images-idx3-ubyte.gz")
+        let labelsPath = (dataDir as NSString).appendingPathComponent("\(prefix)-labels-idx1-ubyte.gz")
+        let imageFile = try IDXFile(path: imagesPath)
+        let labelFile = try IDXFile(path: labelsPath)
+        guard imageFile.dimensions.count == 3 else { throw UserError(description: "\(imagesPath): not an IDX image file") }
+        let n = min(limit ?? imageFile.count, imageFile.count, labelFile.count)
+        let labels = try (0..<n).map(labelFile.label(at:))
+        let start = DispatchTime.now().uptimeNanoseconds
+        func seconds(since t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9 }
+
+        // Text side: class embeddings for both sides.
+        let tokens = try expandPrompts(classes: classes, templates: templates).map(ctx.tokenize)
+        let scale = Float(c.logitScale)
+        let text = try ctx.spikingText(tokens)
+        let snnClassifier = ZeroShotClassifier(textEmbeddings: text.rows, templatesPerClass: templates.count, logitScale: scale)
+        let annRows = ctx.annText(tokens)
+        let annClassifier = annRows.map { ZeroShotClassifier(textEmbeddings: $0, templatesPerClass: templates.count, logitScale: scale) } ?? snnClassifier
+        let textSeconds = seconds(since: start)
+
+        // Images, preprocessed once: [N, C, H, W].
+        let per = c.vision.inChannels * c.vision.imageSize[0] * c.vision.imageSize[1]
+        var allPixels = [Float](); allPixels.reserveCapacity(n * per)
+        for i in 0..<n { allPixels += ctx.preprocessor(try imageFile.image(at: i)) }
+        let pixels = allPixels
+        guard pixels.count == n * per else {
+            throw UserError(description: "\(imagesPath): images preprocess to \(pixels.count / max(n, 1)) values, the model expects \(per)")
+        }
+
+        let batches = stride(from: 0, to: n, by: batchSize).map { $0..<min($0 + batchSize, n) }
+        let workers = max(1, min(threads ?? ProcessInfo.processInfo.activeProcessorCount, batches.count))
+        // The workers are the parallelism; OpenBLAS's own threads would only spin and yield against them.
+        if workers > 1 { setBLASThreads(1) }
+        let layerNames = ctx.model.vision.lifLayerNames
+        let k5 = min(5, classes.count)
+        let progress = Progress(total: 2 * n, enabled: stderrIsTerminal && !json)
+        let vision = ctx.model.vision, annVision = ctx.model.annVision
+        let dim = c.text.targetDim
+
+        // Phase 1: spiking encoder (spike-aware kernels) with recording and energy accounting.
+        let snnOut = Locked([BatchOutput](repeating: BatchOutput(), count: batches.count))
+        let failure = Locked<Error?>(nil)
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        runParallel(count: batches.count, workers: workers) { j in
+            let r = batches[j]
+            do {
+                let out = try vision.forward(pixels: Array(pixels[(r.lowerBound * per)..<(r.upperBound * per)]), batch: r.count, mode: .spikeAware)
+                var o = BatchOutput()
+                for i in 0..<r.count {
+                    let s = snnClassifier.score(imageEmbedding: Array(out.embedding[(i * dim)..<((i + 1) * dim)]))
+                    o.snnTop.append(s.topK(k5))
+                    let e = try EnergyAccounting.vision(out.recording, config: c, item: i)
+                    o.paper.append(e.totalPJ(.paper)); o.fuller.append(e.totalPJ(.fuller))
+                    o.macs.append(e.totalMACs); o.acs.append(e.totalACs)
+                }
+                for name in layerNames {
+                    guard let l = out.recording[name] else { continue }
+                    o.spikes.append(l.spikes.reduce(0) { $0 + Int($1) })
+                    o.neurons.append(l.spikes.count)
+                }
+                snnOut.with { $0[j] = o }
+            } catch {
+                failure.with { $0 = $0 ?? error }
+            }
+            progress.advance(r.count)
+        }
+        let spikingSeconds = seconds(since: t1)
+        if let e = failure.with({ $0 }) { throw e }
+
+        // Phase 2: ANN twin.
+        let annOut = Locked([[[Int]]](repeating: [], count: batches.count))
+        let t2 = DispatchTime.now().uptimeNanoseconds
+        runParallel(count: batches.count, workers: workers) { j in
+            let r = batches[j]
+            do {
+                let emb = try annVision.forward(pixels: Array(pixels[(r.lowerBound * per)..<(r.upperBound * per)]), batch: r.count)
+                let tops = (0..<r.count).map { annClassifier.score(imageEmbedding: Array(emb[($0 * dim)..<(($0 + 1) * dim)])).topK(k5) }
+                annOut.with { $0[j] = tops }
+            } catch {
+                failure.with { $0 = $0 ?? error }
+            }
+            progress.advance(r.count)
+        }
+        let annSeconds = seconds(since: t2)
+        progress.finish()
+        if let e = failure.with({ $0 }) { throw e }
+
+        let snn = snnOut.with { $0 }
+        let snnTop = snn.flatMap(\.snnTop)
+        let annTop = annOut.with { $0 }.flatMap { $0 }
+        func side(_ top: [[Int]]) -> SideResultJSON {
+            var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes.count), count: labelCount)
+            var hit1 = 0, hit5 = 0
+            for (i, y) in labels.enumerated() {
+                confusion[y][top[i][0]] += 1
+                if top[i][0] == y { hit1 += 1 }
+                if top[i].contains(y) { hit5 += 1 }
+            }
+            let perClass = (0..<labelCount).map { y -> Double in
+                let total = confusion[y].reduce(0, +)
+                return total == 0 ? 0 : Double(y < classes.count ? confusion[y][y] : 0) / Double(total)
+            }
+            return SideResultJSON(top1: Double(hit1) / Double(n), top5: Double(hit5) / Double(n), confusion: confusion, perClass: perClass)
+        }
+        let agreement = Double(zip(snnTop, annTop).filter { $0[0] == $1[0] }.count) / Double(n)
+        func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(1, xs.count)) }
+        let annEnergy = EnergyAccounting.annVision(config: c)
+        var rates: [EvalJSON.Rate] = []
+        for (li, name) in layerNames.enumerated() {
+            let spikes = snn.reduce(0) { $0 + ($1.spikes.count > li ? $1.spikes[li] : 0) }
+            let neurons = snn.reduce(0) { $0 + ($1.neurons.count > li ? $1.neurons[li] : 0) }
+            rates.append(.init(layer: name, firingRate: Double(spikes) / Double(max(1, neurons))))
+        }
+        for l in text.recording.layers { rates.append(.init(layer: l.name, firingRate: l.firingRate())) }
+        let total = seconds(since: start)
+        return EvalJSON(
+            checkpoint: ctx.path, note: ctx.note, dataset: dataset, split: split, images: n, classes: classes,
+            labelClasses: labelClasses, templates: templates, annTextEncoder: annRows == nil ? "spiking" : "minilm",
+            spiking: side(snnTop), ann: side(annTop), agreement: agreement,
+            energy: .init(
+                snnPaperPJMean: mean(snn.flatMap(\.paper)), snnFullerPJMean: mean(snn.flatMap(\.fuller)),
+                snnMACsMean: mean(snn.flatMap(\.macs)), snnACsMean: mean(snn.flatMap(\.acs)),
+                annPaperPJ: annEnergy.totalPJ(.paper), annFullerPJ: annEnergy.totalPJ(.fuller), annMACs: annEnergy.totalMACs,
+                constants: annEnergy.constants),
+            firingRates: rates,
+            throughput: .init(
+                threads: workers, batchSize: batchSize, textSeconds: textSeconds, spikingSeconds: spikingSeconds,
+                annSeconds: annSeconds, totalSeconds: total, spikingImagesPerSecond: Double(n) / spikingSeconds,
+                annImagesPerSecond: Double(n) / annSeconds, imagesPerSecond: Double(n) / total))
+    }
+
+    func printText(_ r: EvalJSON) {
+        if let note = r.note { print("note: \(note)") }
+        print("\(r.dataset) \(r.split), \(r.images) images; checkpoint \(r.checkpoint)")
+        print("\(r.classes.count) classes (\(r.labelClasses) mapped to labels) x \(r.templates.count) templates; ANN side: ANN twin vs "
+              + (r.annTextEncoder == "minilm" ? "MiniLM" : "the spiking text embeddings (no ANN text model)"))
+        print("")
+        print("                  top-1     top-5")
+        print(String(format: "spiking model   %6.2f%%   %6.2f%%", r.spiking.top1 * 100, r.spiking.top5 * 100))
+        print(String(format: "ANN twin        %6.2f%%   %6.2f%%", r.ann.top1 * 100, r.ann.top5 * 100))
+        print(String(format: "agreement (same top-1): %.2f%%", r.agreement * 100))
+        print("\nconfusion (spiking model; rows: true label, columns: predicted class):")
+        let names = r.classes.map { String($0.prefix(6)) }
+        print(pad("", 13) + names.map { lpad($0, 7) }.joined())
+        for (y, row) in r.spiking.confusion.enumerated() {
+            let label = y < r.classes.count ? r.classes[y] : "label \(y)"
+            print(pad(String(label.prefix(12)), 13) + row.map { lpad(String($0), 7) }.joined())
+        }
+        let e = r.energy
+        print("\nenergy per image, mean: SNN \(formatEnergy(picojoules: e.snnPaperPJMean)) paper convention, \(formatEnergy(picojoules: e.snnFullerPJMean)) fuller estimate"
+              + " (\(formatCount(e.snnMACsMean)) MACs + \(formatCount(e.snnACsMean)) ACs)")
+        print("                        ANN twin \(formatEnergy(picojoules: e.annPaperPJ)) paper convention, \(formatEnergy(picojoules: e.annFullerPJ)) fuller estimate (\(formatCount(e.annMACs)) MACs)")
+        print("                        \(e.constants.source)")
+        print("\nmean firing rate per LIF layer:")
+        for rate in r.firingRates { print("  " + pad(rate.layer, 36) + String(format: " %6.2f%%", rate.firingRate * 100)) }
+        let t = r.throughput
+        print(String(format: "\nthroughput (%d threads, batch %d): spiking encoder %.0f images/s (%.2f s, incl. recording and energy accounting), ANN twin %.0f images/s (%.2f s); text %.2f s; total %.2f s",
+                     t.threads, t.batchSize, t.spikingImagesPerSecond, t.spikingSeconds, t.annImagesPerSecond, t.annSeconds, t.textSeconds, t.totalSeconds))
+    }
+}
+
+/// Runs `body(0..<count)` on `workers` threads, each taking the next index.
+private func runParallel(count: Int, workers: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let next = Locked(0)
+    DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        while true {
+            let j = next.with { v -> Int in defer { v += 1 }; return v }
+            if j >= count { break }
+            body(j)
+        }
+    }
+}
+
+/// A progress bar on stderr (only when stderr is a terminal).
+private final class Progress: @unchecked Sendable {
+    let total: Int
+    let enabled: Bool
+    private let lock = NSLock()
+    private var done = 0
+
+    init(total: Int, enabled: Bool) {
+        self.total = total
+        self.enabled = enabled
+    }
+
+    func advance(_ n: Int) {
+        guard enabled else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        done += n
+        let width = 40
+        let filled = total == 0 ? width : done * width / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        FileHandle.standardError.write(Data("\r[\(bar)] \(done)/\(total)".utf8))
+    }
+
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
+
+/// Sets OpenBLAS's thread count when the library exports `openblas_set_num_threads` (looked up at run time, so the
+/// command line needs no direct BLAS dependency).
+private func setBLASThreads(_ n: Int32) {
+    typealias SetThreads = @convention(c) (Int32) -> Void
+    guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "openblas_set_num_threads") else { return }
+    unsafeBitCast(symbol, to: SetThreads.self)(n)
+}

@@ -1,0 +1,410 @@
+import Foundation
+import XCTest
+import SpikeCLIP
+
+/// Runs the built `spikeclip` binary and checks its `--json` output against direct engine calls, and its errors and
+/// exit codes (0 ok, 1 runtime error, 2 usage).
+final class CLITests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let fixture = root.appendingPathComponent("Tests/Fixtures/tiny-default/model.safetensors").path
+    static let golden = root.appendingPathComponent("Tests/Fixtures/tiny-default/golden.safetensors").path
+    static let images = ["bag_0018.png", "coat_0006.png", "trouser_0002.png"].map { root.appendingPathComponent("assets/images/\($0)").path }
+
+    /// The products directory holding the test bundle, which also holds the `spikeclip` executable.
+    static var binary: String {
+        var dir = Bundle.main.bundleURL
+        if dir.pathExtension == "xctest" { dir.deleteLastPathComponent() }
+        for bundle in Bundle.allBundles where bundle.bundleURL.pathExtension == "xctest" {
+            dir = bundle.bundleURL.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("spikeclip").path
+    }
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:] }
+    }
+
+    func run(_ arguments: [String]) throws -> Run {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary), "no spikeclip binary at \(Self.binary); build with swift build --build-tests")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = arguments
+        p.currentDirectoryURL = Self.root
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func temporaryDirectory() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spikeclip-cli-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir.path
+    }
+
+    // MARK: engine references
+
+    var model: SpikeCLIPModel { get throws { try SpikeCLIPModel(path: Self.fixture) } }
+
+    /// The golden file's prompt rows (the fixture's default classes, one template each).
+    func goldenPrompts() throws -> [[Int]] {
+        let f = try SafeTensorsFile(path: Self.golden)
+        let shape = try f.info("input.token_ids").shape
+        let ids = try f.ints("input.token_ids")
+        let m = Int(f.metadata["num_templates"] ?? "1") ?? 1
+        return stride(from: 0, to: shape[0], by: m).map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) }
+    }
+
+    func pixels(_ path: String, _ model: SpikeCLIPModel) throws -> [Float] {
+        try ImagePreprocessor(config: model.config.preprocess)(ImageDecoder.decode(path: path))
+    }
+
+    func classifier(_ model: SpikeCLIPModel, prompts: [[Int]]) throws -> ZeroShotClassifier {
+        let (flat, _) = try model.text.forward(tokenIds: prompts, mode: .spikeAware)
+        let d = model.config.text.targetDim
+        let rows = (0..<prompts.count).map { Array(flat[($0 * d)..<(($0 + 1) * d)]) }
+        return ZeroShotClassifier(textEmbeddings: rows, templatesPerClass: 1, logitScale: Float(model.config.logitScale))
+    }
+
+    func floats(_ any: Any?) -> [Float] { (any as? [Any] ?? []).compactMap { ($0 as? NSNumber)?.floatValue } }
+    func double(_ any: Any?) -> Double { (any as? NSNumber)?.doubleValue ?? .nan }
+
+    func assertClose(_ a: [Float], _ b: [Float], tolerance: Float = 1e-5, _ message: String, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, message, line: line)
+        for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: tolerance, message, line: line) }
+    }
+
+    // MARK: subcommands
+
+    func testClassifyJSONMatchesEngine() throws {
+        let r = try run(["classify", "--json", "--checkpoint", Self.fixture, "--image"] + Self.images)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = r.json
+        let model = try self.model
+        let prompts = try goldenPrompts()
+        XCTAssertEqual(json["classes"] as? [String], prompts.map { $0.map(String.init).joined(separator: " ") })
+        XCTAssertEqual(json["ann_text_encoder"] as? String, "spiking")
+        let snnClassifier = try classifier(model, prompts: prompts)
+        let images = try XCTUnwrap(json["images"] as? [[String: Any]])
+        XCTAssertEqual(images.count, Self.images.count)
+        let annEnergy = EnergyAccounting.annVision(config: model.config)
+        for (i, path) in Self.images.enumerated() {
+            let x = try pixels(path, model)
+            let v = try model.vision.forward(pixels: x, batch: 1, mode: .spikeAware)
+            let snn = snnClassifier.score(imageEmbedding: v.embedding)
+            let ann = snnClassifier.score(imageEmbedding: try model.annVision.forward(pixels: x, batch: 1))
+            let item = images[i]
+            XCTAssertEqual(item["path"] as? String, path)
+            let s = try XCTUnwrap(item["snn"] as? [String: Any]), a = try XCTUnwrap(item["ann"] as? [String: Any])
+            assertClose(floats(s["cosines"]), snn.cosines, "SNN cosines of \(path)")
+            assertClose(floats(s["probabilities"]), snn.probabilities, "SNN probabilities of \(path)")
+            XCTAssertEqual(s["top1"] as? Int, snn.top1)
+            assertClose(floats(a["cosines"]), ann.cosines, "ANN cosines of \(path)")
+            XCTAssertEqual(a["top1"] as? Int, ann.top1)
+            XCTAssertEqual(item["agree"] as? Bool, snn.top1 == ann.top1)
+            let energy = try EnergyAccounting.vision(v.recording, config: model.config, item: 0)
+            let e = try XCTUnwrap(item["energy"] as? [String: Any])
+            XCTAssertEqual(double(e["snn_paper_pj"]), energy.totalPJ(.paper), accuracy: 1e-6 * energy.totalPJ(.paper))
+            XCTAssertEqual(double(e["snn_fuller_pj"]), energy.totalPJ(.fuller), accuracy: 1e-6 * energy.totalPJ(.fuller))
+            XCTAssertEqual(double(e["ann_paper_pj"]), annEnergy.totalPJ(.paper), accuracy: 1e-6 * annEnergy.totalPJ(.paper))
+        }
+    }
+
+    func testClassifyTextOutputNamesTopOneAndEnergy() throws {
+        let r = try run(["classify", "--checkpoint", Self.fixture, "--image", Self.images[0], "--prompt", "1 5 9 2", "--prompt", "1 7 2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("SNN top-1"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("energy: SNN"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("1 5 9 2"), r.stdout)
+    }
+
+    func testEvalJSONMatchesEngine() throws {
+        let dir = try temporaryDirectory()
+        let classes = (0..<10).map { "1 \(10 + 7 * $0) \(20 + 3 * $0) 2" }
+        let classesFile = dir + "/classes.txt"
+        try (["# token-id prompts, one per label"] + classes + ["+1 99 2"]).joined(separator: "\n").write(toFile: classesFile, atomically: true, encoding: .utf8)
+        let n = 12
+        let r = try run(["eval", "--json", "--checkpoint", Self.fixture, "--limit", String(n), "--batch-size", "5", "--classes-file", classesFile])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = r.json
+        XCTAssertEqual(json["images"] as? Int, n)
+        XCTAssertEqual((json["classes"] as? [String])?.count, 11)
+        XCTAssertEqual(json["label_classes"] as? Int, 10)
+
+        let model = try self.model
+        let prompts = (classes + ["1 99 2"]).map { line -> [Int] in
+            let ids = line.split(separator: " ").map { Int($0)! }
+            return ids + [Int](repeating: 0, count: model.config.text.contextLength - ids.count)
+        }
+        let cls = try classifier(model, prompts: prompts)
+        let images = try IDXFile(path: "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+        let labelFile = try IDXFile(path: "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
+        let pre = try ImagePreprocessor(config: model.config.preprocess)
+        let x = try (0..<n).flatMap { pre(try images.image(at: $0)) }
+        let labels = try (0..<n).map(labelFile.label(at:))
+        let v = try model.vision.forward(pixels: x, batch: n, mode: .spikeAware)
+        let ann = try model.annVision.forward(pixels: x, batch: n)
+        let d = model.config.text.targetDim
+        var top1 = 0, top5 = 0, annTop1 = 0, agree = 0, paper = 0.0
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: 11), count: 10)
+        for i in 0..<n {
+            let s = cls.score(imageEmbedding: Array(v.embedding[(i * d)..<((i + 1) * d)]))
+            let a = cls.score(imageEmbedding: Array(ann[(i * d)..<((i + 1) * d)]))
+            if s.top1 == labels[i] { top1 += 1 }
+            if s.topK(5).contains(labels[i]) { top5 += 1 }
+            if a.top1 == labels[i] { annTop1 += 1 }
+            if a.top1 == s.top1 { agree += 1 }
+            confusion[labels[i]][s.top1] += 1
+            paper += try EnergyAccounting.vision(v.recording, config: model.config, item: i).totalPJ(.paper)
+        }
+        let spiking = try XCTUnwrap(json["spiking"] as? [String: Any])
+        XCTAssertEqual(double(spiking["top1"]), Double(top1) / Double(n), accuracy: 1e-12)
+        XCTAssertEqual(double(spiking["top5"]), Double(top5) / Double(n), accuracy: 1e-12)
+        XCTAssertEqual(spiking["confusion"] as? [[Int]], confusion)
+        XCTAssertEqual(double((json["ann"] as? [String: Any])?["top1"]), Double(annTop1) / Double(n), accuracy: 1e-12)
+        XCTAssertEqual(double(json["agreement"]), Double(agree) / Double(n), accuracy: 1e-12)
+        let energy = try XCTUnwrap(json["energy"] as? [String: Any])
+        XCTAssertEqual(double(energy["snn_paper_pj_mean"]), paper / Double(n), accuracy: 1e-6 * paper / Double(n))
+        let rates = try XCTUnwrap(json["firing_rates"] as? [[String: Any]])
+        let q = try XCTUnwrap(v.recording["vision.block.0.attn.q_lif"])
+        let qRate = rates.first { $0["layer"] as? String == "vision.block.0.attn.q_lif" }?["firing_rate"]
+        XCTAssertEqual(double(qRate), q.firingRate(), accuracy: 1e-12)
+        let throughput = try XCTUnwrap(json["throughput"] as? [String: Any])
+        XCTAssertGreaterThan(double(throughput["spiking_images_per_second"]), 0)
+        XCTAssertGreaterThan(double(throughput["ann_images_per_second"]), 0)
+        XCTAssertEqual(r.stderr, "", "no progress bar when stderr is not a terminal")
+    }
+
+    func testEvalOnTokenIDCheckpointNeedsClassesFile() throws {
+        let r = try run(["eval", "--checkpoint", Self.fixture, "--limit", "2"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("error: ") && r.stderr.contains("--classes-file"), r.stderr)
+    }
+
+    func testRasterWritesPNGSVGAndTextAndRefusesToOverwrite() throws {
+        let dir = try temporaryDirectory()
+        let layer = "vision.block.0.attn.q_lif"
+        let model = try self.model
+        let v = try model.vision.forward(pixels: try pixels(Self.images[0], model), batch: 1, mode: .spikeAware)
+        let rec = try XCTUnwrap(v.recording[layer])
+        for ext in ["png", "svg", "txt"] {
+            let out = dir + "/raster." + ext
+            let r = try run(["raster", "--json", "--checkpoint", Self.fixture, "--image", Self.images[0], "--layer", layer, "--out", out])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(double(r.json["layer_firing_rate"]), rec.firingRate(item: 0), accuracy: 1e-12)
+            XCTAssertEqual(r.json["total_neurons"] as? Int, rec.neuronsPerItem)
+            XCTAssertEqual(r.json["steps"] as? Int, model.config.T)
+            let bytes = try XCTUnwrap(FileManager.default.contents(atPath: out))
+            XCTAssertEqual(r.json["bytes"] as? Int, bytes.count)
+            switch ext {
+            case "png":
+                let image = try ImageDecoder.decode(path: out)
+                XCTAssertEqual(image.channels, 3)
+                XCTAssertGreaterThan(image.width, 100)
+                XCTAssertEqual(r.json["neurons"] as? Int, min(256, rec.neuronsPerItem))
+                XCTAssertGreaterThan(image.height, 2 * min(256, rec.neuronsPerItem))  // at least 2 px per plotted neuron
+            case "svg":
+                let text = String(decoding: bytes, as: UTF8.self)
+                XCTAssertTrue(text.contains("<svg") && text.contains("Spike raster: \(layer)") && text.contains("time step"), text)
+            default:
+                let text = String(decoding: bytes, as: UTF8.self)
+                XCTAssertTrue(text.hasPrefix("Spike raster: \(layer)"), text)
+                XCTAssertTrue(text.contains("<- time step"))
+            }
+            // Refuses to overwrite: exit 1, one line naming the file, file unchanged.
+            let again = try run(["raster", "--checkpoint", Self.fixture, "--image", Self.images[1], "--layer", layer, "--out", out])
+            XCTAssertEqual(again.status, 1)
+            XCTAssertTrue(again.stderr.hasPrefix("error: ") && again.stderr.contains(out), again.stderr)
+            XCTAssertEqual(again.stderr.split(separator: "\n").count, 1)
+            XCTAssertEqual(FileManager.default.contents(atPath: out), bytes)
+            // --force replaces it atomically and leaves no temporary file behind.
+            let forced = try run(["raster", "--checkpoint", Self.fixture, "--image", Self.images[1], "--layer", layer, "--out", out, "--force"])
+            XCTAssertEqual(forced.status, 0, forced.stderr)
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        XCTAssertEqual(left, ["raster.png", "raster.svg", "raster.txt"])
+        let bad = try run(["raster", "--checkpoint", Self.fixture, "--image", Self.images[0], "--layer", "vision.nope", "--out", dir + "/x.png"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("vision.nope"), bad.stderr)
+        let ext = try run(["raster", "--image", Self.images[0], "--layer", layer, "--out", dir + "/x.gif"])
+        XCTAssertEqual(ext.status, 2)
+    }
+
+    func testEnergyJSONMatchesEngine() throws {
+        let r = try run(["energy", "--json", "--checkpoint", Self.fixture, "--image", Self.images[2]])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let model = try self.model
+        let v = try model.vision.forward(pixels: try pixels(Self.images[2], model), batch: 1, mode: .spikeAware)
+        let report = try EnergyAccounting.vision(v.recording, config: model.config, item: 0)
+        let snn = try XCTUnwrap(r.json["snn"] as? [String: Any])
+        let layers = try XCTUnwrap(snn["layers"] as? [[String: Any]])
+        XCTAssertEqual(layers.map { $0["name"] as? String ?? "" }, report.layers.map(\.name))
+        for (row, ops) in zip(layers, report.layers) {
+            XCTAssertEqual(double(row["macs"]), ops.totalMACs, ops.name)
+            XCTAssertEqual(double(row["acs"]), ops.totalACs, ops.name)
+            XCTAssertEqual(double(row["paper_pj"]), ops.energyPJ(.paper, report.constants), accuracy: 1e-9 * max(1, ops.energyPJ(.paper, report.constants)), ops.name)
+            XCTAssertEqual(double(row["fuller_pj"]), ops.energyPJ(.fuller, report.constants), accuracy: 1e-9 * max(1, ops.energyPJ(.fuller, report.constants)), ops.name)
+        }
+        let lif = try XCTUnwrap(layers.first { $0["name"] as? String == "vision.patch_embed.block1_lif" })
+        XCTAssertEqual(double(lif["firing_rate"]), try XCTUnwrap(v.recording["vision.patch_embed.block1_lif"]).firingRate(item: 0), accuracy: 1e-12)
+        XCTAssertEqual(double(snn["total_paper_pj"]), report.totalPJ(.paper), accuracy: 1e-9 * report.totalPJ(.paper))
+        let ann = try XCTUnwrap(r.json["ann"] as? [String: Any])
+        XCTAssertEqual(double(ann["total_macs"]), EnergyAccounting.annVision(config: model.config).totalMACs)
+        let text = try run(["energy", "--checkpoint", Self.fixture, "--image", Self.images[2]])
+        XCTAssertTrue(text.stdout.contains("vision.block.0.attn.qk") && text.stdout.contains("SNN / ANN energy"), text.stdout)
+    }
+
+    func testInspectJSONMatchesFile() throws {
+        let r = try run(["inspect", "--json", Self.fixture])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let file = try SafeTensorsFile(path: Self.fixture)
+        let model = try self.model
+        XCTAssertEqual(r.json["parameters"] as? Int, file.tensors.values.reduce(0) { $0 + $1.elementCount })
+        let modules = try XCTUnwrap(r.json["modules"] as? [[String: Any]])
+        XCTAssertEqual(modules.reduce(0) { $0 + ($1["parameters"] as? Int ?? 0) }, r.json["parameters"] as? Int)
+        XCTAssertTrue(modules.contains { $0["module"] as? String == "vision.patch_embed" })
+        XCTAssertEqual(r.json["dtypes"] as? [String: Int], ["F32": file.tensors.count])
+        // sha256 against coreutils.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.arguments = [Self.fixture]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let expected = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ").first.map(String.init)
+        p.waitUntilExit()
+        XCTAssertEqual(r.json["sha256"] as? String, expected)
+        let layers = try XCTUnwrap(r.json["lif_layers"] as? [[String: Any]])
+        XCTAssertEqual(layers.map { $0["name"] as? String ?? "" }, model.vision.lifLayerNames + model.text.lifLayerNames)
+        XCTAssertEqual(layers.first?["shape"] as? [Int], [4, 1, 4, 28, 28])
+        XCTAssertEqual(layers.first { $0["name"] as? String == "vision.block.0.attn.attn_lif" }?["threshold"] as? Double, 0.5)
+        XCTAssertEqual((r.json["provenance"] as? [String: Any])?["kind"] as? String, "random-fixture")
+    }
+
+    func testTokenizeTokenIDs() throws {
+        let ids = (1...23).map(String.init).joined(separator: " ")
+        let r = try run(["tokenize", "--json", "--checkpoint", Self.fixture, "--text", ids, "--text", "1 5 2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let items = try XCTUnwrap(r.json["items"] as? [[String: Any]])
+        XCTAssertEqual(items[0]["ids"] as? [Int], Array(1...20))
+        XCTAssertEqual(items[0]["tokens"] as? Int, 23)
+        XCTAssertEqual(items[0]["truncated_pieces"] as? [String], ["21", "22", "23"])
+        XCTAssertEqual(items[1]["ids"] as? [Int], [1, 5, 2] + [Int](repeating: 0, count: 17))
+        XCTAssertEqual(items[1]["truncated"] as? Int, 0)
+        let bad = try run(["tokenize", "--checkpoint", Self.fixture, "--text", "a dress"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.hasPrefix("error: ") && bad.stderr.contains("token ids"), bad.stderr)
+    }
+
+    /// The WordPiece path: the fixture's weights under a config whose tokenizer is MiniLM's vocabulary.
+    func testTokenizeWordPieceMatchesTokenizer() throws {
+        let dir = try temporaryDirectory()
+        let vocab = Self.root.appendingPathComponent("assets/minilm/vocab.txt").path
+        let path = dir + "/wordpiece.safetensors"
+        try rewriteConfig(of: Self.fixture, to: path) { config in
+            config["tokenizer"] = ["kind": "bert-wordpiece", "vocab_file": vocab, "context_length": 20, "pad_id": 0,
+                                   "cls_id": 101, "sep_id": 102, "unk_id": 100, "lowercase": true]
+        }
+        let text = "a low resolution black and white photo of a crumpled sleeveless summer dress with pockets, buttons and embroidered flowers"
+        let r = try run(["tokenize", "--json", "--checkpoint", path, "--text", text])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let tokenizer = try WordPieceTokenizer(vocabPath: vocab)
+        let expected = tokenizer.encode(text, contextLength: 20)
+        let item = try XCTUnwrap((r.json["items"] as? [[String: Any]])?.first)
+        XCTAssertEqual(item["ids"] as? [Int], expected.ids)
+        XCTAssertEqual(item["tokens"] as? Int, expected.untruncatedLength)
+        XCTAssertEqual(item["truncated"] as? Int, expected.truncatedCount)
+        XCTAssertGreaterThan(expected.truncatedCount, 0)
+        XCTAssertEqual(item["truncated_pieces"] as? [String], Array(tokenizer.tokenize(text).suffix(expected.truncatedCount)))
+        XCTAssertEqual((item["pieces"] as? [String])?.last, "[SEP]")
+    }
+
+    // MARK: errors and exit codes
+
+    func testMissingImageIsRuntimeErrorNamingThePath() throws {
+        let missing = "/nonexistent/dir/shoe.png"
+        for args in [["classify", "--prompt", "1 2"], ["energy"], ["raster", "--layer", "vision.block.0.attn.q_lif", "--out", "/tmp/never-\(getpid()).png"]] {
+            let r = try run(args + ["--checkpoint", Self.fixture, "--image", missing])
+            XCTAssertEqual(r.status, 1, args.joined(separator: " "))
+            XCTAssertTrue(r.stderr.hasPrefix("error: ") && r.stderr.contains(missing), r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            XCTAssertEqual(r.stdout, "")
+        }
+    }
+
+    func testUsageErrorsExitTwo() throws {
+        for args in [["classify", "--image", Self.images[0], "--no-such-option"], ["eval", "--split", "validation"], ["no-such-command"],
+                     ["eval", "--limit", "zero"]] {
+            let r = try run(args)
+            XCTAssertEqual(r.status, 2, args.joined(separator: " ") + ": " + r.stderr)
+            XCTAssertTrue(r.stderr.hasPrefix("error: "), r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        }
+        let help = try run(["classify", "--help"])
+        XCTAssertEqual(help.status, 0)
+        XCTAssertTrue(help.stdout.contains("--prompt"))
+    }
+
+    func testCorruptCheckpointIsRuntimeError() throws {
+        let dir = try temporaryDirectory()
+        let corrupt = dir + "/corrupt.safetensors"
+        let good = try XCTUnwrap(FileManager.default.contents(atPath: Self.fixture))
+        try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: corrupt))  // truncated
+        let garbage = dir + "/garbage.safetensors"
+        try Data("this is not a checkpoint at all".utf8).write(to: URL(fileURLWithPath: garbage))
+        for path in [corrupt, garbage] {
+            for args in [["inspect", path], ["classify", "--checkpoint", path, "--image", Self.images[0]], ["tokenize", "--checkpoint", path, "--text", "1"]] {
+                let r = try run(args)
+                XCTAssertEqual(r.status, 1, args.joined(separator: " "))
+                XCTAssertTrue(r.stderr.hasPrefix("error: ") && r.stderr.contains(path), r.stderr)
+                XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            }
+        }
+    }
+
+    func testDemoStillRuns() throws {
+        let r = try run(["demo", "--glyphs", "ascii"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("firing rate per LIF layer"), r.stdout)
+    }
+
+    // MARK: helpers
+
+    /// Copies a safetensors file with its `config` metadata changed by `edit` (tensor data unchanged).
+    func rewriteConfig(of source: String, to destination: String, _ edit: (inout [String: Any]) -> Void) throws {
+        let bytes = [UInt8](try XCTUnwrap(FileManager.default.contents(atPath: source)))
+        let n = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        var header = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + n)])) as? [String: Any])
+        var metadata = try XCTUnwrap(header["__metadata__"] as? [String: String])
+        var config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try XCTUnwrap(metadata["config"]).utf8)) as? [String: Any])
+        edit(&config)
+        metadata["config"] = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
+        header["__metadata__"] = metadata
+        var json = [UInt8](try JSONSerialization.data(withJSONObject: header))
+        while json.count % 8 != 0 { json.append(0x20) }
+        let length = (0..<8).map { UInt8(truncatingIfNeeded: json.count >> (8 * $0)) }
+        try Data(length + json + bytes[(8 + n)...]).write(to: URL(fileURLWithPath: destination))
+    }
+}
+
+extension CLITests {
+    /// Empty prompts are usage errors with one line; prompts with escape sequences never reach the terminal raw.
+    func testEmptyPromptAndEscapedPrompt() throws {
+        let empty = try run(["classify", "--image", Self.images[0], "--prompt", "  "])
+        XCTAssertEqual(empty.status, 1)
+        XCTAssertEqual(empty.stderr.split(separator: "\n").count, 1)
+        XCTAssertTrue(empty.stderr.hasPrefix("error: --prompt 1 is empty or whitespace only"), empty.stderr)
+        let hostile = try run(["classify", "--image", Self.images[0], "--prompt", "1 2\u{1B}[31m"])
+        XCTAssertEqual(hostile.status, 1)
+        XCTAssertFalse(hostile.stderr.contains("\u{1B}"), "escape sequence written raw: \(hostile.stderr)")
+        XCTAssertTrue(hostile.stderr.contains("\\u{1b}"), hostile.stderr)
+    }
+}

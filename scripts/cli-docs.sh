@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Regenerates docs/CLI.md from the current build: every command below is run and its real output pasted.
+# Usage: scripts/cli-docs.sh [path/to/spikeclip]   (default: .build/release/spikeclip; build it first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${1:-.build/release/spikeclip}
+OUT=docs/CLI.md
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+for i in 0 1 2 3 4 5 6 7 8 9; do echo "1 $((10 + 7 * i)) $((20 + 3 * i)) 2"; done > "$WORK/classes.txt"
+echo "+1 99 2" >> "$WORK/classes.txt"
+
+show() {  # show "description" args...
+  local text=$1; shift
+  local shown="" a
+  for a in "$@"; do
+    if [[ "$a" =~ [[:space:]\{\}\$\"] ]]; then shown+=" \"$a\""; else shown+=" $a"; fi
+  done
+  [ -n "$text" ] && printf '%s\n\n' "$text"
+  printf '```console\n$ spikeclip%s\n' "$shown"
+  local status=0
+  (cd "$WORK/run" && "$ROOT/$BIN" "$@") > "$WORK/out" 2>&1 || status=$?
+  sed -e "s#$WORK#/tmp/work#g" "$WORK/out"
+  [ "$status" -ne 0 ] && printf '$ echo $?\n%s\n' "$status"
+  printf '```\n\n'
+}
+ROOT=$PWD
+mkdir -p "$WORK/run"
+# Run from a scratch copy of the paths the commands use, so relative paths in the output read as in the repository.
+ln -s "$ROOT/assets" "$WORK/run/assets"; mkdir -p "$WORK/run/Tests/Fixtures"
+ln -s "$ROOT/Tests/Fixtures/tiny-default" "$WORK/run/Tests/Fixtures/tiny-default"
+cp "$WORK/classes.txt" "$WORK/run/classes.txt"
+
+{
+cat <<'HEAD'
+# The `spikeclip` command line
+
+Every scripted subcommand prints a readable report, or JSON with `--json` (snake_case keys, sorted; the same numbers).
+Exit codes: **0** ok (also `--help`), **1** runtime error (missing or unreadable file, corrupt checkpoint, refusing to
+overwrite), **2** usage error (unknown option, bad value). Errors are one line `error: ...` on stderr.
+
+Until the trained default checkpoint `assets/checkpoints/default.safetensors` lands, `--checkpoint` defaults to the
+random-weight parity fixture `Tests/Fixtures/tiny-default/model.safetensors` (its scores mean nothing; its tokenizer
+kind is `ids`, so prompts are whitespace-separated token ids). With a `bert-wordpiece` checkpoint, prompts are text,
+the vocabulary is found next to the checkpoint, one folder up or in `--assets`, and the ANN side of `classify` and
+`eval` uses the MiniLM text model the checkpoint names (on the same `L` tokens the spiking text encoder sees, as the
+Python `evaluate` does). Without an ANN text model the ANN twin's image embedding is scored against the spiking text
+embeddings, and the output says so (`ann_text_encoder: "spiking"`).
+
+All output below was produced by the current build (`scripts/cli-docs.sh` regenerates this page).
+
+HEAD
+echo '## classify'; echo
+show "Spiking model and ANN twin side by side: cosine and probability per class, top-1 each, energy per image." \
+  classify --image assets/images/bag_0018.png assets/images/trouser_0002.png
+show "Own class prompts (token ids here) and templates; JSON:" \
+  classify --image assets/images/sneaker_0009.png --prompt "1 12 2" "1 40 41 2" --template "{}" --json
+echo '## eval'; echo
+cat <<'TEXT'
+Zero-shot accuracy on Fashion-MNIST (`/usr/share/datasets/fashion-mnist`, `--data-dir` to move it), top-1/top-5 for
+both models, agreement, confusion matrix (rows: true label, columns: predicted class), mean energy per image in both
+conventions, mean firing rate per LIF layer and throughput. Images go through the engine in batches (`--batch-size`,
+default 100) on `--threads` workers (default: all cores) with the spike-aware kernels. A progress bar is drawn on
+stderr only when stderr is a terminal.
+
+`--classes-file`: one class per line, in label order (line i is label i; `#` lines and blank lines are ignored).
+Plain lines **replace** the class names; lines starting with `+` **extend** the list with distractor classes that
+only compete (`+sock`); a file of only `+` lines extends the checkpoint's classes. Label i is correct iff the arg-max
+is class i. `--templates-file`: one template with `{}` per line. A token-id checkpoint has no class names, so it
+needs a classes file:
+
+TEXT
+printf '```console\n$ cat classes.txt\n'; cat "$WORK/classes.txt"; printf '```\n\n'
+show "" eval --classes-file classes.txt --limit 1000
+echo '## raster'; echo
+show "A titled raster (time step across, neuron down, firing-rate sidebar) as PNG (through libpng), SVG or text. The file is written atomically (temporary file in the same folder, then rename) and never replaces an existing file without \`--force\`." \
+  raster --image assets/images/bag_0018.png --layer vision.block.0.attn.q_lif --out raster.png --max-neurons 96
+show "Refusing to overwrite:" raster --image assets/images/bag_0018.png --layer vision.block.0.attn.q_lif --out raster.png
+show "Text output reuses the explorer's raster renderer:" \
+  raster --image assets/images/bag_0018.png --layer vision.block.0.attn.attn_lif --out raster.txt --max-neurons 24 --first-neuron 40
+printf '```console\n$ cat raster.txt\n'; cat "$WORK/run/raster.txt"; printf '```\n\n'
+cp "$WORK/run/raster.png" docs/cli-raster.png
+printf 'The PNG above: ![raster](cli-raster.png)\n\n'
+echo '## energy'; echo
+show "Per-layer operation counts and energy of one image, both conventions, spiking encoder and ANN twin:" \
+  energy --image assets/images/coat_0006.png
+echo '## inspect'; echo
+show "" inspect Tests/Fixtures/tiny-default/model.safetensors
+echo '## tokenize'; echo
+show "Ids and pieces as the spiking text encoder sees them, the count against L and what was cut:" \
+  tokenize --text "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22" --json
+echo '## errors and exit codes'; echo
+show "" classify --image assets/images/no-such.png
+show "" classify --image assets/images/bag_0018.png --colour red
+show "" inspect assets/images/labels.json
+echo '## demo and bench'; echo
+echo '`spikeclip demo` (the engine on a golden fixture) and `spikeclip bench` (engine timings, p50/p95) are unchanged;'
+echo 'see the README.'
+} > "$OUT"
+echo "wrote $OUT"
