@@ -7,7 +7,10 @@ import XCTest
 /// identical (flips reported; a flip is only tolerable within 1e-4 of threshold, and the committed fixtures must have
 /// none); zero-shot top-1 identical.
 final class ParityTests: XCTestCase {
-    static let fixtures = ["tiny-default", "tiny-official"]
+    /// (label, checkpoint, golden file): the two random-weight fixtures.
+    static let fixtures: [(name: String, model: String, golden: String)] = ["tiny-default", "tiny-official"].map {
+        ($0, fixturePath($0, "model.safetensors"), fixturePath($0, "golden.safetensors"))
+    }
 
     struct Golden {
         let file: SafeTensorsFile
@@ -17,8 +20,8 @@ final class ParityTests: XCTestCase {
         let numClasses: Int
         let numTemplates: Int
 
-        init(_ name: String) throws {
-            file = try SafeTensorsFile(path: fixturePath(name, "golden.safetensors"))
+        init(path: String) throws {
+            file = try SafeTensorsFile(path: path)
             XCTAssertEqual(file.metadata["fixture_format"], "spikeclip-golden")
             XCTAssertEqual(file.metadata["fixture_version"], "1")
             batch = try file.info("input.pixel_values").shape[0]
@@ -82,9 +85,9 @@ final class ParityTests: XCTestCase {
     }
 
     func testEncodersMatchPyTorch() throws {
-        for fixture in Self.fixtures {
-            let model = try SpikeCLIPModel(path: fixturePath(fixture, "model.safetensors"))
-            let golden = try Golden(fixture)
+        for (fixture, modelPath, goldenPath) in Self.fixtures {
+            let model = try SpikeCLIPModel(path: modelPath)
+            let golden = try Golden(path: goldenPath)
             let options = RecordingOptions(spikes: true, membrane: golden.membraneRequests)
 
             let (image, visionRec) = try model.vision.forward(pixels: golden.pixels, batch: golden.batch, options: options)
@@ -128,9 +131,9 @@ final class ParityTests: XCTestCase {
 
     /// The plain reference kernel and the spike-aware kernel give the same spikes and outputs as BLAS.
     func testKernelModesAgree() throws {
-        for fixture in Self.fixtures {
-            let model = try SpikeCLIPModel(path: fixturePath(fixture, "model.safetensors"))
-            let golden = try Golden(fixture)
+        for (fixture, modelPath, goldenPath) in Self.fixtures {
+            let model = try SpikeCLIPModel(path: modelPath)
+            let golden = try Golden(path: goldenPath)
             let (dense, denseRec) = try model.vision.forward(pixels: golden.pixels, batch: golden.batch, mode: .blas)
             let (denseText, denseTextRec) = try model.text.forward(tokenIds: golden.tokenIds, mode: .blas)
             for mode in [KernelMode.reference, .spikeAware] {
@@ -153,7 +156,7 @@ final class ParityTests: XCTestCase {
     /// Energy from the fixture's own spikes: every AC count is reproducible from the golden spikes alone.
     func testEnergyFromRecordedSpikesIsConsistent() throws {
         let model = try SpikeCLIPModel(path: fixturePath("tiny-official", "model.safetensors"))
-        let golden = try Golden("tiny-official")
+        let golden = try Golden(path: fixturePath("tiny-official", "golden.safetensors"))
         let (_, rec) = try model.vision.forward(pixels: golden.pixels, batch: golden.batch)
         let report = try EnergyAccounting.vision(rec, config: model.config, item: 1)
         let d = model.config.vision.embedDims
