@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds spikeclip (release) and runs its main job on the embedded default. Until the trained default checkpoint and
-# the explorer land, that is `spikeclip demo` on the committed parity fixture. Extra arguments go to spikeclip.
+# Builds spikeclip (release) and opens the explorer on the embedded default checkpoint (the parity fixture until the
+# trained default is committed). Extra arguments go to spikeclip: scripts/run.sh --ascii, scripts/run.sh snapshot ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh

@@ -66,7 +66,8 @@ public struct Analysis: Sendable {
     public var templatesPerClass: Int
     /// Spiking model: spiking image encoder vs spiking text encoder.
     public var snn: ZeroShotScores
-    /// ANN side: the ANN twin image encoder vs the ANN text model (nil when the checkpoint has none).
+    /// ANN side: the ANN twin image encoder vs the ANN text model, or vs the spiking text embeddings when the
+    /// checkpoint has no ANN text model (then ``textCosines`` is nil).
     public var ann: ZeroShotScores?
     /// Cosine between the spiking and ANN image embeddings.
     public var imageCosine: Float

@@ -70,6 +70,7 @@ public struct ExplorerState: Sendable {
     public var step = 0
     public var playing = false
     public var neuronOffset = 0
+    /// Neurons sorted by spike count (most active first) instead of by index; `o` toggles.
     public var orderByActivity = false
     public var spikeView: SpikeView = .raster
     public var traceNeuron = 0

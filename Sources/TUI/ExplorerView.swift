@@ -104,7 +104,7 @@ public enum ExplorerView {
     static func panelTitle(_ panel: PanelID, _ state: ExplorerState) -> String {
         switch panel {
         case .prompts: return "Prompts  a:add e:edit d:del m:\(state.editingTemplates ? "classes" : "templates") t:ensemble"
-        case .image: return "Image  s:source n/p:next/prev"
+        case .image: return "Image  s:source n/p:next/prev i:index"
         case .spikes: return "Spikes  [/]:layer ,/.:step space:play v:view o:order j/k:scroll"
         case .compare: return "ANN vs SNN  c:\(state.showSoftmax ? "cosine" : "softmax")"
         case .energy: return "Energy  u:\(state.convention == .paper ? "fuller" : "paper") j/k:scroll"
@@ -122,7 +122,7 @@ public enum ExplorerView {
             parts.append("SNN: \(terminalSafe(a.classNames[k])) \(String(format: "%.2f", a.snn.probabilities[k]))")
             if let ann = a.ann { parts.append("ANN: \(terminalSafe(a.classNames[ann.top1])) \(String(format: "%.2f", ann.probabilities[ann.top1]))") }
             parts.append("\(formatEnergy(picojoules: a.visionEnergy.totalPJ(state.convention))) vs \(formatEnergy(picojoules: a.annEnergy.totalPJ(.paper)))")
-            if ctx.showTimings { parts.append(String(format: "%.0f ms", a.milliseconds)) }
+            if ctx.showTimings && width >= 100 { parts.append(String(format: "%.0f ms", a.milliseconds)) }
         }
         if ctx.computing { parts.append("computing...") }
         grid.put(String(parts.joined(separator: " | ").prefix(width)), x: 0, y: y, role: role)
@@ -130,16 +130,17 @@ public enum ExplorerView {
 
     static let helpLines = [
         "Keys (letters work everywhere; no function keys needed)",
-        "Tab / Shift-Tab, 1-6  switch panel       ?  this help    q  quit",
+        "Tab / Shift-Tab, 1-6  switch panel      ?  this help      q  quit",
         "g  glyphs: braille / half blocks / ASCII",
-        "Prompts: j/k or arrows select, a add, e or Enter edit, d delete,",
-        "         m classes <-> templates, t ensembling on/off; Esc cancels",
+        "Prompts: j/k select, a add, e or Enter edit, d delete,",
+        "         m classes <-> templates, t ensembling; Esc cancels",
         "Image:   s source (demo / Fashion-MNIST / directory), n/p next/prev,",
-        "         N/P +-100, i type an index (Fashion-MNIST); Enter open (directory)",
-        "Spikes:  [ ] layer, , . time step, space play/pause, v view",
-        "         (raster / spatial map / layer x step / membrane), o order by",
-        "         index or activity, j/k PgUp/PgDn scroll, + - traced neuron",
-        "ANN vs SNN: c cosine <-> softmax    Energy: u paper <-> fuller, j/k",
+        "         N/P +-100, i type an index; directory: Enter open, Bksp up",
+        "Spikes:  [ ] layer, , . time step, space play/pause, v view: raster /",
+        "         spatial map / layer x step / membrane; o order by activity",
+        "         or index; j/k PgUp/PgDn scroll; + - traced neuron",
+        "ANN vs SNN: c cosine <-> softmax",
+        "Energy:  u paper <-> fuller estimate, j/k scroll",
         "Press any key to close.",
     ]
 

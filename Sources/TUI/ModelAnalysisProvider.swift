@@ -106,6 +106,9 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
             let annClassifier = ZeroShotClassifier(textEmbeddings: annRows, templatesPerClass: m, logitScale: scale)
             ann = annClassifier.score(imageEmbedding: annImage)
             textCosines = zip(snnClassifier.classEmbeddings, annClassifier.classEmbeddings).map { cosine($0, $1) }
+        } else {
+            // No ANN text model: the ANN twin image encoder is scored against the spiking text embeddings (as `classify`).
+            ann = snnClassifier.score(imageEmbedding: annImage)
         }
         let anytime = (1...config.T).map { t in
             snnClassifier.score(imageEmbedding: model.vision.readout(stepFeatures: vision.stepFeatures, batch: 1, steps: t)).probabilities

@@ -29,16 +29,20 @@ enum PromptsPanel {
             g.put(counter, x: width - counter.count, y: y, role: worst.truncated > 0 ? .warning : .dim)
             y += 1
         }
-        if !state.editingTemplates && y < height {
-            let t = state.ensemble ? "\(state.templates.count) templates" : "template: \(firstTemplate)"
-            g.put(fit("\(t)  (m: edit templates)", width), x: 0, y: min(height - 1 - (state.editBuffer != nil ? 2 : 0), y), role: .dim)
-        }
         if let buffer = state.editBuffer {
+            // The edit line sits right under the list, where the eye is.
+            let editY = min(y, height - 2)
             let probe = state.editingTemplates ? fill(buffer, with: state.classNames.first ?? "") : fill(firstTemplate, with: buffer)
             let t = ctx.tokens(probe)
             let info = t.truncated > 0 ? "\(t.count)/\(l) tokens: \(t.truncated) will be cut" : "\(t.count)/\(l) tokens"
-            g.put(fit("edit> " + buffer + "_", width), x: 0, y: height - 2, role: .accent)
-            g.put(fit(info + "   Enter: save  Esc: cancel", width), x: 0, y: height - 1, role: t.truncated > 0 ? .warning : .dim)
+            g.put(fit("edit> " + buffer + "_", width), x: 0, y: editY, role: .accent)
+            g.put(fit(info + "   Enter: save  Esc: cancel", width), x: 0, y: editY + 1, role: t.truncated > 0 ? .warning : .dim)
+            y = editY + 2
+        }
+        if !state.editingTemplates && y < height {
+            let count = state.templates.count
+            let t = state.ensemble ? "\(count) template\(count == 1 ? "" : "s") (ensembled)" : "template: \(firstTemplate)"
+            g.put(fit("\(t)  (m: edit templates)", width), x: 0, y: y, role: .dim)
         }
         return g
     }
@@ -71,8 +75,8 @@ enum ImagePanel {
         } else if state.source == .fashionMNIST {
             g.put(fit("n/p: +-1  N/P: +-100  i: type an index", width), x: 0, y: height - 1, role: .dim)
         }
-        let thumbH = height - 2
-        let thumbW = min(width, state.glyphs == .ascii ? thumbH * 2 : thumbH * 2)
+        let thumbH = max(1, height - 3)  // the last row holds key hints / the index being typed
+        let thumbW = min(width, thumbH * 2)
         let thumb = Thumbnail(pixels: image.preview, imageHeight: image.previewHeight, imageWidth: image.previewWidth)
         g.blit(thumb.render(width: thumbW, height: thumbH, glyphs: state.glyphs), x: 0, y: 2)
         if let a = ctx.analysis, width - thumbW > 14 {
@@ -135,7 +139,7 @@ enum SpikesPanel {
             let cols = (rasterW - 5)
             let perStep = max(1, cols / steps)
             for x in (state.step * perStep)..<min(cols, (state.step + 1) * perStep) { g[x, height - 1] = Cell("^", .accent) }
-            let ordering = state.orderByActivity ? "by activity" : "by index"
+            let ordering = state.orderByActivity ? "by activity (o: by index)" : "by index (o: by activity)"
             let footer = " neurons \(state.neuronOffset)-\(state.neuronOffset + max(0, shown - 1)) of \(n), \(ordering)"
             let footerX = max(min(cols, (state.step + 1) * perStep) + 1, width - footer.count)
             g.put(String(footer.prefix(max(0, width - footerX))), x: footerX, y: height - 1, role: .dim)
@@ -195,16 +199,15 @@ enum ComparePanel {
         var summary = "image cos(SNN,ANN) \(String(format: "%.3f", a.imageCosine))"
         if let agree = a.top1Agrees, let kl = a.klANNtoSNN {
             summary = "top-1 agree: \(agree ? "yes" : "no")  KL(ANN||SNN) \(String(format: "%.3f", kl))  " + summary
-        } else {
-            summary += "  (no ANN text model: ANN columns empty)"
         }
+        if a.textCosines == nil { summary += "  (no ANN text model: ANN twin vs spiking text)" }
         g.put(fit(summary, width), x: 0, y: 0, role: a.top1Agrees == false ? .warning : .normal)
         // Columns: class | SNN bar | SNN cos p | ANN bar | ANN cos p | text cos(SNN, ANN).
         let nums = 12, textW = a.textCosines == nil ? 0 : 8
         let nameW = min(16, max(6, width / 6))
         let barW = max(3, (width - nameW - 2 * nums - textW - 4) / 2)
         let what = state.showSoftmax ? "p" : "cos"
-        var header = fit("class", nameW) + " " + fit("SNN \(what)", barW) + fit("  cos    p", nums) + " " + fit("ANN \(what)", barW) + fit("  cos    p", nums)
+        var header = fit("class", nameW) + " " + fit("SNN \(what) bar", barW) + fit("    cos    p", nums) + " " + fit("ANN \(what) bar", barW) + fit("    cos    p", nums)
         if textW > 0 { header += fit(" text cos", textW) }
         g.put(fit(header, width), x: 0, y: 1, role: .dim)
         for (c, name) in a.classNames.enumerated() where 2 + c < height {
@@ -236,9 +239,9 @@ enum EnergyPanel {
             return g
         }
         let conv = state.convention
-        let snn = a.visionEnergy.totalPJ(conv), ann = a.annEnergy.totalPJ(.paper)
+        let snn = a.visionEnergy.totalPJ(conv), ann = a.annEnergy.totalPJ(conv)
         g.put(fit(conv.title, width), x: 0, y: 0, role: .accent)
-        g.put(fit("image: SNN \(formatEnergy(picojoules: snn))  ANN twin \(formatEnergy(picojoules: ann)) (4.6 pJ x MAC)  ratio \(String(format: "%.3f", snn / max(ann, 1e-30)))", width), x: 0, y: 1)
+        g.put(fit("image: SNN \(formatEnergy(picojoules: snn))  ANN twin \(formatEnergy(picojoules: ann))  SNN/ANN \(String(format: "%.3f", snn / max(ann, 1e-30)))", width), x: 0, y: 1)
         let perStep = (0..<a.visionEnergy.steps).map { a.visionEnergy.stepPJ($0, conv) }
         g.put(fit("per step: " + perStep.map { formatEnergy(picojoules: $0) }.joined(separator: "  ") + "  " + sparkline(perStep, glyphs: state.glyphs), width), x: 0, y: 2, role: .dim)
         let nameW = max(10, width - 30)
