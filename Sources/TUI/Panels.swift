@@ -193,8 +193,7 @@ enum ComparePanel {
     static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
         var g = CellGrid(width: width, height: height)
         guard width > 20, height > 3, let a = ctx.analysis else {
-            if width > 0 && height > 0 { g.put(fit("no analysis yet", width), x: 0, y: 0, role: .dim) }
-            return g
+            return noAnalysis(width: width, height: height)
         }
         var summary = "image cos(SNN,ANN) \(String(format: "%.3f", a.imageCosine))"
         if let agree = a.top1Agrees, let kl = a.klANNtoSNN {
@@ -235,8 +234,7 @@ enum EnergyPanel {
     static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
         var g = CellGrid(width: width, height: height)
         guard width > 20, height > 4, let a = ctx.analysis else {
-            if width > 0 && height > 0 { g.put(fit("no analysis yet", width), x: 0, y: 0, role: .dim) }
-            return g
+            return noAnalysis(width: width, height: height)
         }
         let conv = state.convention
         let snn = a.visionEnergy.totalPJ(conv), ann = a.annEnergy.totalPJ(conv)
@@ -271,8 +269,7 @@ enum AnytimePanel {
     static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
         var g = CellGrid(width: width, height: height)
         guard width > 10, height > 1, let a = ctx.analysis else {
-            if width > 0 && height > 0 { g.put(fit("no analysis yet", width), x: 0, y: 0, role: .dim) }
-            return g
+            return noAnalysis(width: width, height: height)
         }
         for (t, probs) in a.anytime.enumerated() where t < height - 1 {
             let top = probs.indices.sorted { probs[$0] > probs[$1] }.prefix(3)
@@ -290,3 +287,10 @@ enum AnytimePanel {
 
 /// `s` right-aligned in `n` columns.
 func rightAligned(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
+
+/// The panel body shown before the first analysis arrives.
+func noAnalysis(width: Int, height: Int) -> CellGrid {
+    var g = CellGrid(width: width, height: height)
+    if width > 0 && height > 0 { g.put(fit("no analysis yet", width), x: 0, y: 0, role: .dim) }
+    return g
+}

@@ -17,12 +17,7 @@ struct ModelOptions: ParsableArguments {
     var assets = "assets"
 
     /// The checkpoint to load, with a note when the parity fixture stands in for the missing trained default.
-    var resolvedCheckpoint: (path: String, note: String?) {
-        if let checkpoint { return (checkpoint, nil) }
-        if FileManager.default.fileExists(atPath: ExplorerOptions.defaultCheckpoint) { return (ExplorerOptions.defaultCheckpoint, nil) }
-        return (ExplorerOptions.fallbackCheckpoint,
-                "no trained default checkpoint yet: using the random-weight parity fixture (prompts are token ids)")
-    }
+    var resolvedCheckpoint: (path: String, note: String?) { ExplorerOptions.resolve(checkpoint) }
 
     func load(annText: Bool = true) throws -> ModelContext {
         let (path, note) = resolvedCheckpoint

@@ -27,11 +27,14 @@ struct ExplorerOptions: ParsableArguments {
     static let defaultCheckpoint = "assets/checkpoints/default.safetensors"
     static let fallbackCheckpoint = "Tests/Fixtures/tiny-default/model.safetensors"
 
-    var resolvedCheckpoint: (path: String, note: String?) {
+    /// `checkpoint` if given, else the trained default, else the parity fixture with a note saying so.
+    static func resolve(_ checkpoint: String?) -> (path: String, note: String?) {
         if let checkpoint { return (checkpoint, nil) }
-        if FileManager.default.fileExists(atPath: Self.defaultCheckpoint) { return (Self.defaultCheckpoint, nil) }
-        return (Self.fallbackCheckpoint, "no trained default checkpoint yet: showing the random-weight parity fixture (prompts are token ids)")
+        if FileManager.default.fileExists(atPath: defaultCheckpoint) { return (defaultCheckpoint, nil) }
+        return (fallbackCheckpoint, "no trained default checkpoint yet: using the random-weight parity fixture (prompts are token ids)")
     }
+
+    var resolvedCheckpoint: (path: String, note: String?) { Self.resolve(checkpoint) }
 
     var glyphs: GlyphSet {
         if ascii { return .ascii }

@@ -195,8 +195,7 @@ struct Bench: ParsableCommand {
             }
             try measure("ANN twin image encoder (blas)") { _ = try model.annVision.forward(pixels: one, batch: 1) }
             try benchTokenizerAndMiniLM(iterations: iterations)
-            let explorerCheckpoint = checkpoint ?? (FileManager.default.fileExists(atPath: ExplorerOptions.defaultCheckpoint)
-                ? ExplorerOptions.defaultCheckpoint : ExplorerOptions.fallbackCheckpoint)
+            let explorerCheckpoint = ExplorerOptions.resolve(checkpoint).path
             print("explorer on \(explorerCheckpoint):")
             try benchExplorer(checkpoint: explorerCheckpoint, assets: "assets", iterations: iterations)
             let (_, rec) = try model.vision.forward(pixels: one, batch: 1)
