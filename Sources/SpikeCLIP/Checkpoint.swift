@@ -21,18 +21,18 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible, Sendable
 
     public var description: String {
         switch self {
-        case let .badFormat(path, reason): return "\(path): not a SpikeCLIP checkpoint: \(reason)"
-        case let .badConfig(path, reason): return "\(path): invalid config: \(reason)"
-        case let .missingKey(path, key, shape): return "\(path): missing tensor '\(key)' (expected shape \(shape))"
+        case let .badFormat(path, reason): return "\(quotedPreview(path, limit: 400)): not a SpikeCLIP checkpoint: \(quotedPreview(reason, limit: 120))"
+        case let .badConfig(path, reason): return "\(quotedPreview(path, limit: 400)): invalid config: \(quotedPreview(reason, limit: 120))"
+        case let .missingKey(path, key, shape): return "\(quotedPreview(path, limit: 400)): missing tensor '\(quotedPreview(key, limit: 120))' (expected shape \(shape))"
         case let .unknownKeys(path, keys):
-            let shown = keys.prefix(5).map { "'\($0)'" }.joined(separator: ", ")
-            return "\(path): \(keys.count) unknown tensor\(keys.count == 1 ? "" : "s"): \(shown)\(keys.count > 5 ? ", ..." : "")"
+            let shown = keys.prefix(5).map { "'\(quotedPreview($0, limit: 120))'" }.joined(separator: ", ")
+            return "\(quotedPreview(path, limit: 400)): \(keys.count) unknown tensor\(keys.count == 1 ? "" : "s"): \(shown)\(keys.count > 5 ? ", ..." : "")"
         case let .wrongShape(path, key, expected, actual):
-            return "\(path): tensor '\(key)' has shape \(actual), expected \(expected)"
+            return "\(quotedPreview(path, limit: 400)): tensor '\(quotedPreview(key, limit: 120))' has shape \(actual), expected \(expected)"
         case let .wrongDType(path, key, dtype):
-            return "\(path): tensor '\(key)' has dtype \(dtype), expected F32, F16 or BF16"
+            return "\(quotedPreview(path, limit: 400)): tensor '\(quotedPreview(key, limit: 120))' has dtype \(dtype), expected F32, F16 or BF16"
         case let .nonFinite(path, key, count):
-            return "\(path): tensor '\(key)' holds \(count) NaN or infinite value\(count == 1 ? "" : "s")"
+            return "\(quotedPreview(path, limit: 400)): tensor '\(quotedPreview(key, limit: 120))' holds \(count) NaN or infinite value\(count == 1 ? "" : "s")"
         case let .file(error): return error.description
         }
     }

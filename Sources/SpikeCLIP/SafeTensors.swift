@@ -58,25 +58,25 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible, Sendabl
     public var description: String {
         switch self {
         case let .cannotOpen(path, reason):
-            return "\(path): cannot open: \(reason)"
+            return "\(quotedPreview(path, limit: 400)): cannot open: \(quotedPreview(reason, limit: 120))"
         case let .truncated(path, needed, actual):
-            return "\(path): truncated: needs \(needed) bytes, file has \(actual)"
+            return "\(quotedPreview(path, limit: 400)): truncated: needs \(needed) bytes, file has \(actual)"
         case let .headerTooLarge(path, size, limit):
-            return "\(path): header of \(size) bytes exceeds the limit of \(limit) bytes"
+            return "\(quotedPreview(path, limit: 400)): header of \(size) bytes exceeds the limit of \(limit) bytes"
         case let .badHeader(path, reason):
-            return "\(path): invalid safetensors header: \(reason)"
+            return "\(quotedPreview(path, limit: 400)): invalid safetensors header: \(quotedPreview(reason, limit: 120))"
         case let .unsupportedDType(path, key, dtype):
-            return "\(path): tensor '\(key)' has unsupported dtype \(dtype) (supported: F32, F16, BF16, I32, I64, U8)"
+            return "\(quotedPreview(path, limit: 400)): tensor '\(quotedPreview(key, limit: 120))' has unsupported dtype \(quotedPreview(dtype, limit: 120)) (supported: F32, F16, BF16, I32, I64, U8)"
         case let .offsetsOutOfRange(path, key, begin, end, dataSize):
-            return "\(path): tensor '\(key)' data_offsets [\(begin), \(end)] outside the data section of \(dataSize) bytes"
+            return "\(quotedPreview(path, limit: 400)): tensor '\(quotedPreview(key, limit: 120))' data_offsets [\(begin), \(end)] outside the data section of \(dataSize) bytes"
         case let .sizeMismatch(path, key, bytes, expected, shape):
-            return "\(path): tensor '\(key)' holds \(bytes) bytes but shape \(shape) needs \(expected)"
+            return "\(quotedPreview(path, limit: 400)): tensor '\(quotedPreview(key, limit: 120))' holds \(bytes) bytes but shape \(shape) needs \(expected)"
         case let .overlapping(path, key, other):
-            return "\(path): tensor '\(key)' overlaps tensor '\(other)'"
+            return "\(quotedPreview(path, limit: 400)): tensor '\(quotedPreview(key, limit: 120))' overlaps tensor '\(quotedPreview(other, limit: 120))'"
         case let .missingTensor(path, key):
-            return "\(path): missing tensor '\(key)'"
+            return "\(quotedPreview(path, limit: 400)): missing tensor '\(quotedPreview(key, limit: 120))'"
         case let .wrongDType(path, key, dtype, expected):
-            return "\(path): tensor '\(key)' has dtype \(dtype), expected \(expected)"
+            return "\(quotedPreview(path, limit: 400)): tensor '\(quotedPreview(key, limit: 120))' has dtype \(quotedPreview(dtype, limit: 120)), expected \(quotedPreview(expected, limit: 120))"
         }
     }
 }

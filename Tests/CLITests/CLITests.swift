@@ -398,11 +398,11 @@ final class CLITests: XCTestCase {
 extension CLITests {
     /// Empty prompts are usage errors with one line; prompts with escape sequences never reach the terminal raw.
     func testEmptyPromptAndEscapedPrompt() throws {
-        let empty = try run(["classify", "--image", Self.images[0], "--prompt", "  "])
+        let empty = try run(["classify", "--checkpoint", Self.fixture, "--image", Self.images[0], "--prompt", "  "])
         XCTAssertEqual(empty.status, 1)
         XCTAssertEqual(empty.stderr.split(separator: "\n").count, 1)
         XCTAssertTrue(empty.stderr.hasPrefix("error: --prompt 1 is empty or whitespace only"), empty.stderr)
-        let hostile = try run(["classify", "--image", Self.images[0], "--prompt", "1 2\u{1B}[31m"])
+        let hostile = try run(["classify", "--checkpoint", Self.fixture, "--image", Self.images[0], "--prompt", "1 2\u{1B}[31m"])
         XCTAssertEqual(hostile.status, 1)
         XCTAssertFalse(hostile.stderr.contains("\u{1B}"), "escape sequence written raw: \(hostile.stderr)")
         XCTAssertTrue(hostile.stderr.contains("\\u{1b}"), hostile.stderr)

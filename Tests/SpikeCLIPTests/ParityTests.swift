@@ -7,10 +7,14 @@ import XCTest
 /// identical (flips reported; a flip is only tolerable within 1e-4 of threshold, and the committed fixtures must have
 /// none); zero-shot top-1 identical.
 final class ParityTests: XCTestCase {
-    /// (label, checkpoint, golden file): the two random-weight fixtures.
+    /// (label, checkpoint, golden file): the two random-weight fixtures and the shipped trained checkpoint (its golden
+    /// file holds 2 validation images and the class prompts, written by the training pipeline's `fixtures` stage).
     static let fixtures: [(name: String, model: String, golden: String)] = ["tiny-default", "tiny-official"].map {
         ($0, fixturePath($0, "model.safetensors"), fixturePath($0, "golden.safetensors"))
-    }
+    } + [(
+        "default", repositoryRoot.appendingPathComponent("assets/checkpoints/default.safetensors").path,
+        repositoryRoot.appendingPathComponent("assets/checkpoints/default.golden.safetensors").path
+    )]
 
     struct Golden {
         let file: SafeTensorsFile

@@ -133,3 +133,15 @@ final class SafeTensorsTests: XCTestCase {
         assertThrows(SafeTensorsError.cannotOpen(path: dir, reason: "is a directory")) { _ = try SafeTensorsFile(path: dir) }
     }
 }
+
+extension SafeTensorsTests {
+    /// Regression (found by fuzz/run.sh safetensors): a dtype or key holding a newline made a two-line error.
+    func testKeysAndDTypesFromTheFileAreEscapedInMessages() throws {
+        let path = temporaryPath("newline-dtype.safetensors")
+        try writeSafeTensors(path, tensors: [], header: "{\"a\\nb\":{\"dtype\":\"F\\n32\\u001b[31m\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                             dataOverride: [0, 0, 0, 0])
+        assertThrows(SafeTensorsError.unsupportedDType(path: path, key: "a\nb", dtype: "F\n32\u{1B}[31m"), mentions: ["a\\u{a}b", "F\\u{a}32\\u{1b}[31m"]) {
+            _ = try SafeTensorsFile(path: path)
+        }
+    }
+}
