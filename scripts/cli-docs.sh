@@ -7,8 +7,7 @@ BIN=${1:-.build/release/spikeclip}
 OUT=docs/CLI.md
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-for i in 0 1 2 3 4 5 6 7 8 9; do echo "1 $((10 + 7 * i)) $((20 + 3 * i)) 2"; done > "$WORK/classes.txt"
-echo "+1 99 2" >> "$WORK/classes.txt"
+printf '%s\n' "t-shirt" "trousers" "sweater" "dress" "coat" "sandal" "shirt" "sneaker" "handbag" "ankle boot" "+sock" "+hat" > "$WORK/classes.txt"
 
 show() {  # show "description" args...
   local text=$1; shift
@@ -39,12 +38,12 @@ Every scripted subcommand prints a readable report, or JSON with `--json` (snake
 Exit codes: **0** ok (also `--help`), **1** runtime error (missing or unreadable file, corrupt checkpoint, refusing to
 overwrite), **2** usage error (unknown option, bad value). Errors are one line `error: ...` on stderr.
 
-Until the trained default checkpoint `assets/checkpoints/default.safetensors` lands, `--checkpoint` defaults to the
-random-weight parity fixture `Tests/Fixtures/tiny-default/model.safetensors` (its scores mean nothing; its tokenizer
-kind is `ids`, so prompts are whitespace-separated token ids). With a `bert-wordpiece` checkpoint, prompts are text,
-the vocabulary is found next to the checkpoint, one folder up or in `--assets`, and the ANN side of `classify` and
-`eval` uses the MiniLM text model the checkpoint names (on the same `L` tokens the spiking text encoder sees, as the
-Python `evaluate` does). Without an ANN text model the ANN twin's image embedding is scored against the spiking text
+`--checkpoint` defaults to the trained default `assets/checkpoints/default.safetensors` (training/RESULTS.md); if it
+is missing, to the random-weight parity fixture `Tests/Fixtures/tiny-default/model.safetensors` (its scores mean
+nothing; its tokenizer kind is `ids`, so prompts are whitespace-separated token ids). With a `bert-wordpiece`
+checkpoint, prompts are text, the vocabulary is found next to the checkpoint, one folder up or in `--assets`, and the
+ANN side of `classify` and `eval` uses the MiniLM text model the checkpoint names (on the same `L` tokens the spiking
+text encoder sees, as the Python `evaluate` does). Without an ANN text model the ANN twin's image embedding is scored against the spiking text
 embeddings, and the output says so (`ann_text_encoder: "spiking"`).
 
 All output below was produced by the current build (`scripts/cli-docs.sh` regenerates this page).
@@ -53,8 +52,8 @@ HEAD
 echo '## classify'; echo
 show "Spiking model and ANN twin side by side: cosine and probability per class, top-1 each, energy per image." \
   classify --image assets/images/bag_0018.png assets/images/trouser_0002.png
-show "Own class prompts (token ids here) and templates; JSON:" \
-  classify --image assets/images/sneaker_0009.png --prompt "1 12 2" "1 40 41 2" --template "{}" --json
+show "Own class prompts and templates; JSON:" \
+  classify --image assets/images/sneaker_0009.png --prompt "running shoe" "leather boot" "sandal" --template "a photo of a {}." --json
 echo '## eval'; echo
 cat <<'TEXT'
 Zero-shot accuracy on Fashion-MNIST (`/usr/share/datasets/fashion-mnist`, `--data-dir` to move it), top-1/top-5 for
@@ -67,9 +66,11 @@ stderr only when stderr is a terminal.
 Plain lines **replace** the class names; lines starting with `+` **extend** the list with distractor classes that
 only compete (`+sock`); a file of only `+` lines extends the checkpoint's classes. Label i is correct iff the arg-max
 is class i. `--templates-file`: one template with `{}` per line. A token-id checkpoint has no class names, so it
-needs a classes file:
+needs a classes file. The whole test set with the default checkpoint:
 
 TEXT
+show "" eval
+printf 'Synonyms for the class names plus two distractors, first 1000 test images:\n\n'
 printf '```console\n$ cat classes.txt\n'; cat "$WORK/classes.txt"; printf '```\n\n'
 show "" eval --classes-file classes.txt --limit 1000
 echo '## raster'; echo
@@ -85,10 +86,11 @@ echo '## energy'; echo
 show "Per-layer operation counts and energy of one image, both conventions, spiking encoder and ANN twin:" \
   energy --image assets/images/coat_0006.png
 echo '## inspect'; echo
-show "" inspect Tests/Fixtures/tiny-default/model.safetensors
+show "" inspect assets/checkpoints/default.safetensors
 echo '## tokenize'; echo
 show "Ids and pieces as the spiking text encoder sees them, the count against L and what was cut:" \
-  tokenize --text "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22" --json
+  tokenize --text "a blurry low-resolution photograph of an elegant ankle boot with a zipper"
+show "" tokenize --text "a photo of a sneaker." --json
 echo '## errors and exit codes'; echo
 show "" classify --image assets/images/no-such.png
 show "" classify --image assets/images/bag_0018.png --colour red

@@ -202,7 +202,7 @@ enum ComparePanel {
         if a.textCosines == nil { summary += "  (no ANN text model: ANN twin vs spiking text)" }
         g.put(fit(summary, width), x: 0, y: 0, role: a.top1Agrees == false ? .warning : .normal)
         // Columns: class | SNN bar | SNN cos p | ANN bar | ANN cos p | text cos(SNN, ANN).
-        let nums = 12, textW = a.textCosines == nil ? 0 : 8
+        let nums = 12, textW = a.textCosines == nil ? 0 : 9
         let nameW = min(16, max(6, width / 6))
         let barW = max(3, (width - nameW - 2 * nums - textW - 4) / 2)
         let what = state.showSoftmax ? "p" : "cos"
