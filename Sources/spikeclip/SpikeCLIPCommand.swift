@@ -200,6 +200,7 @@ struct Bench: ParsableCommand {
             try benchExplorer(checkpoint: explorerCheckpoint, assets: "assets", iterations: iterations)
             let (_, rec) = try model.vision.forward(pixels: one, batch: 1)
             try measure("energy accounting from the recording") { _ = try EnergyAccounting.vision(rec, config: model.config, item: 0) }
+            benchPyTorchReference(checkpoint: fixture + "/model.safetensors", iterations: iterations)
         }
     }
 }
