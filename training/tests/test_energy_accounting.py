@@ -53,8 +53,7 @@ def test_vectorised_vision_energy_matches_loop_port():
     from spikeclip_training.export import read_checkpoint_config
 
     fx = Path(__file__).resolve().parents[2] / "Tests" / "Fixtures" / "tiny-default"
-    if not (fx / "golden.safetensors").exists():
-        pytest.skip("golden fixture missing")
+    assert (fx / "golden.safetensors").exists(), "committed golden fixture missing"
     cfg = read_checkpoint_config(fx / "model.safetensors")
     g = load_file(str(fx / "golden.safetensors"))
     spikes = {k[len("spikes."):]: v for k, v in g.items() if k.startswith("spikes.vision.")}
