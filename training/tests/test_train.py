@@ -195,13 +195,43 @@ def test_determinism_and_resume(smoke_run, cache, tmp_path):
 
 
 @needs_data
-def test_ddp_two_process_gloo(cache, tmp_path):
+def test_ddp_two_process_gloo_with_held_out_classes(cache, tmp_path):
+    """2-process gloo DDP run of every stage, with two classes held out of all image training (out-of-category
+    run (a) of issue 4): the held-out images never reach training, and evaluate reports zero-shot accuracy on them."""
     out = tmp_path / "ddp"
-    p = _train(out, cache, "all", "--seed", "0", torchrun=2)
+    held = ["Sandal", "Shirt"]
+    p = _train(out, cache, "all", "--seed", "0", "--set", f"holdout_classes={json.dumps(held)}", torchrun=2)
     assert "world 2" in p.stderr
     for s in STAGE_DIRS:
         assert (out / s / "done.json").exists(), s
-    cfg = read_checkpoint_config(out / "export" / "model.safetensors")
+    model, cfg = load_checkpoint(out / "export" / "model.safetensors")
     assert cfg.provenance["world_size"] == 2
     recs = [r for r in _metrics(out) if r.get("stage") == "finetune" and "epoch" in r]
     assert len(recs) == CONFIGS["smoke"].finetune.epochs
+
+    smoke = CONFIGS["smoke"]
+    held_ids = [data.CLASSES.index(c) for c in held]
+    _, y_train = data.load_split("train", smoke.n_train)
+    assert cfg.provenance["data"]["holdout_classes"] == held
+    assert cfg.provenance["data"]["n_train"] == int((~torch.isin(y_train, torch.tensor(held_ids))).sum())
+    assert cfg.provenance["data"]["n_train"] < smoke.n_train
+
+    res = json.loads((out / "evaluate" / "results.json").read_text())
+    assert res["heldout_classes"] == held
+    for side in ("ann_teacher", "spiking"):
+        for k in ("heldout_classes_10way", "heldout_classes_2way", "seen_classes_10way"):
+            assert 0.0 <= res[f"{side}_{k}"] <= 1.0, (side, k)
+    # Re-score the 2-way held-out accuracy of the spiking model from the reloaded file.
+    x, y = data.load_split("test", smoke.n_test)
+    m = torch.isin(y, torch.tensor(held_ids))
+    assert int(m.sum()) > 0
+    ids, _ = text.Tokenizer(context_length=20)(text.prompts(cfg.classes, cfg.templates))
+    with torch.no_grad():
+        ce = class_embeddings(model.text(ids), len(cfg.templates))[held_ids]
+        pred = torch.tensor(held_ids)[(F.normalize(model.vision(data.normalize(x[m])), dim=-1) @ ce.T).argmax(-1)]
+    assert abs(float((pred == y[m]).double().mean()) - res["spiking_heldout_classes_2way"]) < 1e-12
+
+    from spikeclip_training.results import report
+    md = report(out, holdout=out)
+    assert "(a) classes Sandal, Shirt held out of all image training" in md
+    assert "not done yet" not in md
