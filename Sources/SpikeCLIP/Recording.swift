@@ -29,6 +29,8 @@ public struct LayerRecording: Sendable {
 
     /// `T`.
     public var steps: Int { shape[0] }
+    /// Batch items recorded: `B` images (vision) or `P` prompts (text), `shape[1]`.
+    public var batch: Int { shape.count > 1 ? shape[1] : 1 }
     /// Neurons per time step, all batch items together.
     public var neuronsPerStep: Int { shape.dropFirst().reduce(1, *) }
     /// Neurons per time step and batch item.

@@ -179,7 +179,7 @@ public final class Explorer {
     /// Handles one key; returns false to quit.
     public func handle(_ key: Key) -> Bool {
         state.message = nil
-        switch state.handle(key, layers: layerCount, steps: steps, neurons: selectedNeurons) {
+        switch state.handle(key, layers: layerCount, steps: steps, neurons: selectedNeurons, prompts: analysis?.prompts.count ?? 1) {
         case .quit: return false
         case .recompute: recompute()
         case .loadImage: loadImage()

@@ -74,6 +74,8 @@ public struct ExplorerState: Sendable {
     public var orderByActivity = false
     public var spikeView: SpikeView = .raster
     public var traceNeuron = 0
+    /// Which expanded prompt (class-major: prompt `c * M + m`) the text-encoder layers show; `n` / `N` cycle it.
+    public var textPrompt = 0
 
     // ANN vs SNN and Energy panels.
     public var showSoftmax = false
@@ -95,8 +97,9 @@ public struct ExplorerState: Sendable {
     /// Longest prompt or template that can be typed, in Characters (far above any context length L).
     public static let maxPromptLength = 500
 
-    /// Handles one key. `layers` is the number of LIF layers, `steps` is T, `neurons` the selected layer's neurons per item.
-    public mutating func handle(_ key: Key, layers: Int, steps: Int, neurons: Int) -> Effect {
+    /// Handles one key. `layers` is the number of LIF layers, `steps` is T, `neurons` the selected layer's neurons per
+    /// item, `prompts` the number of expanded prompts (classes x templates in use) the text layers recorded.
+    public mutating func handle(_ key: Key, layers: Int, steps: Int, neurons: Int, prompts: Int = 1) -> Effect {
         if editBuffer != nil { return handleEditing(key) }
         if indexBuffer != nil { return handleIndexEntry(key) }
         if showHelp {
@@ -121,7 +124,7 @@ public struct ExplorerState: Sendable {
         switch focus {
         case .prompts: return handlePrompts(key)
         case .image: return handleImage(key)
-        case .spikes: return handleSpikes(key, layers: layers, steps: steps, neurons: neurons)
+        case .spikes: return handleSpikes(key, layers: layers, steps: steps, neurons: neurons, prompts: prompts)
         case .compare:
             if key == .char("c") { showSoftmax.toggle(); return .redraw }
         case .energy:
@@ -252,8 +255,11 @@ public struct ExplorerState: Sendable {
         directorySelection = 0
     }
 
-    mutating func handleSpikes(_ key: Key, layers: Int, steps: Int, neurons: Int) -> Effect {
+    mutating func handleSpikes(_ key: Key, layers: Int, steps: Int, neurons: Int, prompts: Int) -> Effect {
+        let p = max(1, prompts)
         switch key {
+        case .char("n"): textPrompt = (min(textPrompt, p - 1) + 1) % p; return .redraw
+        case .char("N"): textPrompt = (min(textPrompt, p - 1) + p - 1) % p; return .redraw
         case .char("]"), .char("l"): layerIndex = min(layers - 1, layerIndex + 1); neuronOffset = 0; traceNeuron = 0; return .recomputeIfMembrane(spikeView)
         case .char("["), .char("h"): layerIndex = max(0, layerIndex - 1); neuronOffset = 0; traceNeuron = 0; return .recomputeIfMembrane(spikeView)
         case .char("."), .right: step = (step + 1) % max(1, steps); return .redraw

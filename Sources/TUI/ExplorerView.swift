@@ -70,18 +70,32 @@ public enum ExplorerView {
         return grid
     }
 
+    /// The tab bar: the widest layout that fits, so the help hint and the focused panel's name stay visible down to
+    /// the minimum width (full names with the product name; full names; the focused name with the others' numbers).
     static func drawTabs(_ grid: inout CellGrid, _ state: ExplorerState, width: Int) {
+        let brand = "SpikeCLIP "
+        let hint = " ?:help q:quit"
+        func tabs(compact: Bool) -> [(String, Bool)] {
+            PanelID.allCases.map { p in
+                let focused = p == state.focus
+                let label = compact && !focused ? "\(p.rawValue + 1)" : "\(p.rawValue + 1) \(p.title)"
+                return (focused ? "[\(label)]" : " \(label) ", focused)
+            }
+        }
+        let layouts: [(brand: Bool, tabs: [(String, Bool)], hint: Bool)] = [
+            (true, tabs(compact: false), true), (false, tabs(compact: false), true),
+            (true, tabs(compact: true), true), (false, tabs(compact: true), true), (false, tabs(compact: true), false),
+        ]
+        let chosen = layouts.first { l in
+            (l.brand ? brand.count : 0) + l.tabs.reduce(0) { $0 + $1.0.count } + (l.hint ? hint.count : 0) <= width
+        } ?? layouts[layouts.count - 1]
         var x = 0
-        grid.put("SpikeCLIP ", x: x, y: 0, role: .accent)
-        x += 10
-        for p in PanelID.allCases {
-            let label = "\(p.rawValue + 1) \(p.title)"
-            let text = p == state.focus ? "[\(label)]" : " \(label) "
-            grid.put(text, x: x, y: 0, role: p == state.focus ? .accent : .dim)
+        if chosen.brand { grid.put(brand, x: x, y: 0, role: .accent); x += brand.count }
+        for (text, focused) in chosen.tabs {
+            grid.put(text, x: x, y: 0, role: focused ? .accent : .dim)
             x += text.count
         }
-        let hint = " ?:help q:quit"
-        if x + hint.count <= width { grid.put(hint, x: width - hint.count, y: 0, role: .dim) }
+        if chosen.hint { grid.put(hint, x: width - hint.count, y: 0, role: .dim) }
     }
 
     static func place(_ grid: inout CellGrid, _ panel: PanelID, _ state: ExplorerState, _ ctx: FrameContext,
@@ -105,7 +119,7 @@ public enum ExplorerView {
         switch panel {
         case .prompts: return "Prompts  a:add e:edit d:del m:\(state.editingTemplates ? "classes" : "templates") t:ensemble"
         case .image: return "Image  s:source n/p:next/prev i:index"
-        case .spikes: return "Spikes  [/]:layer ,/.:step space:play v:view o:order j/k:scroll"
+        case .spikes: return "Spikes  [/]:layer ,/.:step space:play v:view o:order j/k:scroll n/N:prompt"
         case .compare: return "ANN vs SNN  c:\(state.showSoftmax ? "cosine" : "softmax")"
         case .energy: return "Energy  u:\(state.convention == .paper ? "fuller" : "paper") j/k:scroll"
         case .anytime: return "Anytime: top-3 after t steps"
@@ -138,7 +152,8 @@ public enum ExplorerView {
         "         N/P +-100, i type an index; directory: Enter open, Bksp up",
         "Spikes:  [ ] layer, , . time step, space play/pause, v view: raster /",
         "         spatial map / layer x step / membrane; o order by activity",
-        "         or index; j/k PgUp/PgDn scroll; + - traced neuron",
+        "         or index; j/k PgUp/PgDn scroll; + - traced neuron;",
+        "         n/N prompt shown by the text-encoder layers",
         "ANN vs SNN: c cosine <-> softmax",
         "Energy:  u paper <-> fuller estimate, j/k scroll",
         "Press any key to close.",

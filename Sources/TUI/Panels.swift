@@ -108,12 +108,14 @@ enum SpikesPanel {
             return g
         }
         let steps = layer.steps
-        let item = 0
+        let isText = a.textRecording[name] != nil
+        // Text layers record one item per expanded prompt; the image side has one item.
+        let item = isText ? min(state.textPrompt, max(0, min(layer.batch, a.prompts.count) - 1)) : 0
         let shape = layer.shape.map(String.init).joined(separator: "x")
         let rate = layer.firingRate(item: item) * 100
         g.put(fit("\(state.layerIndex + 1)/\(ctx.layerNames.count) \(name) [\(shape)] rate \(String(format: "%.1f%%", rate))", width), x: 0, y: 0, role: .accent)
         let play = state.playing ? "playing" : "paused"
-        let itemName = name.hasPrefix("text.") ? "prompt 0 (\(terminalSafe(a.prompts.first?.text ?? "")))" : "image"
+        let itemName = isText ? "prompt \(item + 1)/\(a.prompts.count) (n/N): \(a.prompts.indices.contains(item) ? a.prompts[item].text : "")" : "image"
         g.put(fit("step \(state.step + 1)/\(steps) (\(play))  view: \(state.spikeView.rawValue)  \(itemName)", width), x: 0, y: 1, role: .dim)
         let bodyH = height - 2
         switch state.spikeView {
@@ -158,13 +160,18 @@ enum SpikesPanel {
                 g.put(fit("max here: \(counts.max() ?? 0)", width - gw * 2 - 2), x: gw * 2 + 2, y: 3, role: .dim)
             }
         case .heatmap:
-            let layers = a.visionRecording.layers + a.textRecording.layers
-            let rates = layers.map { l in (0..<l.steps).map { Double(l.spikeCount(step: $0, item: 0)) / Double(max(1, l.neuronsPerItem)) } }
-            let map = RateHeatmap(labels: layers.map { $0.name.replacingOccurrences(of: "vision.", with: "") }, rates: rates, highlightRow: state.layerIndex)
-            let first = max(0, min(state.layerIndex - bodyH / 2, layers.count - bodyH))
-            g.blit(map.render(width: width, height: bodyH, glyphs: state.glyphs, firstRow: first), x: 0, y: 2)
+            // Vision layers for the image; text layers for the prompt chosen with n/N.
+            let textItem = min(state.textPrompt, max(0, a.prompts.count - 1))
+            let layers = a.visionRecording.layers.map { ($0, 0) } + a.textRecording.layers.map { ($0, min(textItem, $0.batch - 1)) }
+            let rates = layers.map { l, i in (0..<l.steps).map { Double(l.spikeCount(step: $0, item: i)) / Double(max(1, l.neuronsPerItem)) } }
+            let map = RateHeatmap(labels: layers.map { $0.0.name.replacingOccurrences(of: "vision.", with: "") }, rates: rates, highlightRow: state.layerIndex)
+            g.blit(map.render(width: width, height: bodyH, glyphs: state.glyphs), x: 0, y: 2)
         case .membrane:
             let neuron = min(state.traceNeuron, layer.neuronsPerItem - 1)
+            if isText {
+                g.put(fit("membrane traces are recorded for the image encoder's layers ([ ]: pick one)", width), x: 0, y: 2, role: .dim)
+                return g
+            }
             guard let trace = layer.membrane[neuron] else {
                 g.put(fit(ctx.computing ? "recording neuron \(neuron)..." : "no trace recorded for neuron \(neuron)", width), x: 0, y: 2, role: .dim)
                 return g
@@ -285,8 +292,6 @@ enum AnytimePanel {
     }
 }
 
-/// `s` right-aligned in `n` columns.
-func rightAligned(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
 
 /// The panel body shown before the first analysis arrives.
 func noAnalysis(width: Int, height: Int) -> CellGrid {

@@ -21,3 +21,8 @@ public func formatCount(_ n: Double) -> String {
     }
     return String(format: "%.0f", n)
 }
+
+/// `s` right-aligned in `n` columns (returned unchanged when it is already `n` or more characters long).
+public func rightAligned(_ s: String, _ n: Int) -> String {
+    s.count >= n ? s : String(repeating: " ", count: n - s.count) + s
+}

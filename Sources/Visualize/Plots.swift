@@ -33,6 +33,10 @@ public struct SpatialSpikeMap: Sendable {
 }
 
 /// Heatmap of firing rates: rows = layers, columns = time steps; each cell a shade of its rate in `[0, 1]`.
+///
+/// With at least 4 rows the map gets axes: a header row (time step numbers, "mean" over steps), the mean rate of
+/// each layer at the right (when the width allows), and a legend row saying which rate each shade stands for.
+/// Rows scroll to keep `highlightRow` in view.
 public struct RateHeatmap: Sendable {
     public var labels: [String]
     /// `[layers][T]` rates in `[0, 1]`.
@@ -45,21 +49,65 @@ public struct RateHeatmap: Sendable {
         self.highlightRow = highlightRow
     }
 
-    public func render(width: Int, height: Int, glyphs: GlyphSet, firstRow: Int = 0) -> CellGrid {
+    static let cell = 3
+
+    static func ramp(_ glyphs: GlyphSet) -> [Character] { glyphs == .ascii ? Array(" .:-=+*#%@") : [" ", "░", "▒", "▓", "█"] }
+
+    /// Shade index of a rate: 0 only for a rate of exactly 0; level `k >= 1` covers `[(k-1)/s, k/s)` with
+    /// `s = 2 (levels - 1)`, so the darkest shade means a rate of at least `(levels - 2) / s` (37.5 % with blocks).
+    static func level(_ rate: Double, levels: Int) -> Int {
+        let r = min(max(rate, 0), 1)
+        return r <= 0 ? 0 : min(levels - 1, 1 + Int(r * Double(levels - 1) * 2))
+    }
+
+    /// The legend line: each shade and the rates it stands for; when that is wider than `width`, a compact form
+    /// (first shade, last shade, step between shades).
+    public static func legend(glyphs: GlyphSet, width: Int = .max) -> String {
+        let ramp = Self.ramp(glyphs)
+        let s = Double(2 * (ramp.count - 1))
+        func pct(_ x: Double) -> String { String(format: "%.3g%%", 100 * x) }
+        var parts = ["'\(ramp[0])' 0"]
+        for k in 1..<(ramp.count - 1) { parts.append("\(ramp[k]) <\(pct(Double(k) / s))") }
+        parts.append("\(ramp[ramp.count - 1]) >=\(pct(Double(ramp.count - 2) / s))")
+        let full = "rate: " + parts.joined(separator: " ")
+        if full.count <= width { return full }
+        return "rate: '\(ramp[0])' 0, '\(ramp[1])'..'\(ramp[ramp.count - 1])' in steps of \(pct(1 / s)), "
+            + "'\(ramp[ramp.count - 1])' >=\(pct(Double(ramp.count - 2) / s))"
+    }
+
+    public func render(width: Int, height: Int, glyphs: GlyphSet) -> CellGrid {
         var grid = CellGrid(width: width, height: height)
-        let ramp: [Character] = glyphs == .ascii ? Array(" .:-=+*#%@") : [" ", "░", "▒", "▓", "█"]
+        let ramp = Self.ramp(glyphs)
         let steps = rates.first?.count ?? 0
-        let cell = 3
-        let labelWidth = max(0, width - steps * cell - 1)
-        for row in 0..<height {
-            let i = firstRow + row
-            guard i < labels.count else { break }
+        let cell = Self.cell
+        let axes = height >= 4
+        let meanWidth = axes && width - steps * cell - 1 >= 8 + 7 ? 7 : 0
+        // Labels as wide as the longest (at least the header's width), so the map sits next to them.
+        let available = max(0, width - steps * cell - 1 - meanWidth)
+        let labelWidth = min(available, max(labels.map(\.count).max() ?? 0, axes ? 12 : 0))
+        let bodyRows = axes ? height - 2 : height
+        let top = axes ? 1 : 0
+        if axes {
+            var header = (labelWidth >= 12 ? "layer \\ step" : "step").padding(toLength: labelWidth + 1, withPad: " ", startingAt: 0)
+            for t in 0..<steps { header += rightAligned(String(t + 1), cell - 1) + " " }
+            if meanWidth > 0 { header += "   mean" }
+            grid.put(String(header.prefix(width)), x: 0, y: 0, role: .dim)
+            grid.put(String(Self.legend(glyphs: glyphs, width: width).prefix(width)), x: 0, y: height - 1, role: .dim)
+        }
+        let first = max(0, min((highlightRow ?? 0) - bodyRows / 2, labels.count - bodyRows))
+        for row in 0..<bodyRows {
+            let i = first + row
+            guard i < labels.count, i < rates.count else { break }
+            let y = top + row
             let role: ColorRole = i == highlightRow ? .accent : .normal
-            grid.put(String(labels[i].suffix(labelWidth)).padding(toLength: labelWidth, withPad: " ", startingAt: 0), x: 0, y: row, role: role)
-            for t in 0..<steps {
-                let r = min(max(rates[i][t], 0), 1)
-                let level = r <= 0 ? 0 : min(ramp.count - 1, 1 + Int(r * Double(ramp.count - 1) * 2))
-                for k in 0..<cell { grid[labelWidth + 1 + t * cell + k, row] = Cell(ramp[level], r > 0 ? .spike : .dim) }
+            grid.put(String(labels[i].suffix(labelWidth)).padding(toLength: labelWidth, withPad: " ", startingAt: 0), x: 0, y: y, role: role)
+            for t in 0..<min(steps, rates[i].count) {
+                let level = Self.level(rates[i][t], levels: ramp.count)
+                for k in 0..<cell { grid[labelWidth + 1 + t * cell + k, y] = Cell(ramp[level], level > 0 ? .spike : .dim) }
+            }
+            if meanWidth > 0 {
+                let mean = rates[i].isEmpty ? 0 : rates[i].reduce(0, +) / Double(rates[i].count)
+                grid.put(String(format: "%6.1f%%", 100 * mean), x: labelWidth + 1 + steps * cell, y: y, role: role)
             }
         }
         return grid

@@ -107,6 +107,60 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(membrane.contains("neuron 0 (+/-): h[t]"), membrane)
     }
 
+    func testTextLayersShowThePromptChosenWithN() throws {
+        let e = try makeExplorer()
+        let a = try XCTUnwrap(e.analysis)
+        _ = e.handle(.char("3"))
+        let vision = a.visionRecording.layers.count
+        for _ in 0..<vision { _ = e.handle(.char("]")) }
+        let name = try XCTUnwrap(a.textRecording.layers.first).name
+        let layer = try XCTUnwrap(a.textRecording[name])
+        let k = a.prompts.count
+        XCTAssertGreaterThan(k, 2)
+        func header() -> (String, String) { let l = e.frame(width: 80, height: 24).lines; return (l[2], l[3]) }
+        XCTAssertTrue(header().1.contains("prompt 1/\(k) (n/N): \(a.prompts[0].text.prefix(12))"), header().1)
+        _ = e.handle(.char("n"))
+        var (title, sub) = header()
+        XCTAssertTrue(sub.contains("prompt 2/\(k) (n/N): \(a.prompts[1].text.prefix(12))"), sub)
+        XCTAssertTrue(title.contains(String(format: "rate %.1f%%", layer.firingRate(item: 1) * 100)), title)
+        // The raster shows prompt 2's spikes: the first neuron row's step cells equal the recording's.
+        _ = e.handle(.char("N"))
+        _ = e.handle(.char("N"))
+        (title, sub) = header()
+        XCTAssertTrue(sub.contains("prompt \(k)/\(k) (n/N)"), "N wraps to the last prompt: \(sub)")
+        XCTAssertTrue(title.contains(String(format: "rate %.1f%%", layer.firingRate(item: k - 1) * 100)), title)
+        // The image's layers ignore the prompt choice.
+        _ = e.handle(.char("["))
+        XCTAssertEqual(e.state.textPrompt, k - 1)
+        XCTAssertTrue(header().1.hasSuffix("image") || header().1.contains(" image "), header().1)
+    }
+
+    func testLayerStepHeatmapHasAxesAndLegend() throws {
+        let e = try makeExplorer()
+        _ = e.handle(.char("3"))
+        for _ in 0..<2 { _ = e.handle(.char("v")) }
+        let lines = e.frame(width: 80, height: 24).lines
+        XCTAssertTrue(lines[3].contains("view: layer x step rates"), lines[3])
+        XCTAssertTrue(lines[4].contains("layer \\ step ") && lines[4].contains(" 1  2  3  4    mean"), lines[4])
+        // Each layer row ends with its mean rate over the steps.
+        XCTAssertNotNil(lines[5].range(of: #"\d+\.\d%"#, options: .regularExpression), lines[5])
+        XCTAssertTrue(lines[21].contains("rate: ' ' 0"), lines[21])
+    }
+
+    func testTabBarKeepsHelpHintAndFocusedNameDownToTheMinimumWidth() throws {
+        let e = try makeExplorer()
+        _ = e.handle(.char("4"))
+        let wide = e.frame(width: 120, height: 40).lines[0]
+        XCTAssertTrue(wide.hasPrefix("SpikeCLIP "), wide)
+        let normal = e.frame(width: 80, height: 24).lines[0]
+        for p in PanelID.allCases { XCTAssertTrue(normal.contains("\(p.rawValue + 1) \(p.title)"), normal) }
+        XCTAssertTrue(normal.hasSuffix("?:help q:quit"), normal)
+        let narrow = e.frame(width: ExplorerView.minimumSize.width, height: ExplorerView.minimumSize.height).lines[0]
+        XCTAssertTrue(narrow.contains("[4 ANN vs SNN]"), narrow)
+        XCTAssertTrue(narrow.contains(" 1  2  3 "), narrow)
+        XCTAssertTrue(narrow.hasSuffix("?:help q:quit"), narrow)
+    }
+
     func testHelpOverlayAndQuit() throws {
         let e = try makeExplorer()
         _ = e.handle(.char("?"))

@@ -22,6 +22,32 @@ final class PlotSnapshotTests: XCTestCase {
         XCTAssertEqual(heat.render(width: 9, height: 2, glyphs: .ascii).roleLines[1], "aa.ssssss")
     }
 
+    func testRateHeatmapAxesMeanColumnAndLegend() {
+        let heat = RateHeatmap(labels: ["a", "bb"], rates: [[0, 0.5], [0.1, 1]], highlightRow: 1)
+        // width 26: 2 steps x 3 columns, 1 gap, 7 for the mean -> label column 12 (room for "layer \ step").
+        let lines = heat.render(width: 26, height: 5, glyphs: .braille).lines
+        XCTAssertEqual(lines[0], "layer \\ step  1  2    mean")
+        XCTAssertEqual(lines[1], "a               ███  25.0%")
+        XCTAssertEqual(lines[2], "bb           ░░░███  55.0%")
+        XCTAssertEqual(lines[3], String(repeating: " ", count: 26))
+        XCTAssertEqual(lines[4], "rate: ' ' 0, '░'..'█' in s")  // compact legend, cut to the width
+        // The full legend: shade k >= 1 covers rates [(k-1)/8, k/8); the darkest means >= 3/8.
+        XCTAssertEqual(RateHeatmap.legend(glyphs: .braille), "rate: ' ' 0 ░ <12.5% ▒ <25% ▓ <37.5% █ >=37.5%")
+        XCTAssertEqual(RateHeatmap.legend(glyphs: .ascii, width: 60), "rate: ' ' 0, '.'..'@' in steps of 5.56%, '@' >=44.4%")
+        // Highlighted row in the accent role, label and mean alike.
+        XCTAssertEqual(heat.render(width: 26, height: 5, glyphs: .braille).roleLines[2], "aaaaaaaaaaaa.ssssssaaaaaaa")
+    }
+
+    func testRateHeatmapScrollsToKeepTheHighlightedLayerVisible() {
+        let labels = (0..<10).map { "L\($0)" }
+        let heat = RateHeatmap(labels: labels, rates: labels.map { _ in [0.2] }, highlightRow: 8)
+        // 4 body rows between header and legend: rows 6...9 shown (8 is not at the edge, the list end is).
+        let lines = heat.render(width: 24, height: 6, glyphs: .ascii).lines
+        XCTAssertEqual(lines[1...4].map { String($0.prefix(2)) }, ["L6", "L7", "L8", "L9"])
+        let top = RateHeatmap(labels: labels, rates: labels.map { _ in [0.2] }, highlightRow: 0).render(width: 24, height: 6, glyphs: .ascii).lines
+        XCTAssertEqual(String(top[1].prefix(2)), "L0")
+    }
+
     func testMembraneTraceDrawsThresholdAndSpikes() {
         let trace = MembraneTrace(values: [0.5, 1.0, 0.25, 0.75], threshold: 1, spikes: [false, true, false, false])
         let lines = trace.render(width: 15, height: 5).lines
