@@ -29,6 +29,10 @@ struct SpikeCLIPCommand: ParsableCommand {
     }
 
     static func run(arguments: [String]) -> Int32 {
+        if let first = arguments.first, let hint = unknownSubcommandMessage(first) {
+            printError("error: " + hint)
+            return 2
+        }
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
@@ -43,6 +47,36 @@ struct SpikeCLIPCommand: ParsableCommand {
             printError("error: " + line)
             return code == .validationFailure ? 2 : 1
         }
+    }
+
+    /// Names of the subcommands (the first word of a command line).
+    static var subcommandNames: [String] {
+        configuration.subcommands.map { $0._commandName }
+    }
+
+    /// The one-line message for a first word that is neither an option nor a subcommand (the default subcommand
+    /// `explore` takes no positional arguments), with the closest subcommand when one is near; nil otherwise.
+    static func unknownSubcommandMessage(_ word: String) -> String? {
+        guard !word.hasPrefix("-"), word != "help", !subcommandNames.contains(word) else { return nil }
+        let names = subcommandNames
+        let best = names.map { ($0, editDistance(word.lowercased(), $0)) }.min { $0.1 < $1.1 }
+        let suggestion = best.flatMap { $0.1 <= max(2, $0.0.count / 3) ? " (did you mean '\($0.0)'?)" : nil } ?? ""
+        return "unknown subcommand '\(quotedPreview(word))'\(suggestion); subcommands: \(names.joined(separator: ", ")); see 'spikeclip --help'"
+    }
+
+    /// Levenshtein distance between two strings (in Characters).
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty else { return b.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + [Int](repeating: 0, count: b.count)
+            for j in stride(from: 1, through: b.count, by: 1) {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     /// Runs `body`, turning every error into `error: ...` on stderr and exit code 1.
@@ -102,7 +136,7 @@ struct Demo: ParsableCommand {
             let model = try SpikeCLIPModel(path: fixture + "/model.safetensors")
             let inputs = try FixtureInputs(path: fixture + "/golden.safetensors")
             let c = model.config
-            print("SpikeCLIP demo on \(fixture) (random-weight parity fixture; the trained default checkpoint is not built yet)")
+            print("SpikeCLIP demo on \(fixture) (random-weight parity fixture: the engine end to end; 'classify' and 'explore' use the trained default checkpoint)")
             print("image encoder: \(c.vision.inChannels)x\(c.vision.imageSize[0])x\(c.vision.imageSize[1]), D=\(c.vision.embedDims), \(c.vision.numHeads) heads, depth \(c.vision.depths), T=\(c.T)")
             print("text encoder: L=\(c.text.contextLength), E=\(c.text.embedDim) (\(c.text.embedding.kind) embedding), hidden \(c.text.hiddenDim), target \(c.text.targetDim)")
             let (images, visionRec) = try model.vision.forward(pixels: inputs.pixels, batch: inputs.batch, mode: kernels)

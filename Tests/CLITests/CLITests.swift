@@ -353,6 +353,19 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(help.stdout.contains("--prompt"))
     }
 
+    func testMistypedSubcommandNamesTheClosestOne() throws {
+        let r = try run(["clasify", "--image", Self.images[0]])
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("error: unknown subcommand 'clasify' (did you mean 'classify'?)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("subcommands: explore, snapshot, classify, eval"), r.stderr)
+        let far = try run(["zzzzzzzz"])
+        XCTAssertEqual(far.status, 2)
+        XCTAssertTrue(far.stderr.hasPrefix("error: unknown subcommand 'zzzzzzzz'; subcommands: "), far.stderr)
+        // Options of the default subcommand still reach it.
+        XCTAssertEqual(try run(["--help"]).status, 0)
+    }
+
     func testCorruptCheckpointIsRuntimeError() throws {
         let dir = try temporaryDirectory()
         let corrupt = dir + "/corrupt.safetensors"
