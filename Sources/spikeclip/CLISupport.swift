@@ -174,6 +174,13 @@ func rows(_ flat: [Float], dim: Int) -> [[Float]] {
     (0..<(flat.count / dim)).map { Array(flat[($0 * dim)..<(($0 + 1) * dim)]) }
 }
 
+/// `x` rounded to 12 significant digits: sums of per-layer energies carry float noise in the last digits
+/// (`28851.199999999997`), which JSON output should not show. Exact to far below every tolerance that matters.
+func tidy(_ x: Double) -> Double {
+    guard x.isFinite, x != 0 else { return x }
+    return Double(String(format: "%.12g", x)) ?? x
+}
+
 /// Prints `value` as pretty JSON (sorted keys, snake_case) on stdout.
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
@@ -194,10 +201,6 @@ func pad(_ s: String, _ width: Int) -> String {
     s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
 }
 
-/// Right-aligns `s` in `width` columns.
-func lpad(_ s: String, _ width: Int) -> String {
-    s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
-}
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename. Without `force` an
 /// existing file is never replaced (the final step is `link(2)`, which fails if the name exists, so a file that

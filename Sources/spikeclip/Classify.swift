@@ -32,13 +32,13 @@ struct ImageEnergyJSON: Codable {
     var constants: EnergyConstants
 
     init(snn: EnergyReport, ann: EnergyReport) {
-        snnPaperPJ = snn.totalPJ(.paper)
-        snnFullerPJ = snn.totalPJ(.fuller)
-        snnMACs = snn.totalMACs
-        snnACs = snn.totalACs
-        annPaperPJ = ann.totalPJ(.paper)
-        annFullerPJ = ann.totalPJ(.fuller)
-        annMACs = ann.totalMACs
+        snnPaperPJ = tidy(snn.totalPJ(.paper))
+        snnFullerPJ = tidy(snn.totalPJ(.fuller))
+        snnMACs = tidy(snn.totalMACs)
+        snnACs = tidy(snn.totalACs)
+        annPaperPJ = tidy(ann.totalPJ(.paper))
+        annFullerPJ = tidy(ann.totalPJ(.fuller))
+        annMACs = tidy(ann.totalMACs)
         constants = snn.constants
     }
 

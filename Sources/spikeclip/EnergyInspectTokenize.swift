@@ -30,13 +30,13 @@ struct EnergyTableJSON: Codable {
 
     init(_ report: EnergyReport, rates: [String: Double]) {
         layers = report.layers.map {
-            EnergyLayerJSON(name: $0.name, macs: $0.totalMACs, acs: $0.totalACs, firingRate: rates[$0.name],
-                            paperPJ: $0.energyPJ(.paper, report.constants), fullerPJ: $0.energyPJ(.fuller, report.constants))
+            EnergyLayerJSON(name: $0.name, macs: tidy($0.totalMACs), acs: tidy($0.totalACs), firingRate: rates[$0.name].map(tidy),
+                            paperPJ: tidy($0.energyPJ(.paper, report.constants)), fullerPJ: tidy($0.energyPJ(.fuller, report.constants)))
         }
-        totalMACs = report.totalMACs
-        totalACs = report.totalACs
-        totalPaperPJ = report.totalPJ(.paper)
-        totalFullerPJ = report.totalPJ(.fuller)
+        totalMACs = tidy(report.totalMACs)
+        totalACs = tidy(report.totalACs)
+        totalPaperPJ = tidy(report.totalPJ(.paper))
+        totalFullerPJ = tidy(report.totalPJ(.fuller))
     }
 }
 
@@ -77,14 +77,14 @@ struct EnergyCommand: ParsableCommand {
             for (title, table) in [("spiking image encoder", r.snn), ("ANN twin image encoder", r.ann)] {
                 print("\n\(title)")
                 let w = max(36, table.layers.map(\.name.count).max() ?? 0)
-                print(pad("layer", w) + lpad("MACs", 10) + lpad("ACs", 10) + lpad("rate", 8) + lpad("paper", 11) + lpad("fuller", 11))
+                print(pad("layer", w) + rightAligned("MACs", 10) + rightAligned("ACs", 10) + rightAligned("rate", 8) + rightAligned("paper", 11) + rightAligned("fuller", 11))
                 for l in table.layers {
-                    print(pad(l.name, w) + lpad(formatCount(l.macs), 10) + lpad(formatCount(l.acs), 10)
-                          + lpad(l.firingRate.map { String(format: "%.1f%%", $0 * 100) } ?? "", 8)
-                          + lpad(formatEnergy(picojoules: l.paperPJ), 11) + lpad(formatEnergy(picojoules: l.fullerPJ), 11))
+                    print(pad(l.name, w) + rightAligned(formatCount(l.macs), 10) + rightAligned(formatCount(l.acs), 10)
+                          + rightAligned(l.firingRate.map { String(format: "%.1f%%", $0 * 100) } ?? "", 8)
+                          + rightAligned(formatEnergy(picojoules: l.paperPJ), 11) + rightAligned(formatEnergy(picojoules: l.fullerPJ), 11))
                 }
-                print(pad("total", w) + lpad(formatCount(table.totalMACs), 10) + lpad(formatCount(table.totalACs), 10) + lpad("", 8)
-                      + lpad(formatEnergy(picojoules: table.totalPaperPJ), 11) + lpad(formatEnergy(picojoules: table.totalFullerPJ), 11))
+                print(pad("total", w) + rightAligned(formatCount(table.totalMACs), 10) + rightAligned(formatCount(table.totalACs), 10) + rightAligned("", 8)
+                      + rightAligned(formatEnergy(picojoules: table.totalPaperPJ), 11) + rightAligned(formatEnergy(picojoules: table.totalFullerPJ), 11))
             }
             print(String(format: "\nSNN / ANN energy: %.3f (paper convention), %.3f (fuller estimate)",
                          r.snn.totalPaperPJ / r.ann.totalPaperPJ, r.snn.totalFullerPJ / r.ann.totalFullerPJ))
@@ -158,7 +158,7 @@ struct Inspect: ParsableCommand {
             print("        \(c.templates.count) templates: \(c.templates.map { "\"\($0)\"" }.joined(separator: ", "))")
             print("dtypes: " + r.dtypes.keys.sorted().map { "\($0) x \(r.dtypes[$0]!)" }.joined(separator: ", "))
             print("\nparameters: \(r.parameters)")
-            for m in r.modules { print("  " + pad(m.module, 36) + lpad(String(m.parameters), 12) + lpad("\(m.tensors) tensors", 14)) }
+            for m in r.modules { print("  " + pad(m.module, 36) + rightAligned(String(m.parameters), 12) + rightAligned("\(m.tensors) tensors", 14)) }
             if let p = r.provenance, let data = try? JSONEncoder.sorted.encode(p), let text = String(data: data, encoding: .utf8) {
                 print("\nprovenance: \(text)")
             }

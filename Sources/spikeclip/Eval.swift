@@ -290,18 +290,18 @@ struct Eval: ParsableCommand {
         for (li, name) in layerNames.enumerated() {
             let spikes = snn.reduce(0) { $0 + ($1.spikes.count > li ? $1.spikes[li] : 0) }
             let neurons = snn.reduce(0) { $0 + ($1.neurons.count > li ? $1.neurons[li] : 0) }
-            rates.append(.init(layer: name, firingRate: Double(spikes) / Double(max(1, neurons))))
+            rates.append(.init(layer: name, firingRate: tidy(Double(spikes) / Double(max(1, neurons)))))
         }
-        for l in text.recording.layers { rates.append(.init(layer: l.name, firingRate: l.firingRate())) }
+        for l in text.recording.layers { rates.append(.init(layer: l.name, firingRate: tidy(l.firingRate()))) }
         let total = seconds(since: start)
         return EvalJSON(
             checkpoint: ctx.path, note: ctx.note, dataset: dataset, split: split, images: n, classes: classes,
             labelClasses: labelClasses, templates: templates, annTextEncoder: annRows == nil ? "spiking" : "minilm",
             spiking: side(snnTop), ann: side(annTop), agreement: agreement,
             energy: .init(
-                snnPaperPJMean: mean(snn.flatMap(\.paper)), snnFullerPJMean: mean(snn.flatMap(\.fuller)),
-                snnMACsMean: mean(snn.flatMap(\.macs)), snnACsMean: mean(snn.flatMap(\.acs)),
-                annPaperPJ: annEnergy.totalPJ(.paper), annFullerPJ: annEnergy.totalPJ(.fuller), annMACs: annEnergy.totalMACs,
+                snnPaperPJMean: tidy(mean(snn.flatMap(\.paper))), snnFullerPJMean: tidy(mean(snn.flatMap(\.fuller))),
+                snnMACsMean: tidy(mean(snn.flatMap(\.macs))), snnACsMean: tidy(mean(snn.flatMap(\.acs))),
+                annPaperPJ: tidy(annEnergy.totalPJ(.paper)), annFullerPJ: tidy(annEnergy.totalPJ(.fuller)), annMACs: tidy(annEnergy.totalMACs),
                 constants: annEnergy.constants),
             firingRates: rates,
             throughput: .init(
@@ -322,10 +322,10 @@ struct Eval: ParsableCommand {
         print(String(format: "agreement (same top-1): %.2f%%", r.agreement * 100))
         print("\nconfusion (spiking model; rows: true label, columns: predicted class):")
         let names = r.classes.map { String($0.prefix(6)) }
-        print(pad("", 13) + names.map { lpad($0, 7) }.joined())
+        print(pad("", 13) + names.map { rightAligned($0, 7) }.joined())
         for (y, row) in r.spiking.confusion.enumerated() {
             let label = y < r.classes.count ? r.classes[y] : "label \(y)"
-            print(pad(String(label.prefix(12)), 13) + row.map { lpad(String($0), 7) }.joined())
+            print(pad(String(label.prefix(12)), 13) + row.map { rightAligned(String($0), 7) }.joined())
         }
         let e = r.energy
         print("\nenergy per image, mean: SNN \(formatEnergy(picojoules: e.snnPaperPJMean)) paper convention, \(formatEnergy(picojoules: e.snnFullerPJMean)) fuller estimate"

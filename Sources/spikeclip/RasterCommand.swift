@@ -169,7 +169,7 @@ struct RasterFigure {
         var lines = [d.title, d.subtitle, "neuron (rows) x time step (columns); firing rate per row at right", ""]
         for (r, line) in grid.lines.enumerated() {
             let label = r % 4 == 0 ? String(d.firstNeuron + r * dots.y) : ""
-            lines.append(lpad(label, labelWidth) + " " + line.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))
+            lines.append(rightAligned(label, labelWidth) + " " + line.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))
         }
         let axis = (0..<d.steps).map { pad(String($0), perStep) }.joined()
         lines.append(String(repeating: " ", count: labelWidth + 1) + axis + " <- time step")

@@ -258,6 +258,15 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(double(snn["total_paper_pj"]), report.totalPJ(.paper), accuracy: 1e-9 * report.totalPJ(.paper))
         let ann = try XCTUnwrap(r.json["ann"] as? [String: Any])
         XCTAssertEqual(double(ann["total_macs"]), EnergyAccounting.annVision(config: model.config).totalMACs)
+        // Energies are printed without summation noise (28851.199999999997 -> 28851.2): at most 12 significant digits.
+        let energyValues = try NSRegularExpression(pattern: #""[a-z_]*(pj|macs|acs|rate)[a-z_]*" : (-?[0-9.]+)(e[-+]?[0-9]+)?"#)
+        let matches = energyValues.matches(in: r.stdout, range: NSRange(r.stdout.startIndex..., in: r.stdout))
+        XCTAssertGreaterThan(matches.count, 20)
+        for m in matches {
+            let mantissa = String(r.stdout[Range(m.range(at: 2), in: r.stdout)!])
+            let digits = mantissa.filter(\.isNumber).drop { $0 == "0" }
+            XCTAssertLessThanOrEqual(digits.count, 12, String(r.stdout[Range(m.range, in: r.stdout)!]))
+        }
         let text = try run(["energy", "--checkpoint", Self.fixture, "--image", Self.images[2]])
         XCTAssertTrue(text.stdout.contains("vision.block.0.attn.qk") && text.stdout.contains("SNN / ANN energy"), text.stdout)
     }
