@@ -12,6 +12,8 @@ public enum ExplorerError: Error, CustomStringConvertible, Equatable {
     case emptyPrompt(index: Int)
     /// A template given at start (`--template`) is empty or only whitespace; `index` counts from 1.
     case emptyTemplate(index: Int)
+    /// The ANN text model returned a different number of embeddings than it was given prompts.
+    case annTextRows(prompts: Int, rows: Int)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum ExplorerError: Error, CustomStringConvertible, Equatable {
         case .noTemplates: return "no prompt templates: add one in the Prompts panel (m, then a)"
         case let .emptyPrompt(index): return "class prompt \(index) is empty or only whitespace"
         case let .emptyTemplate(index): return "prompt template \(index) is empty or only whitespace"
+        case let .annTextRows(prompts, rows): return "the ANN text model returned \(rows) embeddings for \(prompts) prompts"
         }
     }
 }
@@ -33,6 +36,11 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
     let annText: (@Sendable ([String]) throws -> [[Float]])?
     private let lock = NSLock()
     private var textCache: (prompts: [String], embeddings: [[Float]], recording: Recording, ann: [[Float]]?)?
+    /// ANN text embeddings per prompt: editing one class prompt re-embeds only its M expanded prompts (MiniLM is
+    /// ~10 ms a prompt, the spiking text encoder microseconds, so only the ANN side is worth caching per prompt).
+    private var annCache: [String: [Float]] = [:]
+    /// Entries kept before the ANN cache is emptied (a few MB of embeddings).
+    static let annCacheLimit = 4096
 
     /// - Parameters:
     ///   - tokenizer: required unless the checkpoint's tokenizer kind is `ids` (then prompts are integer lists).
@@ -78,11 +86,30 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         let (flat, recording) = try model.text.forward(tokenIds: ids, mode: .blas)
         let dim = model.config.text.targetDim
         let rows = (0..<prompts.count).map { Array(flat[($0 * dim)..<(($0 + 1) * dim)]) }
-        let ann = try annText?(prompts)
+        let ann = try annText.map { try annEmbeddings(prompts, $0) }
         lock.lock()
         textCache = (prompts, rows, recording, ann)
         lock.unlock()
         return (rows, recording, ann)
+    }
+
+    /// ANN text embeddings of `prompts`, computing only those not cached (one call for all missing prompts).
+    private func annEmbeddings(_ prompts: [String], _ encode: ([String]) throws -> [[Float]]) throws -> [[Float]] {
+        lock.lock()
+        var known = annCache
+        lock.unlock()
+        var missing: [String] = []
+        for p in prompts where known[p] == nil && !missing.contains(p) { missing.append(p) }
+        if !missing.isEmpty {
+            let rows = try encode(missing)
+            guard rows.count == missing.count else { throw ExplorerError.annTextRows(prompts: missing.count, rows: rows.count) }
+            for (p, r) in zip(missing, rows) { known[p] = r }
+            lock.lock()
+            if annCache.count + missing.count > Self.annCacheLimit { annCache = [:] }
+            for p in missing { annCache[p] = known[p] }
+            lock.unlock()
+        }
+        return prompts.map { known[$0]! }
     }
 
     public func analyze(_ request: AnalysisRequest) throws -> Analysis {

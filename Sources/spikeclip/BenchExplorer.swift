@@ -25,6 +25,20 @@ func benchExplorer(checkpoint: String, assets: String, iterations: Int, width: I
         _ = explorer.frame(width: width, height: height)
         analysisMS.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
     }
+    // Adding a class prompt (new text, so its M prompts miss the ANN text cache), then deleting it again.
+    var promptMS: [Double] = []
+    explorer.focus(.prompts)
+    for i in 0..<iterations {
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = explorer.handle(.char("a"))
+        for c in "wool scarf \(i)" { _ = explorer.handle(.char(c)) }
+        _ = explorer.handle(.enter)
+        explorer.settle()
+        _ = explorer.frame(width: width, height: height)
+        promptMS.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        _ = explorer.handle(.char("d"))
+        explorer.settle()
+    }
     func p(_ xs: [Double], _ q: Double) -> Double {
         let s = xs.sorted()
         return s[min(s.count - 1, max(0, Int((Double(s.count) * q).rounded(.up)) - 1))]
@@ -34,6 +48,7 @@ func benchExplorer(checkpoint: String, assets: String, iterations: Int, width: I
     }
     print(line("explorer keypress -> frame (\(width)x\(height))", frameMS))
     print(line("explorer new image -> updated frame", analysisMS))
+    print(line("explorer add a class prompt -> updated frame", promptMS))
 }
 
 /// The same measurements on the PyTorch reference (`training/spikeclip_training/bench.py`), when it can run: Python from

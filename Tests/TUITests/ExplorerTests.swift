@@ -161,6 +161,44 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(narrow.hasSuffix("?:help q:quit"), narrow)
     }
 
+    /// Editing one class prompt re-embeds only its prompts with the ANN text model; the scores equal an uncached run.
+    func testANNTextEmbeddingsAreCachedPerPrompt() throws {
+        final class Calls: @unchecked Sendable {
+            let lock = NSLock()
+            var batches: [[String]] = []
+            func record(_ p: [String]) { lock.lock(); batches.append(p); lock.unlock() }
+        }
+        let calls = Calls()
+        let model = try SpikeCLIPModel(path: fixtureCheckpoint)
+        let dim = model.config.text.targetDim
+        // A deterministic stand-in for MiniLM: a vector from the prompt's characters.
+        let encode: @Sendable ([String]) throws -> [[Float]] = { prompts in
+            calls.record(prompts)
+            return prompts.map { p in (0..<dim).map { i in Float((p.unicodeScalars.reduce(7) { $0 &* 31 &+ Int($1.value) } &+ i * 17) % 23) - 11 } }
+        }
+        let cached = ModelAnalysisProvider(model: model, tokenizer: nil, annText: encode)
+        let e = try makeExplorer()
+        let image = try XCTUnwrap(e.image)
+        let classes = e.state.classNames
+        func request(_ names: [String], _ g: Int) -> AnalysisRequest {
+            AnalysisRequest(generation: g, classNames: names, templates: ["{}"], ensemble: true, image: image, membrane: [:])
+        }
+        _ = try cached.analyze(request(classes, 1))
+        XCTAssertEqual(calls.batches, [classes])
+        let edited = classes + ["5 6 7"]
+        let a = try cached.analyze(request(edited, 2))
+        XCTAssertEqual(calls.batches.last, ["5 6 7"], "only the new prompt is embedded")
+        XCTAssertEqual(calls.batches.count, 2)
+        let fresh = try ModelAnalysisProvider(model: model, tokenizer: nil, annText: encode).analyze(request(edited, 3))
+        XCTAssertEqual(a.ann?.cosines, fresh.ann?.cosines)
+        XCTAssertEqual(a.textCosines, fresh.textCosines)
+        // A model that returns too few rows is a one-line error, not a crash.
+        let broken = ModelAnalysisProvider(model: model, tokenizer: nil, annText: { _ in [] })
+        XCTAssertThrowsError(try broken.analyze(request(classes, 4))) { error in
+            XCTAssertEqual("\(error)", "the ANN text model returned 0 embeddings for \(classes.count) prompts")
+        }
+    }
+
     func testHelpOverlayAndQuit() throws {
         let e = try makeExplorer()
         _ = e.handle(.char("?"))
