@@ -142,20 +142,19 @@ public enum ExplorerView {
         grid.put(String(parts.joined(separator: " | ").prefix(width)), x: 0, y: y, role: role)
     }
 
+    /// The help overlay: at most 12 lines of at most 54 columns, so it fits whole in the minimum 60x16 terminal.
     static let helpLines = [
-        "Keys (letters work everywhere; no function keys needed)",
-        "Tab / Shift-Tab, 1-6  switch panel      ?  this help      q  quit",
-        "g  glyphs: braille / half blocks / ASCII",
-        "Prompts: j/k select, a add, e or Enter edit, d delete,",
-        "         m classes <-> templates, t ensembling; Esc cancels",
-        "Image:   s source (demo / Fashion-MNIST / directory), n/p next/prev,",
-        "         N/P +-100, i type an index; directory: Enter open, Bksp up",
-        "Spikes:  [ ] layer, , . time step, space play/pause, v view: raster /",
-        "         spatial map / layer x step / membrane; o order by activity",
-        "         or index; j/k PgUp/PgDn scroll; + - traced neuron;",
-        "         n/N prompt shown by the text-encoder layers",
-        "ANN vs SNN: c cosine <-> softmax",
-        "Energy:  u paper <-> fuller estimate, j/k scroll",
+        "Tab/Shift-Tab or 1-6 panel  g glyphs  ? help  q quit",
+        "Prompts  j/k select  a add  e/Enter edit  d delete",
+        "         m templates  t ensembling  Esc cancels",
+        "Image    s source  n/p next/prev  N/P +-100  i index",
+        "         directory: Enter opens, Backspace goes up",
+        "Spikes   [ ] layer  , . step  space play  o order",
+        "         v view: raster/spatial/rates/membrane",
+        "         j/k PgUp/PgDn scroll  + - neuron  n/N prompt",
+        "ANN/SNN  c cosine <-> softmax",
+        "Energy   u paper <-> fuller  j/k scroll",
+        "Letters work everywhere; no function keys needed.",
         "Press any key to close.",
     ]
 

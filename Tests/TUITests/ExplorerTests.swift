@@ -202,9 +202,12 @@ final class ExplorerTests: XCTestCase {
     func testHelpOverlayAndQuit() throws {
         let e = try makeExplorer()
         _ = e.handle(.char("?"))
-        XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("Keys (letters work everywhere"))
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("Letters work everywhere"))
+        // Every help line is shown whole even in the minimum terminal.
+        let small = e.frame(width: ExplorerView.minimumSize.width, height: ExplorerView.minimumSize.height).lines.joined(separator: "\n")
+        for line in ExplorerView.helpLines { XCTAssertTrue(small.contains(line), "cut at 60x16: \(line)") }
         _ = e.handle(.char("x"))
-        XCTAssertFalse(e.frame(width: 80, height: 24).lines.joined().contains("Keys (letters work everywhere"))
+        XCTAssertFalse(e.frame(width: 80, height: 24).lines.joined().contains("Letters work everywhere"))
         XCTAssertFalse(e.handle(.char("q")))
     }
 

@@ -59,7 +59,7 @@ check "below the minimum: too-small screen" "current 40x10"
 tm resize-window -t "$SESSION" -x 80 -y 24
 check "resize back to 80x24" "4 ANN vs SNN  5 Energy"
 tm send-keys -t "$SESSION" '?'
-check "? opens help" "Keys (letters work everywhere"
+check "? opens help" "Letters work everywhere"
 tm send-keys -t "$SESSION" x
 tm send-keys -t "$SESSION" q
 check "q quits with status 0" "exit=0"
