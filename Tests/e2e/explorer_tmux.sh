@@ -52,6 +52,8 @@ check ". changes the time step" "step 2/4 (paused)"
 tm send-keys -t "$SESSION" Space
 check "space plays" "(playing)"
 tm send-keys -t "$SESSION" Space
+tm send-keys -t "$SESSION" ] ] ] ] ] ] ] ] ] ] n
+check "n picks the prompt a text layer shows" "prompt 2/4 (n/N)"
 tm resize-window -t "$SESSION" -x 60 -y 20
 check "resize to 60x20 keeps working" "[3 Spikes]"
 tm resize-window -t "$SESSION" -x 40 -y 10
