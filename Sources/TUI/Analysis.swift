@@ -32,7 +32,8 @@ public struct AnalysisRequest: Sendable {
     /// Prompt-template ensembling on (all templates) or off (the first template only).
     public var ensemble: Bool
     public var image: ImageInput
-    /// Membrane traces wanted (layer -> flat neuron indices of batch item 0).
+    /// Membrane traces wanted: layer -> flat indices into the layer's per-step tensor (`[1, n]` for the image's
+    /// layers, `[P, n]` for the text layers: prompt `p`, neuron `j` is `p * n + j`).
     public var membrane: [String: [Int]]
 
     /// The templates in use.

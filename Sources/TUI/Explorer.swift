@@ -139,7 +139,14 @@ public final class Explorer {
         guard let image else { return nil }
         var membrane: [String: [Int]] = [:]
         if state.spikeView == .membrane, state.layerIndex < provider.layerNames.count {
-            membrane[provider.layerNames[state.layerIndex]] = [state.traceNeuron]
+            let name = provider.layerNames[state.layerIndex]
+            if let text = analysis?.textRecording[name] {
+                // Text layers: the neuron of the prompt shown (n/N), flat over [P, n].
+                let prompt = min(state.textPrompt, max(0, text.batch - 1))
+                membrane[name] = [prompt * text.neuronsPerItem + min(state.traceNeuron, text.neuronsPerItem - 1)]
+            } else {
+                membrane[name] = [state.traceNeuron]
+            }
         }
         return AnalysisRequest(generation: state.generation, classNames: state.classNames, templates: state.templates,
                                ensemble: state.ensemble, image: image, membrane: membrane)

@@ -258,8 +258,8 @@ public struct ExplorerState: Sendable {
     mutating func handleSpikes(_ key: Key, layers: Int, steps: Int, neurons: Int, prompts: Int) -> Effect {
         let p = max(1, prompts)
         switch key {
-        case .char("n"): textPrompt = (min(textPrompt, p - 1) + 1) % p; return .redraw
-        case .char("N"): textPrompt = (min(textPrompt, p - 1) + p - 1) % p; return .redraw
+        case .char("n"): textPrompt = (min(textPrompt, p - 1) + 1) % p; return .recomputeIfMembrane(spikeView)
+        case .char("N"): textPrompt = (min(textPrompt, p - 1) + p - 1) % p; return .recomputeIfMembrane(spikeView)
         case .char("]"), .char("l"): layerIndex = min(layers - 1, layerIndex + 1); neuronOffset = 0; traceNeuron = 0; return .recomputeIfMembrane(spikeView)
         case .char("["), .char("h"): layerIndex = max(0, layerIndex - 1); neuronOffset = 0; traceNeuron = 0; return .recomputeIfMembrane(spikeView)
         case .char("."), .right: step = (step + 1) % max(1, steps); return .redraw

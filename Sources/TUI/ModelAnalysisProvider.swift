@@ -35,7 +35,7 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
     let tokenizer: WordPieceTokenizer?
     let annText: (@Sendable ([String]) throws -> [[Float]])?
     private let lock = NSLock()
-    private var textCache: (prompts: [String], embeddings: [[Float]], recording: Recording, ann: [[Float]]?)?
+    private var textCache: (prompts: [String], membrane: [String: [Int]], embeddings: [[Float]], recording: Recording, ann: [[Float]]?)?
     /// ANN text embeddings per prompt: editing one class prompt re-embeds only its M expanded prompts (MiniLM is
     /// ~10 ms a prompt, the spiking text encoder microseconds, so only the ANN side is worth caching per prompt).
     private var annCache: [String: [Float]] = [:]
@@ -77,18 +77,19 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         return ids + [Int](repeating: model.config.tokenizer.padId, count: l - ids.count)
     }
 
-    /// Spiking (and ANN) text embeddings of `prompts`, cached for the last prompt list.
-    private func textSide(_ prompts: [String]) throws -> (embeddings: [[Float]], recording: Recording, ann: [[Float]]?) {
+    /// Spiking (and ANN) text embeddings of `prompts`, cached for the last prompt list and membrane request.
+    /// - Parameter membrane: text-layer membrane traces wanted (layer -> flat indices into the per-step `[P, n]`).
+    private func textSide(_ prompts: [String], membrane: [String: [Int]]) throws -> (embeddings: [[Float]], recording: Recording, ann: [[Float]]?) {
         lock.lock()
-        if let c = textCache, c.prompts == prompts { lock.unlock(); return (c.embeddings, c.recording, c.ann) }
+        if let c = textCache, c.prompts == prompts, c.membrane == membrane { lock.unlock(); return (c.embeddings, c.recording, c.ann) }
         lock.unlock()
         let ids = try prompts.map(tokenIds)
-        let (flat, recording) = try model.text.forward(tokenIds: ids, mode: .blas)
+        let (flat, recording) = try model.text.forward(tokenIds: ids, mode: .blas, options: RecordingOptions(spikes: true, membrane: membrane))
         let dim = model.config.text.targetDim
         let rows = (0..<prompts.count).map { Array(flat[($0 * dim)..<(($0 + 1) * dim)]) }
         let ann = try annText.map { try annEmbeddings(prompts, $0) }
         lock.lock()
-        textCache = (prompts, rows, recording, ann)
+        textCache = (prompts, membrane, rows, recording, ann)
         lock.unlock()
         return (rows, recording, ann)
     }
@@ -119,7 +120,8 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         let config = model.config
         let prompts = request.expandedPrompts
         let m = request.activeTemplates.count
-        let text = try textSide(prompts)
+        let textLayers = Set(model.text.lifLayerNames)
+        let text = try textSide(prompts, membrane: request.membrane.filter { textLayers.contains($0.key) })
         let vision = try model.vision.forwardDetailed(
             pixels: request.image.pixels, batch: 1, mode: .blas,
             options: RecordingOptions(spikes: true, membrane: request.membrane))

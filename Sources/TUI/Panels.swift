@@ -168,15 +168,12 @@ enum SpikesPanel {
             g.blit(map.render(width: width, height: bodyH, glyphs: state.glyphs), x: 0, y: 2)
         case .membrane:
             let neuron = min(state.traceNeuron, layer.neuronsPerItem - 1)
-            if isText {
-                g.put(fit("membrane traces are recorded for the image encoder's layers ([ ]: pick one)", width), x: 0, y: 2, role: .dim)
-                return g
-            }
-            guard let trace = layer.membrane[neuron] else {
+            // Traces are keyed by the flat index into the per-step tensor: item * n + neuron.
+            guard let trace = layer.membrane[item * layer.neuronsPerItem + neuron] else {
                 g.put(fit(ctx.computing ? "recording neuron \(neuron)..." : "no trace recorded for neuron \(neuron)", width), x: 0, y: 2, role: .dim)
                 return g
             }
-            let fired = (0..<steps).map { layer.spikes(step: $0, item: 0)[layer.spikes(step: $0, item: 0).startIndex + neuron] != 0 }
+            let fired = (0..<steps).map { t in let s = layer.spikes(step: t, item: item); return s[s.startIndex + neuron] != 0 }
             g.put(fit("neuron \(neuron) (+/-): h[t] " + trace.map { String(format: "%.3f", $0) }.joined(separator: " ") + "  threshold \(layer.threshold)", width), x: 0, y: 2)
             g.blit(MembraneTrace(values: trace, threshold: layer.threshold, spikes: fired).render(width: min(width, 60), height: bodyH - 1), x: 0, y: 3)
         }

@@ -135,6 +135,32 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(header().1.hasSuffix("image") || header().1.contains(" image "), header().1)
     }
 
+    /// Membrane traces of text-encoder neurons, for the prompt chosen with n/N, equal a direct engine call.
+    func testTextLayerMembraneTraceFollowsTheChosenPrompt() throws {
+        let e = try makeExplorer()
+        let a = try XCTUnwrap(e.analysis)
+        let name = try XCTUnwrap(a.textRecording.layers.last).name
+        _ = e.handle(.char("3"))
+        for _ in 0..<(a.visionRecording.layers.count + a.textRecording.layers.count) { _ = e.handle(.char("]")) }
+        for _ in 0..<3 { _ = e.handle(.char("v")) }
+        XCTAssertEqual(e.state.spikeView, .membrane)
+        _ = e.handle(.char("n"))
+        _ = e.handle(.char("+"))
+        e.settle()
+        let layer = try XCTUnwrap(e.analysis?.textRecording[name])
+        let n = layer.neuronsPerItem
+        let trace = try XCTUnwrap(layer.membrane[1 * n + 1], "prompt 2, neuron 1")
+        // The engine directly: prompt 2's neuron 1 is flat index n + 1 of the per-step [P, n] tensor.
+        let model = try SpikeCLIPModel(path: fixtureCheckpoint)
+        let provider = ModelAnalysisProvider(model: model, tokenizer: nil, annText: nil)
+        let ids = try a.prompts.map { try provider.tokenIds($0.text) }
+        let (_, rec) = try model.text.forward(tokenIds: ids, options: RecordingOptions(spikes: true, membrane: [name: [n + 1]]))
+        XCTAssertEqual(trace, try XCTUnwrap(rec[name]?.membrane[n + 1]))
+        let screen = e.frame(width: 80, height: 24).lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("prompt 2/\(a.prompts.count)"), screen)
+        XCTAssertTrue(screen.contains("neuron 1 (+/-): h[t] " + trace.map { String(format: "%.3f", $0) }.joined(separator: " ")), screen)
+    }
+
     func testLayerStepHeatmapHasAxesAndLegend() throws {
         let e = try makeExplorer()
         _ = e.handle(.char("3"))
