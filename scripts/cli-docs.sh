@@ -82,6 +82,9 @@ show "Text output reuses the explorer's raster renderer:" \
 printf '```console\n$ cat raster.txt\n'; cat "$WORK/run/raster.txt"; printf '```\n\n'
 cp "$WORK/run/raster.png" docs/cli-raster.png
 printf 'The PNG above: ![raster](cli-raster.png)\n\n'
+show "The text encoder's layers take a prompt instead of an image:" \
+  raster --prompt "a photo of a sandal" --layer text.mlp_lif2 --out text-raster.txt --max-neurons 16 --glyphs ascii
+printf '```console\n$ cat text-raster.txt\n'; cat "$WORK/run/text-raster.txt"; printf '```\n\n'
 echo '## energy'; echo
 show "Per-layer operation counts and energy of one image, both conventions, spiking encoder and ANN twin:" \
   energy --image assets/images/coat_0006.png

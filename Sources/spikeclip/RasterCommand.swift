@@ -180,7 +180,8 @@ struct RasterFigure {
 struct RasterJSON: Codable {
     var checkpoint: String
     var note: String?
-    var image: String
+    var image: String?
+    var prompt: String?
     var layer: String
     var out: String
     var format: String
@@ -199,10 +200,13 @@ struct RasterCommand: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(help: "Image file.")
-    var image: String
+    @Option(help: "Image file (for the image encoder's layers, vision.*).")
+    var image: String?
 
-    @Option(help: "LIF layer name, e.g. vision.block.0.attn.q_lif (see 'spikeclip inspect').")
+    @Option(help: "Prompt text (for the text encoder's layers, text.*), e.g. 'a photo of a sandal'.")
+    var prompt: String?
+
+    @Option(help: "LIF layer name, e.g. vision.block.0.attn.q_lif or text.mlp_lif2 (see 'spikeclip inspect').")
     var layer: String
 
     @Option(help: "Output file; the format follows the extension: .png, .svg or .txt.")
@@ -211,7 +215,7 @@ struct RasterCommand: ParsableCommand {
     @Flag(help: "Overwrite an existing output file.")
     var force = false
 
-    @Option(help: "First neuron to plot (flat index within the image's neurons of the layer).")
+    @Option(help: "First neuron to plot (flat index within the layer's neurons for the one image or prompt).")
     var firstNeuron = 0
 
     @Option(help: "Most neurons to plot.")
@@ -229,6 +233,14 @@ struct RasterCommand: ParsableCommand {
         guard ["png", "svg", "txt"].contains(format) else { throw ValidationError("--out must end in .png, .svg or .txt, got '\(out)'") }
         guard firstNeuron >= 0 else { throw ValidationError("--first-neuron must be >= 0") }
         guard maxNeurons >= 1 else { throw ValidationError("--max-neurons must be >= 1") }
+        if layer.hasPrefix("text.") {
+            guard let prompt else { throw ValidationError("--layer \(layer) is a text-encoder layer: give --prompt") }
+            guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw ValidationError("--prompt is empty") }
+            guard image == nil else { throw ValidationError("--image is for the image encoder's layers; \(layer) takes --prompt") }
+        } else {
+            guard image != nil else { throw ValidationError("--layer \(layer) is an image-encoder layer: give --image") }
+            guard prompt == nil else { throw ValidationError("--prompt is for the text encoder's layers (text.*); \(layer) takes --image") }
+        }
     }
 
     func run() throws {
@@ -237,7 +249,8 @@ struct RasterCommand: ParsableCommand {
                 throw UserError(description: "\(out): file exists (use --force to overwrite)")
             }
             let ctx = try model.load(annText: false)
-            let data = try Self.rasterData(ctx, image: image, layer: layer, firstNeuron: firstNeuron, maxNeurons: maxNeurons)
+            let data = try prompt.map { try Self.rasterData(ctx, prompt: $0, layer: layer, firstNeuron: firstNeuron, maxNeurons: maxNeurons) }
+                ?? Self.rasterData(ctx, image: image ?? "", layer: layer, firstNeuron: firstNeuron, maxNeurons: maxNeurons)
             let bytes: [UInt8]
             switch format {
             case "png": bytes = try RasterFigure(data).png()
@@ -246,7 +259,7 @@ struct RasterCommand: ParsableCommand {
             }
             try writeAtomically(bytes, to: out, force: force)
             let result = RasterJSON(
-                checkpoint: ctx.path, note: ctx.note, image: image, layer: layer, out: out, format: format, steps: data.steps,
+                checkpoint: ctx.path, note: ctx.note, image: image, prompt: prompt, layer: layer, out: out, format: format, steps: data.steps,
                 firstNeuron: data.firstNeuron, neurons: data.neurons, totalNeurons: data.totalNeurons, layerFiringRate: data.layerRate,
                 bytes: bytes.count)
             if json { try printJSON(result); return }
@@ -256,15 +269,33 @@ struct RasterCommand: ParsableCommand {
         }
     }
 
-    /// Runs the model on one image and cuts out the plotted spikes.
+    /// Runs the image encoder on one image and cuts out the plotted spikes.
     static func rasterData(_ ctx: ModelContext, image: String, layer: String, firstNeuron: Int, maxNeurons: Int) throws -> RasterData {
         let known = ctx.model.vision.lifLayerNames
         guard known.contains(layer) else {
-            throw UserError(description: "'\(layer)' is not a LIF layer of the image encoder; known: \(known.joined(separator: ", "))")
+            throw UserError(description: "'\(quotedPreview(layer))' is not a LIF layer of the image encoder; known: \(known.joined(separator: ", "))")
         }
         let pixels = try ctx.loadImage(image)
         let out = try ctx.model.vision.forward(pixels: pixels, batch: 1, mode: .spikeAware)
         guard let rec = out.recording[layer] else { throw UserError(description: "layer '\(layer)' was not recorded") }
+        return try cut(rec, layer: layer, source: (image as NSString).lastPathComponent, firstNeuron: firstNeuron, maxNeurons: maxNeurons)
+    }
+
+    /// Runs the text encoder on one prompt (tokenized to L as everywhere else) and cuts out the plotted spikes.
+    static func rasterData(_ ctx: ModelContext, prompt: String, layer: String, firstNeuron: Int, maxNeurons: Int) throws -> RasterData {
+        let known = ctx.model.text.lifLayerNames
+        guard known.contains(layer) else {
+            throw UserError(description: "'\(quotedPreview(layer))' is not a LIF layer of the text encoder; known: \(known.joined(separator: ", "))")
+        }
+        let tokens = try ctx.tokenize(prompt)
+        let (_, recording) = try ctx.spikingText([tokens])
+        guard let rec = recording[layer] else { throw UserError(description: "layer '\(layer)' was not recorded") }
+        return try cut(rec, layer: layer, source: "prompt '\(quotedPreview(prompt))' (\(min(tokens.count, ctx.contextLength))/\(ctx.contextLength) tokens)",
+                       firstNeuron: firstNeuron, maxNeurons: maxNeurons)
+    }
+
+    /// The plotted window of batch item 0 of `rec`.
+    static func cut(_ rec: LayerRecording, layer: String, source: String, firstNeuron: Int, maxNeurons: Int) throws -> RasterData {
         let total = rec.neuronsPerItem
         guard firstNeuron < total else { throw UserError(description: "--first-neuron \(firstNeuron) is outside the layer's \(total) neurons") }
         let n = min(maxNeurons, total - firstNeuron)
@@ -276,7 +307,7 @@ struct RasterCommand: ParsableCommand {
         let shape = rec.shape.dropFirst(2).map(String.init).joined(separator: "x")
         return RasterData(
             title: "Spike raster: \(layer)",
-            subtitle: "\((image as NSString).lastPathComponent); neurons \(firstNeuron)-\(firstNeuron + n - 1) of \(total) (\(shape)); T = \(rec.steps); layer firing rate "
+            subtitle: "\(source); neurons \(firstNeuron)-\(firstNeuron + n - 1) of \(total)\(rec.shape.count > 3 ? " (\(shape))" : ""); T = \(rec.steps); layer firing rate "
                 + String(format: "%.1f%%", rec.firingRate(item: 0) * 100),
             layer: layer, steps: rec.steps, firstNeuron: firstNeuron, neurons: n, totalNeurons: total, spikes: spikes,
             layerRate: rec.firingRate(item: 0))

@@ -238,6 +238,38 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(ext.status, 2)
     }
 
+    /// Text-encoder layers take --prompt: the raster is that prompt's spikes, as the engine records them.
+    func testRasterOfATextLayerTakesAPrompt() throws {
+        let dir = try temporaryDirectory()
+        let layer = "text.mlp_lif2"
+        let model = try self.model
+        let ids = [1, 85, 53, 39] + [Int](repeating: model.config.tokenizer.padId, count: model.config.text.contextLength - 4)
+        let (_, recording) = try model.text.forward(tokenIds: [ids], mode: .spikeAware)
+        let rec = try XCTUnwrap(recording[layer])
+        let out = dir + "/text.txt"
+        let r = try run(["raster", "--json", "--checkpoint", Self.fixture, "--prompt", "1 85 53 39", "--layer", layer, "--out", out,
+                         "--max-neurons", "8", "--glyphs", "ascii"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.json["prompt"] as? String, "1 85 53 39")
+        XCTAssertNil(r.json["image"])
+        XCTAssertEqual(r.json["total_neurons"] as? Int, rec.neuronsPerItem)
+        XCTAssertEqual(double(r.json["layer_firing_rate"]), rec.firingRate(item: 0), accuracy: 1e-12)
+        let text = String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: out)), as: UTF8.self)
+        XCTAssertTrue(text.contains("prompt '1 85 53 39'"), text)
+        // Wrong input for the layer's encoder: usage errors naming what to give.
+        for (args, expected) in [(["--image", Self.images[0], "--layer", layer], "give --prompt"),
+                                 (["--prompt", "1 2", "--layer", "vision.block.0.attn.q_lif"], "give --image"),
+                                 (["--prompt", "  ", "--layer", layer], "--prompt is empty")] {
+            let bad = try run(["raster", "--checkpoint", Self.fixture, "--out", dir + "/bad.txt"] + args)
+            XCTAssertEqual(bad.status, 2, bad.stderr)
+            XCTAssertTrue(bad.stderr.contains(expected), bad.stderr)
+        }
+        let unknown = try run(["raster", "--checkpoint", Self.fixture, "--prompt", "1", "--layer", "text.nope", "--out", dir + "/bad.txt"])
+        XCTAssertEqual(unknown.status, 1)
+        XCTAssertTrue(unknown.stderr.contains("not a LIF layer of the text encoder; known: text.mlp_lif1, text.mlp_lif2"), unknown.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/bad.txt"))
+    }
+
     func testEnergyJSONMatchesEngine() throws {
         let r = try run(["energy", "--json", "--checkpoint", Self.fixture, "--image", Self.images[2]])
         XCTAssertEqual(r.status, 0, r.stderr)
