@@ -17,11 +17,11 @@ struct ModelOptions: ParsableArguments {
     var assets = "assets"
 
     /// The checkpoint to load, with a note when the parity fixture stands in for the missing trained default.
-    var resolvedCheckpoint: (path: String, note: String?) { ExplorerOptions.resolve(checkpoint) }
+    var resolvedCheckpoint: (path: String, note: String?) { get throws { try ExplorerOptions.resolve(checkpoint) } }
 
     func load(annText: Bool = true) throws -> ModelContext {
-        let (path, note) = resolvedCheckpoint
-        return try ModelContext(checkpoint: path, assets: assets, note: note, loadANNText: annText)
+        let (path, note) = try resolvedCheckpoint
+        return try ModelContext(checkpoint: path, assets: ExplorerOptions.resolveAssets(assets), note: note, loadANNText: annText)
     }
 }
 

@@ -28,13 +28,49 @@ struct ExplorerOptions: ParsableArguments {
     static let fallbackCheckpoint = "Tests/Fixtures/tiny-default/model.safetensors"
 
     /// `checkpoint` if given, else the trained default, else the parity fixture with a note saying so.
-    static func resolve(_ checkpoint: String?) -> (path: String, note: String?) {
+    /// - Throws: ``UserError`` when no checkpoint is given and neither the default nor the fixture is found.
+    static func resolve(_ checkpoint: String?) throws -> (path: String, note: String?) {
         if let checkpoint { return (checkpoint, nil) }
-        if FileManager.default.fileExists(atPath: defaultCheckpoint) { return (defaultCheckpoint, nil) }
-        return (fallbackCheckpoint, "no trained default checkpoint yet: using the random-weight parity fixture (prompts are token ids)")
+        if let path = findInRoots(defaultCheckpoint) { return (path, nil) }
+        if let path = findInRoots(fallbackCheckpoint) {
+            return (path, "the trained default \(defaultCheckpoint) was not found: using the random-weight parity fixture (prompts are token ids)")
+        }
+        throw UserError(description: "no --checkpoint given and \(defaultCheckpoint) is neither under the working directory nor in the source tree of this binary; pass --checkpoint PATH")
     }
 
-    var resolvedCheckpoint: (path: String, note: String?) { Self.resolve(checkpoint) }
+    /// The project folders searched for default files, in order: the working directory, then the source tree this
+    /// binary was built in (found by walking up from the executable, `.build/<triple>/<configuration>/spikeclip`), so
+    /// the defaults work from any directory.
+    static var searchRoots: [String] {
+        var roots = [FileManager.default.currentDirectoryPath]
+        guard var dir = Bundle.main.executableURL?.resolvingSymlinksInPath().deletingLastPathComponent() else { return roots }
+        for _ in 0..<6 {
+            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) {
+                if dir.path != roots[0] { roots.append(dir.path) }
+                break
+            }
+            dir.deleteLastPathComponent()
+        }
+        return roots
+    }
+
+    /// `relative` under the first search root holding it (kept relative for the working directory), or nil.
+    static func findInRoots(_ relative: String) -> String? {
+        for (i, root) in searchRoots.enumerated() {
+            let path = (root as NSString).appendingPathComponent(relative)
+            if FileManager.default.fileExists(atPath: path) { return i == 0 ? relative : path }
+        }
+        return nil
+    }
+
+    /// The assets folder: `assets` as given when it exists or was given explicitly, else the default `assets`
+    /// folder of the source tree.
+    static func resolveAssets(_ assets: String) -> String {
+        if assets != "assets" || FileManager.default.fileExists(atPath: assets) { return assets }
+        return findInRoots("assets") ?? assets
+    }
+
+    var resolvedCheckpoint: (path: String, note: String?) { get throws { try Self.resolve(checkpoint) } }
 
     var glyphs: GlyphSet {
         if ascii { return .ascii }
@@ -47,9 +83,9 @@ struct ExplorerOptions: ParsableArguments {
     var color: Bool { !noColor && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty }
 
     func makeExplorer() throws -> (Explorer, String?) {
-        let (path, note) = resolvedCheckpoint
+        let (path, note) = try resolvedCheckpoint
         let explorer = try ExplorerSession.make(
-            checkpoint: path, assets: assets, glyphs: glyphs, prompts: prompt.isEmpty ? nil : prompt,
+            checkpoint: path, assets: Self.resolveAssets(assets), glyphs: glyphs, prompts: prompt.isEmpty ? nil : prompt,
             templates: template.isEmpty ? nil : template)
         return (explorer, note)
     }

@@ -229,9 +229,9 @@ struct Bench: ParsableCommand {
             }
             try measure("ANN twin image encoder (blas)") { _ = try model.annVision.forward(pixels: one, batch: 1) }
             try benchTokenizerAndMiniLM(iterations: iterations)
-            let explorerCheckpoint = ExplorerOptions.resolve(checkpoint).path
+            let explorerCheckpoint = try ExplorerOptions.resolve(checkpoint).path
             print("explorer on \(explorerCheckpoint):")
-            try benchExplorer(checkpoint: explorerCheckpoint, assets: "assets", iterations: iterations)
+            try benchExplorer(checkpoint: explorerCheckpoint, assets: ExplorerOptions.resolveAssets("assets"), iterations: iterations)
             let (_, rec) = try model.vision.forward(pixels: one, batch: 1)
             try measure("energy accounting from the recording") { _ = try EnergyAccounting.vision(rec, config: model.config, item: 0) }
             benchPyTorchReference(checkpoint: fixture + "/model.safetensors", iterations: iterations)

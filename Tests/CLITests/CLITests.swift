@@ -27,12 +27,12 @@ final class CLITests: XCTestCase {
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:] }
     }
 
-    func run(_ arguments: [String]) throws -> Run {
+    func run(_ arguments: [String], in directory: URL = CLITests.root) throws -> Run {
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary), "no spikeclip binary at \(Self.binary); build with swift build --build-tests")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = arguments
-        p.currentDirectoryURL = Self.root
+        p.currentDirectoryURL = directory
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -405,6 +405,19 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(far.stderr.hasPrefix("error: unknown subcommand 'zzzzzzzz'; subcommands: "), far.stderr)
         // Options of the default subcommand still reach it.
         XCTAssertEqual(try run(["--help"]).status, 0)
+    }
+
+    /// The defaults (trained checkpoint, assets) are found from any working directory, through the source tree the
+    /// binary was built in.
+    func testDefaultCheckpointIsFoundOutsideTheRepository() throws {
+        let elsewhere = URL(fileURLWithPath: try temporaryDirectory())
+        let r = try run(["classify", "--json", "--image", Self.images[0]], in: elsewhere)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let expected = Self.root.appendingPathComponent("assets/checkpoints/default.safetensors").path
+        XCTAssertEqual((r.json["checkpoint"] as? String).map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path },
+                       URL(fileURLWithPath: expected).resolvingSymlinksInPath().path)
+        XCTAssertNil(r.json["note"], "the trained default, not the fixture")
+        XCTAssertEqual(r.json["ann_text_encoder"] as? String, "minilm", "MiniLM found beside the default checkpoint")
     }
 
     func testCorruptCheckpointIsRuntimeError() throws {
