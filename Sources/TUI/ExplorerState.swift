@@ -79,6 +79,8 @@ public struct ExplorerState: Sendable {
 
     // ANN vs SNN and Energy panels.
     public var showSoftmax = false
+    /// First class row of the ANN vs SNN table when the classes do not fit.
+    public var compareScroll = 0
     public var convention: EnergyConvention = .paper
     public var energyScroll = 0
 
@@ -126,7 +128,12 @@ public struct ExplorerState: Sendable {
         case .image: return handleImage(key)
         case .spikes: return handleSpikes(key, layers: layers, steps: steps, neurons: neurons, prompts: prompts)
         case .compare:
-            if key == .char("c") { showSoftmax.toggle(); return .redraw }
+            switch key {
+            case .char("c"): showSoftmax.toggle(); return .redraw
+            case .down, .char("j"): compareScroll = min(max(0, classNames.count - 1), compareScroll + 1); return .redraw
+            case .up, .char("k"): compareScroll = max(0, compareScroll - 1); return .redraw
+            default: break
+            }
         case .energy:
             switch key {
             case .char("u"): convention = convention == .paper ? .fuller : .paper; return .redraw

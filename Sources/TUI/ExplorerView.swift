@@ -118,9 +118,14 @@ public enum ExplorerView {
     static func panelTitle(_ panel: PanelID, _ state: ExplorerState) -> String {
         switch panel {
         case .prompts: return "Prompts  a:add e:edit d:del m:\(state.editingTemplates ? "classes" : "templates") t:ensemble"
-        case .image: return "Image  s:source n/p:next/prev i:index"
+        case .image:
+            switch state.source {
+            case .demo: return "Image  s:source n/p:next/prev"
+            case .fashionMNIST: return "Image  s:source n/p:+-1 N/P:+-100 i:index"
+            case .directory: return "Image  s:source j/k:select Enter:open Bksp:up"
+            }
         case .spikes: return "Spikes  [/]:layer ,/.:step space:play v:view o:order j/k:scroll n/N:prompt"
-        case .compare: return "ANN vs SNN  c:\(state.showSoftmax ? "cosine" : "softmax")"
+        case .compare: return "ANN vs SNN  c:\(state.showSoftmax ? "cosine" : "softmax") j/k:scroll"
         case .energy: return "Energy  u:\(state.convention == .paper ? "fuller" : "paper") j/k:scroll"
         case .anytime: return "Anytime: top-3 after t steps"
         }
@@ -135,7 +140,7 @@ public enum ExplorerView {
             let k = a.snn.top1
             parts.append("SNN: \(terminalSafe(a.classNames[k])) \(String(format: "%.2f", a.snn.probabilities[k]))")
             if let ann = a.ann { parts.append("ANN: \(terminalSafe(a.classNames[ann.top1])) \(String(format: "%.2f", ann.probabilities[ann.top1]))") }
-            parts.append("\(formatEnergy(picojoules: a.visionEnergy.totalPJ(state.convention))) vs \(formatEnergy(picojoules: a.annEnergy.totalPJ(.paper)))")
+            parts.append("\(formatEnergy(picojoules: a.visionEnergy.totalPJ(state.convention))) vs \(formatEnergy(picojoules: a.annEnergy.totalPJ(state.convention)))")
             if ctx.showTimings && width >= 100 { parts.append(String(format: "%.0f ms", a.milliseconds)) }
         }
         if ctx.computing { parts.append("computing...") }
@@ -152,7 +157,7 @@ public enum ExplorerView {
         "Spikes   [ ] layer  , . step  space play  o order",
         "         v view: raster/spatial/rates/membrane",
         "         j/k PgUp/PgDn scroll  + - neuron  n/N prompt",
-        "ANN/SNN  c cosine <-> softmax",
+        "ANN/SNN  c cosine <-> softmax  j/k scroll",
         "Energy   u paper <-> fuller  j/k scroll",
         "Letters work everywhere; no function keys needed.",
         "Press any key to close.",

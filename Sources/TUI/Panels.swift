@@ -10,7 +10,7 @@ enum PromptsPanel {
         let l = ctx.contextLength
         let firstTemplate = state.templates.first ?? "{}"
         var y = 0
-        let header = state.editingTemplates ? "Templates (editing)" : "Class prompts (editing)"
+        let header = state.editingTemplates ? "Templates (m: class prompts)" : "Class prompts"
         g.put(fit("\(header)   ensembling \(state.ensemble ? "on" : "off") (t)", width), x: 0, y: y, role: .accent)
         y += 1
         let items = state.editingTemplates ? state.templates : state.classNames
@@ -19,9 +19,7 @@ enum PromptsPanel {
         let first = max(0, min(selected - listHeight / 2, items.count - listHeight))
         for i in first..<min(items.count, first + listHeight) {
             // Worst case over the templates in use: a class prompt is filled into each template.
-            let prompts = state.editingTemplates ? state.classNames.prefix(1).map { fill(items[i], with: $0) }
-                : (state.ensemble ? state.templates : [firstTemplate]).map { fill($0, with: items[i]) }
-            let worst = prompts.map(ctx.tokens).max { $0.count < $1.count } ?? PromptTokens(text: "", count: 0, truncated: 0)
+            let worst = worstTokens(state, ctx, item: items[i])
             let counter = worst.truncated > 0 ? "[\(worst.count)/\(l) cut \(worst.truncated)]" : "[\(worst.count)/\(l)]"
             let marker = i == selected ? ">" : " "
             let nameWidth = max(1, width - counter.count - 3)
@@ -32,8 +30,8 @@ enum PromptsPanel {
         if let buffer = state.editBuffer {
             // The edit line sits right under the list, where the eye is.
             let editY = min(y, height - 2)
-            let probe = state.editingTemplates ? fill(buffer, with: state.classNames.first ?? "") : fill(firstTemplate, with: buffer)
-            let t = ctx.tokens(probe)
+            // The same worst case as the list shows once the entry is saved.
+            let t = worstTokens(state, ctx, item: buffer)
             let info = t.truncated > 0 ? "\(t.count)/\(l) tokens: \(t.truncated) will be cut" : "\(t.count)/\(l) tokens"
             g.put(fit("edit> " + buffer + "_", width), x: 0, y: editY, role: .accent)
             g.put(fit(info + "   Enter: save  Esc: cancel", width), x: 0, y: editY + 1, role: t.truncated > 0 ? .warning : .dim)
@@ -48,6 +46,16 @@ enum PromptsPanel {
     }
 }
 
+extension PromptsPanel {
+    /// Token use of the longest prompt `item` takes part in: a class prompt filled into each template in use, or a
+    /// template filled with each class prompt.
+    static func worstTokens(_ state: ExplorerState, _ ctx: FrameContext, item: String) -> PromptTokens {
+        let prompts = state.editingTemplates ? state.classNames.map { fill(item, with: $0) }
+            : (state.ensemble ? state.templates : Array(state.templates.prefix(1))).map { fill($0, with: item) }
+        return prompts.map(ctx.tokens).max { $0.count < $1.count } ?? ctx.tokens(item)
+    }
+}
+
 /// Image source, thumbnail, true label, directory browser.
 enum ImagePanel {
     static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
@@ -55,13 +63,18 @@ enum ImagePanel {
         guard width > 10, height > 2 else { return g }
         g.put(fit("source: \(state.source.rawValue) (s)", width), x: 0, y: 0, role: .accent)
         if state.source == .directory {
-            g.put(fit(state.directory, width), x: 0, y: 1, role: .dim)
+            // The listing on the left; the image last opened from it on the right when there is room.
+            let listW = ctx.image != nil && width >= 50 ? width / 2 : width
+            g.put(fit(state.directory, listW), x: 0, y: 1, role: .dim)
             let rows = height - 2
             let first = max(0, min(state.directorySelection - rows / 2, state.directoryEntries.count - rows))
             for (row, i) in (first..<min(state.directoryEntries.count, first + rows)).enumerated() {
                 let e = state.directoryEntries[i]
                 let text = (i == state.directorySelection ? "> " : "  ") + e.name + (e.isDirectory ? "/" : "")
-                g.put(fit(text, width), x: 0, y: 2 + row, role: i == state.directorySelection ? .accent : (e.isDirectory ? .dim : .normal))
+                g.put(fit(text, listW - 1), x: 0, y: 2 + row, role: i == state.directorySelection ? .accent : (e.isDirectory ? .dim : .normal))
+            }
+            if listW < width, let image = ctx.image {
+                g.blit(imageView(state, ctx, image, width: width - listW, height: height - 1), x: listW, y: 1)
             }
             return g
         }
@@ -69,24 +82,33 @@ enum ImagePanel {
             g.put(fit("no image loaded", width), x: 0, y: 1, role: .warning)
             return g
         }
-        g.put(fit(image.title + (image.label.map { "  label: " + $0 } ?? ""), width), x: 0, y: 1)
         if let typed = state.indexBuffer {
             g.put(fit("go to test index: \(typed)_   Enter: go  Esc: cancel", width), x: 0, y: height - 1, role: .accent)
         } else if state.source == .fashionMNIST {
             g.put(fit("n/p: +-1  N/P: +-100  i: type an index", width), x: 0, y: height - 1, role: .dim)
         }
-        let thumbH = max(1, height - 3)  // the last row holds key hints / the index being typed
-        let thumbW = min(width, thumbH * 2)
+        g.blit(imageView(state, ctx, image, width: width, height: height - 2), x: 0, y: 1)  // the last row: key hints
+        return g
+    }
+
+    /// Title and label, thumbnail, and the two models' top-1 beside it.
+    static func imageView(_ state: ExplorerState, _ ctx: FrameContext, _ image: ImageInput, width: Int, height: Int) -> CellGrid {
+        var g = CellGrid(width: width, height: height)
+        guard width > 0, height > 1 else { return g }
+        g.put(fit(image.title + (image.label.map { "  label: " + $0 } ?? ""), width), x: 0, y: 0)
+        // Two columns per pixel row keeps the thumbnail square; leave 16 columns for the predictions when possible.
+        let thumbW = min(width >= 36 ? width - 16 : width, max(1, height - 1) * 2)
+        let thumbH = max(1, min(height - 1, thumbW / 2))
         let thumb = Thumbnail(pixels: image.preview, imageHeight: image.previewHeight, imageWidth: image.previewWidth)
-        g.blit(thumb.render(width: thumbW, height: thumbH, glyphs: state.glyphs), x: 0, y: 2)
+        g.blit(thumb.render(width: thumbW, height: thumbH, glyphs: state.glyphs), x: 0, y: 1)
         if let a = ctx.analysis, width - thumbW > 14 {
             let x = thumbW + 2
             let w = width - x
-            g.put(fit("SNN: " + a.classNames[a.snn.top1], w), x: x, y: 3, role: .snn)
-            if let ann = a.ann { g.put(fit("ANN: " + a.classNames[ann.top1], w), x: x, y: 4, role: .ann) }
+            g.put(fit("SNN: " + a.classNames[a.snn.top1], w), x: x, y: 2, role: .snn)
+            if let ann = a.ann { g.put(fit("ANN: " + a.classNames[ann.top1], w), x: x, y: 3, role: .ann) }
             if let label = image.label {
                 let ok = a.classNames[a.snn.top1].lowercased() == label.lowercased()
-                g.put(fit(ok ? "correct" : "true: " + label, w), x: x, y: 5, role: ok ? .snn : .warning)
+                g.put(fit(ok ? "correct" : "true: " + label, w), x: x, y: 4, role: ok ? .snn : .warning)
             }
         }
         return g
@@ -213,8 +235,17 @@ enum ComparePanel {
         var header = fit("class", nameW) + " " + fit("SNN \(what) bar", barW) + fit("    cos    p", nums) + " " + fit("ANN \(what) bar", barW) + fit("    cos    p", nums)
         if textW > 0 { header += fit(" text cos", textW) }
         g.put(fit(header, width), x: 0, y: 1, role: .dim)
-        for (c, name) in a.classNames.enumerated() where 2 + c < height {
-            let y = 2 + c
+        // Rows scroll (j/k) when the classes do not fit; the last row then says how many are hidden.
+        let rows = height - 2
+        let fits = a.classNames.count <= rows
+        let shown = fits ? a.classNames.count : max(1, rows - 1)
+        let first = fits ? 0 : min(state.compareScroll, a.classNames.count - shown)
+        if !fits {
+            let below = a.classNames.count - first - shown
+            g.put(fit("\(first) above, \(below) below (j/k scroll)", width), x: 0, y: height - 1, role: .dim)
+        }
+        for (c, name) in a.classNames.enumerated() where c >= first && c < first + shown {
+            let y = 2 + c - first
             let role: ColorRole = c == a.snn.top1 ? .accent : .normal
             var x = 0
             g.put(fit(name, nameW), x: x, y: y, role: role); x += nameW + 1

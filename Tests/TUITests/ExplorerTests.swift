@@ -73,6 +73,69 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(energyText.contains("SNN \(formatEnergy(picojoules: energy.totalPJ(.paper)))"), energyText)
         _ = e.handle(.char("u"))
         XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("SNN \(formatEnergy(picojoules: energy.totalPJ(.fuller)))"))
+        // The status line compares both sides in the same convention.
+        let ann = EnergyAccounting.annVision(config: model.config)
+        let status = try XCTUnwrap(e.frame(width: 240, height: 24).lines.last)  // wide: the fixture's class names are long
+        XCTAssertTrue(status.contains("\(formatEnergy(picojoules: energy.totalPJ(.fuller))) vs \(formatEnergy(picojoules: ann.totalPJ(.fuller)))"), status)
+    }
+
+    /// While typing, the edit line shows the same worst case over the templates as the list shows after Enter.
+    func testEditLineCountsTokensLikeTheList() throws {
+        let e = try makeExplorer()
+        for key: [Key] in [[.char("m"), .char("a")], Array("{} 1 1 1 1 1".map { Key.char($0) }), [.enter, .char("m"), .char("a")],
+                           Array("5 6".map { Key.char($0) })] {
+            for k in key { _ = e.handle(k) }
+        }
+        XCTAssertTrue(e.state.ensemble)
+        XCTAssertEqual(e.state.templates.count, 2)
+        let l = try XCTUnwrap(e.analysis).prompts.isEmpty ? 0 : 20
+        let editing = e.frame(width: 80, height: 24).lines.joined(separator: "\n")
+        // "5 6" in the longer template is 7 token ids.
+        XCTAssertTrue(editing.contains("7/\(l) tokens"), editing)
+        _ = e.handle(.enter)
+        e.settle()
+        let listed = e.frame(width: 80, height: 24).lines.first { $0.contains("> 5 6 ") } ?? ""
+        XCTAssertTrue(listed.contains("[7/\(l)]"), listed)
+    }
+
+    /// More classes than rows in the ANN vs SNN table: rows scroll with j/k and the hidden count is shown.
+    func testCompareTableScrollsWhenClassesDoNotFit() throws {
+        let e = try makeExplorer()
+        for i in 0..<8 {
+            _ = e.handle(.char("a"))
+            for c in "\(i + 3) 4" { _ = e.handle(.char(c)) }
+            _ = e.handle(.enter)
+        }
+        e.settle()
+        let names = e.state.classNames
+        XCTAssertEqual(names.count, 11)
+        func compareText() -> String { e.frame(width: 120, height: 40).lines.joined(separator: "\n") }
+        XCTAssertTrue(compareText().contains("0 above, 2 below (j/k scroll)"), compareText())
+        _ = e.handle(.char("4"))
+        for _ in 0..<5 { _ = e.handle(.char("j")) }
+        let scrolled = compareText()
+        XCTAssertTrue(scrolled.contains("2 above, 0 below (j/k scroll)"), scrolled)
+        XCTAssertTrue(scrolled.contains(String(names[10].prefix(12))), "the last class is reachable")
+    }
+
+    /// Opening a file in the directory browser shows it beside the listing.
+    func testDirectoryBrowserShowsTheOpenedImage() throws {
+        let e = try makeExplorer()
+        e.state.source = .directory
+        e.state.directory = assetsDir + "/images"
+        e.state.directoryEntries = ImageCatalog.list(directory: e.state.directory)
+        e.state.focus = .image
+        while e.state.directoryEntries[e.state.directorySelection].name != "coat_0006.png" { _ = e.handle(.char("j")) }
+        _ = e.handle(.enter)
+        e.settle()
+        let lines = e.frame(width: 80, height: 24).lines
+        XCTAssertTrue(lines[1].contains("Enter:open"), lines[1])
+        let screen = lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("> coat_0006.png"), "the listing stays: \(screen)")
+        XCTAssertEqual(e.image?.title, "coat_0006.png")
+        // Right half: the opened file's title beside the listing, and the models' top-1.
+        XCTAssertTrue(lines.contains { $0.dropFirst(40).contains("coat_0006.png") }, screen)
+        XCTAssertTrue(lines.contains { $0.dropFirst(40).contains("SNN: ") }, screen)
     }
 
     func testEditingAddsPromptAndNeverInsertsControlCharacters() throws {
