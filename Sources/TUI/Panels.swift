@@ -172,14 +172,25 @@ enum SpikesPanel {
                 g.put(fit("no spatial layout for this layer (text encoder): use the raster", width), x: 0, y: 2, role: .dim)
                 return g
             }
-            var counts = [Int](repeating: 0, count: gh * gw)
+            // A grid taller than the panel (28x28 at 80x24) is pooled f x f so that all of it shows.
+            let f = max(1, (gh + bodyH - 1) / max(1, bodyH), (gw * 2 + width - 1) / max(1, width))
+            let ph = (gh + f - 1) / f, pw = (gw + f - 1) / f
+            var counts = [Int](repeating: 0, count: ph * pw)
             let s = layer.spikes(step: state.step, item: item)
-            for c in 0..<channels { for p in 0..<(gh * gw) { counts[p] += Int(s[s.startIndex + c * gh * gw + p]) } }
-            let map = SpatialSpikeMap(counts: counts, gridHeight: gh, gridWidth: gw, maximum: channels)
-            g.blit(map.render(width: min(width, gw * 2), height: bodyH, glyphs: state.glyphs), x: 0, y: 2)
-            if width > gw * 2 + 20 {
-                g.put(fit("spikes per position, summed over \(channels) channels, step \(state.step + 1)", width - gw * 2 - 2), x: gw * 2 + 2, y: 2, role: .dim)
-                g.put(fit("max here: \(counts.max() ?? 0)", width - gw * 2 - 2), x: gw * 2 + 2, y: 3, role: .dim)
+            for c in 0..<channels {
+                for y in 0..<gh { for x in 0..<gw { counts[(y / f) * pw + x / f] += Int(s[s.startIndex + c * gh * gw + y * gw + x]) } }
+            }
+            let maximum = channels * f * f
+            let map = SpatialSpikeMap(counts: counts, gridHeight: ph, gridWidth: pw, maximum: maximum)
+            let mapW = min(width, pw * 2)
+            g.blit(map.render(width: mapW, height: bodyH, glyphs: state.glyphs), x: 0, y: 2)
+            if width > mapW + 16 {
+                var legend = ["spikes per position", "summed over \(channels)", "channels, step \(state.step + 1)/\(steps)", "grid \(gh)x\(gw)"]
+                if f > 1 { legend.append("shown pooled \(f)x\(f)") }
+                legend.append("max here: \(counts.max() ?? 0) of \(maximum)")
+                for (i, line) in legend.enumerated() where 2 + i < height {
+                    g.put(fit(line, width - mapW - 2), x: mapW + 2, y: 2 + i, role: .dim)
+                }
             }
         case .heatmap:
             // Vision layers for the image; text layers for the prompt chosen with n/N.

@@ -224,6 +224,27 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(screen.contains("neuron 1 (+/-): h[t] " + trace.map { String(format: "%.3f", $0) }.joined(separator: " ")), screen)
     }
 
+    /// A 28x28 spatial map does not fit 80x24: it is pooled 2x2, and the pooled counts add up to the layer's spikes.
+    func testSpatialMapIsPooledToFitAndKeepsEverySpike() throws {
+        let e = try makeExplorer()
+        let a = try XCTUnwrap(e.analysis)
+        _ = e.handle(.char("3"))
+        _ = e.handle(.char("v"))
+        let lines = e.frame(width: 80, height: 24).lines
+        let screen = lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("grid 28x28") && screen.contains("shown pooled 2x2"), screen)
+        let layer = try XCTUnwrap(a.visionRecording.layers.first)
+        let channels = layer.shape[2]
+        let maxCount = (0..<(14 * 14)).map { cell -> Int in
+            let (py, px) = (cell / 14, cell % 14)
+            var n = 0
+            let s = layer.spikes(step: 0, item: 0)
+            for c in 0..<channels { for dy in 0..<2 { for dx in 0..<2 { n += Int(s[s.startIndex + c * 784 + (2 * py + dy) * 28 + 2 * px + dx]) } } }
+            return n
+        }.max()
+        XCTAssertTrue(screen.contains("max here: \(try XCTUnwrap(maxCount)) of \(channels * 4)"), screen)
+    }
+
     func testLayerStepHeatmapHasAxesAndLegend() throws {
         let e = try makeExplorer()
         _ = e.handle(.char("3"))
