@@ -35,8 +35,10 @@ cat <<'HEAD'
 # The `spikeclip` command line
 
 Every scripted subcommand prints a readable report, or JSON with `--json` (snake_case keys, sorted; the same numbers).
-Exit codes: **0** ok (also `--help`), **1** runtime error (missing or unreadable file, corrupt checkpoint, refusing to
-overwrite), **2** usage error (unknown option, bad value). Errors are one line `error: ...` on stderr.
+Exit codes: **0** ok (also `--help`); **2** usage error, anything wrong on the command line itself, found before a
+file is read (unknown option or subcommand, malformed or empty value, `--image` given for a text layer); **1** runtime
+error, anything that depends on a file (missing or unreadable file, corrupt checkpoint, a layer name or token-id prompt
+that this checkpoint does not have, refusing to overwrite). Errors are one line `error: ...` on stderr.
 
 `--checkpoint` defaults to the trained default `assets/checkpoints/default.safetensors` (training/RESULTS.md); if it
 is missing, to the random-weight parity fixture `Tests/Fixtures/tiny-default/model.safetensors` (its scores mean
@@ -83,7 +85,7 @@ printf '```console\n$ cat raster.txt\n'; cat "$WORK/run/raster.txt"; printf '```
 cp "$WORK/run/raster.png" docs/cli-raster.png
 printf 'The PNG above: ![raster](cli-raster.png)\n\n'
 show "The text encoder's layers take a prompt instead of an image:" \
-  raster --prompt "a photo of a sandal" --layer text.mlp_lif2 --out text-raster.txt --max-neurons 16 --glyphs ascii
+  raster --prompt "a photo of a sandal" --layer text.mlp_lif2 --out text-raster.txt --max-neurons 16 --first-neuron 8 --glyphs ascii
 printf '```console\n$ cat text-raster.txt\n'; cat "$WORK/run/text-raster.txt"; printf '```\n\n'
 echo '## energy'; echo
 show "Per-layer operation counts and energy of one image, both conventions, spiking encoder and ANN twin:" \
@@ -98,8 +100,11 @@ echo '## errors and exit codes'; echo
 show "" classify --image assets/images/no-such.png
 show "" classify --image assets/images/bag_0018.png --colour red
 show "" inspect assets/images/labels.json
+show "A mistyped subcommand:" clasify --image assets/images/bag_0018.png
 echo '## demo and bench'; echo
-echo '`spikeclip demo` (the engine on a golden fixture) and `spikeclip bench` (engine timings, p50/p95) are unchanged;'
-echo 'see the README.'
+echo '`spikeclip demo` runs the engine end to end on the random-weight parity fixture (scores, firing rates, energy, a'
+echo 'raster): a smoke test of a build. `spikeclip bench` times the engine (p50/p95 per encoder and kernel mode, the'
+echo 'tokenizer + MiniLM, explorer latencies, energy accounting) and, when PyTorch is importable, the PyTorch reference'
+echo 'on the same checkpoint. Both take `--help`.'
 } > "$OUT"
 echo "wrote $OUT"

@@ -94,6 +94,13 @@ struct Classify: ParsableCommand {
 
     func validate() throws {
         guard !images.isEmpty else { throw ValidationError("give at least one --image") }
+        // Knowable from the command line alone: usage errors (exit 2), before any file is read.
+        if let i = prompts.firstIndex(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
+            throw ValidationError("--prompt \(i + 1) is empty or whitespace only")
+        }
+        if let i = templates.firstIndex(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
+            throw ValidationError("--template \(i + 1) is empty or whitespace only")
+        }
     }
 
     func run() throws {
@@ -110,11 +117,12 @@ struct Classify: ParsableCommand {
         let classes = prompts.isEmpty ? ctx.defaultClasses : prompts
         let temps = templates.isEmpty ? ctx.defaultTemplates : templates
         guard !classes.isEmpty else { throw UserError(description: "no classes: give --prompt") }
+        // The checkpoint's own classes and templates may still be empty strings (a file, so a runtime error).
         if let i = classes.firstIndex(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
-            throw UserError(description: "--prompt \(i + 1) is empty or whitespace only")
+            throw UserError(description: "class \(i + 1) of \(ctx.path) is empty or whitespace only")
         }
         if let i = temps.firstIndex(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
-            throw UserError(description: "--template \(i + 1) is empty or whitespace only")
+            throw UserError(description: "template \(i + 1) of \(ctx.path) is empty or whitespace only")
         }
         let tokens = try expandPrompts(classes: classes, templates: temps).map(ctx.tokenize)
         let pixels = try images.flatMap(ctx.loadImage)

@@ -88,9 +88,9 @@ struct RasterFigure {
         // Time-step ticks and axis title.
         let every = max(1, (3 * cw + 4 + colW - 1) / colW)
         for t in stride(from: 0, to: d.steps, by: every) {
-            items.append(.text(x: left + t * colW + colW / 2, y: top + plotH + 6, String(t), color: Self.ink, anchor: .middle))
+            items.append(.text(x: left + t * colW + colW / 2, y: top + plotH + 6, String(t + 1), color: Self.ink, anchor: .middle))
         }
-        items.append(.text(x: left + plotW / 2, y: top + plotH + 8 + ch + 4, "time step", color: Self.ink, anchor: .middle))
+        items.append(.text(x: left + plotW / 2, y: top + plotH + 8 + ch + 4, "time step t (1..T)", color: Self.ink, anchor: .middle))
         // Firing-rate sidebar: one bar per neuron (spikes per step), scale 0-100 %.
         items.append(.rect(x: sx, y: top - 1, width: 1, height: plotH + 2, color: Self.ink))
         for i in 0..<d.neurons {
@@ -171,7 +171,7 @@ struct RasterFigure {
             let label = r % 4 == 0 ? String(d.firstNeuron + r * dots.y) : ""
             lines.append(rightAligned(label, labelWidth) + " " + line.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))
         }
-        let axis = (0..<d.steps).map { pad(String($0), perStep) }.joined()
+        let axis = (0..<d.steps).map { pad(String($0 + 1), perStep) }.joined()
         lines.append(String(repeating: " ", count: labelWidth + 1) + axis + " <- time step")
         return lines.joined(separator: "\n") + "\n"
     }

@@ -256,6 +256,9 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(double(r.json["layer_firing_rate"]), rec.firingRate(item: 0), accuracy: 1e-12)
         let text = String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: out)), as: UTF8.self)
         XCTAssertTrue(text.contains("prompt '1 85 53 39'"), text)
+        // Time steps are numbered 1...T, as in the explorer.
+        let axis = try XCTUnwrap(text.split(separator: "\n").first { $0.hasSuffix("<- time step") })
+        XCTAssertEqual(axis.split(separator: " ").dropLast(3), (1...model.config.T).map { Substring(String($0)) })
         // Wrong input for the layer's encoder: usage errors naming what to give.
         for (args, expected) in [(["--image", Self.images[0], "--layer", layer], "give --prompt"),
                                  (["--prompt", "1 2", "--layer", "vision.block.0.attn.q_lif"], "give --image"),
@@ -466,7 +469,7 @@ extension CLITests {
     /// Empty prompts are usage errors with one line; prompts with escape sequences never reach the terminal raw.
     func testEmptyPromptAndEscapedPrompt() throws {
         let empty = try run(["classify", "--checkpoint", Self.fixture, "--image", Self.images[0], "--prompt", "  "])
-        XCTAssertEqual(empty.status, 1)
+        XCTAssertEqual(empty.status, 2)
         XCTAssertEqual(empty.stderr.split(separator: "\n").count, 1)
         XCTAssertTrue(empty.stderr.hasPrefix("error: --prompt 1 is empty or whitespace only"), empty.stderr)
         let hostile = try run(["classify", "--checkpoint", Self.fixture, "--image", Self.images[0], "--prompt", "1 2\u{1B}[31m"])
