@@ -208,7 +208,8 @@ enum SpikesPanel {
             }
             let fired = (0..<steps).map { t in let s = layer.spikes(step: t, item: item); return s[s.startIndex + neuron] != 0 }
             g.put(fit("neuron \(neuron) (+/-): h[t] " + trace.map { String(format: "%.3f", $0) }.joined(separator: " ") + "  threshold \(layer.threshold)", width), x: 0, y: 2)
-            g.blit(MembraneTrace(values: trace, threshold: layer.threshold, spikes: fired).render(width: min(width, 60), height: bodyH - 1), x: 0, y: 3)
+            g.blit(MembraneTrace(values: trace, threshold: layer.threshold, spikes: fired).render(width: min(width, 60), height: bodyH - 2), x: 0, y: 3)
+            g.put(fit("t = 1..\(steps) across  o h[t]  * spike (h >= threshold, then reset)  - threshold", width), x: 0, y: height - 1, role: .dim)
         }
         return g
     }
@@ -319,7 +320,7 @@ enum AnytimePanel {
         }
         for (t, probs) in a.anytime.enumerated() where t < height - 1 {
             let top = probs.indices.sorted { probs[$0] > probs[$1] }.prefix(3)
-            let text = "t=\(t + 1) " + top.map { "\(terminalSafe(a.classNames[$0])) \(String(format: "%.2f", probs[$0]))" }.joined(separator: "  ")
+            let text = "t=\(t + 1) " + top.map { "\(terminalSafe(a.classNames[$0])) \(String(format: "%.3f", probs[$0]))" }.joined(separator: "  ")
             g.put(fit(text, width), x: 0, y: t, role: top.first == a.snn.top1 ? .normal : .warning)
         }
         let final = a.snn.top1

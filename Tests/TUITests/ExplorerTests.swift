@@ -168,6 +168,7 @@ final class ExplorerTests: XCTestCase {
         e.settle()
         let membrane = e.frame(width: 80, height: 24).lines.joined(separator: "\n")
         XCTAssertTrue(membrane.contains("neuron 0 (+/-): h[t]"), membrane)
+        XCTAssertTrue(membrane.contains("t = 1..4 across  o h[t]  * spike"), "legend: \(membrane)")
     }
 
     func testTextLayersShowThePromptChosenWithN() throws {
