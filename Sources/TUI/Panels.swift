@@ -163,8 +163,8 @@ enum SpikesPanel {
             let cols = (rasterW - 5)
             let perStep = max(1, cols / steps)
             for x in (state.step * perStep)..<min(cols, (state.step + 1) * perStep) { g[x, height - 1] = Cell("^", .accent) }
-            let ordering = state.orderByActivity ? "by activity (o: by index)" : "by index (o: by activity)"
-            let footer = " neurons \(state.neuronOffset)-\(state.neuronOffset + max(0, shown - 1)) of \(n), \(ordering)"
+            let ordering = state.orderByActivity ? "by activity (o)" : "by index (o)"
+            let footer = " neurons \(state.neuronOffset)-\(state.neuronOffset + max(0, shown - 1)) of \(n) \(ordering)"
             let footerX = max(min(cols, (state.step + 1) * perStep) + 1, width - footer.count)
             g.put(String(footer.prefix(max(0, width - footerX))), x: footerX, y: height - 1, role: .dim)
         case .spatial:
@@ -304,7 +304,13 @@ enum EnergyPanel {
         // Text side: each class summed over its templates.
         let m = max(1, a.templatesPerClass)
         let perClass = a.classNames.indices.map { c in (0..<m).reduce(0.0) { $0 + (c * m + $1 < a.textEnergy.count ? a.textEnergy[c * m + $1].totalPJ(conv) : 0) } }
-        let line = "text (SNN, per class, all templates): " + zip(a.classNames, perClass).map { "\(terminalSafe($0)) \(formatEnergy(picojoules: $1))" }.joined(separator: ", ")
+        // One line at any width: the mean over classes and the extremes (the per-prompt numbers are in `spikeclip energy`).
+        var line = "text encoder (SNN), per class over \(m) template\(m == 1 ? "" : "s"): "
+        if let lo = perClass.indices.min(by: { perClass[$0] < perClass[$1] }), let hi = perClass.indices.max(by: { perClass[$0] < perClass[$1] }) {
+            let mean = perClass.reduce(0, +) / Double(perClass.count)
+            line += "mean \(formatEnergy(picojoules: mean)), min \(formatEnergy(picojoules: perClass[lo])) (\(a.classNames[lo])), "
+                + "max \(formatEnergy(picojoules: perClass[hi])) (\(a.classNames[hi]))"
+        }
         g.put(fit(line, width), x: 0, y: height - 2, role: .dim)
         g.put(fit(a.visionEnergy.constants.source, width), x: 0, y: height - 1, role: .dim)
         return g

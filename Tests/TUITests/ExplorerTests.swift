@@ -73,6 +73,12 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(energyText.contains("SNN \(formatEnergy(picojoules: energy.totalPJ(.paper)))"), energyText)
         _ = e.handle(.char("u"))
         XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("SNN \(formatEnergy(picojoules: energy.totalPJ(.fuller)))"))
+        // Text side: one line with the mean per class (each class summed over its templates) and the extremes.
+        let a = try XCTUnwrap(e.analysis)
+        let perClass = a.textEnergy.map { $0.totalPJ(.fuller) }  // one template per class in the fixture
+        let textLine = try XCTUnwrap(e.frame(width: 200, height: 24).lines.first { $0.contains("text encoder (SNN)") })
+        XCTAssertTrue(textLine.contains("mean \(formatEnergy(picojoules: perClass.reduce(0, +) / Double(perClass.count)))"), textLine)
+        XCTAssertTrue(textLine.contains("max \(formatEnergy(picojoules: perClass.max()!))"), textLine)
         // The status line compares both sides in the same convention.
         let ann = EnergyAccounting.annVision(config: model.config)
         let status = try XCTUnwrap(e.frame(width: 240, height: 24).lines.last)  // wide: the fixture's class names are long
