@@ -112,13 +112,35 @@ def report(run: Path, holdout: Optional[Path] = None) -> str:
     if hres:
         hc = hres["heldout_classes"]
         k = len(hc)
+        hmeta = _read(holdout / "run.json") or {}
+        hckpt = holdout / "export" / "model.safetensors"
+        hprov = read_checkpoint_config(hckpt).provenance if hckpt.exists() else {}
         L += [f"(a) classes {', '.join(hc)} held out of all image training (teacher, align, finetune; their images "
-              f"are also excluded from validation), run `{holdout}`. Test images of the held-out classes:", "",
+              f"are also excluded from validation), run `{holdout}` (seed {hmeta.get('seed')}, commit "
+              f"`{hprov.get('git_revision', 'unknown')[:12]}`, otherwise the same configuration). "
+              "Test images of the held-out classes:", "",
               "| model | held-out images, 10-way | held-out images, "
               f"{k}-way among held-out | seen-class images, 10-way |", "|---|---|---|---|"]
         for side, name in (("ann_teacher", "ANN teacher"), ("spiking", "spiking")):
             L.append(f"| {name} | {pct(hres.get(f'{side}_heldout_classes_10way'))} | "
                      f"{pct(hres.get(f'{side}_heldout_classes_{k}way'))} | {pct(hres.get(f'{side}_seen_classes_10way'))} |")
+        L.append("")
+        L += [f"10-way, a held-out class competes with the {10 - k} seen ones; cross-entropy over the seen class prompts "
+              "pulls every training image toward a seen prototype, so images of a class never seen are drawn to their "
+              f"nearest seen relative. {k}-way, only the held-out names compete (chance {100 / k:.0f} %): is an image nearer "
+              "the right unseen name than the wrong one?", ""]
+        from .data import CLASSES
+        L += ["Where the held-out images go (10-way, training templates; the three most frequent predictions):", "",
+              "| true class | ANN teacher | spiking |", "|---|---|---|"]
+        for c in hc:
+            i = CLASSES.index(c)
+            cells = []
+            for side in ("ann_teacher", "spiking"):
+                row = hres[f"{side}_confusion"][i]
+                n = max(1, sum(row))
+                top = sorted(range(len(row)), key=lambda j: -row[j])[:3]
+                cells.append(", ".join(f"{CLASSES[j]} {100 * row[j] / n:.1f} %" for j in top if row[j]))
+            L.append(f"| {c} | {cells[0]} | {cells[1]} |")
         L.append("")
     elif res:
         L += ["(a) two classes held out of image training: **not done yet** (command in docs/TRAINING.md).", ""]

@@ -234,4 +234,5 @@ def test_ddp_two_process_gloo_with_held_out_classes(cache, tmp_path):
     from spikeclip_training.results import report
     md = report(out, holdout=out)
     assert "(a) classes Sandal, Shirt held out of all image training" in md
+    assert "Where the held-out images go" in md and "| Sandal |" in md and "| Shirt |" in md
     assert "not done yet" not in md
