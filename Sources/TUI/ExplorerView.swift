@@ -67,6 +67,7 @@ public enum ExplorerView {
         }
         drawStatus(&grid, state, ctx, width: width, y: height - 1)
         if state.showHelp { drawHelp(&grid, width: width, height: height, ascii: ascii) }
+        if ascii { grid.replace(cutMark, with: "~") }
         return grid
     }
 
@@ -174,8 +175,13 @@ public enum ExplorerView {
     }
 }
 
-/// Pads or cuts `s` to exactly `n` columns.
+/// Pads or cuts `s` to exactly `n` columns; a cut ends in ``cutMark`` so that it shows (drawn as `~` with ASCII
+/// glyphs, see ``ExplorerView/render(_:_:width:height:)``).
 func fit(_ s: String, _ n: Int) -> String {
     let t = terminalSafe(s)
-    return t.count >= n ? String(t.prefix(n)) : t.padding(toLength: n, withPad: " ", startingAt: 0)
+    if t.count <= n { return t.padding(toLength: n, withPad: " ", startingAt: 0) }
+    return n >= 2 ? String(t.prefix(n - 1)) + String(cutMark) : String(t.prefix(n))
 }
+
+/// Ends text cut to fit its panel.
+let cutMark: Character = "…"

@@ -42,6 +42,11 @@ public struct CellGrid: Sendable, Equatable {
         }
     }
 
+    /// Replaces every `character` cell with `replacement`, keeping roles (e.g. the ellipsis for ASCII terminals).
+    public mutating func replace(_ character: Character, with replacement: Character) {
+        for i in cells.indices where cells[i].character == character { cells[i].character = replacement }
+    }
+
     /// The characters of each row (trailing spaces kept), for snapshots and plain-text output.
     public var lines: [String] {
         (0..<height).map { y in String((0..<width).map { self[$0, y].character }) }

@@ -340,6 +340,20 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(signalled.frames.isEmpty, "a pending SIGTERM ends the loop before drawing")
     }
 
+    func testCutTextEndsInAMarkThatASCIITerminalsCanDraw() throws {
+        XCTAssertEqual(fit("abcdef", 4), "abc…")
+        XCTAssertEqual(fit("abcd", 4), "abcd")
+        XCTAssertEqual(fit("ab", 4), "ab  ")
+        XCTAssertEqual(fit("abc", 1), "a")
+        let e = try makeExplorer(glyphs: .ascii)
+        _ = e.handle(.char("6"))  // the fixture's long token-id class names are cut in the anytime lines
+        let ascii = e.frame(width: 80, height: 24).lines.joined(separator: "\n")
+        XCTAssertFalse(ascii.contains("…"), "the ellipsis is not ASCII")
+        XCTAssertTrue(ascii.contains("~|"), ascii)
+        _ = e.handle(.char("g"))
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("…"))
+    }
+
     func testTerminalSafeReplacesControlAndWideCharacters() {
         XCTAssertEqual(terminalSafe("a\u{1B}[31mb"), "a?[31mb")
         XCTAssertEqual(terminalSafe("猫 cat"), "? cat")
