@@ -305,11 +305,11 @@ enum EnergyPanel {
         let m = max(1, a.templatesPerClass)
         let perClass = a.classNames.indices.map { c in (0..<m).reduce(0.0) { $0 + (c * m + $1 < a.textEnergy.count ? a.textEnergy[c * m + $1].totalPJ(conv) : 0) } }
         // One line at any width: the mean over classes and the extremes (the per-prompt numbers are in `spikeclip energy`).
-        var line = "text encoder (SNN), per class over \(m) template\(m == 1 ? "" : "s"): "
+        var line = "text per class (\(m) template\(m == 1 ? "" : "s")): "
         if let lo = perClass.indices.min(by: { perClass[$0] < perClass[$1] }), let hi = perClass.indices.max(by: { perClass[$0] < perClass[$1] }) {
             let mean = perClass.reduce(0, +) / Double(perClass.count)
-            line += "mean \(formatEnergy(picojoules: mean)), min \(formatEnergy(picojoules: perClass[lo])) (\(a.classNames[lo])), "
-                + "max \(formatEnergy(picojoules: perClass[hi])) (\(a.classNames[hi]))"
+            line += "mean \(formatEnergy(picojoules: mean)), min \(formatEnergy(picojoules: perClass[lo])) \(a.classNames[lo]), "
+                + "max \(formatEnergy(picojoules: perClass[hi])) \(a.classNames[hi])"
         }
         g.put(fit(line, width), x: 0, y: height - 2, role: .dim)
         g.put(fit(a.visionEnergy.constants.source, width), x: 0, y: height - 1, role: .dim)

@@ -76,7 +76,7 @@ final class ExplorerTests: XCTestCase {
         // Text side: one line with the mean per class (each class summed over its templates) and the extremes.
         let a = try XCTUnwrap(e.analysis)
         let perClass = a.textEnergy.map { $0.totalPJ(.fuller) }  // one template per class in the fixture
-        let textLine = try XCTUnwrap(e.frame(width: 200, height: 24).lines.first { $0.contains("text encoder (SNN)") })
+        let textLine = try XCTUnwrap(e.frame(width: 200, height: 24).lines.first { $0.contains("text per class") })
         XCTAssertTrue(textLine.contains("mean \(formatEnergy(picojoules: perClass.reduce(0, +) / Double(perClass.count)))"), textLine)
         XCTAssertTrue(textLine.contains("max \(formatEnergy(picojoules: perClass.max()!))"), textLine)
         // The status line compares both sides in the same convention.
