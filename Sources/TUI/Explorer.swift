@@ -212,7 +212,8 @@ public final class Explorer {
 
     /// Waits for the pending analysis (for snapshots and tests).
     public func settle() {
-        if requested > 0 {
+        // Nothing pending when the analysis shown is already the one last requested (waiting would never end).
+        if requested > 0, analysis?.generation != requested {
             let r = worker.wait(for: requested)
             switch r {
             case let .success(a): analysis = a; error = nil

@@ -147,13 +147,15 @@ public struct ExplorerState: Sendable {
     }
 
     mutating func handlePrompts(_ key: Key) -> Effect {
+        // Switching lists first: each list keeps its own selection.
+        if key == .char("m") { editingTemplates.toggle(); return .redraw }
+        let editingTemplates = self.editingTemplates
         let count = editingTemplates ? templates.count : classNames.count
-        var selected = editingTemplates ? selectedTemplate : selectedClass
+        var selected = min(max(0, count - 1), editingTemplates ? selectedTemplate : selectedClass)
         defer { if editingTemplates { selectedTemplate = selected } else { selectedClass = selected } }
         switch key {
         case .down, .char("j"): selected = min(max(0, count - 1), selected + 1); return .redraw
         case .up, .char("k"): selected = max(0, selected - 1); return .redraw
-        case .char("m"): editingTemplates.toggle(); return .redraw
         case .char("t"): ensemble.toggle(); return .recompute
         case .char("a"): editBuffer = ""; editIndex = nil; return .redraw
         case .char("e"), .enter:

@@ -27,19 +27,33 @@ final class CLITests: XCTestCase {
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:] }
     }
 
-    func run(_ arguments: [String], in directory: URL = CLITests.root) throws -> Run {
+    /// Runs the binary; output goes through temporary files so that a hung run can be stopped after `timeout` seconds
+    /// (it then fails the test instead of blocking the suite).
+    func run(_ arguments: [String], in directory: URL = CLITests.root, timeout: TimeInterval = 600) throws -> Run {
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary), "no spikeclip binary at \(Self.binary); build with swift build --build-tests")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spikeclip-run-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let outURL = dir.appendingPathComponent("stdout"), errURL = dir.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = arguments
         p.currentDirectoryURL = directory
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
+        p.standardOutput = try FileHandle(forWritingTo: outURL)
+        p.standardError = try FileHandle(forWritingTo: errURL)
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning {
+            p.terminate()
+            p.waitUntilExit()
+            XCTFail("spikeclip \(arguments.joined(separator: " ")) still running after \(Int(timeout)) s: stopped")
+        }
         p.waitUntilExit()
+        let o = (try? Data(contentsOf: outURL)) ?? Data()
+        let e = (try? Data(contentsOf: errURL)) ?? Data()
         return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
@@ -421,6 +435,17 @@ final class CLITests: XCTestCase {
                        URL(fileURLWithPath: expected).resolvingSymlinksInPath().path)
         XCTAssertNil(r.json["note"], "the trained default, not the fixture")
         XCTAssertEqual(r.json["ann_text_encoder"] as? String, "minilm", "MiniLM found beside the default checkpoint")
+    }
+
+    /// `snapshot --keys` types keys that need no new analysis (it used to wait forever for one).
+    func testSnapshotWithKeysFinishes() throws {
+        for keys in ["]]v", "c", "3]"] {
+            let r = try run(["snapshot", "--checkpoint", Self.fixture, "--size", "80x24", "--keys", keys], timeout: 60)
+            XCTAssertEqual(r.status, 0, "--keys \(keys): \(r.stderr)")
+            XCTAssertTrue(r.stdout.contains("SNN: "), r.stdout)
+        }
+        let spatial = try run(["snapshot", "--checkpoint", Self.fixture, "--size", "80x24", "--focus", "spikes", "--keys", "]]v"], timeout: 60)
+        XCTAssertTrue(spatial.stdout.contains("3/13 vision.patch_embed.block3_lif") && spatial.stdout.contains("view: spatial map"), spatial.stdout)
     }
 
     func testCorruptCheckpointIsRuntimeError() throws {

@@ -316,6 +316,29 @@ final class ExplorerTests: XCTestCase {
         }
     }
 
+    /// Each list keeps its own selection: switching to the (shorter) template list and editing used to read past
+    /// its end and crash.
+    func testSwitchingListsKeepsEachSelection() throws {
+        let e = try makeExplorer()
+        XCTAssertEqual(e.state.templates.count, 1)
+        for key: Key in [.char("j"), .char("j"), .char("j")] { _ = e.handle(key) }
+        XCTAssertEqual(e.state.selectedClass, e.state.classNames.count - 1)
+        _ = e.handle(.char("m"))
+        XCTAssertEqual(e.state.selectedTemplate, 0)
+        _ = e.handle(.char("e"))
+        XCTAssertEqual(e.state.editBuffer, e.state.templates[0])
+        _ = e.handle(.escape)
+        _ = e.handle(.char("d"))  // the only template stays
+        XCTAssertEqual(e.state.templates.count, 1)
+        _ = e.handle(.char("m"))
+        XCTAssertEqual(e.state.selectedClass, e.state.classNames.count - 1)
+        // A selection left out of range by hand is clamped, never used as an index.
+        e.state.selectedTemplate = 7
+        _ = e.handle(.char("m"))
+        _ = e.handle(.char("e"))
+        XCTAssertEqual(e.state.editBuffer, e.state.templates[0])
+    }
+
     func testHelpOverlayAndQuit() throws {
         let e = try makeExplorer()
         _ = e.handle(.char("?"))
