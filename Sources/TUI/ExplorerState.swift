@@ -89,10 +89,14 @@ public struct ExplorerState: Sendable {
     /// A one-line message for the status bar (errors, hints).
     public var message: String?
 
+    /// False when the session started in ASCII (`--ascii` or a locale without UTF-8): `g` then keeps ASCII.
+    public var unicodeGlyphs: Bool
+
     public init(classNames: [String], templates: [String], glyphs: GlyphSet, directory: String) {
         self.classNames = classNames
         self.templates = templates
         self.glyphs = glyphs
+        self.unicodeGlyphs = glyphs != .ascii
         self.directory = directory
     }
 
@@ -118,6 +122,7 @@ public struct ExplorerState: Sendable {
             focus = PanelID(rawValue: Int(String(c))! - 1)!
             return .redraw
         case .char("g"):
+            guard unicodeGlyphs else { message = "ASCII only: started with --ascii or a locale without UTF-8"; return .redraw }
             glyphs = GlyphSet.allCases[(GlyphSet.allCases.firstIndex(of: glyphs)! + 1) % GlyphSet.allCases.count]
             return .redraw
         case .resize: return .redraw

@@ -153,8 +153,9 @@ public struct MembraneTrace: Sendable {
 
 /// Sparkline of values (eighth blocks, or ASCII digits 0-9 scaled to the maximum).
 public func sparkline(_ values: [Double], glyphs: GlyphSet) -> String {
-    guard let m = values.max(), m > 0 else { return String(repeating: glyphs == .ascii ? "0" : "▁", count: values.count) }
-    let ramp: [Character] = glyphs == .ascii ? Array("0123456789") : ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
+    // ASCII: a shape ramp, not digits (digits beside numbers read as numbers).
+    guard let m = values.max(), m > 0 else { return String(repeating: glyphs == .ascii ? "_" : "▁", count: values.count) }
+    let ramp: [Character] = glyphs == .ascii ? Array("_.-=+*#") : ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
     return String(values.map { ramp[min(ramp.count - 1, Int(($0 / m) * Double(ramp.count - 1) + 0.5))] })
 }
 

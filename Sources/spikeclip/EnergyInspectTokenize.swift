@@ -235,7 +235,7 @@ struct Tokenize: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(parsing: .singleValue, help: "Text to tokenize (repeat for several).")
+    @Option(parsing: .upToNextOption, help: "Text(s) to tokenize: --text 'a' 'b' or --text 'a' --text 'b'.")
     var text: [String]
 
     @Flag(help: "Machine-readable output.")

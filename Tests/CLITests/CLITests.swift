@@ -357,6 +357,10 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(items[0]["truncated_pieces"] as? [String], ["21", "22", "23"])
         XCTAssertEqual(items[1]["ids"] as? [Int], [1, 5, 2] + [Int](repeating: 0, count: 17))
         XCTAssertEqual(items[1]["truncated"] as? Int, 0)
+        // Several texts after one --text, as classify's --prompt takes them.
+        let together = try run(["tokenize", "--json", "--checkpoint", Self.fixture, "--text", ids, "1 5 2"])
+        XCTAssertEqual(together.status, 0, together.stderr)
+        XCTAssertEqual((together.json["items"] as? [[String: Any]])?.count, 2)
         let bad = try run(["tokenize", "--checkpoint", Self.fixture, "--text", "a dress"])
         XCTAssertEqual(bad.status, 1)
         XCTAssertTrue(bad.stderr.hasPrefix("error: ") && bad.stderr.contains("token ids"), bad.stderr)

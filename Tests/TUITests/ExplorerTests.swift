@@ -373,8 +373,17 @@ final class ExplorerTests: XCTestCase {
         let ascii = e.frame(width: 80, height: 24).lines.joined(separator: "\n")
         XCTAssertFalse(ascii.contains("…"), "the ellipsis is not ASCII")
         XCTAssertTrue(ascii.contains("~|"), ascii)
+        // Started in ASCII, g keeps ASCII (the terminal may not draw anything else) and says so.
         _ = e.handle(.char("g"))
-        XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("…"))
+        XCTAssertEqual(e.state.glyphs, .ascii)
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines.last?.contains("ASCII only") ?? false)
+        let unicode = try makeExplorer(glyphs: .braille)
+        _ = unicode.handle(.char("6"))
+        XCTAssertTrue(unicode.frame(width: 80, height: 24).lines.joined().contains("…"))
+        for expected in [GlyphSet.halfBlocks, .ascii, .braille] {
+            _ = unicode.handle(.char("g"))
+            XCTAssertEqual(unicode.state.glyphs, expected)
+        }
     }
 
     func testTerminalSafeReplacesControlAndWideCharacters() {

@@ -62,8 +62,9 @@ final class PlotSnapshotTests: XCTestCase {
 
     func testSparkline() {
         XCTAssertEqual(sparkline([0, 1, 2, 4], glyphs: .braille), "▁▃▅█")
-        XCTAssertEqual(sparkline([0, 1, 2, 4], glyphs: .ascii), "0259")
-        XCTAssertEqual(sparkline([0, 0], glyphs: .ascii), "00")
+        // 7 ASCII levels: 1/4 * 6 + 0.5 -> 2 ('-'), 2/4 * 6 + 0.5 -> 3 ('='), 4/4 -> 6 ('#').
+        XCTAssertEqual(sparkline([0, 1, 2, 4], glyphs: .ascii), "_-=#")
+        XCTAssertEqual(sparkline([0, 0], glyphs: .ascii), "__")
     }
 
     func testThumbnailHalfBlocksAndASCII() {
