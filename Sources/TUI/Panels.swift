@@ -11,10 +11,10 @@ enum PromptsPanel {
         let firstTemplate = state.templates.first ?? "{}"
         var y = 0
         let header = state.editingTemplates ? "Templates (m: class prompts)" : "Class prompts"
-        g.put(fit("\(header)   ensembling \(state.ensemble ? "on" : "off") (t)", width), x: 0, y: y, role: .accent)
-        y += 1
         let items = state.editingTemplates ? state.templates : state.classNames
-        let selected = state.editingTemplates ? state.selectedTemplate : state.selectedClass
+        let selected = min(max(0, items.count - 1), state.editingTemplates ? state.selectedTemplate : state.selectedClass)
+        g.put(fit("\(header) \(selected + 1)/\(items.count)   ensembling \(state.ensemble ? "on" : "off") (t)", width), x: 0, y: y, role: .accent)
+        y += 1
         let listHeight = max(1, height - y - (state.editBuffer != nil ? 2 : 0) - (state.editingTemplates ? 0 : 1))
         let first = max(0, min(selected - listHeight / 2, items.count - listHeight))
         for i in first..<min(items.count, first + listHeight) {
@@ -33,14 +33,18 @@ enum PromptsPanel {
             // The same worst case as the list shows once the entry is saved.
             let t = worstTokens(state, ctx, item: buffer)
             let info = t.truncated > 0 ? "\(t.count)/\(l) tokens: \(t.truncated) will be cut" : "\(t.count)/\(l) tokens"
-            g.put(fit("edit> " + buffer + "_", width), x: 0, y: editY, role: .accent)
+            // The end of the text stays in view while typing: a long entry shows "…" and its last characters.
+            let room = max(1, width - "edit> ".count - 1)
+            let shown = buffer.count <= room ? buffer : String(cutMark) + String(buffer.suffix(room - 1))
+            g.put(fit("edit> " + shown + "_", width), x: 0, y: editY, role: .accent)
             g.put(fit(info + "   Enter: save  Esc: cancel", width), x: 0, y: editY + 1, role: t.truncated > 0 ? .warning : .dim)
             y = editY + 2
         }
         if !state.editingTemplates && y < height {
             let count = state.templates.count
             let t = state.ensemble ? "\(count) template\(count == 1 ? "" : "s") (ensembled)" : "template: \(firstTemplate)"
-            g.put(fit("\(t)  (m: edit templates)", width), x: 0, y: y, role: .dim)
+            let counts = state.ensemble && count > 1 ? "; [n/L]: tokens in its longest prompt" : "; [n/L]: tokens of L"
+            g.put(fit("\(t)\(counts)  (m: edit templates)", width), x: 0, y: y, role: .dim)
         }
         return g
     }
@@ -162,11 +166,20 @@ enum SpikesPanel {
             // Mark the current time step under its columns.
             let cols = (rasterW - 5)
             let perStep = max(1, cols / steps)
-            for x in (state.step * perStep)..<min(cols, (state.step + 1) * perStep) { g[x, height - 1] = Cell("^", .accent) }
-            let ordering = state.orderByActivity ? "by activity (o)" : "by index (o)"
-            let footer = " neurons \(state.neuronOffset)-\(state.neuronOffset + max(0, shown - 1)) of \(n) \(ordering)"
-            let footerX = max(min(cols, (state.step + 1) * perStep) + 1, width - footer.count)
-            g.put(String(footer.prefix(max(0, width - footerX))), x: footerX, y: height - 1, role: .dim)
+            let markFrom = state.step * perStep, markTo = min(cols, (state.step + 1) * perStep)
+            for x in markFrom..<markTo { g[x, height - 1] = Cell("^", .accent) }
+            // The neuron range goes on whichever side of the step marker has more room.
+            let range = "\(state.neuronOffset)-\(state.neuronOffset + max(0, shown - 1))/\(n)"
+            let ordering = state.orderByActivity ? "by activity" : "by index"
+            let right = width - markTo - 1, left = markFrom - 1
+            let room = max(right, left)
+            let footer = ["neurons \(range) \(ordering) (o)", "\(range) \(ordering) (o)", "\(range) \(ordering)", range].first { $0.count <= room } ?? range
+            if right >= left {
+                let text = String(footer.prefix(max(0, right)))
+                g.put(text, x: width - text.count, y: height - 1, role: .dim)
+            } else {
+                g.put(String(footer.prefix(max(0, left))), x: 0, y: height - 1, role: .dim)
+            }
         case .spatial:
             guard let (gh, gw, channels) = spatialGrid(layer) else {
                 g.put(fit("no spatial layout for this layer (text encoder): use the raster", width), x: 0, y: 2, role: .dim)
@@ -235,7 +248,10 @@ enum ComparePanel {
         }
         var summary = "image cos(SNN,ANN) \(String(format: "%.3f", a.imageCosine))"
         if let agree = a.top1Agrees, let kl = a.klANNtoSNN {
-            summary = "top-1 agree: \(agree ? "yes" : "no")  KL(ANN||SNN) \(String(format: "%.3f", kl))  " + summary
+            // Short labels below 70 columns so that every number stays on screen.
+            summary = width >= 70
+                ? "top-1 agree: \(agree ? "yes" : "no")  KL(ANN||SNN) \(String(format: "%.3f", kl))  " + summary
+                : "agree \(agree ? "yes" : "no")  KL \(String(format: "%.3f", kl))  img cos \(String(format: "%.3f", a.imageCosine))"
         }
         if a.textCosines == nil { summary += "  (no ANN text model: ANN twin vs spiking text)" }
         g.put(fit(summary, width), x: 0, y: 0, role: a.top1Agrees == false ? .warning : .normal)

@@ -252,6 +252,40 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(screen.contains("max here: \(try XCTUnwrap(maxCount)) of \(channels * 4)"), screen)
     }
 
+    /// The raster's neuron range stays whole at the minimum width, on the side of the step marker with room.
+    func testRasterFooterIsNeverCutByTheStepMarker() throws {
+        let e = try makeExplorer()
+        _ = e.handle(.char("3"))
+        for _ in 0..<5 { _ = e.handle(.char("j")) }  // scrolled: neurons 20-...
+        for step in 0..<4 {
+            let lines = e.frame(width: ExplorerView.minimumSize.width, height: ExplorerView.minimumSize.height).lines
+            let bottom = lines[lines.count - 3]
+            XCTAssertNotNil(bottom.range(of: #"(^|[ |│])20-\d+/3136 by index"#, options: .regularExpression), "step \(step + 1): \(bottom)")
+            _ = e.handle(.char("."))
+        }
+    }
+
+    /// At the minimum size: the end of a long entry stays visible while typing, the list says where the cursor is,
+    /// and the ANN vs SNN summary keeps every number.
+    func testNarrowScreensKeepWhatMatters() throws {
+        let e = try makeExplorer(glyphs: .braille)
+        _ = e.handle(.char("a"))
+        let long = (1...40).map(String.init).joined(separator: " ")
+        for c in long { _ = e.handle(.char(c)) }
+        let (w, h) = ExplorerView.minimumSize
+        let editing = e.frame(width: w, height: h).lines.joined(separator: "\n")
+        XCTAssertTrue(editing.contains("37 38 39 40_"), editing)
+        XCTAssertTrue(editing.contains("edit> …"), editing)
+        _ = e.handle(.escape)
+        _ = e.handle(.char("j"))
+        XCTAssertTrue(e.frame(width: w, height: h).lines[2].contains("Class prompts 2/3"), e.frame(width: w, height: h).lines[2])
+        _ = e.handle(.char("4"))
+        let a = try XCTUnwrap(e.analysis)
+        let summary = e.frame(width: w, height: h).lines[2]
+        XCTAssertTrue(summary.contains(String(format: "img cos %.3f", a.imageCosine)), summary)
+        XCTAssertTrue(summary.contains(String(format: "KL %.3f", try XCTUnwrap(a.klANNtoSNN))), summary)
+    }
+
     func testLayerStepHeatmapHasAxesAndLegend() throws {
         let e = try makeExplorer()
         _ = e.handle(.char("3"))
