@@ -122,6 +122,14 @@ public final class Explorer {
             case .fashionMNIST:
                 let n = catalog.fashionCount()
                 guard n > 0 else { throw ExplorerMessage("Fashion-MNIST test set not found (apt-get install dataset-fashion-mnist)") }
+                if let typed = state.typedIndex {
+                    state.typedIndex = nil
+                    guard typed < n else {
+                        state.message = "test index \(typed) is out of range 0-\(n - 1)"
+                        return
+                    }
+                    state.fashionIndex = typed
+                }
                 state.fashionIndex = (state.fashionIndex % n + n) % n
                 image = try catalog.loadFashion(index: state.fashionIndex)
             case .directory:

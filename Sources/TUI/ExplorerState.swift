@@ -64,6 +64,8 @@ public struct ExplorerState: Sendable {
     public var chosenFile: String?
     /// Digits typed after `i` (go to a Fashion-MNIST index); nil when not entering one.
     public var indexBuffer: String?
+    /// An index just typed, not yet checked against the test set (n/p wrap around; a typed index does not).
+    public var typedIndex: Int?
 
     // Spikes panel.
     public var layerIndex = 0
@@ -255,7 +257,7 @@ public struct ExplorerState: Sendable {
         case .enter:
             defer { indexBuffer = nil }
             guard let n = Int(indexBuffer ?? "") else { return .redraw }
-            fashionIndex = n
+            typedIndex = n  // checked against the test set's size by the loop
             return .loadImage
         case .escape: indexBuffer = nil; return .redraw
         default: return .none

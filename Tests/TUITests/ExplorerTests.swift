@@ -441,6 +441,14 @@ final class ImageSourceTests: XCTestCase {
         let labels = try IDXFile(path: "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
         XCTAssertEqual(image.label, ImageCatalog.fashionClasses[try labels.label(at: 17)])
         XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("Fashion-MNIST test #17  label: \(image.label!)"))
+        // A typed index past the end is refused with a message (n/p still wrap around).
+        let typing: [Key] = [.char("i")] + "99999".map { Key.char($0) } + [.enter]
+        for key in typing { _ = e.handle(key) }
+        XCTAssertEqual(e.state.fashionIndex, 17)
+        XCTAssertEqual(e.image?.title, "Fashion-MNIST test #17")
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines.last?.hasPrefix("test index 99999 is out of range 0-9999") ?? false)
+        _ = e.handle(.char("p"))
+        XCTAssertEqual(e.state.fashionIndex, 16)
     }
 
     func testDirectoryBrowserListsImagesAndOpensOne() throws {
