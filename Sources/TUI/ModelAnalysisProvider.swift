@@ -96,21 +96,22 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
 
     /// ANN text embeddings of `prompts`, computing only those not cached (one call for all missing prompts).
     private func annEmbeddings(_ prompts: [String], _ encode: ([String]) throws -> [[Float]]) throws -> [[Float]] {
+        var found: [String: [Float]] = [:]
         lock.lock()
-        var known = annCache
+        for p in prompts { found[p] = annCache[p] }
         lock.unlock()
         var missing: [String] = []
-        for p in prompts where known[p] == nil && !missing.contains(p) { missing.append(p) }
+        var queued = Set<String>()
+        for p in prompts where found[p] == nil && queued.insert(p).inserted { missing.append(p) }
         if !missing.isEmpty {
             let rows = try encode(missing)
             guard rows.count == missing.count else { throw ExplorerError.annTextRows(prompts: missing.count, rows: rows.count) }
-            for (p, r) in zip(missing, rows) { known[p] = r }
             lock.lock()
             if annCache.count + missing.count > Self.annCacheLimit { annCache = [:] }
-            for p in missing { annCache[p] = known[p] }
+            for (p, r) in zip(missing, rows) { found[p] = r; annCache[p] = r }
             lock.unlock()
         }
-        return prompts.map { known[$0]! }
+        return prompts.map { found[$0]! }
     }
 
     public func analyze(_ request: AnalysisRequest) throws -> Analysis {
