@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries (Debian: libopenblas-dev, libpng-dev, libjpeg62-turbo-dev, libturbojpeg0-dev, zlib1g-dev).
@@ -20,7 +21,9 @@ let package = Package(
         // C helpers Swift cannot express (libpng reports errors by longjmp); wraps the setjmp side.
         .target(name: "CImageShims", dependencies: ["CPNG"]),
         // The engine: safetensors reader, LIF, encoders, recording, energy, image input. No UI.
-        .target(name: "SpikeCLIP", dependencies: ["CBLAS", "CPNG", "CJPEG", "CZlib", "CImageShims"]),
+        .target(name: "SpikeCLIP", dependencies: [
+            "CBLAS", "CPNG", "CJPEG", "CZlib", "CImageShims", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // ncursesw behind plain C functions (Swift 6 cannot use curses' globals and macros).
         .target(name: "CTerminal", linkerSettings: [.linkedLibrary("ncursesw")]),
         // Pure renderers: plain data in, a cell grid out. Knows nothing of the engine or the terminal.

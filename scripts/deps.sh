@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Sourced by scripts/run.sh and scripts/test.sh: installs what is missing, never what is there.
-#   Debian packages: the C libraries the Swift package links (OpenBLAS), python3-venv when needed.
-#   Python packages (tests only): torch, safetensors, numpy, spikingjelly, pytest in a virtual environment at
+#   Debian packages: the lists below (C libraries the Swift package links, data the code reads), python3-venv when
+#   needed. Every system file the code, the tests or the training read comes from a package named here:
+#   Tests/system/test_system_paths.py reads these arrays and fails on any other package (docs/DECISIONS.md).
+#   Python packages (tests only): training/requirements-test.txt in a virtual environment at
 #   $SPIKECLIP_VENV (default ~/.cache/spikeclip/venv), shared by every checkout on the machine.
 set -euo pipefail
+
+# C libraries and headers the Swift package builds against (Sources/C*/).
+SPIKECLIP_DEBIAN_BUILD=(libopenblas-dev libpng-dev libjpeg62-turbo-dev libturbojpeg0-dev zlib1g-dev libncurses-dev)
+# Data the explorer and the CLI read at run time: the Fashion-MNIST test set (Image panel source, `spikeclip eval`).
+SPIKECLIP_DEBIAN_RUN=(dataset-fashion-mnist)
+# What only the tests and the training need besides: tmux (end-to-end tests), WordNet (caption synonyms in training).
+SPIKECLIP_DEBIAN_TEST=(tmux wordnet-base)
 
 spikeclip_apt_install() {
     local missing=()
@@ -21,7 +30,19 @@ spikeclip_swift_deps() {
         echo "error: swift not found on PATH; install Swift 6 (https://www.swift.org/install/linux/) and retry" >&2
         exit 1
     fi
-    spikeclip_apt_install libopenblas-dev libpng-dev libjpeg62-turbo-dev libturbojpeg0-dev zlib1g-dev libncurses-dev
+    spikeclip_apt_install "${SPIKECLIP_DEBIAN_BUILD[@]}"
+}
+
+# What scripts/run.sh needs: the build packages and the run-time data.
+spikeclip_run_deps() {
+    spikeclip_swift_deps
+    spikeclip_apt_install "${SPIKECLIP_DEBIAN_RUN[@]}"
+}
+
+# What scripts/test.sh needs: everything above plus the test-only packages.
+spikeclip_test_deps() {
+    spikeclip_run_deps
+    spikeclip_apt_install "${SPIKECLIP_DEBIAN_TEST[@]}"
 }
 
 spikeclip_python_deps() {

@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-spikeclip_swift_deps
+spikeclip_run_deps
 swift build -c release --product spikeclip >&2
 exec .build/release/spikeclip "$@"

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test: the Swift package (engine parity against the committed PyTorch fixtures, loaders, energy,
-# renderers) and the Python training package. Installs missing Debian and PyPI packages first.
+# renderers, explorer, tmux end to end), the Python training package, and the check that every system file the
+# code reads comes from a package these scripts install. Installs missing Debian and PyPI packages first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-spikeclip_swift_deps
-spikeclip_apt_install tmux
+spikeclip_test_deps
 spikeclip_python_deps
 
+echo "== system files come from packages the scripts install"
+"$PY" -m pytest Tests/system -q -p no:cacheprovider
 echo "== swift build"
 swift build --build-tests
 echo "== swift test (XCTest)"

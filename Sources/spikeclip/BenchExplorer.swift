@@ -46,9 +46,9 @@ func benchExplorer(checkpoint: String, assets: String, iterations: Int, width: I
     func line(_ label: String, _ xs: [Double]) -> String {
         label.padding(toLength: 48, withPad: " ", startingAt: 0) + String(format: " p50 %8.3f ms   p95 %8.3f ms", p(xs, 0.5), p(xs, 0.95))
     }
-    print(line("explorer keypress -> frame (\(width)x\(height))", frameMS))
-    print(line("explorer new image -> updated frame", analysisMS))
-    print(line("explorer add a class prompt -> updated frame", promptMS))
+    say(line("explorer keypress -> frame (\(width)x\(height))", frameMS))
+    say(line("explorer new image -> updated frame", analysisMS))
+    say(line("explorer add a class prompt -> updated frame", promptMS))
 }
 
 /// The same measurements on the PyTorch reference (`training/spikeclip_training/bench.py`), when it can run: Python from
@@ -72,12 +72,12 @@ func benchPyTorchReference(checkpoint: String, iterations: Int) {
         p.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
         if p.terminationStatus == 0 {
-            print(text, terminator: "")
+            text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(text.hasSuffix("\n") ? 1 : 0).forEach { say(String($0)) }
         } else {
             let reason = text.split(separator: "\n").last.map(String.init) ?? "exit \(p.terminationStatus)"
-            print("PyTorch reference: not run (\(reason)); install it with pip install -r training/requirements-test.txt")
+            say("PyTorch reference: not run (\(reason)); install it with pip install -r training/requirements-test.txt")
         }
     } catch {
-        print("PyTorch reference: not run (\(error)); install it with pip install -r training/requirements-test.txt")
+        say("PyTorch reference: not run (\(error)); install it with pip install -r training/requirements-test.txt")
     }
 }

@@ -21,5 +21,5 @@ func benchTokenizerAndMiniLM(iterations: Int) throws {
     let p50 = ms[ms.count / 2], p95 = ms[min(ms.count - 1, Int((Double(ms.count) * 0.95).rounded(.up)) - 1)]
     // `%-44@` does not pad on Linux Foundation, so the label is padded here.
     let label = "tokenizer + MiniLM, one 8-word prompt".padding(toLength: 48, withPad: " ", startingAt: 0)
-    print(label + String(format: " p50 %8.3f ms   p95 %8.3f ms", p50, p95))
+    say(label + String(format: " p50 %8.3f ms   p95 %8.3f ms", p50, p95))
 }

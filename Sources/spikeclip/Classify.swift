@@ -151,27 +151,27 @@ struct Classify: ParsableCommand {
     }
 
     func printText(_ r: ClassifyJSON) {
-        if let note = r.note { print("note: \(note)") }
-        print("checkpoint \(r.checkpoint); \(r.classes.count) classes x \(r.templates.count) templates; logit scale \(r.logitScale)")
-        print("ANN side: ANN twin image encoder vs " + (r.annTextEncoder == "minilm" ? "the MiniLM text model" : "the spiking text embeddings (no ANN text model in this checkpoint)"))
+        if let note = r.note { say("note: \(note)") }
+        say("checkpoint \(r.checkpoint); \(r.classes.count) classes x \(r.templates.count) templates; logit scale \(r.logitScale)")
+        say("ANN side: ANN twin image encoder vs " + (r.annTextEncoder == "minilm" ? "the MiniLM text model" : "the spiking text embeddings (no ANN text model in this checkpoint)"))
         for p in r.prompts where p.truncated > 0 {
-            print("warning: prompt '\(quotedPreview(p.text))' has \(p.tokens) tokens, \(p.truncated) cut to fit L")
+            say("warning: prompt '\(quotedPreview(p.text))' has \(p.tokens) tokens, \(p.truncated) cut to fit L")
         }
         let width = min(24, max(5, r.classes.map(\.count).max() ?? 5))
         for image in r.images {
-            print("\n\(image.path): SNN top-1 \(image.snn.top1Class), ANN top-1 \(image.ann.top1Class)\(image.agree ? " (agree)" : " (differ)")")
-            print("  " + pad("class", width) + "   SNN cos   SNN p     ANN cos   ANN p")
+            say(); say("\(image.path): SNN top-1 \(image.snn.top1Class), ANN top-1 \(image.ann.top1Class)\(image.agree ? " (agree)" : " (differ)")")
+            say("  " + pad("class", width) + "   SNN cos   SNN p     ANN cos   ANN p")
             for k in r.classes.indices {
                 let mark = (k == image.snn.top1 ? "*" : " ") + (k == image.ann.top1 ? "+" : " ")
-                print(mark + pad(String(r.classes[k].prefix(width)), width) + String(
+                say(mark + pad(String(r.classes[k].prefix(width)), width) + String(
                     format: "  %+7.4f  %7.4f   %+7.4f  %7.4f", image.snn.cosines[k], image.snn.probabilities[k],
                     image.ann.cosines[k], image.ann.probabilities[k]))
             }
             let e = image.energy
-            print("  energy: SNN \(formatEnergy(picojoules: e.snnPaperPJ)) paper, \(formatEnergy(picojoules: e.snnFullerPJ)) fuller"
+            say("  energy: SNN \(formatEnergy(picojoules: e.snnPaperPJ)) paper, \(formatEnergy(picojoules: e.snnFullerPJ)) fuller"
                   + " (\(formatCount(e.snnMACs)) MACs + \(formatCount(e.snnACs)) ACs); ANN twin \(formatEnergy(picojoules: e.annPaperPJ)) paper,"
                   + " \(formatEnergy(picojoules: e.annFullerPJ)) fuller (\(formatCount(e.annMACs)) MACs)")
         }
-        print("\n* SNN top-1, + ANN top-1. Energy constants: \(EnergyConstants.horowitz45nm.source)")
+        say(); say("* SNN top-1, + ANN top-1. Energy constants: \(EnergyConstants.horowitz45nm.source)")
     }
 }

@@ -69,24 +69,24 @@ struct EnergyCommand: ParsableCommand {
             let ctx = try model.load(annText: false)
             let r = try Self.report(ctx, image: image)
             if json { try printJSON(r); return }
-            if let note = r.note { print("note: \(note)") }
-            print("energy of \(r.image) (checkpoint \(r.checkpoint), T = \(r.steps))")
-            print("paper: \(EnergyConvention.paper.title)")
-            print("fuller: \(EnergyConvention.fuller.title)")
-            print("constants: \(r.constants.source); LIF update \(r.constants.neuronUpdatePJ) pJ")
+            if let note = r.note { say("note: \(note)") }
+            say("energy of \(r.image) (checkpoint \(r.checkpoint), T = \(r.steps))")
+            say("paper: \(EnergyConvention.paper.title)")
+            say("fuller: \(EnergyConvention.fuller.title)")
+            say("constants: \(r.constants.source); LIF update \(r.constants.neuronUpdatePJ) pJ")
             for (title, table) in [("spiking image encoder", r.snn), ("ANN twin image encoder", r.ann)] {
-                print("\n\(title)")
+                say(); say("\(title)")
                 let w = max(36, table.layers.map(\.name.count).max() ?? 0)
-                print(pad("layer", w) + rightAligned("MACs", 10) + rightAligned("ACs", 10) + rightAligned("rate", 8) + rightAligned("paper", 11) + rightAligned("fuller", 11))
+                say(pad("layer", w) + rightAligned("MACs", 10) + rightAligned("ACs", 10) + rightAligned("rate", 8) + rightAligned("paper", 11) + rightAligned("fuller", 11))
                 for l in table.layers {
-                    print(pad(l.name, w) + rightAligned(formatCount(l.macs), 10) + rightAligned(formatCount(l.acs), 10)
+                    say(pad(l.name, w) + rightAligned(formatCount(l.macs), 10) + rightAligned(formatCount(l.acs), 10)
                           + rightAligned(l.firingRate.map { String(format: "%.1f%%", $0 * 100) } ?? "", 8)
                           + rightAligned(formatEnergy(picojoules: l.paperPJ), 11) + rightAligned(formatEnergy(picojoules: l.fullerPJ), 11))
                 }
-                print(pad("total", w) + rightAligned(formatCount(table.totalMACs), 10) + rightAligned(formatCount(table.totalACs), 10) + rightAligned("", 8)
+                say(pad("total", w) + rightAligned(formatCount(table.totalMACs), 10) + rightAligned(formatCount(table.totalACs), 10) + rightAligned("", 8)
                       + rightAligned(formatEnergy(picojoules: table.totalPaperPJ), 11) + rightAligned(formatEnergy(picojoules: table.totalFullerPJ), 11))
             }
-            print(String(format: "\nSNN / ANN energy: %.3f (paper convention), %.3f (fuller estimate)",
+            say(); say(String(format: "SNN / ANN energy: %.3f (paper convention), %.3f (fuller estimate)",
                          r.snn.totalPaperPJ / r.ann.totalPaperPJ, r.snn.totalFullerPJ / r.ann.totalFullerPJ))
         }
     }
@@ -148,23 +148,23 @@ struct Inspect: ParsableCommand {
         try SpikeCLIPCommand.guarded {
             let r = try Self.inspect(checkpoint)
             if json { try printJSON(r); return }
-            print("\(r.path): \(r.bytes) bytes, sha256 \(r.sha256)")
-            print("format \(r.format) version \(r.formatVersion)")
+            say("\(r.path): \(r.bytes) bytes, sha256 \(r.sha256)")
+            say("format \(r.format) version \(r.formatVersion)")
             let c = r.config
-            print("config: T = \(c.T); vision \(c.vision.inChannels)x\(c.vision.imageSize.map(String.init).joined(separator: "x")), D = \(c.vision.embedDims), \(c.vision.numHeads) heads, depth \(c.vision.depths), MLP x\(c.vision.mlpRatios)")
-            print("        ANN twin D = \(c.annVision.embedDims), \(c.annVision.numHeads) heads, depth \(c.annVision.depths); text L = \(c.text.contextLength), E = \(c.text.embedDim) (\(c.text.embedding.kind)), hidden \(c.text.hiddenDim); target \(c.text.targetDim)")
-            print("        logit scale \(c.logitScale); tokenizer \(c.tokenizer.kind); ANN text model \(c.annText.map { "\($0.file) (sha256 \($0.sha256.prefix(12))...)" } ?? "none")")
-            print("        \(c.classes.count) classes: \(c.classes.joined(separator: ", "))")
-            print("        \(c.templates.count) templates: \(c.templates.map { "\"\($0)\"" }.joined(separator: ", "))")
-            print("dtypes: " + r.dtypes.keys.sorted().map { "\($0) x \(r.dtypes[$0]!)" }.joined(separator: ", "))
-            print("\nparameters: \(r.parameters)")
-            for m in r.modules { print("  " + pad(m.module, 36) + rightAligned(String(m.parameters), 12) + rightAligned("\(m.tensors) tensors", 14)) }
+            say("config: T = \(c.T); vision \(c.vision.inChannels)x\(c.vision.imageSize.map(String.init).joined(separator: "x")), D = \(c.vision.embedDims), \(c.vision.numHeads) heads, depth \(c.vision.depths), MLP x\(c.vision.mlpRatios)")
+            say("        ANN twin D = \(c.annVision.embedDims), \(c.annVision.numHeads) heads, depth \(c.annVision.depths); text L = \(c.text.contextLength), E = \(c.text.embedDim) (\(c.text.embedding.kind)), hidden \(c.text.hiddenDim); target \(c.text.targetDim)")
+            say("        logit scale \(c.logitScale); tokenizer \(c.tokenizer.kind); ANN text model \(c.annText.map { "\($0.file) (sha256 \($0.sha256.prefix(12))...)" } ?? "none")")
+            say("        \(c.classes.count) classes: \(c.classes.joined(separator: ", "))")
+            say("        \(c.templates.count) templates: \(c.templates.map { "\"\($0)\"" }.joined(separator: ", "))")
+            say("dtypes: " + r.dtypes.keys.sorted().map { "\($0) x \(r.dtypes[$0]!)" }.joined(separator: ", "))
+            say(); say("parameters: \(r.parameters)")
+            for m in r.modules { say("  " + pad(m.module, 36) + rightAligned(String(m.parameters), 12) + rightAligned("\(m.tensors) tensors", 14)) }
             if let p = r.provenance, let data = try? JSONEncoder.sorted.encode(p), let text = String(data: data, encoding: .utf8) {
-                print("\nprovenance: \(text)")
+                say(); say("provenance: \(text)")
             }
-            print("\nLIF layers (batch 1): name, spike tensor shape [T, B, ...], threshold")
+            say(); say("LIF layers (batch 1): name, spike tensor shape [T, B, ...], threshold")
             for l in r.lifLayers {
-                print("  " + pad(l.name, 36) + " " + pad("[" + l.shape.map(String.init).joined(separator: ", ") + "]", 24) + " \(l.threshold)")
+                say("  " + pad(l.name, 36) + " " + pad("[" + l.shape.map(String.init).joined(separator: ", ") + "]", 24) + " \(l.threshold)")
             }
         }
     }
@@ -250,13 +250,13 @@ struct Tokenize: ParsableCommand {
             let ctx = try model.load(annText: false)
             let r = try Self.tokenize(ctx, texts: text)
             if json { try printJSON(r); return }
-            if let note = r.note { print("note: \(note)") }
-            print("tokenizer \(r.tokenizer) of \(r.checkpoint)")
+            if let note = r.note { say("note: \(note)") }
+            say("tokenizer \(r.tokenizer) of \(r.checkpoint)")
             for item in r.items {
-                print("\n\"\(item.text)\": \(item.tokens) tokens of L = \(item.contextLength)"
+                say(); say("\"\(item.text)\": \(item.tokens) tokens of L = \(item.contextLength)"
                       + (item.truncated > 0 ? ", \(item.truncated) truncated: \(item.truncatedPieces.joined(separator: " "))" : ", fits"))
-                print("  pieces: " + item.pieces.joined(separator: " "))
-                print("  ids:    " + item.ids.map(String.init).joined(separator: " "))
+                say("  pieces: " + item.pieces.joined(separator: " "))
+                say("  ids:    " + item.ids.map(String.init).joined(separator: " "))
             }
         }
     }

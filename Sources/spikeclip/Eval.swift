@@ -311,31 +311,31 @@ struct Eval: ParsableCommand {
     }
 
     func printText(_ r: EvalJSON) {
-        if let note = r.note { print("note: \(note)") }
-        print("\(r.dataset) \(r.split), \(r.images) images; checkpoint \(r.checkpoint)")
-        print("\(r.classes.count) classes (\(r.labelClasses) mapped to labels) x \(r.templates.count) templates; ANN side: ANN twin vs "
+        if let note = r.note { say("note: \(note)") }
+        say("\(r.dataset) \(r.split), \(r.images) images; checkpoint \(r.checkpoint)")
+        say("\(r.classes.count) classes (\(r.labelClasses) mapped to labels) x \(r.templates.count) templates; ANN side: ANN twin vs "
               + (r.annTextEncoder == "minilm" ? "MiniLM" : "the spiking text embeddings (no ANN text model)"))
-        print("")
-        print("                  top-1     top-5")
-        print(String(format: "spiking model   %6.2f%%   %6.2f%%", r.spiking.top1 * 100, r.spiking.top5 * 100))
-        print(String(format: "ANN twin        %6.2f%%   %6.2f%%", r.ann.top1 * 100, r.ann.top5 * 100))
-        print(String(format: "agreement (same top-1): %.2f%%", r.agreement * 100))
-        print("\nconfusion (spiking model; rows: true label, columns: predicted class):")
+        say("")
+        say("                  top-1     top-5")
+        say(String(format: "spiking model   %6.2f%%   %6.2f%%", r.spiking.top1 * 100, r.spiking.top5 * 100))
+        say(String(format: "ANN twin        %6.2f%%   %6.2f%%", r.ann.top1 * 100, r.ann.top5 * 100))
+        say(String(format: "agreement (same top-1): %.2f%%", r.agreement * 100))
+        say(); say("confusion (spiking model; rows: true label, columns: predicted class):")
         let names = r.classes.map { String($0.prefix(6)) }
-        print(pad("", 13) + names.map { rightAligned($0, 7) }.joined())
+        say(pad("", 13) + names.map { rightAligned($0, 7) }.joined())
         for (y, row) in r.spiking.confusion.enumerated() {
             let label = y < r.classes.count ? r.classes[y] : "label \(y)"
-            print(pad(String(label.prefix(12)), 13) + row.map { rightAligned(String($0), 7) }.joined())
+            say(pad(String(label.prefix(12)), 13) + row.map { rightAligned(String($0), 7) }.joined())
         }
         let e = r.energy
-        print("\nenergy per image, mean: SNN \(formatEnergy(picojoules: e.snnPaperPJMean)) paper convention, \(formatEnergy(picojoules: e.snnFullerPJMean)) fuller estimate"
+        say(); say("energy per image, mean: SNN \(formatEnergy(picojoules: e.snnPaperPJMean)) paper convention, \(formatEnergy(picojoules: e.snnFullerPJMean)) fuller estimate"
               + " (\(formatCount(e.snnMACsMean)) MACs + \(formatCount(e.snnACsMean)) ACs)")
-        print("                        ANN twin \(formatEnergy(picojoules: e.annPaperPJ)) paper convention, \(formatEnergy(picojoules: e.annFullerPJ)) fuller estimate (\(formatCount(e.annMACs)) MACs)")
-        print("                        \(e.constants.source)")
-        print("\nmean firing rate per LIF layer:")
-        for rate in r.firingRates { print("  " + pad(rate.layer, 36) + String(format: " %6.2f%%", rate.firingRate * 100)) }
+        say("                        ANN twin \(formatEnergy(picojoules: e.annPaperPJ)) paper convention, \(formatEnergy(picojoules: e.annFullerPJ)) fuller estimate (\(formatCount(e.annMACs)) MACs)")
+        say("                        \(e.constants.source)")
+        say(); say("mean firing rate per LIF layer:")
+        for rate in r.firingRates { say("  " + pad(rate.layer, 36) + String(format: " %6.2f%%", rate.firingRate * 100)) }
         let t = r.throughput
-        print(String(format: "\nthroughput (%d threads, batch %d): spiking encoder %.0f images/s (%.2f s, incl. recording and energy accounting), ANN twin %.0f images/s (%.2f s); text %.2f s; total %.2f s",
+        say(); say(String(format: "throughput (%d threads, batch %d): spiking encoder %.0f images/s (%.2f s, incl. recording and energy accounting), ANN twin %.0f images/s (%.2f s); text %.2f s; total %.2f s",
                      t.threads, t.batchSize, t.spikingImagesPerSecond, t.spikingSeconds, t.annImagesPerSecond, t.annSeconds, t.textSeconds, t.totalSeconds))
     }
 }

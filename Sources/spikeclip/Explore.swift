@@ -12,6 +12,9 @@ struct ExplorerOptions: ParsableArguments {
     @Option(help: "Assets folder (demo images, MiniLM).")
     var assets = "assets"
 
+    @Flag(help: "Load the ANN text model even when its sha256 differs from the one the checkpoint names.")
+    var ignoreAnnTextHash = false
+
     @Flag(help: "Plain ASCII glyphs (automatic when the locale is not UTF-8).")
     var ascii = false
 
@@ -86,7 +89,7 @@ struct ExplorerOptions: ParsableArguments {
         let (path, note) = try resolvedCheckpoint
         let explorer = try ExplorerSession.make(
             checkpoint: path, assets: Self.resolveAssets(assets), glyphs: glyphs, prompts: prompt.isEmpty ? nil : prompt,
-            templates: template.isEmpty ? nil : template)
+            templates: template.isEmpty ? nil : template, verifyANNTextHash: !ignoreAnnTextHash)
         return (explorer, note)
     }
 }
@@ -147,7 +150,7 @@ struct Snapshot: ParsableCommand {
                 explorer.settle()
             }
             let frame = explorer.frame(width: parts[0], height: parts[1])
-            print(frame.lines.map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }.joined(separator: "\n"))
+            frame.lines.forEach { say($0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)) }
         }
     }
 }

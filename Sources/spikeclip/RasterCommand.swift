@@ -263,8 +263,8 @@ struct RasterCommand: ParsableCommand {
                 firstNeuron: data.firstNeuron, neurons: data.neurons, totalNeurons: data.totalNeurons, layerFiringRate: data.layerRate,
                 bytes: bytes.count)
             if json { try printJSON(result); return }
-            if let note = ctx.note { print("note: \(note)") }
-            print("wrote \(out) (\(format.uppercased()), \(bytes.count) bytes): \(layer), neurons \(data.firstNeuron)-\(data.firstNeuron + data.neurons - 1) of \(data.totalNeurons), \(data.steps) time steps, layer firing rate "
+            if let note = ctx.note { say("note: \(note)") }
+            say("wrote \(out) (\(format.uppercased()), \(bytes.count) bytes): \(layer), neurons \(data.firstNeuron)-\(data.firstNeuron + data.neurons - 1) of \(data.totalNeurons), \(data.steps) time steps, layer firing rate "
                   + String(format: "%.2f%%", data.layerRate * 100))
         }
     }

@@ -86,7 +86,7 @@ struct SpikeCLIPCommand: ParsableCommand {
         } catch let e as ExitCode {
             throw e
         } catch let e as CustomStringConvertible {
-            FileHandle.standardError.write(Data("error: \(e.description)\n".utf8))
+            printError("error: \(e.description)")
             throw ExitCode(1)
         }
     }
@@ -136,9 +136,9 @@ struct Demo: ParsableCommand {
             let model = try SpikeCLIPModel(path: fixture + "/model.safetensors")
             let inputs = try FixtureInputs(path: fixture + "/golden.safetensors")
             let c = model.config
-            print("SpikeCLIP demo on \(fixture) (random-weight parity fixture: the engine end to end; 'classify' and 'explore' use the trained default checkpoint)")
-            print("image encoder: \(c.vision.inChannels)x\(c.vision.imageSize[0])x\(c.vision.imageSize[1]), D=\(c.vision.embedDims), \(c.vision.numHeads) heads, depth \(c.vision.depths), T=\(c.T)")
-            print("text encoder: L=\(c.text.contextLength), E=\(c.text.embedDim) (\(c.text.embedding.kind) embedding), hidden \(c.text.hiddenDim), target \(c.text.targetDim)")
+            say("SpikeCLIP demo on \(fixture) (random-weight parity fixture: the engine end to end; 'classify' and 'explore' use the trained default checkpoint)")
+            say("image encoder: \(c.vision.inChannels)x\(c.vision.imageSize[0])x\(c.vision.imageSize[1]), D=\(c.vision.embedDims), \(c.vision.numHeads) heads, depth \(c.vision.depths), T=\(c.T)")
+            say("text encoder: L=\(c.text.contextLength), E=\(c.text.embedDim) (\(c.text.embedding.kind) embedding), hidden \(c.text.hiddenDim), target \(c.text.targetDim)")
             let (images, visionRec) = try model.vision.forward(pixels: inputs.pixels, batch: inputs.batch, mode: kernels)
             let (texts, textRec) = try model.text.forward(tokenIds: inputs.tokenIds, mode: kernels)
             let ann = try model.annVision.forward(pixels: inputs.pixels, batch: inputs.batch, mode: kernels)
@@ -152,22 +152,22 @@ struct Demo: ParsableCommand {
                 let image = Array(images[(b * dim)..<((b + 1) * dim)])
                 let scores = classifier.score(imageEmbedding: image)
                 let annScores = classifier.score(imageEmbedding: Array(ann[(b * dim)..<((b + 1) * dim)]))
-                print("\nimage \(b): zero-shot over \(k) classes x \(inputs.templatesPerClass) templates (logit scale \(c.logitScale)); SNN top-1 \(names[scores.top1]); ANN twin image vs the same text embeddings: \(names[annScores.top1])")
+                say(); say("image \(b): zero-shot over \(k) classes x \(inputs.templatesPerClass) templates (logit scale \(c.logitScale)); SNN top-1 \(names[scores.top1]); ANN twin image vs the same text embeddings: \(names[annScores.top1])")
                 let bars = ScoreBars(
                     labels: names, fractions: scores.probabilities.map(Double.init),
                     values: (0..<k).map { String(format: "p %.3f  cos %+.3f", scores.probabilities[$0], scores.cosines[$0]) },
                     highlight: scores.top1)
-                bars.render(width: 72, glyphs: glyphs).lines.forEach { print("  " + $0) }
+                bars.render(width: 72, glyphs: glyphs).lines.forEach { say("  " + $0) }
                 let energy = try EnergyAccounting.vision(visionRec, config: c, item: b)
                 let snnPaper = energy.totalPJ(.paper), annPaper = annEnergy.totalPJ(.paper)
-                print("  energy: SNN \(formatEnergy(picojoules: snnPaper)) (paper convention), \(formatEnergy(picojoules: energy.totalPJ(.fuller))) (fuller estimate);"
+                say("  energy: SNN \(formatEnergy(picojoules: snnPaper)) (paper convention), \(formatEnergy(picojoules: energy.totalPJ(.fuller))) (fuller estimate);"
                       + " ANN twin \(formatEnergy(picojoules: annPaper)); SNN/ANN " + String(format: "%.3f", snnPaper / annPaper))
-                print("          SNN \(formatCount(energy.totalMACs)) MACs + \(formatCount(energy.totalACs)) ACs, ANN \(formatCount(annEnergy.totalMACs)) MACs; \(energy.constants.source)")
+                say("          SNN \(formatCount(energy.totalMACs)) MACs + \(formatCount(energy.totalACs)) ACs, ANN \(formatCount(annEnergy.totalMACs)) MACs; \(energy.constants.source)")
             }
-            print("\nfiring rate per LIF layer (all images / prompts):")
+            say(); say("firing rate per LIF layer (all images / prompts):")
             for l in visionRec.layers + textRec.layers {
                 let shape = l.shape.map(String.init).joined(separator: "x")
-                print("  " + l.name.padding(toLength: 36, withPad: " ", startingAt: 0) + " " + shape.padding(toLength: 22, withPad: " ", startingAt: 0)
+                say("  " + l.name.padding(toLength: 36, withPad: " ", startingAt: 0) + " " + shape.padding(toLength: 22, withPad: " ", startingAt: 0)
                       + String(format: " %5.1f%%", l.firingRate() * 100))
             }
             let name = layer ?? visionRec.layers.first { $0.name.hasSuffix("q_lif") }?.name ?? visionRec.layers[0].name
@@ -180,9 +180,9 @@ struct Demo: ParsableCommand {
             for t in 0..<chosen.steps { for (i, s) in chosen.spikes(step: t, item: 0).enumerated() { spikes[t * n + i] = s } }
             let dots = glyphs.dotsPerCell
             let height = 8
-            print("\nraster \(name), item 0, neurons 0-\(min(n, height * dots.y) - 1) of \(n) (rows), time steps 0-\(chosen.steps - 1) (columns), firing rate at right:")
+            say(); say("raster \(name), item 0, neurons 0-\(min(n, height * dots.y) - 1) of \(n) (rows), time steps 0-\(chosen.steps - 1) (columns), firing rate at right:")
             SpikeRaster(spikes: spikes, steps: chosen.steps, neurons: n).render(width: 4 * chosen.steps / dots.x + 5, height: height, glyphs: glyphs)
-                .lines.forEach { print("  " + $0) }
+                .lines.forEach { say("  " + $0) }
         }
     }
 }
@@ -217,9 +217,9 @@ struct Bench: ParsableCommand {
                 }
                 ms.sort()
                 let p50 = ms[ms.count / 2], p95 = ms[min(ms.count - 1, Int((Double(ms.count) * 0.95).rounded(.up)) - 1)]
-                print(label.padding(toLength: 48, withPad: " ", startingAt: 0) + String(format: " p50 %8.3f ms   p95 %8.3f ms", p50, p95))
+                say(label.padding(toLength: 48, withPad: " ", startingAt: 0) + String(format: " p50 %8.3f ms   p95 %8.3f ms", p50, p95))
             }
-            print("bench on \(fixture), \(iterations) iterations, batch 1")
+            say("bench on \(fixture), \(iterations) iterations, batch 1")
             for mode in KernelMode.allCases {
                 try measure("spiking image encoder (\(mode.rawValue), record)") { _ = try model.vision.forward(pixels: one, batch: 1, mode: mode) }
             }
@@ -230,7 +230,7 @@ struct Bench: ParsableCommand {
             try measure("ANN twin image encoder (blas)") { _ = try model.annVision.forward(pixels: one, batch: 1) }
             try benchTokenizerAndMiniLM(iterations: iterations)
             let explorerCheckpoint = try ExplorerOptions.resolve(checkpoint).path
-            print("explorer on \(explorerCheckpoint):")
+            say("explorer on \(explorerCheckpoint):")
             try benchExplorer(checkpoint: explorerCheckpoint, assets: ExplorerOptions.resolveAssets("assets"), iterations: iterations)
             let (_, rec) = try model.vision.forward(pixels: one, batch: 1)
             try measure("energy accounting from the recording") { _ = try EnergyAccounting.vision(rec, config: model.config, item: 0) }
