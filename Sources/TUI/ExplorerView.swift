@@ -67,7 +67,12 @@ public enum ExplorerView {
         }
         drawStatus(&grid, state, ctx, width: width, y: height - 1)
         if state.showHelp { drawHelp(&grid, width: width, height: height, ascii: ascii) }
-        if ascii { grid.replace(cutMark, with: "~") }
+        if ascii {
+            // ASCII terminals: cut marks as `~`, everything else that is not ASCII (user text in CJK, emoji,
+            // accented letters) as `?`, one per column, so the layout is the UTF-8 one.
+            grid.replace(cutMark, with: "~")
+            grid.restrictToASCII()
+        }
         return grid
     }
 
@@ -145,7 +150,8 @@ public enum ExplorerView {
             if ctx.showTimings && width >= 100 { parts.append(String(format: "%.0f ms", a.milliseconds)) }
         }
         if ctx.computing { parts.append("computing...") }
-        grid.put(String(parts.joined(separator: " | ").prefix(width)), x: 0, y: y, role: role)
+        // One column short: the bottom-right cell is never drawn (writing it scrolls some terminals).
+        grid.put(fit(parts.joined(separator: " | "), width - 1), x: 0, y: y, role: role)
     }
 
     /// The help overlay: at most 12 lines of at most 54 columns, so it fits whole in the minimum 60x16 terminal.
@@ -175,12 +181,16 @@ public enum ExplorerView {
     }
 }
 
-/// Pads or cuts `s` to exactly `n` columns; a cut ends in ``cutMark`` so that it shows (drawn as `~` with ASCII
-/// glyphs, see ``ExplorerView/render(_:_:width:height:)``).
+/// `s` made terminal-safe and padded or cut to exactly `n` terminal columns (wide characters count two, and a cut
+/// never splits one); a cut ends in ``cutMark`` so that it shows (drawn as `~` with ASCII glyphs, see
+/// ``ExplorerView/render(_:_:width:height:)``).
 func fit(_ s: String, _ n: Int) -> String {
     let t = terminalSafe(s)
-    if t.count <= n { return t.padding(toLength: n, withPad: " ", startingAt: 0) }
-    return n >= 2 ? String(t.prefix(n - 1)) + String(cutMark) : String(t.prefix(n))
+    let w = displayWidth(t)
+    if w <= n { return t + String(repeating: " ", count: n - w) }
+    guard n >= 2 else { return displayPrefix(t, columns: n) }
+    let kept = displayPrefix(t, columns: n - 1)
+    return kept + String(cutMark) + String(repeating: " ", count: n - 1 - displayWidth(kept))
 }
 
 /// Ends text cut to fit its panel.

@@ -53,18 +53,23 @@ public final class NcursesTerminal: TerminalDriver {
     public func draw(_ grid: CellGrid) {
         ct_erase()
         for y in 0..<grid.height {
-            // Write runs of equal role as one string.
+            // Write runs of equal role as one string; a two-column character is written once (its right half is
+            // skipped), reduced to what curses lays out in its two columns (`CellGrid.drawn(x:y:forCurses:)`).
             var x = 0
             while x < grid.width {
                 let role = grid[x, y].role
                 var run = ""
                 let start = x
                 while x < grid.width && grid[x, y].role == role {
-                    run.append(grid[x, y].character)
+                    // The last cell of the screen cannot be written without scrolling in some terminals: skip what
+                    // would fill it (a one-column character there, or a two-column one starting just before it).
+                    let lastRow = y == grid.height - 1
+                    if let text = grid.drawn(x: x, y: y, forCurses: true),
+                       !(lastRow && (x == grid.width - 1 || (x == grid.width - 2 && grid[x + 1, y].character == Cell.continuation))) {
+                        run += text
+                    }
                     x += 1
                 }
-                // The last cell of the screen cannot be written without scrolling in some terminals: skip it.
-                if y == grid.height - 1 && x == grid.width { run = String(run.dropLast()) }
                 let style = Self.pairs[role] ?? (0, -1, false)
                 ct_put(Int32(y), Int32(start), run, colorEnabled ? style.pair : 0, style.bold ? 1 : 0)
             }

@@ -35,7 +35,8 @@ enum PromptsPanel {
             let info = t.truncated > 0 ? "\(t.count)/\(l) tokens: \(t.truncated) will be cut" : "\(t.count)/\(l) tokens"
             // The end of the text stays in view while typing: a long entry shows "…" and its last characters.
             let room = max(1, width - "edit> ".count - 1)
-            let shown = buffer.count <= room ? buffer : String(cutMark) + String(buffer.suffix(room - 1))
+            let safe = terminalSafe(buffer)
+            let shown = displayWidth(safe) <= room ? safe : String(cutMark) + displaySuffix(safe, columns: room - 1)
             g.put(fit("edit> " + shown + "_", width), x: 0, y: editY, role: .accent)
             g.put(fit(info + "   Enter: save  Esc: cancel", width), x: 0, y: editY + 1, role: t.truncated > 0 ? .warning : .dim)
             y = editY + 2

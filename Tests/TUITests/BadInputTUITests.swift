@@ -12,16 +12,17 @@ let hostilePrompts = [
     "line\u{2028}sep\u{2029}", "private \u{E000} unassigned \u{0378}", "猫 ｃａｔ", String(repeating: "dress ", count: 1667),
 ]
 
-/// Asserts that `frame` is safe to send to a terminal: `height` lines of exactly `width` Characters, each cell one
-/// Unicode scalar, no C0/C1 control or DEL anywhere, and the focused panel's box (compact layout, ASCII glyphs) intact.
+/// Asserts that `frame` is safe to send to a terminal: `height` lines each taking exactly `width` terminal columns
+/// (a wide character counts two, ``displayWidth(_:)``), every Character one whose width is known, no C0/C1 control or
+/// DEL anywhere, and the focused panel's box (compact layout, ASCII or box-drawing glyphs) intact.
 func assertSafeFrame(_ frame: CellGrid, width: Int, height: Int, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(frame.width, width, what, file: file, line: line)
     let lines = frame.lines
     XCTAssertEqual(lines.count, height, what, file: file, line: line)
     for (y, text) in lines.enumerated() {
-        XCTAssertEqual(text.count, width, "\(what): line \(y) has \(text.count) Characters: \(text)", file: file, line: line)
-        for x in 0..<width where frame[x, y].character.unicodeScalars.count != 1 {
-            XCTFail("\(what): cell (\(x), \(y)) holds \(frame[x, y].character.unicodeScalars.count) scalars", file: file, line: line)
+        XCTAssertEqual(displayWidth(text), width, "\(what): line \(y) takes \(displayWidth(text)) columns: \(text)", file: file, line: line)
+        for ch in text where terminalWidth(ch) == nil {
+            XCTFail("\(what): line \(y) holds \(visibleScalars(String(ch))), whose width is unknown", file: file, line: line)
         }
         let bad = text.unicodeScalars.filter { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
         XCTAssertTrue(bad.isEmpty, "\(what): line \(y) holds control characters \(bad.map(\.value))", file: file, line: line)
@@ -29,11 +30,11 @@ func assertSafeFrame(_ frame: CellGrid, width: Int, height: Int, _ what: String,
     guard lines.count == height, width >= ExplorerView.minimumSize.width, width < ExplorerView.tiledSize.width else { return }
     // Compact layout: the focused panel's box spans rows 1 ... height - 2 and the whole width.
     for (x, y) in [(0, 1), (width - 1, 1), (0, height - 2), (width - 1, height - 2)] {
-        XCTAssertEqual(frame[x, y].character, "+", "\(what): corner (\(x), \(y))", file: file, line: line)
+        XCTAssertTrue("+┌┐└┘".contains(frame[x, y].character), "\(what): corner (\(x), \(y)) is \(frame[x, y].character)", file: file, line: line)
     }
     for y in 2..<(height - 2) {
-        XCTAssertEqual(frame[0, y].character, "|", "\(what): left border row \(y)", file: file, line: line)
-        XCTAssertEqual(frame[width - 1, y].character, "|", "\(what): right border row \(y)", file: file, line: line)
+        XCTAssertTrue("|│".contains(frame[0, y].character), "\(what): left border row \(y)", file: file, line: line)
+        XCTAssertTrue("|│".contains(frame[width - 1, y].character), "\(what): right border row \(y): \(lines[y])", file: file, line: line)
     }
 }
 
@@ -54,7 +55,11 @@ final class HostilePromptTests: XCTestCase {
     }
 
     func testHostilePromptsGivenAtStartRenderSafely() throws {
-        let e = try ExplorerSession.make(checkpoint: fixtureCheckpoint, assets: assetsDir, glyphs: .ascii, prompts: hostilePrompts)
+        for glyphs in [GlyphSet.ascii, .braille] { try hostilePromptsGivenAtStart(glyphs: glyphs) }
+    }
+
+    func hostilePromptsGivenAtStart(glyphs: GlyphSet) throws {
+        let e = try ExplorerSession.make(checkpoint: fixtureCheckpoint, assets: assetsDir, glyphs: glyphs, prompts: hostilePrompts)
         e.settle()
         XCTAssertEqual(e.state.classNames, hostilePrompts)
         // The fixture takes token ids, so the analysis fails: the error names the prompt on one short line.
@@ -69,11 +74,14 @@ final class HostilePromptTests: XCTestCase {
                 assertSafeFrame(frame, width: w, height: h, "\(panel.title) at \(w)x\(h)")
                 if panel == .prompts {
                     XCTAssertTrue(frame.lines.joined().contains("?[2J?[31mred?[0m"), frame.lines.joined(separator: "\n"))
+                    // Wide text is drawn in UTF-8 mode and only there; ASCII mode shows `?` per column.
+                    if h == 24 { XCTAssertEqual(frame.lines.joined().contains("猫 ｃａｔ"), glyphs != .ascii, frame.lines.joined(separator: "\n")) }
                     XCTAssertTrue(frame.lines[h - 1].contains("this checkpoint takes token ids"), frame.lines[h - 1])
                 }
             }
         }
         assertSafeFrame(e.frame(width: 120, height: 40), width: 120, height: 40, "tiled")
+        assertSafeFrame(e.frame(width: 200, height: 60), width: 200, height: 60, "tiled 200x60")
         // Scrolling through every prompt keeps the frame intact (the 10,000-character one is cut to the panel).
         _ = e.handle(.char("1"))
         for i in 0..<hostilePrompts.count {

@@ -420,11 +420,13 @@ final class ExplorerTests: XCTestCase {
         }
     }
 
-    func testTerminalSafeReplacesControlAndWideCharacters() {
+    /// Controls become `?`; wide characters, emoji and accented letters are kept (drawn at their width).
+    func testTerminalSafeReplacesControlsAndKeepsWideCharacters() {
         XCTAssertEqual(terminalSafe("a\u{1B}[31mb"), "a?[31mb")
-        XCTAssertEqual(terminalSafe("猫 cat"), "? cat")
-        XCTAssertEqual(terminalSafe("e\u{301}"), "?")
-        XCTAssertEqual(terminalSafe("🙂x"), "?x")
+        XCTAssertEqual(terminalSafe("猫 cat"), "猫 cat")
+        XCTAssertEqual(terminalSafe("e\u{301}"), "e\u{301}")
+        XCTAssertEqual(terminalSafe("🙂x"), "🙂x")
+        XCTAssertEqual(terminalSafe("\u{301}x"), "?x")
         XCTAssertEqual(terminalSafe("plain"), "plain")
     }
 }

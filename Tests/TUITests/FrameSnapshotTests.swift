@@ -44,4 +44,35 @@ final class FrameSnapshotTests: XCTestCase {
             }
         }
     }
+
+    /// Prompts in CJK, fullwidth Latin, an emoji ZWJ sequence, a flag and combining accents on the trained default
+    /// (text prompts, so every panel shows them): drawn at their width in UTF-8, `?` per column in ASCII, every
+    /// border in place (issue 11).
+    static let widePrompts = ["東京タワー", "ｆｕｌｌ ｗｉｄｔｈ coat", "👨‍👩‍👧 family", "🇯🇵 flag", "cafe\u{301} cre\u{300}me shirt", "sneaker 👟"]
+
+    func testWideCharacterFrames() throws {
+        let checkpoint = root.appendingPathComponent("assets/checkpoints/default.safetensors").path
+        for glyphs in [GlyphSet.braille, .ascii] {
+            let e = try ExplorerSession.make(checkpoint: checkpoint, assets: assetsDir, glyphs: glyphs, prompts: Self.widePrompts)
+            e.settle()
+            e.showTimings = false
+            XCTAssertNil(e.error)
+            for panel in [PanelID.prompts, .compare, .energy, .anytime] {
+                e.focus(panel)
+                let frame = e.frame(width: 80, height: 24)
+                assertSafeFrame(frame, width: 80, height: 24, "\(panel) \(glyphs)")
+                try assertSnapshot(frame, named: "wide-\(panel)-80x24-\(glyphs.rawValue)")
+            }
+            // Typing a wide prompt: the edit line keeps its end in view without cutting a character.
+            e.focus(.prompts)
+            _ = e.handle(.char("a"))
+            for ch in String(repeating: "猫👨‍👩‍👧", count: 20) { _ = e.handle(.char(ch)) }
+            let editing = e.frame(width: 80, height: 24)
+            assertSafeFrame(editing, width: 80, height: 24, "editing \(glyphs)")
+            try assertSnapshot(editing, named: "wide-editing-80x24-\(glyphs.rawValue)")
+            _ = e.handle(.escape)
+            let tiled = e.frame(width: 120, height: 40)
+            assertSafeFrame(tiled, width: 120, height: 40, "tiled \(glyphs)")
+        }
+    }
 }

@@ -79,6 +79,16 @@ final class PlotSnapshotTests: XCTestCase {
         var g = CellGrid(width: 8, height: 3)
         g.box(x: 0, y: 0, width: 8, height: 3, title: "T", role: .accent, ascii: true)
         g.put(terminalSafe("猫🙂\u{1B}x"), x: 1, y: 1)
-        XCTAssertEqual(g.lines, ["+ T ---+", "|???x  |", "+------+"])
+        XCTAssertEqual(g.lines, ["+ T ---+", "|猫🙂?x|", "+------+"])
+        // A wide character that does not fit before the edge is left out, never cut in half.
+        var edge = CellGrid(width: 5, height: 1)
+        edge.put("ab猫🙂", x: 0, y: 0)
+        XCTAssertEqual(edge.lines, ["ab猫 "])
+        // Overwriting either half of a pair blanks the other half; every row keeps its width.
+        edge.put("x", x: 3, y: 0)
+        XCTAssertEqual(edge.lines, ["ab x "])
+        edge.put("猫", x: 2, y: 0)
+        edge.put("y", x: 2, y: 0)
+        XCTAssertEqual(edge.lines, ["aby  "])
     }
 }
