@@ -1,6 +1,7 @@
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <locale.h>
 #include <ncursesw/curses.h>
+#include <ncursesw/term.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,12 @@ int ct_begin(int want_color) {
 
 void ct_end(void) {
     if (!active) return;
+    // Without an alternate screen (TERM=vt100, linux, ...) endwin leaves the last frame on the terminal: wipe it.
+    const char *smcup = tigetstr("smcup");
+    if (smcup == NULL || smcup == (char *)-1 || smcup[0] == '\0') {
+        clear();
+        refresh();
+    }
     curs_set(1);
     endwin();
     active = 0;

@@ -25,6 +25,18 @@ restored() {  # after the explorer exits: the shell echoes again and the tty is 
     tm send-keys -t "$SESSION" "stty -a | tr ' ;' '\n\n' | grep -cxE 'echo|icanon' | sed 's/^/modes=/'" Enter
     check "$1: terminal restored (echo, icanon)" "modes=2"
 }
+aligned() {  # every row of the compact layout takes 80 columns and ends in the panel's right border
+    local bad
+    bad=$(screen | "${PY:-python3}" -c '
+import ctypes, locale, sys
+locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
+libc = ctypes.CDLL("libc.so.6")
+for i, line in enumerate(sys.stdin.read().split("\n")[1:23]):
+    width = libc.wcswidth(ctypes.c_wchar_p(line), len(line))
+    if width != 80 or line[-1] not in "│|┐┘+":
+        print(f"row {i + 1}: {width} columns: {line}")')
+    if [ -z "$bad" ]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1:"; echo "$bad" | sed 's/^/     | /'; fi
+}
 start() {
     tm send-keys -t "$SESSION" "clear; LANG=C.UTF-8 $BIN --checkpoint $CHECKPOINT $*; echo exit=\$?" Enter
 }
@@ -41,6 +53,10 @@ tm send-keys -t "$SESSION" a; tm send-keys -t "$SESSION" -l "5 6 7"
 check "typing shows the edit line and token counter" "edit> 5 6 7_"
 tm send-keys -t "$SESSION" Enter
 check "the new prompt is listed and selected" "> 5 6 7 "
+tm send-keys -t "$SESSION" a; tm send-keys -t "$SESSION" -l "東京タワー 👨‍👩‍👧 café"; tm send-keys -t "$SESSION" Enter
+check "a CJK prompt is drawn as typed" "> 東京タワー 👨"
+aligned "wide characters keep the borders aligned"
+tm send-keys -t "$SESSION" d  # the fixture takes token ids: remove the text prompt again
 tm send-keys -t "$SESSION" Tab
 check "Tab focuses the image panel" "[2 Image]"
 tm send-keys -t "$SESSION" n
@@ -81,6 +97,19 @@ pid=$(pgrep -n -f "$BIN --checkpoint")
 kill -TERM "$pid"
 check "SIGTERM quits" "exit=0"
 restored "after SIGTERM"
+
+# Terminals without an alternate screen: nothing the explorer drew stays on the screen after q.
+for term in vt100 linux; do
+    tm send-keys -t "$SESSION" "clear; TERM=$term LANG=C.UTF-8 $BIN --checkpoint $CHECKPOINT; echo exit=\$?" Enter
+    check "TERM=$term starts" "?:help"
+    tm send-keys -t "$SESSION" q
+    check "TERM=$term quits" "exit=0"
+    if screen | grep -qE 'help|Prompts|SNN:'; then
+        failed=$((failed + 1)); echo "FAIL TERM=$term: the explorer's frame stays after q:"; screen | sed 's/^/     | /'
+    else
+        passed=$((passed + 1)); echo "ok   TERM=$term: the screen is cleared after q"
+    fi
+done
 
 tm send-keys -t "$SESSION" "clear; TERM=dumb $BIN --checkpoint $CHECKPOINT; echo exit=\$?" Enter
 check "TERM=dumb gives a clear message" "use \`spikeclip snapshot\`"
