@@ -16,5 +16,7 @@ echo "== swift test (XCTest)"
 swift test --skip-build --disable-swift-testing
 echo "== explorer end to end in tmux"
 Tests/e2e/explorer_tmux.sh .build/debug/spikeclip
+echo "== soak: 60 s of seeded random keys in tmux (Tests/e2e/soak.py --seconds 1200 for the long run)"
+"$PY" Tests/e2e/soak.py .build/debug/spikeclip --seconds 60 --seed 0
 echo "== pytest (training/)"
 PYTHONPATH=training "$PY" -m pytest training/tests -q

@@ -142,7 +142,8 @@ struct RasterFigure {
     func svg() -> String {
         func hex(_ c: (UInt8, UInt8, UInt8)) -> String { String(format: "#%02x%02x%02x", c.0, c.1, c.2) }
         func escape(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            // Controls are not allowed in XML text: written as \u{..} escapes (terminalText), then XML-escaped.
+            terminalText(s).replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
                 .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
         }
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -166,7 +167,8 @@ struct RasterFigure {
         let perStep = max(1, 8 / dots.x)
         let grid = SpikeRaster(spikes: d.spikes, steps: d.steps, neurons: d.neurons).render(width: perStep * d.steps + 5, height: rows, glyphs: glyphs)
         let labelWidth = String(d.firstNeuron + d.neurons - 1).count
-        var lines = [d.title, d.subtitle, "neuron (rows) x time step (columns); firing rate per row at right", ""]
+        // The title names the prompt or image file: escaped like terminal output, since the file is read with `cat`.
+        var lines = [terminalText(d.title), terminalText(d.subtitle), "neuron (rows) x time step (columns); firing rate per row at right", ""]
         for (r, line) in grid.lines.enumerated() {
             let label = r % 4 == 0 ? String(d.firstNeuron + r * dots.y) : ""
             lines.append(rightAligned(label, labelWidth) + " " + line.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))
