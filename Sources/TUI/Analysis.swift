@@ -23,6 +23,15 @@ public struct ImageInput: Sendable {
     }
 }
 
+/// Which image the explorer shows; decoded by the analysis worker, never on the input thread.
+public enum ImageSpec: Sendable, Equatable {
+    /// An image file (a demo image or one opened in the directory browser), with its true label when known.
+    case file(path: String, label: String?)
+    /// Fashion-MNIST test record `index`; with `wrap` (n/p/N/P) taken modulo the set's size, without (a typed
+    /// index) refused when out of range.
+    case fashionMNIST(index: Int, wrap: Bool)
+}
+
 /// What the worker is asked to compute: one image against the class prompts.
 public struct AnalysisRequest: Sendable {
     /// Increases with every change of input; results for older generations are dropped.

@@ -2,18 +2,39 @@ import Foundation
 import SpikeCLIP
 import Visualize
 
-/// Runs analyses on a background thread so typing never waits for inference. Only the newest request is kept;
-/// results of older generations are dropped by the caller (STYLE.md 10).
+/// One unit of work for the ``AnalysisWorker``: decode the image `image` names, then analyze it.
+public struct AnalysisJob: Sendable {
+    public var generation: Int
+    public var image: ImageSpec
+    /// The request for the decoded image.
+    public var request: @Sendable (ImageInput) -> AnalysisRequest
+}
+
+/// What the worker hands back: the analysis (or why there is none) and the image it decoded.
+public struct AnalysisOutcome: Sendable {
+    public var generation: Int
+    public var result: Result<Analysis, Error>
+    /// The decoded image and, for Fashion-MNIST, the record index used; nil when decoding failed.
+    public var image: (input: ImageInput, fashionIndex: Int?)?
+}
+
+/// Decodes images and runs analyses on a background thread, so typing never waits for files or inference. Only the
+/// newest job is kept; results of older generations are dropped by the caller (STYLE.md 10). The last decoded image
+/// is reused while only the prompts change.
 public final class AnalysisWorker: @unchecked Sendable {
     private let provider: AnalysisProvider
+    private let catalog: ImageCatalog
     private let condition = NSCondition()
-    private var pending: AnalysisRequest?
-    private var finished: (generation: Int, result: Result<Analysis, Error>)?
+    private var pending: AnalysisJob?
+    private var finished: AnalysisOutcome?
     private var stopped = false
     private var thread: Thread?
+    /// Worker thread only.
+    private var lastImage: (spec: ImageSpec, input: ImageInput, fashionIndex: Int?)?
 
-    public init(provider: AnalysisProvider) {
+    public init(provider: AnalysisProvider, catalog: ImageCatalog) {
         self.provider = provider
+        self.catalog = catalog
         let t = Thread { [weak self] in self?.loop() }
         t.name = "spikeclip-analysis"
         t.stackSize = 16 << 20
@@ -21,29 +42,29 @@ public final class AnalysisWorker: @unchecked Sendable {
         t.start()
     }
 
-    /// Replaces any waiting request with `request`.
-    public func submit(_ request: AnalysisRequest) {
+    /// Replaces any waiting job with `job`.
+    public func submit(_ job: AnalysisJob) {
         condition.lock()
-        pending = request
+        pending = job
         condition.signal()
         condition.unlock()
     }
 
-    /// The latest finished result, if any (taken once).
-    public func take() -> (generation: Int, result: Result<Analysis, Error>)? {
+    /// The latest finished outcome, if any (taken once).
+    public func take() -> AnalysisOutcome? {
         condition.lock()
         defer { finished = nil; condition.unlock() }
         return finished
     }
 
-    /// Blocks until a result for `generation` (or newer) is ready; for `snapshot` and tests.
-    public func wait(for generation: Int) -> Result<Analysis, Error> {
+    /// Blocks until the outcome for `generation` (or newer) is ready; for `snapshot` and tests.
+    public func wait(for generation: Int) -> AnalysisOutcome {
         while true {
             condition.lock()
             if let f = finished, f.generation >= generation {
                 finished = nil
                 condition.unlock()
-                return f.result
+                return f
             }
             _ = condition.wait(until: Date().addingTimeInterval(0.01))
             condition.unlock()
@@ -62,12 +83,25 @@ public final class AnalysisWorker: @unchecked Sendable {
             condition.lock()
             while pending == nil && !stopped { condition.wait() }
             if stopped { condition.unlock(); return }
-            let request = pending!
+            let job = pending!
             pending = nil
             condition.unlock()
-            let result = Result { try provider.analyze(request) }
+            let outcome: AnalysisOutcome
+            do {
+                let image: (input: ImageInput, fashionIndex: Int?)
+                if let last = lastImage, last.spec == job.image {
+                    image = (last.input, last.fashionIndex)
+                } else {
+                    image = try catalog.load(job.image)
+                    lastImage = (job.image, image.input, image.fashionIndex)
+                }
+                outcome = AnalysisOutcome(generation: job.generation, result: Result { try provider.analyze(job.request(image.input)) },
+                                          image: image)
+            } catch {
+                outcome = AnalysisOutcome(generation: job.generation, result: .failure(error), image: nil)
+            }
             condition.lock()
-            finished = (request.generation, result)
+            finished = outcome
             condition.broadcast()
             condition.unlock()
         }
@@ -85,6 +119,12 @@ public final class Explorer {
     let worker: AnalysisWorker
     let checkpointName: String
     private var requested = 0
+    /// The image last asked for, and the one on screen (the worker decodes; `image` is the decoded `shownImage`).
+    private var imageSpec: ImageSpec?
+    private var shownImage: ImageSpec?
+    /// Generation of the last outcome applied.
+    private var applied = 0
+    private let lister = DirectoryLister()
     private var lastTick = DispatchTime.now().uptimeNanoseconds
     /// Show computation times (off for deterministic snapshots).
     public var showTimings = true
@@ -96,7 +136,7 @@ public final class Explorer {
         self.catalog = catalog
         self.state = state
         self.checkpointName = checkpointName
-        self.worker = AnalysisWorker(provider: provider)
+        self.worker = AnalysisWorker(provider: provider, catalog: catalog)
         loadImage()
     }
 
@@ -110,41 +150,37 @@ public final class Explorer {
         return (a.visionRecording[name] ?? a.textRecording[name])?.neuronsPerItem ?? 1
     }
 
-    /// Loads the image the state points at (wrapping indices) and schedules an analysis.
-    func loadImage() {
-        do {
-            switch state.source {
-            case .demo:
-                guard !catalog.demo.isEmpty else { throw ExplorerMessage("no demo images (assets/images/labels.json)") }
-                state.demoIndex = (state.demoIndex % catalog.demo.count + catalog.demo.count) % catalog.demo.count
-                let entry = catalog.demo[state.demoIndex]
-                image = try catalog.load(path: entry.path, label: entry.label)
-            case .fashionMNIST:
-                let n = catalog.fashionCount()
-                guard n > 0 else { throw ExplorerMessage("Fashion-MNIST test set not found (apt-get install dataset-fashion-mnist)") }
-                if let typed = state.typedIndex {
-                    state.typedIndex = nil
-                    guard typed < n else {
-                        state.message = "test index \(typed) is out of range 0-\(n - 1)"
-                        return
-                    }
-                    state.fashionIndex = typed
-                }
-                state.fashionIndex = (state.fashionIndex % n + n) % n
-                image = try catalog.loadFashion(index: state.fashionIndex)
-            case .directory:
-                guard let file = state.chosenFile else { return }
-                image = try catalog.load(path: file, label: nil)
+    /// The image the state points at, or nil (with the reason in the status line) when there is none.
+    func currentImage() -> ImageSpec? {
+        switch state.source {
+        case .demo:
+            guard !catalog.demo.isEmpty else {
+                error = "no demo images (assets/images/labels.json)"
+                return nil
             }
-            error = nil
-            recompute()
-        } catch {
-            self.error = "\(error)"
+            state.demoIndex = (state.demoIndex % catalog.demo.count + catalog.demo.count) % catalog.demo.count
+            let entry = catalog.demo[state.demoIndex]
+            return .file(path: entry.path, label: entry.label)
+        case .fashionMNIST:
+            if let typed = state.typedIndex {
+                state.typedIndex = nil
+                return .fashionMNIST(index: typed, wrap: false)
+            }
+            return .fashionMNIST(index: state.fashionIndex, wrap: true)
+        case .directory:
+            return state.chosenFile.map { .file(path: $0, label: nil) }
         }
     }
 
-    func request() -> AnalysisRequest? {
-        guard let image else { return nil }
+    /// Schedules decoding the image the state points at and its analysis (the worker reads the file).
+    func loadImage() {
+        guard let spec = currentImage() else { return }
+        imageSpec = spec
+        recompute()
+    }
+
+    func job() -> AnalysisJob? {
+        guard let imageSpec else { return nil }
         var membrane: [String: [Int]] = [:]
         if state.spikeView == .membrane, state.layerIndex < provider.layerNames.count {
             let name = provider.layerNames[state.layerIndex]
@@ -156,19 +192,36 @@ public final class Explorer {
                 membrane[name] = [state.traceNeuron]
             }
         }
-        return AnalysisRequest(generation: state.generation, classNames: state.classNames, templates: state.templates,
-                               ensemble: state.ensemble, image: image, membrane: membrane)
+        let (generation, classes, templates, ensemble) = (state.generation, state.classNames, state.templates, state.ensemble)
+        let traces = membrane
+        return AnalysisJob(generation: generation, image: imageSpec) { image in
+            AnalysisRequest(generation: generation, classNames: classes, templates: templates, ensemble: ensemble, image: image,
+                            membrane: traces)
+        }
     }
 
     func recompute() {
         state.generation += 1
-        if let r = request() { requested = r.generation; worker.submit(r) }
+        if let j = job() { requested = j.generation; worker.submit(j) }
     }
 
-    /// Applies finished work; returns true when the frame changed.
+    /// Applies finished work (an analysis, a directory listing); returns true when the frame changed.
     func poll() -> Bool {
-        guard let done = worker.take() else { return false }
-        guard done.generation == requested else { return false }  // stale
+        var changed = applyListing()
+        if let done = worker.take(), done.generation == requested { apply(done); applied = done.generation; changed = true }  // else stale
+        return changed
+    }
+
+    func apply(_ done: AnalysisOutcome) {
+        if let (input, index) = done.image {
+            image = input
+            if let index { state.fashionIndex = index }
+            // Later recomputes (prompt edits) reuse this image: the wrapped index, never the typed one again.
+            shownImage = index.map { .fashionMNIST(index: $0, wrap: true) } ?? imageSpec
+            imageSpec = shownImage
+        } else {
+            imageSpec = shownImage  // decoding failed or a typed index was refused: keep the image shown
+        }
         switch done.result {
         case let .success(a):
             analysis = a
@@ -177,7 +230,6 @@ public final class Explorer {
         case let .failure(e):
             error = "\(e)"
         }
-        return true
     }
 
     /// The frame for the current state.
@@ -198,6 +250,7 @@ public final class Explorer {
         case .quit: return false
         case .recompute: recompute()
         case .loadImage: loadImage()
+        case .listDirectory: listDirectory()
         case .none, .redraw: break
         }
         return true
@@ -212,22 +265,40 @@ public final class Explorer {
     /// Loads an image file (as the directory source would).
     /// - Throws: ``ImageError``.
     public func open(imagePath: String) throws {
-        image = try catalog.load(path: imagePath, label: nil)
+        _ = try catalog.load(path: imagePath, label: nil)  // a bad file is reported to the caller at once
         state.source = .directory
         state.chosenFile = imagePath
-        recompute()
+        loadImage()
     }
 
-    /// Waits for the pending analysis (for snapshots and tests).
+    /// Waits for the pending analysis and directory listing (for snapshots and tests).
     public func settle() {
-        // Nothing pending when the analysis shown is already the one last requested (waiting would never end).
-        if requested > 0, analysis?.generation != requested {
-            let r = worker.wait(for: requested)
-            switch r {
-            case let .success(a): analysis = a; error = nil
-            case let .failure(e): error = "\(e)"
-            }
-        }
+        // Nothing pending when the outcome last applied is the one last requested (waiting would never end).
+        if requested > 0, applied != requested { apply(worker.wait(for: requested)); applied = requested }
+        lister.wait()
+        _ = applyListing()
+    }
+
+    /// Goes into folder `name` of the browsed directory (`..` for up, `.` to list it again) and lists it, as Enter
+    /// and Backspace do; the listing arrives with the next ``settle()`` or poll.
+    public func browse(_ name: String) {
+        state.enter(name)
+        listDirectory()
+    }
+
+    /// Lists `state.directory` on a background queue (the Image panel says "listing..." until it arrives).
+    func listDirectory() {
+        state.directoryEntries = []
+        state.directorySelection = 0
+        lister.list(state.directory)
+    }
+
+    /// Shows a finished listing if it is of the folder still browsed; true when it was applied.
+    func applyListing() -> Bool {
+        guard let done = lister.take(), done.directory == state.directory else { return false }
+        state.directoryEntries = done.entries
+        state.directorySelection = min(state.directorySelection, max(0, done.entries.count - 1))
+        return true
     }
 
     /// The event loop: returns on `q`, a signal (SIGINT, SIGTERM, SIGHUP) or when `shouldStop` says so.
@@ -259,3 +330,39 @@ struct ExplorerMessage: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
 }
+
+/// Lists folders on a background queue; the newest finished listing waits for the input thread to take it.
+final class DirectoryLister: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var finished: (directory: String, entries: [DirectoryEntry])?
+    private var running = 0
+
+    func list(_ directory: String) {
+        condition.lock()
+        running += 1
+        condition.unlock()
+        DispatchQueue.global(qos: .userInitiated).async { [self] in
+            let entries = ImageCatalog.list(directory: directory)
+            condition.lock()
+            finished = (directory, entries)
+            running -= 1
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    /// The newest finished listing, if any (taken once).
+    func take() -> (directory: String, entries: [DirectoryEntry])? {
+        condition.lock()
+        defer { finished = nil; condition.unlock() }
+        return finished
+    }
+
+    /// Blocks until no listing is running (for `settle`).
+    func wait() {
+        condition.lock()
+        while running > 0 { condition.wait() }
+        condition.unlock()
+    }
+}
+

@@ -27,6 +27,8 @@ public enum Effect: Equatable, Sendable {
     case recompute
     /// Load another image (the loop does the I/O and then recomputes).
     case loadImage
+    /// List `directory` (off the input thread) into `directoryEntries`.
+    case listDirectory
     case quit
 }
 
@@ -211,7 +213,7 @@ public struct ExplorerState: Sendable {
         switch key {
         case .char("s"):
             source = ImageSourceKind.allCases[(ImageSourceKind.allCases.firstIndex(of: source)! + 1) % ImageSourceKind.allCases.count]
-            if source == .directory { directoryEntries = ImageCatalog.list(directory: directory); directorySelection = 0; return .redraw }
+            if source == .directory { return .listDirectory }
             return .loadImage
         default: break
         }
@@ -235,11 +237,11 @@ public struct ExplorerState: Sendable {
             switch key {
             case .down, .char("j"): directorySelection = min(directoryEntries.count - 1, directorySelection + 1); return .redraw
             case .up, .char("k"): directorySelection = max(0, directorySelection - 1); return .redraw
-            case .backspace: enter(".."); return .redraw
+            case .backspace: enter(".."); return .listDirectory
             case .enter, .char("o"):
                 guard directoryEntries.indices.contains(directorySelection) else { return .none }
                 let entry = directoryEntries[directorySelection]
-                if entry.isDirectory { enter(entry.name); return .redraw }
+                if entry.isDirectory { enter(entry.name); return .listDirectory }
                 chosenFile = (directory as NSString).appendingPathComponent(entry.name)
                 return .loadImage
             default: return .none
@@ -267,7 +269,6 @@ public struct ExplorerState: Sendable {
     mutating func enter(_ name: String) {
         let next = name == ".." ? (directory as NSString).deletingLastPathComponent : (directory as NSString).appendingPathComponent(name)
         directory = next.isEmpty ? "/" : (next as NSString).standardizingPath
-        directoryEntries = ImageCatalog.list(directory: directory)
         directorySelection = 0
     }
 

@@ -22,6 +22,8 @@ public struct ImageCatalog: Sendable {
     /// Fashion-MNIST test images and labels (IDX, gzip), when installed.
     public let fashionImages: String
     public let fashionLabels: String
+    /// Both files, read and decompressed once per session on first use (off the input thread).
+    let fashion: FashionMNISTCache
     /// Class names of Fashion-MNIST labels 0-9.
     public static let fashionClasses = [
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -38,6 +40,7 @@ public struct ImageCatalog: Sendable {
         self.demo = Self.readDemoLabels(demoDirectory)
         self.fashionImages = fashionImages
         self.fashionLabels = fashionLabels
+        self.fashion = FashionMNISTCache(images: fashionImages, labels: fashionLabels)
     }
 
     /// Reads `labels.json`; tolerant of its two shapes, empty on any problem (the panel then says so).
@@ -70,8 +73,7 @@ public struct ImageCatalog: Sendable {
     /// Fashion-MNIST test record `index` with its true label.
     /// - Throws: ``ImageError`` (missing files, index out of range).
     public func loadFashion(index: Int) throws -> ImageInput {
-        let images = try IDXFile(path: fashionImages)
-        let labels = try IDXFile(path: fashionLabels)
+        let (images, labels) = try fashion.files()
         let image = try images.image(at: index)
         let label = try labels.label(at: index)
         let name = label >= 0 && label < Self.fashionClasses.count ? Self.fashionClasses[label] : "label \(label)"
@@ -79,7 +81,22 @@ public struct ImageCatalog: Sendable {
     }
 
     /// Number of Fashion-MNIST test records (0 when the data set is not installed).
-    public func fashionCount() -> Int { (try? IDXFile(path: fashionImages))?.count ?? 0 }
+    public func fashionCount() -> Int { (try? fashion.files())?.images.count ?? 0 }
+
+    /// Decodes the image `spec` names; for Fashion-MNIST also the record index used (n/p wrap around the set).
+    /// - Throws: ``ImageError`` from decoding, ``ExplorerMessage`` for a missing data set or a typed index out of range.
+    public func load(_ spec: ImageSpec) throws -> (input: ImageInput, fashionIndex: Int?) {
+        switch spec {
+        case let .file(path, label):
+            return (try load(path: path, label: label), nil)
+        case let .fashionMNIST(index, wrap):
+            let n = fashionCount()
+            guard n > 0 else { throw ExplorerMessage("Fashion-MNIST test set not found (apt-get install dataset-fashion-mnist)") }
+            guard wrap || (0..<n).contains(index) else { throw ExplorerMessage("test index \(index) is out of range 0-\(n - 1)") }
+            let i = (index % n + n) % n
+            return (try loadFashion(index: i), i)
+        }
+    }
 
     func input(from image: DecodedImage, title: String, label: String?) -> ImageInput {
         let pixels = preprocessor(image)
@@ -108,3 +125,24 @@ public struct ImageCatalog: Sendable {
         return [DirectoryEntry(name: "..", isDirectory: true)] + dirs + files
     }
 }
+
+/// The Fashion-MNIST test files, read and decompressed once (thread-safe; the first caller pays ~50 ms).
+final class FashionMNISTCache: @unchecked Sendable {
+    private let imagesPath: String, labelsPath: String
+    private let lock = NSLock()
+    private var loaded: Result<(images: IDXFile, labels: IDXFile), Error>?
+
+    init(images: String, labels: String) {
+        imagesPath = images
+        labelsPath = labels
+    }
+
+    /// - Throws: ``ImageError`` when a file is missing or corrupt (remembered: a missing data set is not retried).
+    func files() throws -> (images: IDXFile, labels: IDXFile) {
+        lock.lock()
+        defer { lock.unlock() }
+        if loaded == nil { loaded = Result { (try IDXFile(path: imagesPath), try IDXFile(path: labelsPath)) } }
+        return try loaded!.get()
+    }
+}
+

@@ -65,7 +65,7 @@ public final class NcursesTerminal: TerminalDriver {
                     // would fill it (a one-column character there, or a two-column one starting just before it).
                     let lastRow = y == grid.height - 1
                     if let text = grid.drawn(x: x, y: y, forCurses: true),
-                       !(lastRow && (x == grid.width - 1 || (x == grid.width - 2 && grid[x + 1, y].character == Cell.continuation))) {
+                       !(lastRow && (x == grid.width - 1 || (x == grid.width - 2 && grid[x + 1, y].isContinuation))) {
                         run += text
                     }
                     x += 1

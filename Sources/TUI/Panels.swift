@@ -72,6 +72,7 @@ enum ImagePanel {
             let listW = ctx.image != nil && width >= 50 ? width / 2 : width
             g.put(fit(state.directory, listW), x: 0, y: 1, role: .dim)
             let rows = height - 2
+            if state.directoryEntries.isEmpty { g.put(fit("listing...", listW), x: 0, y: 2, role: .dim) }
             let first = max(0, min(state.directorySelection - rows / 2, state.directoryEntries.count - rows))
             for (row, i) in (first..<min(state.directoryEntries.count, first + rows)).enumerated() {
                 let e = state.directoryEntries[i]

@@ -16,6 +16,9 @@ public struct Cell: Sendable, Equatable {
 
     /// The right half of a two-column character (never drawn by itself; U+0000 never reaches the grid as text).
     public static let continuation: Character = "\u{0}"
+
+    /// True for the right half of a two-column character (a byte test: `Character ==` compares canonically).
+    public var isContinuation: Bool { character.utf8.first == 0 }
 }
 
 /// A width x height grid of cells, the output of every renderer.
@@ -37,10 +40,10 @@ public struct CellGrid: Sendable, Equatable {
         set {
             guard x >= 0 && x < width && y >= 0 && y < height else { return }
             let i = y * width + x
-            if newValue.character != Cell.continuation, cells[i].character == Cell.continuation, x > 0 {
+            if !newValue.isContinuation, cells[i].isContinuation, x > 0 {
                 cells[i - 1].character = " "  // the left half of the pair this cell ended
             }
-            if x + 1 < width, cells[i + 1].character == Cell.continuation { cells[i + 1].character = " " }
+            if x + 1 < width, cells[i + 1].isContinuation { cells[i + 1].character = " " }
             cells[i] = newValue
         }
     }
@@ -87,13 +90,13 @@ public struct CellGrid: Sendable, Equatable {
     /// places in its columns (``cursesText(_:)``).
     public func drawn(x: Int, y: Int, forCurses: Bool = false) -> String? {
         let ch = self[x, y].character
-        if ch == Cell.continuation {
+        if self[x, y].isContinuation {
             let paired = x > 0 && terminalWidth(self[x - 1, y].character) == 2
             return paired ? nil : " "
         }
         if ch.isASCII { return String(ch) }
         guard let w = terminalWidth(ch) else { return "?" }
-        if w == 2 && !(x + 1 < width && self[x + 1, y].character == Cell.continuation) { return " " }
+        if w == 2 && !(x + 1 < width && self[x + 1, y].isContinuation) { return " " }
         return forCurses ? cursesText(ch) : String(ch)
     }
 
@@ -189,7 +192,13 @@ public func displaySuffix(_ text: String, columns: Int) -> String {
 public func terminalWidth(_ ch: Character) -> Int? {
     let scalars = ch.unicodeScalars
     guard let base = scalars.first else { return nil }
-    if base.isASCII && scalars.count == 1 { return base.value >= 0x20 && base.value < 0x7F ? 1 : nil }
+    if scalars.count == 1 {
+        let v = base.value
+        if v < 0x80 { return v >= 0x20 && v < 0x7F ? 1 : nil }
+        // The renderers' own glyphs (box drawing, block elements, braille, the cut mark), checked against glibc by
+        // the same test as the rest: a fast path, since every cell of every frame asks.
+        if (0x2500...0x259F).contains(v) || (0x2800...0x28FF).contains(v) || v == 0x2026 { return 1 }
+    }
     if isRegionalIndicator(base) {
         guard scalars.count == 2, let second = scalars.dropFirst().first, isRegionalIndicator(second) else { return nil }
         return 2

@@ -25,6 +25,20 @@ func benchExplorer(checkpoint: String, assets: String, iterations: Int, width: I
         _ = explorer.frame(width: width, height: height)
         analysisMS.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
     }
+    // Fashion-MNIST by index (n/p): the test set is read once, then each key is one record plus its analysis.
+    var fashionMS: [Double] = []
+    _ = explorer.handle(.char("s"))  // demo -> Fashion-MNIST
+    explorer.settle()
+    let fashion = explorer.image?.title.hasPrefix("Fashion-MNIST") == true
+    for i in 0..<(fashion ? iterations : 0) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = explorer.handle(.char(i % 3 == 2 ? "p" : "n"))
+        explorer.settle()
+        _ = explorer.frame(width: width, height: height)
+        fashionMS.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+    _ = explorer.handle(.char("s")); _ = explorer.handle(.char("s"))  // back to the demo images
+    explorer.settle()
     // Adding a class prompt (new text, so its M prompts miss the ANN text cache), then deleting it again.
     var promptMS: [Double] = []
     explorer.focus(.prompts)
@@ -48,6 +62,11 @@ func benchExplorer(checkpoint: String, assets: String, iterations: Int, width: I
     }
     say(line("explorer keypress -> frame (\(width)x\(height))", frameMS))
     say(line("explorer new image -> updated frame", analysisMS))
+    if fashion {
+        say(line("explorer Fashion-MNIST n/p -> updated frame", fashionMS))
+    } else {
+        say("explorer Fashion-MNIST n/p -> updated frame: not run (apt-get install dataset-fashion-mnist)")
+    }
     say(line("explorer add a class prompt -> updated frame", promptMS))
 }
 

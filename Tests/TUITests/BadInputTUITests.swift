@@ -186,23 +186,25 @@ final class HostileDirectoryTests: XCTestCase {
         _ = e.handle(.char("2"))
         e.state.source = .directory
         e.state.directory = folder
-        e.state.enter(".")
-        e.state.enter("locked")
+        e.browse("."); e.settle()
+        e.browse("locked"); e.settle()
         let locked = e.state.directoryEntries.map(\.name)
         XCTAssertEqual(locked.first, "..")
         XCTAssertTrue(locked == [".."] || locked == ["..", "inside.png"], "\(locked)")  // root may read a mode-000 folder
         assertSafeFrame(e.frame(width: 80, height: 24), width: 80, height: 24, "inside the locked folder")
         // Following the cycle 100 times neither crashes nor loses the way back.
-        e.state.enter("..")
-        for _ in 0..<100 { e.state.enter("cycle") }
+        e.browse(".."); e.settle()
+        for _ in 0..<100 { e.browse("cycle") }
+        e.settle()
         XCTAssertEqual(e.state.directoryEntries.first?.name, "..")
         assertSafeFrame(e.frame(width: 80, height: 24), width: 80, height: 24, "deep in the cycle")
         // Opening the text file named .png: a one-line error in the status line, the previous image kept.
         e.state.directory = folder
-        e.state.enter(".")
+        e.browse("."); e.settle()
         let before = e.image?.title
         while e.state.directoryEntries[e.state.directorySelection].name != "text.png" { _ = e.handle(.char("j")) }
         _ = e.handle(.enter)
+        e.settle()
         XCTAssertEqual(e.image?.title, before)
         XCTAssertEqual(e.error, ImageError.notAnImage(path: folder + "/text.png").description)
         XCTAssertTrue(e.frame(width: 80, height: 24).lines[23].contains("not an image"))
@@ -226,7 +228,7 @@ final class HostileDirectoryTests: XCTestCase {
         _ = e.handle(.char("2"))
         e.state.source = .directory
         e.state.directory = folder
-        e.state.enter(".")
+        e.browse("."); e.settle()
         XCTAssertEqual(e.state.directoryEntries.count, 5001)
         for _ in 0..<3 { _ = e.handle(.char("j")) }
         assertSafeFrame(e.frame(width: 80, height: 24), width: 80, height: 24, "top of 5,000 files")
@@ -236,6 +238,7 @@ final class HostileDirectoryTests: XCTestCase {
         XCTAssertTrue(frame.lines.contains { $0.contains("> img04999.png") }, frame.lines.joined(separator: "\n"))
         // Every file is empty: opening one is a typed error, not a crash.
         _ = e.handle(.enter)
+        e.settle()
         XCTAssertEqual(e.error, ImageError.empty(path: folder + "/img04999.png").description)
     }
 }

@@ -129,7 +129,8 @@ final class ExplorerTests: XCTestCase {
         let e = try makeExplorer()
         e.state.source = .directory
         e.state.directory = assetsDir + "/images"
-        e.state.directoryEntries = ImageCatalog.list(directory: e.state.directory)
+        e.browse(".")
+        e.settle()
         e.state.focus = .image
         while e.state.directoryEntries[e.state.directorySelection].name != "coat_0006.png" { _ = e.handle(.char("j")) }
         _ = e.handle(.enter)
@@ -446,6 +447,7 @@ final class ImageSourceTests: XCTestCase {
         // A typed index past the end is refused with a message (n/p still wrap around).
         let typing: [Key] = [.char("i")] + "99999".map { Key.char($0) } + [.enter]
         for key in typing { _ = e.handle(key) }
+        e.settle()  // the worker checks the index against the set (its files are read off the input thread)
         XCTAssertEqual(e.state.fashionIndex, 17)
         XCTAssertEqual(e.image?.title, "Fashion-MNIST test #17")
         XCTAssertTrue(e.frame(width: 80, height: 24).lines.last?.hasPrefix("test index 99999 is out of range 0-9999") ?? false)
@@ -461,7 +463,7 @@ final class ImageSourceTests: XCTestCase {
         // Navigate from the repository root into assets/images and open the first PNG.
         e.state.directory = assetsDir
         _ = e.handle(.char("k"))
-        e.state.enter("images")
+        e.browse("images"); e.settle()
         let names = e.state.directoryEntries.map(\.name)
         XCTAssertEqual(names.first, "..")
         XCTAssertTrue(names.contains("bag_0018.png"))
