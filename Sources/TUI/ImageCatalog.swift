@@ -24,18 +24,14 @@ public struct ImageCatalog: Sendable {
     public let fashionLabels: String
     /// Both files, read and decompressed once per session on first use (off the input thread).
     let fashion: FashionMNISTCache
-    /// Class names of Fashion-MNIST labels 0-9.
-    public static let fashionClasses = [
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-    ]
     /// File name extensions the browser lists.
     public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "pgm", "ppm", "pnm"]
 
     /// - Parameters:
     ///   - demoDirectory: folder with `labels.json` (`{"file": {"class_name": ...}}` or a list of such objects).
     public init(preprocessor: ImagePreprocessor, demoDirectory: String,
-                fashionImages: String = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
-                fashionLabels: String = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz") {
+                fashionImages: String = FashionMNIST.files(split: "test").images,
+                fashionLabels: String = FashionMNIST.files(split: "test").labels) {
         self.preprocessor = preprocessor
         self.demo = Self.readDemoLabels(demoDirectory)
         self.fashionImages = fashionImages
@@ -76,8 +72,7 @@ public struct ImageCatalog: Sendable {
         let (images, labels) = try fashion.files()
         let image = try images.image(at: index)
         let label = try labels.label(at: index)
-        let name = label >= 0 && label < Self.fashionClasses.count ? Self.fashionClasses[label] : "label \(label)"
-        return input(from: image, title: "Fashion-MNIST test #\(index)", label: name)
+        return input(from: image, title: "Fashion-MNIST test #\(index)", label: FashionMNIST.className(label))
     }
 
     /// Number of Fashion-MNIST test records (0 when the data set is not installed).

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import SpikeCLIP
-import TUI
 import Visualize
 
 #if canImport(Glibc)

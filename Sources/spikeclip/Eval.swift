@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import SpikeCLIP
-import TUI
 import Visualize
 
 /// Accuracy of one side against the dataset labels.
@@ -116,7 +115,7 @@ struct Eval: ParsableCommand {
     var templatesFile: String?
 
     @Option(help: "Folder holding the Fashion-MNIST IDX files.")
-    var dataDir = "/usr/share/datasets/fashion-mnist"
+    var dataDir = FashionMNIST.defaultDirectory
 
     @Option(help: "Images per forward pass.")
     var batchSize = 100
@@ -162,13 +161,13 @@ struct Eval: ParsableCommand {
     func evaluate() throws -> EvalJSON {
         let ctx = try model.load()
         let c = ctx.config
-        let labelCount = ImageCatalog.fashionClasses.count
+        let labelCount = FashionMNIST.classes.count
         let isIDs = c.tokenizer.kind == "ids"
         let fileClasses = try classesFile.map(Self.readLines)
         if isIDs && (fileClasses.map { $0.filter { !$0.hasPrefix("+") }.isEmpty } ?? true) {
             throw UserError(description: "\(ctx.path) takes token ids (tokenizer kind 'ids'): give --classes-file with one token-id list per Fashion-MNIST label")
         }
-        let defaults = c.classes.count >= labelCount ? c.classes : ImageCatalog.fashionClasses
+        let defaults = c.classes.count >= labelCount ? c.classes : FashionMNIST.classes
         let classes = Self.classes(defaults: defaults, file: fileClasses)
         let labelClasses = classesFile == nil ? labelCount : min(labelCount, classes.count - (fileClasses?.filter { $0.hasPrefix("+") }.count ?? 0))
         if labelClasses < labelCount {
@@ -179,9 +178,7 @@ struct Eval: ParsableCommand {
         guard !classes.isEmpty else { throw UserError(description: "no classes") }
 
         // Data.
-        let prefix = split == "test" ? "t10k" : "train"
-        let imagesPath = (dataDir as NSString).appendingPathComponent("\(prefix)-images-idx3-ubyte.gz")
-        let labelsPath = (dataDir as NSString).appendingPathComponent("\(prefix)-labels-idx1-ubyte.gz")
+        let (imagesPath, labelsPath) = FashionMNIST.files(split: split, in: dataDir)
         let imageFile = try IDXFile(path: imagesPath)
         let labelFile = try IDXFile(path: labelsPath)
         guard imageFile.dimensions.count == 3 else { throw UserError(description: "\(imagesPath): not an IDX image file") }

@@ -159,8 +159,8 @@ final class CLITests: XCTestCase {
             return ids + [Int](repeating: 0, count: model.config.text.contextLength - ids.count)
         }
         let cls = try classifier(model, prompts: prompts)
-        let images = try IDXFile(path: "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
-        let labelFile = try IDXFile(path: "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
+        let images = try IDXFile(path: FashionMNIST.files(split: "test").images)
+        let labelFile = try IDXFile(path: FashionMNIST.files(split: "test").labels)
         let pre = try ImagePreprocessor(config: model.config.preprocess)
         let x = try (0..<n).flatMap { pre(try images.image(at: $0)) }
         let labels = try (0..<n).map(labelFile.label(at:))

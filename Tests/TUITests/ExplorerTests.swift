@@ -441,8 +441,8 @@ final class ImageSourceTests: XCTestCase {
         e.settle()
         let image = try XCTUnwrap(e.image)
         XCTAssertEqual(image.title, "Fashion-MNIST test #17")
-        let labels = try IDXFile(path: "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
-        XCTAssertEqual(image.label, ImageCatalog.fashionClasses[try labels.label(at: 17)])
+        let labels = try IDXFile(path: FashionMNIST.files(split: "test").labels)
+        XCTAssertEqual(image.label, FashionMNIST.classes[try labels.label(at: 17)])
         XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("Fashion-MNIST test #17  label: \(image.label!)"))
         // A typed index past the end is refused with a message (n/p still wrap around).
         let typing: [Key] = [.char("i")] + "99999".map { Key.char($0) } + [.enter]

@@ -49,8 +49,8 @@ final class ImageIOTests: XCTestCase {
     func testFashionMNISTIsReadOncePerSession() throws {
         let dir = try temporaryFolder()
         let images = dir + "/t10k-images-idx3-ubyte.gz", labels = dir + "/t10k-labels-idx1-ubyte.gz"
-        try FileManager.default.copyItem(atPath: "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", toPath: images)
-        try FileManager.default.copyItem(atPath: "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", toPath: labels)
+        try FileManager.default.copyItem(atPath: FashionMNIST.files(split: "test").images, toPath: images)
+        try FileManager.default.copyItem(atPath: FashionMNIST.files(split: "test").labels, toPath: labels)
         let e = try explorer(demo: dir + "/no-demo", fashionImages: images, fashionLabels: labels)
         _ = e.handle(.char("2"))
         _ = e.handle(.char("s"))  // demo (empty) -> Fashion-MNIST
