@@ -46,95 +46,129 @@ class Totals:
         return self.paper_pj() + NEURON_PJ * self.neurons + ADD_PJ * self.adds + MUL_PJ * self.muls
 
 
-def vision_ops(spikes: Mapping[str, Tensor], cfg: SpikeCLIPConfig) -> Totals:
-    """Operation counts of the spiking image encoder for every batch item, from recorded spikes
+KINDS = ("macs", "acs", "neuron_updates", "adds", "multiplies")
+
+
+class Layers(dict):
+    """Per-layer operation counts summed over time steps, in forward order, with the names and split of
+    ``EnergyAccounting`` (Energy.swift): ``layers[name][kind]`` ``[B]`` float64, ``kind`` in ``KINDS``."""
+
+    def __init__(self, B: int):
+        super().__init__()
+        self.B = B
+
+    def add(self, name: str, **counts) -> None:
+        entry = self.setdefault(name, {k: torch.zeros(self.B, dtype=torch.float64) for k in KINDS})
+        for k, v in counts.items():
+            entry[k] = entry[k] + v
+
+    def totals(self) -> Totals:
+        tot = Totals(self.B)
+        for entry in self.values():
+            tot.macs += entry["macs"]
+            tot.acs += entry["acs"]
+            tot.neurons += entry["neuron_updates"]
+            tot.adds += entry["adds"]
+            tot.muls += entry["multiplies"]
+        return tot
+
+
+def vision_layers(spikes: Mapping[str, Tensor], cfg: SpikeCLIPConfig) -> Layers:
+    """Per-layer operation counts of the spiking image encoder for every batch item, from recorded spikes
     (``spikes[name]`` ``[T, B, ...]`` uint8, names as ``lif_layers``). Mirrors ``EnergyAccounting.vision``."""
     v, T = cfg.vision, cfg.T
     D, (H, W) = v.embed_dims, v.image_size
     B = spikes["vision.patch_embed.block1_lif"].shape[1]
-    tot = Totals(B)
-    tot.macs += T * conv3_dense_macs(v.in_channels, D // 8, H, W)
-    tot.adds += T * (D // 8) * H * W
+    ops = Layers(B)
+    ops.add("vision.patch_embed.block0_conv", macs=T * conv3_dense_macs(v.in_channels, D // 8, H, W),
+            adds=T * (D // 8) * H * W)
     for j, lif, cout in ((1, "block1_lif", D // 4), (2, "block2_lif", D // 2), (3, "block3_lif", D), (4, "block4_lif", D)):
         s = spikes[f"vision.patch_embed.{lif}"].double()                  # [T, B, C, h, w]
         h, w = s.shape[-2:]
         reach = _reach(h)[:, None] * _reach(w)[None, :]
-        tot.acs += (s * reach).sum(dim=(0, 2, 3, 4)) * cout
-        tot.adds += T * cout * h * w
-        per_item = s[0, 0].numel()
-        tot.neurons += T * per_item
-        if lif in ("block3_lif", "block4_lif"):
-            tot.adds += T * per_item * 8                                   # 3x3 max-pool compares
+        ops.add(f"vision.patch_embed.block{j}_conv", acs=(s * reach).sum(dim=(0, 2, 3, 4)) * cout, adds=T * cout * h * w)
+    for lif in ("block1_lif", "block2_lif", "block3_lif", "block4_lif"):
+        per_item = spikes[f"vision.patch_embed.{lif}"][0, 0].numel()
+        pool = T * per_item * 8 if lif in ("block3_lif", "block4_lif") else 0   # 3x3 max-pool compares
+        ops.add(f"vision.patch_embed.{lif}", neuron_updates=T * per_item, adds=pool)
     Dh, heads = mlp_hidden(D, v.mlp_ratios), v.num_heads
     for i in range(v.depths):
         a, m = f"vision.block.{i}.attn.", f"vision.block.{i}.mlp."
-        proj, q, k, vv, attn = (spikes[a + n].double() for n in ("proj_lif", "q_lif", "k_lif", "v_lif", "attn_lif"))
+        names = ("proj_lif", "q_lif", "k_lif", "v_lif", "attn_lif")
+        proj, q, k, vv, attn = (spikes[a + n].double() for n in names)
         m1, m2 = spikes[m + "mlp1_lif"].double(), spikes[m + "mlp2_lif"].double()
         n = q.shape[-1]
         cnt = lambda x: x.flatten(2).sum(2).sum(0)                          # [B]
-        tot.acs += 3 * cnt(proj) * D + cnt(attn) * D
-        tot.adds += 4 * T * D * n
-        # [T, B, h, hd, N]
-        split = lambda x: x.reshape(T, B, heads, D // heads, n)
+        for conv in ("q_conv", "k_conv", "v_conv"):
+            ops.add(a + conv, acs=cnt(proj) * D, adds=T * D * n)              # adds: the folded BatchNorm bias
+        ops.add(a + "proj_conv", acs=cnt(attn) * D, adds=T * D * n)
+        split = lambda x: x.reshape(T, B, heads, D // heads, n)           # [T, B, h, hd, N]
         qh, kh, vh = split(q), split(k), split(vv)
-        tot.acs += (qh.sum(-1) * kh.sum(-1)).sum(dim=(0, 2, 3))             # q @ k^T: sum_d cq[d] ck[d]
+        ops.add(a + "qk", acs=(qh.sum(-1) * kh.sum(-1)).sum(dim=(0, 2, 3)))  # q @ k^T: sum_d cq[d] ck[d]
         nz = (qh.transpose(-2, -1) @ kh) > 0                                 # [T, B, h, N, N] nonzero attn
         vcount = vh.sum(-2)                                                  # [T, B, h, N] spikes of v[j]
-        tot.acs += (nz.double() * vcount[..., None, :]).sum(dim=(0, 2, 3, 4))
-        tot.muls += T * D * n                                                # the 0.125 scale
-        tot.acs += cnt(m1) * Dh + cnt(m2) * D
-        tot.adds += T * (Dh * n + D * n)
-        for x in (proj, q, k, vv, attn, m1, m2):
-            tot.neurons += T * x[0, 0].numel()
-        tot.adds += T * 2 * D * n                                            # residual adds
+        ops.add(a + "av", acs=(nz.double() * vcount[..., None, :]).sum(dim=(0, 2, 3, 4)), multiplies=T * D * n)
+        ops.add(m + "mlp1_conv", acs=cnt(m1) * Dh, adds=T * Dh * n)
+        ops.add(m + "mlp2_conv", acs=cnt(m2) * D, adds=T * D * n)
+        for name, x in zip([a + n for n in names] + [m + "mlp1_lif", m + "mlp2_lif"], (proj, q, k, vv, attn, m1, m2)):
+            ops.add(name, neuron_updates=T * x[0, 0].numel())
+        ops.add(f"vision.block.{i}.residual", adds=T * 2 * D * n)
     n = (H // 4) * (W // 4)
-    tot.adds += T * D * n
-    tot.muls += T * 2 * D
-    tot.macs += D * v.target_dim
-    tot.adds += v.target_dim
-    return tot
+    ops.add("vision.readout", adds=T * D * n, multiplies=T * 2 * D)
+    ops.add("vision.proj", macs=D * v.target_dim, adds=v.target_dim)
+    return ops
+
+
+def vision_ops(spikes: Mapping[str, Tensor], cfg: SpikeCLIPConfig) -> Totals:
+    """Operation totals of the spiking image encoder for every batch item (the sum of ``vision_layers``)."""
+    return vision_layers(spikes, cfg).totals()
+
+
+def text_layers(spikes: Mapping[str, Tensor], cfg: SpikeCLIPConfig) -> Layers:
+    """Per-layer operation counts of the spiking text encoder for every prompt. Mirrors ``EnergyAccounting.text``."""
+    t, T = cfg.text, cfg.T
+    l1, l2 = spikes["text.mlp_lif1"].double(), spikes["text.mlp_lif2"].double()   # [T, P, ...]
+    ops = Layers(l1.shape[1])
+    el = t.context_length * t.embed_dim
+    bert = t.embedding.kind == "bert"
+    ops.add("text.clip_embedding", adds=el * (2 if bert else 1), multiplies=2 * el if bert else 0)
+    ops.add("text.mlp_lif1", neuron_updates=T * l1[0, 0].numel())
+    ops.add("text.fc1", acs=l1.sum(dim=(0, 2)) * t.hidden_dim, adds=T * t.hidden_dim)
+    ops.add("text.mlp_lif2", neuron_updates=T * l2[0, 0].numel())
+    ops.add("text.fc2", acs=l2.sum(dim=(0, 2)) * t.target_dim, adds=T * t.target_dim)
+    ops.add("text.readout", multiplies=T * t.target_dim, adds=T * t.target_dim)
+    return ops
 
 
 def text_ops(spikes: Mapping[str, Tensor], cfg: SpikeCLIPConfig) -> Totals:
-    """Operation counts of the spiking text encoder for every prompt. Mirrors ``EnergyAccounting.text``."""
-    t, T = cfg.text, cfg.T
-    l1, l2 = spikes["text.mlp_lif1"].double(), spikes["text.mlp_lif2"].double()   # [T, P, ...]
-    P = l1.shape[1]
-    tot = Totals(P)
-    el = t.context_length * t.embed_dim
-    bert = t.embedding.kind == "bert"
-    tot.adds += el * (2 if bert else 1)
-    if bert:
-        tot.muls += 2 * el
-    tot.acs += l1.sum(dim=(0, 2)) * t.hidden_dim + l2.sum(dim=(0, 2)) * t.target_dim
-    tot.adds += T * (t.hidden_dim + t.target_dim) + T * t.target_dim
-    tot.neurons += T * (l1[0, 0].numel() + l2[0, 0].numel())
-    tot.muls += T * t.target_dim
-    return tot
+    """Operation totals of the spiking text encoder for every prompt (the sum of ``text_layers``)."""
+    return text_layers(spikes, cfg).totals()
 
 
-def ann_vision_ops(cfg: SpikeCLIPConfig) -> Totals:
-    """Dense operation counts of the ANN twin for one image. Mirrors ``EnergyAccounting.annVision``."""
+def ann_vision_layers(cfg: SpikeCLIPConfig) -> Layers:
+    """Dense per-layer operation counts of the ANN twin for one image. Mirrors ``EnergyAccounting.annVision``."""
     a, v = cfg.ann_vision, cfg.vision
     d, dh = a.embed_dims, mlp_hidden(a.embed_dims, a.mlp_ratios)
     H, W = v.image_size
     n, dd = float((H // 4) * (W // 4)), float(d)
-    tot = Totals(1)
+    ops = Layers(1)
     chans = [v.in_channels, d // 8, d // 4, d // 2, d, d]
     sizes = [(H, W), (H, W), (H, W), (H // 2, W // 2), (H // 4, W // 4)]
     for j in range(5):
         ch, cw = sizes[j]
         cout = chans[j + 1]
-        tot.macs += conv3_dense_macs(chans[j], cout, ch, cw)
-        tot.adds += cout * ch * cw + (cout * ((ch - 1) // 2 + 1) * ((cw - 1) // 2 + 1) * 8 if j in (2, 3) else 0)
-    tot.macs += 2 * n * dd
-    for _ in range(a.depths):
-        tot.macs += 4 * n * dd * dd + 2 * n * n * dd + a.num_heads * n * n + 2 * n * dd
-        tot.adds += 4 * n * dd + n * dd
-        tot.macs += 2 * n * dd * dh + n * dh + 2 * n * dd
-        tot.adds += n * dh + n * dd + n * dd
-    tot.macs += 2 * dd
-    tot.adds += n * dd
-    tot.macs += dd * a.target_dim
-    tot.adds += a.target_dim
-    return tot
+        pool = cout * ((ch - 1) // 2 + 1) * ((cw - 1) // 2 + 1) * 8 if j in (2, 3) else 0
+        ops.add(f"ann_vision.embeddings.block{j}_conv", macs=conv3_dense_macs(chans[j], cout, ch, cw), adds=cout * ch * cw + pool)
+    ops.add("ann_vision.pre_layrnorm", macs=2 * n * dd)
+    for i in range(a.depths):
+        p = f"ann_vision.encoder.layers.{i}."
+        ops.add(p + "self_attn", macs=4 * n * dd * dd + 2 * n * n * dd + a.num_heads * n * n + 2 * n * dd, adds=4 * n * dd + n * dd)
+        ops.add(p + "mlp", macs=2 * n * dd * dh + n * dh + 2 * n * dd, adds=n * dh + n * dd + n * dd)
+    ops.add("ann_vision.post_layernorm", macs=2 * dd, adds=n * dd)
+    ops.add("ann_vision.proj", macs=dd * a.target_dim, adds=a.target_dim)
+    return ops
+
+
+def ann_vision_ops(cfg: SpikeCLIPConfig) -> Totals:
+    """Dense operation totals of the ANN twin for one image (the sum of ``ann_vision_layers``)."""
+    return ann_vision_layers(cfg).totals()
