@@ -2,22 +2,6 @@ import Foundation
 import SpikeCLIP
 import Visualize
 
-/// The explorer's panels, in Tab order.
-public enum PanelID: Int, CaseIterable, Sendable {
-    case prompts, image, spikes, compare, energy, anytime
-
-    public var title: String {
-        switch self {
-        case .prompts: return "Prompts"
-        case .image: return "Image"
-        case .spikes: return "Spikes"
-        case .compare: return "ANN vs SNN"
-        case .energy: return "Energy"
-        case .anytime: return "Anytime"
-        }
-    }
-}
-
 /// What a key press asks of the loop.
 public enum Effect: Equatable, Sendable {
     case none
@@ -120,10 +104,10 @@ public struct ExplorerState: Sendable {
         switch key {
         case .char("q"): return .quit
         case .char("?"): showHelp = true; return .redraw
-        case .tab: focus = PanelID(rawValue: (focus.rawValue + 1) % PanelID.allCases.count)!; return .redraw
-        case .backTab: focus = PanelID(rawValue: (focus.rawValue + PanelID.allCases.count - 1) % PanelID.allCases.count)!; return .redraw
-        case let .char(c) where ("1"..."6").contains(c):
-            focus = PanelID(rawValue: Int(String(c))! - 1)!
+        case .tab: focus = PanelID.allCases[(focus.rawValue + 1) % PanelID.allCases.count]; return .redraw
+        case .backTab: focus = PanelID.allCases[(focus.rawValue + PanelID.allCases.count - 1) % PanelID.allCases.count]; return .redraw
+        case let .char(c) where c.isASCII && c.isNumber && (1...PanelID.allCases.count).contains(Int(String(c)) ?? 0):
+            focus = PanelID.allCases[Int(String(c))! - 1]
             return .redraw
         case .char("g"):
             guard unicodeGlyphs else { message = "ASCII only: started with --ascii or a locale without UTF-8"; return .redraw }
@@ -132,53 +116,8 @@ public struct ExplorerState: Sendable {
         case .resize: return .redraw
         default: break
         }
-        switch focus {
-        case .prompts: return handlePrompts(key)
-        case .image: return handleImage(key)
-        case .spikes: return handleSpikes(key, layers: layers, steps: steps, neurons: neurons, prompts: prompts)
-        case .compare:
-            switch key {
-            case .char("c"): showSoftmax.toggle(); return .redraw
-            case .down, .char("j"): compareScroll = min(max(0, classNames.count - 1), compareScroll + 1); return .redraw
-            case .up, .char("k"): compareScroll = max(0, compareScroll - 1); return .redraw
-            default: break
-            }
-        case .energy:
-            switch key {
-            case .char("u"): convention = convention == .paper ? .fuller : .paper; return .redraw
-            case .down, .char("j"): energyScroll += 1; return .redraw
-            case .up, .char("k"): energyScroll = max(0, energyScroll - 1); return .redraw
-            default: break
-            }
-        case .anytime: break
-        }
-        return .none
-    }
-
-    mutating func handlePrompts(_ key: Key) -> Effect {
-        // Switching lists first: each list keeps its own selection.
-        if key == .char("m") { editingTemplates.toggle(); return .redraw }
-        let editingTemplates = self.editingTemplates
-        let count = editingTemplates ? templates.count : classNames.count
-        var selected = min(max(0, count - 1), editingTemplates ? selectedTemplate : selectedClass)
-        defer { if editingTemplates { selectedTemplate = selected } else { selectedClass = selected } }
-        switch key {
-        case .down, .char("j"): selected = min(max(0, count - 1), selected + 1); return .redraw
-        case .up, .char("k"): selected = max(0, selected - 1); return .redraw
-        case .char("t"): ensemble.toggle(); return .recompute
-        case .char("a"): editBuffer = ""; editIndex = nil; return .redraw
-        case .char("e"), .enter:
-            guard count > 0 else { return .none }
-            editBuffer = editingTemplates ? templates[selected] : classNames[selected]
-            editIndex = selected
-            return .redraw
-        case .char("d"), .delete:
-            guard count > 1 else { message = "keep at least one \(editingTemplates ? "template" : "class prompt")"; return .redraw }
-            if editingTemplates { templates.remove(at: selected) } else { classNames.remove(at: selected) }
-            selected = min(selected, count - 2)
-            return .recompute
-        default: return .none
-        }
+        let input = PanelInput(layers: layers, steps: steps, neurons: neurons, prompts: prompts)
+        return ExplorerPanels.panel(focus).handle(key, &self, input) ?? .none
     }
 
     mutating func handleEditing(_ key: Key) -> Effect {
@@ -209,46 +148,6 @@ public struct ExplorerState: Sendable {
         }
     }
 
-    mutating func handleImage(_ key: Key) -> Effect {
-        switch key {
-        case .char("s"):
-            source = ImageSourceKind.allCases[(ImageSourceKind.allCases.firstIndex(of: source)! + 1) % ImageSourceKind.allCases.count]
-            if source == .directory { return .listDirectory }
-            return .loadImage
-        default: break
-        }
-        switch source {
-        case .demo:
-            switch key {
-            case .char("n"), .right, .down: demoIndex += 1; return .loadImage
-            case .char("p"), .left, .up: demoIndex -= 1; return .loadImage
-            default: return .none
-            }
-        case .fashionMNIST:
-            switch key {
-            case .char("n"), .right: fashionIndex += 1; return .loadImage
-            case .char("p"), .left: fashionIndex -= 1; return .loadImage
-            case .char("N"), .down, .pageDown: fashionIndex += 100; return .loadImage
-            case .char("P"), .up, .pageUp: fashionIndex -= 100; return .loadImage
-            case .char("i"): indexBuffer = ""; return .redraw
-            default: return .none
-            }
-        case .directory:
-            switch key {
-            case .down, .char("j"): directorySelection = min(directoryEntries.count - 1, directorySelection + 1); return .redraw
-            case .up, .char("k"): directorySelection = max(0, directorySelection - 1); return .redraw
-            case .backspace: enter(".."); return .listDirectory
-            case .enter, .char("o"):
-                guard directoryEntries.indices.contains(directorySelection) else { return .none }
-                let entry = directoryEntries[directorySelection]
-                if entry.isDirectory { enter(entry.name); return .listDirectory }
-                chosenFile = (directory as NSString).appendingPathComponent(entry.name)
-                return .loadImage
-            default: return .none
-            }
-        }
-    }
-
     /// Typing a Fashion-MNIST index after `i`: digits, Backspace, Enter to go, Esc to cancel.
     mutating func handleIndexEntry(_ key: Key) -> Effect {
         switch key {
@@ -272,29 +171,6 @@ public struct ExplorerState: Sendable {
         directorySelection = 0
     }
 
-    mutating func handleSpikes(_ key: Key, layers: Int, steps: Int, neurons: Int, prompts: Int) -> Effect {
-        let p = max(1, prompts)
-        switch key {
-        case .char("n"): textPrompt = (min(textPrompt, p - 1) + 1) % p; return .recomputeIfMembrane(spikeView)
-        case .char("N"): textPrompt = (min(textPrompt, p - 1) + p - 1) % p; return .recomputeIfMembrane(spikeView)
-        case .char("]"), .char("l"): layerIndex = min(layers - 1, layerIndex + 1); neuronOffset = 0; traceNeuron = 0; return .recomputeIfMembrane(spikeView)
-        case .char("["), .char("h"): layerIndex = max(0, layerIndex - 1); neuronOffset = 0; traceNeuron = 0; return .recomputeIfMembrane(spikeView)
-        case .char("."), .right: step = (step + 1) % max(1, steps); return .redraw
-        case .char(","), .left: step = (step + max(1, steps) - 1) % max(1, steps); return .redraw
-        case .char(" "), .char("p"): playing.toggle(); return .redraw
-        case .down, .char("j"): neuronOffset = min(max(0, neurons - 1), neuronOffset + 4); return .redraw
-        case .up, .char("k"): neuronOffset = max(0, neuronOffset - 4); return .redraw
-        case .pageDown: neuronOffset = min(max(0, neurons - 1), neuronOffset + 64); return .redraw
-        case .pageUp: neuronOffset = max(0, neuronOffset - 64); return .redraw
-        case .char("o"): orderByActivity.toggle(); neuronOffset = 0; return .redraw
-        case .char("v"):
-            spikeView = SpikeView.allCases[(SpikeView.allCases.firstIndex(of: spikeView)! + 1) % SpikeView.allCases.count]
-            return spikeView == .membrane ? .recompute : .redraw
-        case .char("+"), .char("="): traceNeuron = min(max(0, neurons - 1), traceNeuron + 1); return .recomputeIfMembrane(spikeView)
-        case .char("-"): traceNeuron = max(0, traceNeuron - 1); return .recomputeIfMembrane(spikeView)
-        default: return .none
-        }
-    }
 }
 
 extension Effect {

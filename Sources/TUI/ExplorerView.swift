@@ -48,20 +48,20 @@ public enum ExplorerView {
         drawTabs(&grid, state, width: width)
         let body = (x: 0, y: 1, w: width, h: height - 2)
         if width >= tiledSize.width && height >= tiledSize.height {
-            // Left column: prompts, image, anytime. Right column: spikes, ANN vs SNN, energy (full width each).
+            // Two columns, each panel where its `tile` says, in registry order (the left column a third wide).
             let left = min(44, width / 3)
-            let rightW = width - left
-            let promptsH = body.h * 42 / 100, imageH = body.h * 32 / 100
-            let classes = ctx.analysis?.classNames.count ?? state.classNames.count
-            let compareH = min(classes + 4, body.h / 3 + 2)
-            let energyH = body.h * 30 / 100
-            let spikesH = body.h - compareH - energyH
-            place(&grid, .prompts, state, ctx, x: 0, y: body.y, w: left, h: promptsH, ascii: ascii)
-            place(&grid, .image, state, ctx, x: 0, y: body.y + promptsH, w: left, h: imageH, ascii: ascii)
-            place(&grid, .anytime, state, ctx, x: 0, y: body.y + promptsH + imageH, w: left, h: body.h - promptsH - imageH, ascii: ascii)
-            place(&grid, .spikes, state, ctx, x: left, y: body.y, w: rightW, h: spikesH, ascii: ascii)
-            place(&grid, .compare, state, ctx, x: left, y: body.y + spikesH, w: rightW, h: compareH, ascii: ascii)
-            place(&grid, .energy, state, ctx, x: left, y: body.y + spikesH + compareH, w: rightW, h: energyH, ascii: ascii)
+            for (column, x, w) in [(Tile.Column.left, 0, left), (.right, left, width - left)] {
+                let panels = ExplorerPanels.all.filter { $0.tile.column == column }
+                var heights = panels.map { $0.tile.height(body.h, ctx, state) }
+                let rest = max(0, body.h - heights.reduce(0) { $0 + ($1 ?? 0) })
+                let flexible = heights.filter { $0 == nil }.count
+                heights = heights.map { $0 ?? rest / max(1, flexible) }
+                var y = body.y
+                for (panel, h) in zip(panels, heights) {
+                    place(&grid, panel.id, state, ctx, x: x, y: y, w: w, h: h!, ascii: ascii)
+                    y += h!
+                }
+            }
         } else {
             place(&grid, state.focus, state, ctx, x: 0, y: body.y, w: width, h: body.h, ascii: ascii)
         }
@@ -104,37 +104,11 @@ public enum ExplorerView {
         if chosen.hint { grid.put(hint, x: width - hint.count, y: 0, role: .dim) }
     }
 
-    static func place(_ grid: inout CellGrid, _ panel: PanelID, _ state: ExplorerState, _ ctx: FrameContext,
+    static func place(_ grid: inout CellGrid, _ id: PanelID, _ state: ExplorerState, _ ctx: FrameContext,
                       x: Int, y: Int, w: Int, h: Int, ascii: Bool) {
-        let focused = panel == state.focus
-        grid.box(x: x, y: y, width: w, height: h, title: panelTitle(panel, state), role: focused ? .accent : .dim, ascii: ascii)
-        let inner = (w: max(0, w - 2), h: max(0, h - 2))
-        let content: CellGrid
-        switch panel {
-        case .prompts: content = PromptsPanel.render(state, ctx, width: inner.w, height: inner.h)
-        case .image: content = ImagePanel.render(state, ctx, width: inner.w, height: inner.h)
-        case .spikes: content = SpikesPanel.render(state, ctx, width: inner.w, height: inner.h)
-        case .compare: content = ComparePanel.render(state, ctx, width: inner.w, height: inner.h)
-        case .energy: content = EnergyPanel.render(state, ctx, width: inner.w, height: inner.h)
-        case .anytime: content = AnytimePanel.render(state, ctx, width: inner.w, height: inner.h)
-        }
-        grid.blit(content, x: x + 1, y: y + 1)
-    }
-
-    static func panelTitle(_ panel: PanelID, _ state: ExplorerState) -> String {
-        switch panel {
-        case .prompts: return "Prompts  a:add e:edit d:del m:\(state.editingTemplates ? "classes" : "templates") t:ensemble"
-        case .image:
-            switch state.source {
-            case .demo: return "Image  s:source n/p:next/prev"
-            case .fashionMNIST: return "Image  s:source n/p:+-1 N/P:+-100 i:index"
-            case .directory: return "Image  s:source j/k:select Enter:open Bksp:up"
-            }
-        case .spikes: return "Spikes  [/]:layer ,/.:step space:play v:view o:order j/k:scroll n/N:prompt"
-        case .compare: return "ANN vs SNN  c:\(state.showSoftmax ? "cosine" : "softmax") j/k:scroll"
-        case .energy: return "Energy  u:\(state.convention == .paper ? "fuller" : "paper") j/k:scroll"
-        case .anytime: return "Anytime: top-3 after t steps"
-        }
+        let panel = ExplorerPanels.panel(id)
+        grid.box(x: x, y: y, width: w, height: h, title: panel.boxTitle(state), role: id == state.focus ? .accent : .dim, ascii: ascii)
+        grid.blit(panel.render(state, ctx, width: max(0, w - 2), height: max(0, h - 2)), x: x + 1, y: y + 1)
     }
 
     static func drawStatus(_ grid: inout CellGrid, _ state: ExplorerState, _ ctx: FrameContext, width: Int, y: Int) {
@@ -154,21 +128,13 @@ public enum ExplorerView {
         grid.put(fit(parts.joined(separator: " | "), width - 1), x: 0, y: y, role: role)
     }
 
-    /// The help overlay: at most 12 lines of at most 54 columns, so it fits whole in the minimum 60x16 terminal.
-    static let helpLines = [
-        "Tab/Shift-Tab or 1-6 panel  g glyphs  ? help  q quit",
-        "Prompts  j/k select  a add  e/Enter edit  d delete",
-        "         m templates  t ensembling  Esc cancels",
-        "Image    s source  n/p next/prev  N/P +-100  i index",
-        "         directory: Enter opens, Backspace goes up",
-        "Spikes   [ ] layer  , . step  space play  o order",
-        "         v view: raster/spatial/rates/membrane",
-        "         j/k PgUp/PgDn scroll  + - neuron  n/N prompt",
-        "ANN/SNN  c cosine <-> softmax  j/k scroll",
-        "Energy   u paper <-> fuller  j/k scroll",
-        "Letters work everywhere; no function keys needed.",
-        "Press any key to close.",
-    ]
+    /// The help overlay: the global keys, each registered panel's lines, a footer; at most 54 columns each, so that
+    /// it fits whole in the minimum 60x16 terminal with the six panels (12 lines).
+    static var helpLines: [String] {
+        ["Tab/Shift-Tab or 1-\(ExplorerPanels.all.count) panel  g glyphs  ? help  q quit"]
+            + ExplorerPanels.all.flatMap { $0.helpLines }
+            + ["Letters work everywhere; no function keys needed.", "Press any key to close."]
+    }
 
     static func drawHelp(_ grid: inout CellGrid, width: Int, height: Int, ascii: Bool) {
         let w = min(width - 2, (helpLines.map(\.count).max() ?? 0) + 4)

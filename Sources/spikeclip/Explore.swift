@@ -140,7 +140,7 @@ struct Snapshot: ParsableCommand {
             if let image { try explorer.open(imagePath: image) }
             if let focus {
                 guard let panel = PanelID.allCases.first(where: { "\($0)" == focus.lowercased() || $0.title.lowercased() == focus.lowercased() }) else {
-                    throw UserError(description: "--focus '\(focus)' is not one of: prompts, image, spikes, compare, energy, anytime")
+                    throw UserError(description: "--focus '\(quotedPreview(focus))' is not one of: \(PanelID.allCases.map(\.name).joined(separator: ", "))")
                 }
                 explorer.focus(panel)
             }

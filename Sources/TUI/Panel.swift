@@ -1,0 +1,69 @@
+import Foundation
+import Visualize
+
+/// A panel's identity: its name in snapshots, `--focus` and the registry. Each panel declares its own in its file.
+public struct PanelID: Hashable, Sendable, CustomStringConvertible {
+    public let name: String
+    public init(_ name: String) { self.name = name }
+    public var description: String { name }
+
+    /// Every registered panel, in Tab and digit-key order.
+    public static var allCases: [PanelID] { ExplorerPanels.all.map { $0.id } }
+    /// The panel's tab-bar title.
+    public var title: String { ExplorerPanels.panel(self).title }
+    /// Position in the registry (digit key `rawValue + 1`).
+    public var rawValue: Int { ExplorerPanels.all.firstIndex { $0.id == self } ?? 0 }
+}
+
+/// What a panel's key handler may need besides the state.
+public struct PanelInput: Sendable {
+    /// Number of LIF layers, time steps T, neurons per item of the selected layer, expanded prompts recorded.
+    public var layers: Int, steps: Int, neurons: Int, prompts: Int
+}
+
+/// Where the tiled layout (from ``ExplorerView/tiledSize``) puts a panel.
+public struct Tile: Sendable {
+    public enum Column: Sendable { case left, right }
+    public var column: Column
+    /// Rows the panel takes out of `available` (the column's body height), or nil for the rest of the column.
+    public var height: @Sendable (_ available: Int, _ ctx: FrameContext, _ state: ExplorerState) -> Int?
+
+    public init(_ column: Column, height: @escaping @Sendable (_ available: Int, _ ctx: FrameContext, _ state: ExplorerState) -> Int?) {
+        self.column = column
+        self.height = height
+    }
+
+    /// `percent` of the column's height.
+    public static func share(_ column: Column, _ percent: Int) -> Tile { Tile(column) { available, _, _ in available * percent / 100 } }
+    /// What the other panels of the column leave.
+    public static func rest(_ column: Column) -> Tile { Tile(column) { _, _, _ in nil } }
+}
+
+/// One panel of the explorer, everything about it in one place: title, key hints, help lines, key handling,
+/// rendering and its place in the tiled layout. The tab bar, digit keys, help overlay and tiled layout are built
+/// from ``ExplorerPanels/all``; adding a panel is one file plus one line there.
+public protocol ExplorerPanel: Sendable {
+    static var id: PanelID { get }
+    /// Name in the tab bar and the panel box.
+    static var title: String { get }
+    /// The panel box's title: the name with the keys that work now.
+    static func boxTitle(_ state: ExplorerState) -> String
+    /// Lines for the help overlay (at most 54 columns each; the first starts with the panel's name).
+    static var helpLines: [String] { get }
+    static var tile: Tile { get }
+    /// Handles a key while the panel is focused; nil when it does not use the key.
+    static func handle(_ key: Key, _ state: inout ExplorerState, _ input: PanelInput) -> Effect?
+    /// The panel's inside (without the box), `width` x `height` cells.
+    static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid
+}
+
+/// The panel registry.
+public enum ExplorerPanels {
+    /// Every panel, in Tab and digit-key order.
+    public static let all: [any ExplorerPanel.Type] = [
+        PromptsPanel.self, ImagePanel.self, SpikesPanel.self, ComparePanel.self, EnergyPanel.self, AnytimePanel.self,
+    ]
+
+    /// The registered panel `id` (the first panel for an unknown id).
+    public static func panel(_ id: PanelID) -> any ExplorerPanel.Type { all.first { $0.id == id } ?? all[0] }
+}

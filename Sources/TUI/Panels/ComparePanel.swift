@@ -1,0 +1,76 @@
+import Foundation
+import SpikeCLIP
+import Visualize
+
+extension PanelID {
+    public static let compare = PanelID("compare")
+}
+
+/// Per prompt: the spiking model's cosine and probability beside the ANN's.
+enum ComparePanel: ExplorerPanel {
+    static let id = PanelID.compare
+    static let title = "ANN vs SNN"
+    static let helpLines: [String] = ["ANN/SNN  c cosine <-> softmax  j/k scroll"]
+    static let tile: Tile = Tile(.right) { available, ctx, state in min((ctx.analysis?.classNames.count ?? state.classNames.count) + 4, available / 3 + 2) }
+
+    static func boxTitle(_ state: ExplorerState) -> String { "ANN vs SNN  c:\(state.showSoftmax ? "cosine" : "softmax") j/k:scroll" }
+
+    static func handle(_ key: Key, _ state: inout ExplorerState, _ input: PanelInput) -> Effect? {
+        switch key {
+        case .char("c"): state.showSoftmax.toggle(); return .redraw
+        case .down, .char("j"): state.compareScroll = min(max(0, state.classNames.count - 1), state.compareScroll + 1); return .redraw
+        case .up, .char("k"): state.compareScroll = max(0, state.compareScroll - 1); return .redraw
+        default: return nil
+        }
+    }
+
+    static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
+        var g = CellGrid(width: width, height: height)
+        guard width > 20, height > 3, let a = ctx.analysis else {
+            return noAnalysis(width: width, height: height)
+        }
+        var summary = "image cos(SNN,ANN) \(String(format: "%.3f", a.imageCosine))"
+        if let agree = a.top1Agrees, let kl = a.klANNtoSNN {
+            // Short labels below 70 columns so that every number stays on screen.
+            summary = width >= 70
+                ? "top-1 agree: \(agree ? "yes" : "no")  KL(ANN||SNN) \(String(format: "%.3f", kl))  " + summary
+                : "agree \(agree ? "yes" : "no")  KL \(String(format: "%.3f", kl))  img cos \(String(format: "%.3f", a.imageCosine))"
+        }
+        if a.textCosines == nil { summary += "  (no ANN text model: ANN twin vs spiking text)" }
+        g.put(fit(summary, width), x: 0, y: 0, role: a.top1Agrees == false ? .warning : .normal)
+        // Columns: class | SNN bar | SNN cos p | ANN bar | ANN cos p | text cos(SNN, ANN).
+        let nums = 12, textW = a.textCosines == nil ? 0 : 9
+        let nameW = min(16, max(6, width / 6))
+        let barW = max(3, (width - nameW - 2 * nums - textW - 4) / 2)
+        let what = state.showSoftmax ? "p" : "cos"
+        var header = fit("class", nameW) + " " + fit("SNN \(what) bar", barW) + fit("    cos    p", nums) + " " + fit("ANN \(what) bar", barW) + fit("    cos    p", nums)
+        if textW > 0 { header += fit(" text cos", textW) }
+        g.put(fit(header, width), x: 0, y: 1, role: .dim)
+        // Rows scroll (j/k) when the classes do not fit; the last row then says how many are hidden.
+        let rows = height - 2
+        let fits = a.classNames.count <= rows
+        let shown = fits ? a.classNames.count : max(1, rows - 1)
+        let first = fits ? 0 : min(state.compareScroll, a.classNames.count - shown)
+        if !fits {
+            let below = a.classNames.count - first - shown
+            g.put(fit("\(first) above, \(below) below (j/k scroll)", width), x: 0, y: height - 1, role: .dim)
+        }
+        for (c, name) in a.classNames.enumerated() where c >= first && c < first + shown {
+            let y = 2 + c - first
+            let role: ColorRole = c == a.snn.top1 ? .accent : .normal
+            var x = 0
+            g.put(fit(name, nameW), x: x, y: y, role: role); x += nameW + 1
+            let s = state.showSoftmax ? Double(a.snn.probabilities[c]) : Double(max(0, a.snn.cosines[c]))
+            g.put(state.glyphs.bar(fraction: s, width: barW), x: x, y: y, role: .snn); x += barW
+            g.put(fit(String(format: " %+.3f %.2f", a.snn.cosines[c], a.snn.probabilities[c]), nums), x: x, y: y, role: role); x += nums + 1
+            if let ann = a.ann {
+                let v = state.showSoftmax ? Double(ann.probabilities[c]) : Double(max(0, ann.cosines[c]))
+                g.put(state.glyphs.bar(fraction: v, width: barW), x: x, y: y, role: .ann)
+                g.put(fit(String(format: " %+.3f %.2f", ann.cosines[c], ann.probabilities[c]), nums), x: x + barW, y: y, role: c == ann.top1 ? .accent : .normal)
+            }
+            x += barW + nums
+            if let t = a.textCosines { g.put(fit(String(format: "  %+.3f", t[c]), textW), x: x, y: y) }
+        }
+        return g
+    }
+}
