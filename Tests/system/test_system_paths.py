@@ -125,18 +125,12 @@ def system_references() -> tuple[tuple[str, str], ...]:
 
 def resolve(ref: str) -> str | None:
     """The file a reference reads: a path as is, a header under /usr/include, a library's development symlink."""
-    if ref.startswith("<include>"):
-        name = ref[len("<include>"):]
-        for base in (f"/usr/include/{MULTIARCH}", "/usr/include"):
-            if os.path.exists(f"{base}/{name}"):
-                return f"{base}/{name}"
-        return None
-    if ref.startswith("<link>"):
-        name = ref[len("<link>"):]
-        for base in (f"/usr/lib/{MULTIARCH}", "/usr/lib"):
-            if os.path.exists(f"{base}/lib{name}.so"):
-                return f"{base}/lib{name}.so"
-        return None
+    searched = {"<include>": (("/usr/include/" + MULTIARCH, "/usr/include"), "{}"),
+                "<link>": (("/usr/lib/" + MULTIARCH, "/usr/lib"), "lib{}.so")}
+    for tag, (bases, pattern) in searched.items():
+        if ref.startswith(tag):
+            names = [f"{base}/{pattern.format(ref[len(tag):])}" for base in bases]
+            return next((n for n in names if os.path.exists(n)), None)
     return ref if os.path.exists(ref) else None
 
 
