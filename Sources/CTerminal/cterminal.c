@@ -68,6 +68,10 @@ void ct_put(int y, int x, const char *utf8, short pair, int bold) {
 
 void ct_refresh(void) { if (active) refresh(); }
 
+// The next refresh repaints every cell from scratch (curses' idea of the screen may be wrong, e.g. after a resize
+// raced with a frame and the terminal wrapped or scrolled it).
+void ct_repaint(void) { if (active) clearok(curscr, TRUE); }
+
 int ct_read(int timeout_ms, int32_t *code) {
     if (!active) return 0;
     timeout(timeout_ms);

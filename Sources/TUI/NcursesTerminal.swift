@@ -104,7 +104,11 @@ public final class NcursesTerminal: TerminalDriver {
             case ct_key_dc(): return .delete
             case ct_key_enter(): return .enter
             case ct_key_btab(): return .backTab
-            case ct_key_resize(): return .resize
+            case ct_key_resize():
+                // Found by the soak test: after a burst of resizes the terminal could hold the frame one line off
+                // (scrolled) while curses believed it in place, and stayed so. Each resize now repaints everything.
+                ct_repaint()
+                return .resize
             default: return nil
             }
         default:

@@ -115,5 +115,17 @@ tm send-keys -t "$SESSION" "clear; TERM=dumb $BIN --checkpoint $CHECKPOINT; echo
 check "TERM=dumb gives a clear message" "use \`spikeclip snapshot\`"
 check "TERM=dumb exits with 1" "exit=1"
 
+# The terminal going away (SSH dropped, tmux killed): the explorer gets SIGHUP and must exit, not linger.
+tm new-session -d -s hup -x 80 -y 24 "exec env LANG=C.UTF-8 $BIN --checkpoint $CHECKPOINT"
+sleep 2
+hup_pid=$(tm display-message -p -t hup '#{pane_pid}')
+tm kill-session -t hup
+for _ in $(seq 1 50); do kill -0 "$hup_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$hup_pid" 2>/dev/null; then
+    failed=$((failed + 1)); echo "FAIL the explorer still runs 5 s after its terminal went away (pid $hup_pid)"; kill -9 "$hup_pid"
+else
+    passed=$((passed + 1)); echo "ok   the explorer exits when its terminal goes away"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

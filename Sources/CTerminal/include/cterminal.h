@@ -23,6 +23,7 @@ void ct_erase(void);
 void ct_put(int y, int x, const char *utf8, short pair, int bold);
 /// Flushes the back buffer to the terminal.
 void ct_refresh(void);
+void ct_repaint(void);
 /// Waits up to timeout_ms (-1 = forever) for input. Returns 0 on timeout, 1 for a character (in *code, a Unicode
 /// scalar), 2 for a key code (in *code, curses KEY_* value).
 int ct_read(int timeout_ms, int32_t *code);
