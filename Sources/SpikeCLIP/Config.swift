@@ -179,14 +179,31 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         guard preprocess.mean.count == vision.inChannels, preprocess.std.count == vision.inChannels,
             preprocess.std.allSatisfy({ $0 > 0 })
         else { throw fail("preprocess mean/std need \(vision.inChannels) entries and std > 0") }
+        if let ann = annText {
+            guard ann.sha256.count == 64, ann.sha256.allSatisfy(\.isHexDigit) else {
+                throw fail("ann_text.sha256 '\(quotedPreview(ann.sha256, limit: 80))' is not 64 hex digits")
+            }
+        }
         guard tokenizer.contextLength == text.contextLength else {
             throw fail("tokenizer.context_length \(tokenizer.contextLength) != text.context_length \(text.contextLength)")
         }
     }
 }
 
+/// A coding path as the file spells it (`ann_text.sha256`, not the Swift property names).
 private func codingPathString(_ path: [CodingKey]) -> String {
-    path.map { key in key.intValue.map { "[\($0)]" } ?? key.stringValue }.joined(separator: ".")
+    path.map { key in key.intValue.map { "[\($0)]" } ?? snakeCase(key.stringValue) }.joined(separator: ".")
+}
+
+private func snakeCase(_ name: String) -> String {
+    var out = ""
+    var previous: Character?
+    for ch in name {
+        // Only a capital after a lower-case letter or digit starts a new word (`annText`; `T` stays `T`).
+        if ch.isUppercase, let p = previous, p.isLowercase || p.isNumber { out += "_" + ch.lowercased() } else { out.append(ch) }
+        previous = ch
+    }
+    return out
 }
 
 /// A JSON value kept verbatim (provenance, free-form metadata).

@@ -227,6 +227,8 @@ public final class Explorer {
             analysis = a
             error = nil
             state.step = min(state.step, max(0, steps - 1))
+        case let .failure(e as ExplorerMessage) where done.image == nil:
+            state.message = e.description  // a refused index or a missing data set: shown until the next key
         case let .failure(e):
             error = "\(e)"
         }
@@ -295,7 +297,7 @@ public final class Explorer {
 
     /// Shows a finished listing if it is of the folder still browsed; true when it was applied.
     func applyListing() -> Bool {
-        guard let done = lister.take(), done.directory == state.directory else { return false }
+        guard let done = lister.take(for: state.directory) else { return false }
         state.directoryEntries = done.entries
         state.directorySelection = min(state.directorySelection, max(0, done.entries.count - 1))
         return true
@@ -331,10 +333,11 @@ struct ExplorerMessage: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// Lists folders on a background queue; the newest finished listing waits for the input thread to take it.
+/// Lists folders on a background queue; finished listings wait for the input thread to take the one it needs
+/// (listings may finish in any order: Enter, Enter, Backspace start three).
 final class DirectoryLister: @unchecked Sendable {
     private let condition = NSCondition()
-    private var finished: (directory: String, entries: [DirectoryEntry])?
+    private var finished: [(directory: String, entries: [DirectoryEntry])] = []
     private var running = 0
 
     func list(_ directory: String) {
@@ -344,18 +347,21 @@ final class DirectoryLister: @unchecked Sendable {
         DispatchQueue.global(qos: .userInitiated).async { [self] in
             let entries = ImageCatalog.list(directory: directory)
             condition.lock()
-            finished = (directory, entries)
+            finished.append((directory, entries))
             running -= 1
             condition.broadcast()
             condition.unlock()
         }
     }
 
-    /// The newest finished listing, if any (taken once).
-    func take() -> (directory: String, entries: [DirectoryEntry])? {
+    /// The newest finished listing of `directory`, if any; older and other folders' listings are dropped.
+    func take(for directory: String) -> (directory: String, entries: [DirectoryEntry])? {
         condition.lock()
-        defer { finished = nil; condition.unlock() }
-        return finished
+        defer { condition.unlock() }
+        guard let i = finished.lastIndex(where: { $0.directory == directory }) else { return nil }
+        let done = finished[i]
+        finished.removeAll()
+        return done
     }
 
     /// Blocks until no listing is running (for `settle`).

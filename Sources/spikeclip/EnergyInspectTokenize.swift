@@ -172,6 +172,7 @@ struct Inspect: ParsableCommand {
     static func inspect(_ path: String) throws -> InspectJSON {
         guard FileManager.default.fileExists(atPath: path) else { throw UserError(description: "\(path): no such checkpoint file") }
         let model = try SpikeCLIPModel(path: path)  // strict load: a corrupt or foreign file fails here
+        _ = try TokenizerKind(config: model.config, path: path)  // the rule every command applies
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(path: path) } catch let e as SafeTensorsError { throw CheckpointError.file(e) }
         let c = model.config

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SpikeCLIP
 import TUI
 import Visualize
@@ -104,9 +107,14 @@ struct Explore: ParsableCommand {
         try SpikeCLIPCommand.guarded {
             let (explorer, note) = try options.makeExplorer()
             let terminal = try NcursesTerminal(color: options.color)
-            defer { terminal.end() }
             if let note { explorer.note(note) }
             explorer.run(on: terminal)
+            terminal.end()
+            // Leave at once, skipping exit-time cleanup: an analysis may still be running on the worker inside
+            // OpenBLAS, whose own exit handler then waits for it forever (q, Ctrl-C, SIGTERM or a dropped terminal
+            // while "computing...": found by a fresh-user trial). Nothing is left to flush or save.
+            fflush(nil)
+            _exit(0)
         }
     }
 }
@@ -129,20 +137,33 @@ struct Snapshot: ParsableCommand {
     @Option(help: "Keys to type before the frame is taken, as a string (e.g. ']]v' picks the third layer's spatial map).")
     var keys = ""
 
+    /// `--size` as (width, height), nil when malformed.
+    var parsedSize: (width: Int, height: Int)? {
+        let parts = size.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 2, let w = parts[0], let h = parts[1] else { return nil }
+        return (w, h)
+    }
+
+    func validate() throws {
+        guard let s = parsedSize else { throw ValidationError("--size '\(quotedPreview(size))' is not WIDTHxHEIGHT (e.g. 120x40)") }
+        guard (1...1000).contains(s.width), (1...1000).contains(s.height) else {
+            throw ValidationError("--size \(s.width)x\(s.height): width and height must be 1-1000")
+        }
+        if let focus, PanelID.allCases.first(where: { "\($0)" == focus.lowercased() || $0.title.lowercased() == focus.lowercased() }) == nil {
+            throw ValidationError("--focus '\(quotedPreview(focus))' is not one of: \(PanelID.allCases.map(\.name).joined(separator: ", "))")
+        }
+    }
+
     func run() throws {
         try SpikeCLIPCommand.guarded {
-            let parts = size.lowercased().split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[0] <= 1000, parts[1] <= 1000 else {
-                throw UserError(description: "--size '\(size)' is not WIDTHxHEIGHT (e.g. 120x40)")
-            }
+            let parts = parsedSize.map { [$0.width, $0.height] } ?? [80, 24]  // checked in validate()
             let (explorer, note) = try options.makeExplorer()
             if let note { explorer.note(note) }
             if let image { try explorer.open(imagePath: image) }
             if let focus {
-                guard let panel = PanelID.allCases.first(where: { "\($0)" == focus.lowercased() || $0.title.lowercased() == focus.lowercased() }) else {
-                    throw UserError(description: "--focus '\(quotedPreview(focus))' is not one of: \(PanelID.allCases.map(\.name).joined(separator: ", "))")
+                if let panel = PanelID.allCases.first(where: { "\($0)" == focus.lowercased() || $0.title.lowercased() == focus.lowercased() }) {
+                    explorer.focus(panel)  // validate() refused any other name
                 }
-                explorer.focus(panel)
             }
             explorer.settle()
             for ch in keys {

@@ -88,7 +88,7 @@ extension CLITests {
             t["kind"] = Self.hostile
             c["tokenizer"] = t
         }
-        try rewriteConfig(of: Self.trained, to: badFile) { c in c["ann_text"] = ["file": Self.hostile, "sha256": "00"] }
+        try rewriteConfig(of: Self.trained, to: badFile) { c in c["ann_text"] = ["file": Self.hostile, "sha256": String(repeating: "0", count: 64)] }
         let badKey = dir + "/key.safetensors"
         try addTensor(to: Self.fixture, writing: badKey, key: "vision." + Self.hostile)
         for (what, args) in [("kind", ["classify", "--checkpoint", badKind, "--image", Self.images[0]]),
@@ -157,10 +157,35 @@ extension CLITests {
             c["tokenizer"] = t
         }
         let expected = "error: \(path): tokenizer kind 'sentencepiece' is not supported (bert-wordpiece or ids)"
-        for args in [["classify", "--image", Self.images[0]], ["tokenize", "--text", "1 2"], ["snapshot", "--size", "80x24"]] {
-            let r = try run(args + ["--checkpoint", path])
+        for args in [["classify", "--image", Self.images[0], "--checkpoint", path], ["tokenize", "--text", "1 2", "--checkpoint", path],
+                     ["snapshot", "--size", "80x24", "--checkpoint", path], ["inspect", path]] {
+            let r = try run(args)
             XCTAssertEqual(r.status, 1, "\(args[0]): \(r.stdout)")
             XCTAssertEqual(r.stderr, expected + "\n", args[0])
+        }
+    }
+
+    /// The config's `ann_text.sha256` is named as the file spells it when missing, and must be 64 hex digits.
+    func testANNTextHashFieldIsCheckedAndNamedAsInTheFile() throws {
+        let dir = try temporaryDirectory()
+        let missing = dir + "/missing.safetensors", malformed = dir + "/malformed.safetensors"
+        try rewriteConfig(of: Self.trained, to: missing) { c in c["ann_text"] = ["file": "minilm/model.f16.safetensors"] }
+        try rewriteConfig(of: Self.trained, to: malformed) { c in c["ann_text"] = ["file": "minilm/model.f16.safetensors", "sha256": "xyz"] }
+        for (path, expected) in [(missing, "invalid config: missing 'ann_text.sha256'"),
+                                 (malformed, "invalid config: ann_text.sha256 'xyz' is not 64 hex digits")] {
+            let r = try run(["classify", "--checkpoint", path, "--image", Self.images[0]])
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains(expected), r.stderr)
+        }
+    }
+
+    /// Regression: `snapshot --size abc` and `--focus nope` exited 1 (the latter after loading the checkpoint).
+    func testSnapshotUsageErrorsExitTwoBeforeLoading() throws {
+        for (args, expected) in [(["--size", "abc"], "is not WIDTHxHEIGHT"), (["--size", "100000x100000"], "must be 1-1000"),
+                                 (["--focus", "nope"], "is not one of: prompts, image, spikes")] {
+            let r = try run(["snapshot", "--checkpoint", "/nonexistent/never-read.safetensors"] + args)
+            XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(expected), r.stderr)
         }
     }
 

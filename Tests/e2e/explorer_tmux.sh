@@ -115,6 +115,16 @@ tm send-keys -t "$SESSION" "clear; TERM=dumb $BIN --checkpoint $CHECKPOINT; echo
 check "TERM=dumb gives a clear message" "use \`spikeclip snapshot\`"
 check "TERM=dumb exits with 1" "exit=1"
 
+# Quitting while an analysis runs (regression: OpenBLAS's exit handler waited forever for the worker's sgemm).
+# The trained default's first analysis (MiniLM over every prompt) takes long enough to press q during it.
+if [ -f assets/checkpoints/default.safetensors ]; then
+    tm send-keys -t "$SESSION" "clear; LANG=C.UTF-8 $BIN; echo exit=\$?" Enter
+    check "trained default starts computing" "computing..."
+    tm send-keys -t "$SESSION" q
+    check "q while computing exits" "exit=0"
+    restored "after q while computing"
+fi
+
 # The terminal going away (SSH dropped, tmux killed): the explorer gets SIGHUP and must exit, not linger.
 tm new-session -d -s hup -x 80 -y 24 "exec env LANG=C.UTF-8 $BIN --checkpoint $CHECKPOINT"
 sleep 2
