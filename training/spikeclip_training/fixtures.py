@@ -1,9 +1,9 @@
 """Golden fixtures for the Swift engine (docs/CHECKPOINT.md "Golden fixture").
 
 ``python -m spikeclip_training.fixtures --out Tests/Fixtures`` writes, per fixture, ``<name>/model.safetensors``
-(an F32 checkpoint with random but well-conditioned weights) and ``<name>/golden.safetensors`` (inputs, every
+(an F32 checkpoint with random but well-conditioned weights), ``<name>/golden.safetensors`` (inputs, every
 LIF layer's spikes, 4 neurons' charge h[t] per layer, and all outputs, computed in float64 from the stored F32
-weights), plus ``README.md``. Output is byte-identical between runs.
+weights) and ``<name>/energy.json`` (per-layer operation counts, ``energy_fixture.py``), plus ``README.md``. Output is byte-identical between runs.
 
 Seed search: seeds 0, 1, 2, ... until (a) every LIF layer fires at a mean rate in [0.03, 0.6], (b) the
 smallest ``|h - v_threshold|`` over all neurons and steps of every LIF layer whose input is real-valued is
@@ -365,6 +365,11 @@ Regenerate (byte-identical output):
 
     PYTHONPATH=training python -m spikeclip_training.fixtures --out Tests/Fixtures
 
+It also writes `energy.json` beside each golden file: the per-layer operation counts (MACs, ACs, neuron updates,
+adds, multiplies, summed over steps) that `training/` computes from the golden spikes, which the engine must
+reproduce (`EnergyFixtureTests`; `training/tests/test_energy_fixture.py` checks the Python side); alone:
+`PYTHONPATH=training python -m spikeclip_training.energy_fixture Tests/Fixtures/tiny-default Tests/Fixtures/tiny-official`.
+
 Other folders, each from its own generator:
 
 - `text/`: tokenizer corpus with Hugging Face ids and sentence-transformers MiniLM embeddings
@@ -389,6 +394,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         c = search(name, args.start_seed)
         st_io.write_atomic(args.out / name / "model.safetensors", c.model_bytes, overwrite=True)
         st_io.write_atomic(args.out / name / "golden.safetensors", c.golden_bytes, overwrite=True)
+        # The energy fixture the engine must match, from the golden spikes just written (energy_fixture.py).
+        from . import energy_fixture
+        energy = energy_fixture.serialize(energy_fixture.fixture_counts(args.out / name))
+        st_io.write_atomic(args.out / name / "energy.json", energy, overwrite=True)
         cands.append(c)
         log(f"{name}: seed {c.seed}, min margin {c.min_margin:.3e} (attn_lif exact ties {c.attn_ties}), "
             f"model {len(c.model_bytes)} B, golden {len(c.golden_bytes)} B")
