@@ -105,9 +105,20 @@ def main() -> int:
     rss_start = rss_end = rss_peak = 0
     try:
         pid = int(tm("display-message", "-p", "-t", "soak", "#{pane_pid}").strip())
+        # Keys go in only once the explorer is up and its first analysis is on screen (a slow start would otherwise
+        # see them echoed by the terminal before curses takes it over, and warm-up would end before the model did).
+        started = time.monotonic()
+        while True:
+            screen = tm("capture-pane", "-p", "-t", "soak")
+            if sane(screen, width, height) is None and "SNN:" in screen:
+                break
+            if time.monotonic() - started > 180:
+                print(f"FAIL the explorer did not show its first analysis within 180 s:\n{screen}")
+                return 1
+            time.sleep(0.2)
+        print(f"soak: explorer up after {time.monotonic() - started:.1f} s")
         deadline = time.monotonic() + args.seconds
         warmup_end = time.monotonic() + min(20.0, args.seconds / 4)
-        time.sleep(3)  # first analysis
         while time.monotonic() < deadline:
             if rng.random() < 0.15:
                 width, height = rng.randint(60, 200), rng.randint(16, 60)
