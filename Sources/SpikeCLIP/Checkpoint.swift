@@ -128,8 +128,8 @@ public struct SpikeCLIPModel: Sendable {
         let config = try ModelConfig.decode(json, path: path)
         var store = ParameterStore(file: file)
         do {
-            self.vision = try SpikingVisionEncoder(config: config, store: &store, prefix: "vision.")
-            self.text = try SpikingTextEncoder(config: config, store: &store, prefix: "text.")
+            self.vision = try SpikingVisionEncoder(config: config, store: &store)
+            self.text = try SpikingTextEncoder(config: config, store: &store)
             self.annVision = try ANNVisionEncoder(config: config, store: &store, prefix: "ann_vision.")
         } catch let e as SafeTensorsError { throw CheckpointError.file(e) }
         try store.finish()

@@ -5,7 +5,7 @@ import Foundation
 /// checkpoint and the file.
 public enum BundleError: Error, Equatable, CustomStringConvertible, Sendable {
     case noSuchCheckpoint(path: String)
-    /// `tokenizer.kind` is none of ``TokenizerKind``.
+    /// `tokenizer.kind` names none of ``ModelFamilies/all``.
     case unsupportedTokenizer(path: String, kind: String)
     /// A file the config names (`what`: "vocabulary", "ANN text model") is not next to the checkpoint, one folder up
     /// or under `assets`.
@@ -18,7 +18,7 @@ public enum BundleError: Error, Equatable, CustomStringConvertible, Sendable {
         switch self {
         case let .noSuchCheckpoint(path): return "\(quotedPreview(path, limit: 400)): no such checkpoint file"
         case let .unsupportedTokenizer(path, kind):
-            let known = TokenizerKind.allCases.map(\.rawValue).joined(separator: " or ")
+            let known = ModelFamilies.all.map(\.kind).joined(separator: " or ")
             return "\(quotedPreview(path, limit: 400)): tokenizer kind '\(quotedPreview(kind))' is not supported (\(known))"
         case let .missingFile(path, what, file, assets):
             return "\(quotedPreview(path, limit: 400)): \(what) '\(quotedPreview(file, limit: 200))' not found next to the checkpoint, one folder up or in \(quotedPreview(assets, limit: 200))"
@@ -29,39 +29,13 @@ public enum BundleError: Error, Equatable, CustomStringConvertible, Sendable {
     }
 }
 
-/// How prompts become token ids (`tokenizer.kind` in the config, docs/CHECKPOINT.md).
-public enum TokenizerKind: String, Sendable, CaseIterable {
-    /// BERT WordPiece with the vocabulary file the config names (the MiniLM family).
-    case bertWordPiece = "bert-wordpiece"
-    /// No tokenizer: prompts are whitespace-separated token ids (the random-weight parity fixtures).
-    case ids
-
-    /// The kind a config states; the one rule for the CLI and the explorer.
-    /// - Throws: ``BundleError/unsupportedTokenizer(path:kind:)`` for any other string (never a silent fallback).
-    public init(config: ModelConfig, path: String) throws {
-        guard let kind = TokenizerKind(rawValue: config.tokenizer.kind) else {
-            throw BundleError.unsupportedTokenizer(path: path, kind: config.tokenizer.kind)
-        }
-        self = kind
-    }
-}
-
-/// A checkpoint with the files it names, found and checked: the model, its tokenizer, the ANN text model (MiniLM,
-/// its SHA-256 checked against `ann_text.sha256`), the image preprocessor and the default classes and templates.
-/// The one loader behind the CLI and the explorer.
+/// A checkpoint with the files it names, found and checked, and the parts its model family supplies (tokenizer, ANN
+/// text model, encoders, preprocessing, default classes and templates). The one loader behind the CLI and the explorer.
 public final class CheckpointBundle: @unchecked Sendable {
     public let path: String
     public let model: SpikeCLIPModel
-    public let tokenizerKind: TokenizerKind
-    /// The WordPiece tokenizer; nil for token-id checkpoints.
-    public let tokenizer: WordPieceTokenizer?
-    /// The ANN text model; nil when the config names none, it was not requested, or the checkpoint takes token ids.
-    public let annText: MiniLMTextEncoder?
-    public let preprocessor: ImagePreprocessor
-    /// The config's class names; for token-id checkpoints the prompt rows of a golden file beside it (ids as text).
-    public let defaultClasses: [String]
-    /// The config's templates; `["{}"]` for token-id checkpoints.
-    public let defaultTemplates: [String]
+    public let family: ModelFamily
+    public let parts: ModelParts
 
     /// - Parameters:
     ///   - checkpoint: a SpikeCLIP checkpoint (docs/CHECKPOINT.md).
@@ -72,63 +46,19 @@ public final class CheckpointBundle: @unchecked Sendable {
     public init(checkpoint: String, assets: String, loadANNText: Bool = true, verifyANNTextHash: Bool = true) throws {
         guard FileManager.default.fileExists(atPath: checkpoint) else { throw BundleError.noSuchCheckpoint(path: checkpoint) }
         let model = try SpikeCLIPModel(path: checkpoint)
-        let c = model.config
-        let kind = try TokenizerKind(config: c, path: checkpoint)
-        var classes = c.classes
-        var tokenizer: WordPieceTokenizer?
-        switch kind {
-        case .bertWordPiece:
-            let file = c.tokenizer.vocabFile ?? ""
-            guard let vocab = Self.locate(file, checkpoint: checkpoint, assets: assets) else {
-                throw BundleError.missingFile(path: checkpoint, what: "vocabulary", file: file, assets: assets)
-            }
-            tokenizer = try WordPieceTokenizer(vocabPath: vocab)
-        case .ids:
-            let golden = ((checkpoint as NSString).deletingLastPathComponent as NSString).appendingPathComponent("golden.safetensors")
-            if let f = try? SafeTensorsFile(path: golden), let shape = try? f.info("input.token_ids").shape, shape.count == 2,
-               let ids = try? f.ints("input.token_ids") {
-                let m = max(1, Int(f.metadata["num_templates"] ?? "1") ?? 1)
-                classes = stride(from: 0, to: shape[0], by: m).map { row in
-                    ids[(row * shape[1])..<((row + 1) * shape[1])].map(String.init).joined(separator: " ")
-                }
-            }
-        }
-        var annText: MiniLMTextEncoder?
-        if loadANNText, let ref = c.annText, tokenizer != nil {
-            guard let p = Self.locate(ref.file, checkpoint: checkpoint, assets: assets) else {
-                throw BundleError.missingFile(path: checkpoint, what: "ANN text model", file: ref.file, assets: assets)
-            }
-            if verifyANNTextHash {
-                let actual = try sha256Hex(path: p)
-                guard actual == ref.sha256.lowercased() else {
-                    throw BundleError.annTextHashMismatch(path: checkpoint, file: p, expected: ref.sha256, actual: actual)
-                }
-            }
-            annText = try MiniLMTextEncoder(path: p)
-        }
+        let family = try ModelFamilies.family(for: model.config, path: checkpoint)
+        self.parts = try family.build(model, CompanionFiles(checkpoint: checkpoint, assets: assets),
+                                      LoadOptions(loadANNText: loadANNText, verifyANNTextHash: verifyANNTextHash))
         self.path = checkpoint
         self.model = model
-        self.tokenizerKind = kind
-        self.tokenizer = tokenizer
-        self.annText = annText
-        self.preprocessor = try ImagePreprocessor(config: c.preprocess)
-        self.defaultClasses = classes
-        self.defaultTemplates = kind == .ids ? ["{}"] : c.templates
+        self.family = family
     }
 
     public var config: ModelConfig { model.config }
-
-    /// `relative` next to the checkpoint, one folder up, or under `assets` (an absolute path as is), if it exists.
-    public static func locate(_ relative: String, checkpoint: String, assets: String) -> String? {
-        guard !relative.isEmpty else { return nil }
-        if relative.hasPrefix("/") { return FileManager.default.fileExists(atPath: relative) ? relative : nil }
-        let dir = (checkpoint as NSString).deletingLastPathComponent
-        for base in [dir, (dir as NSString).deletingLastPathComponent, assets] {
-            let p = (base as NSString).appendingPathComponent(relative)
-            if FileManager.default.fileExists(atPath: p) { return p }
-        }
-        return nil
-    }
+    public var preprocessor: ImagePreprocessor { parts.preprocessor }
+    /// The family's default class names (for token-id checkpoints the prompt rows of a golden file beside it).
+    public var defaultClasses: [String] { parts.defaultClasses }
+    public var defaultTemplates: [String] { parts.defaultTemplates }
 }
 
 /// SHA-256 of a file (swift-crypto, streamed in 1 MiB chunks), lowercase hex.

@@ -22,6 +22,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var provenance: JSONValue?
 
     public struct LIFConfig: Codable, Sendable, Equatable {
+        /// Neuron model of every spiking layer (``NeuronModels/kinds``); absent means `"lif"`.
+        public var kind: String?
         public var tau: Double
         public var vThreshold: Double
         public var vReset: Double
@@ -152,6 +154,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         guard T >= 1 else { throw fail("T must be >= 1, got \(T)") }
         guard lif.tau > 0 else { throw fail("lif.tau must be > 0") }
+        if let kind = lif.kind, !NeuronModels.kinds.contains(kind) {
+            throw fail("lif.kind '\(quotedPreview(kind))' is not one of \(NeuronModels.kinds.joined(separator: ", "))")
+        }
         guard vision.imageSize.count == 2 else { throw fail("vision.image_size must be [H, W]") }
         let (h, w) = (vision.imageSize[0], vision.imageSize[1])
         guard h > 0, w > 0, h % 4 == 0, w % 4 == 0 else { throw fail("vision.image_size \(vision.imageSize) must be positive multiples of 4") }

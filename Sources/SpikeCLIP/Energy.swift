@@ -137,175 +137,144 @@ func conv3DenseMACs(inChannels: Int, outChannels: Int, height h: Int, width w: I
 
 /// Energy accounting (SPEC section 4), computed from recorded spikes.
 public enum EnergyAccounting {
-    /// The spiking image encoder's operations for batch item `item`.
-    ///
-    /// MACs: `block0_conv` (it sees the real image at each of the T steps) and the readout `proj` (once, after the
-    /// time-weighted sum; counted at the last step). ACs: every conv and linear fed by spikes, spikes x fan-out
-    /// (3x3 convs: output channels x positions reached, border-exact; 1x1 convs: output channels); `q @ k^T`: the
-    /// products with both spikes 1 (`sum_d count_q[d] * count_k[d]` per head); `attn @ v`: for each nonzero
-    /// `attn[i, j]`, one accumulate per spike of `v[j, :]` in that head.
+    /// The spiking image encoder's operations for batch item `item` (``LayerGraph/spikingVision(_:)``, walked by ``walk``).
     /// - Throws: ``EnergyError`` if a needed layer was not recorded or `item` is out of range.
     public static func vision(_ rec: Recording, config: ModelConfig, item b: Int, constants: EnergyConstants = .horowitz45nm) throws -> EnergyReport {
-        let v = config.vision, t = config.T
-        let d = v.embedDims, h = v.imageSize[0], w = v.imageSize[1]
-        func layer(_ name: String) throws -> LayerRecording {
+        try walk(.spikingVision(config), rec, item: b, constants: constants)
+    }
+
+    /// The spiking text encoder's operations for prompt `p` (``LayerGraph/spikingText(_:)``). The embedding lookup costs
+    /// nothing in the paper convention (its LayerNorm, for `bert`, is counted in the fuller estimate).
+    /// - Throws: ``EnergyError``.
+    public static func text(_ rec: Recording, config: ModelConfig, prompt p: Int, constants: EnergyConstants = .horowitz45nm) throws -> EnergyReport {
+        try walk(.spikingText(config), rec, item: p, constants: constants)
+    }
+
+    /// The operations of batch item `b` through `graph`, one row per layer in forward order (attention gives two:
+    /// `qk` and `av`), per time step, counted from the recorded spikes of the neuron layers that feed each layer.
+    ///
+    /// MACs: layers fed by real values (`block0_conv` sees the image at each step; the readout `proj` runs once, counted
+    /// at the last step). ACs: layers fed by spikes, spikes x fan-out (3x3 convs: output channels x positions reached,
+    /// border-exact; 1x1 convs and linears: output channels); `q @ k^T`: the products with both spikes 1
+    /// (`sum_d count_q[d] * count_k[d]` per head); `attn @ v`: for each nonzero `attn[i, j]`, one accumulate per spike
+    /// of `v[j, :]` in that head. Fuller estimate only: neuron updates (every neuron, every step), biases, max-pool
+    /// compares (8 per output), residual adds, the attention scale, the token mean and time weighting, the embedding.
+    /// - Throws: ``EnergyError`` if a neuron layer whose spikes are needed was not recorded, or `b` is out of range.
+    public static func walk(_ graph: LayerGraph, _ rec: Recording, item b: Int, constants: EnergyConstants = .horowitz45nm) throws -> EnergyReport {
+        let t = graph.steps
+        func spikes(_ name: String) throws -> LayerRecording {
             guard let l = rec[name], !l.spikes.isEmpty else { throw EnergyError.missingLayer(name) }
             guard b >= 0 && b < l.shape[1] else { throw EnergyError.itemOutOfRange(index: b, count: l.shape[1]) }
             return l
         }
+        func fedBySpikes(_ l: LayerSpec, _ k: Int = 0) -> Bool { graph[l.inputs[k]]?.neuron != nil }
         var ops: [LayerOps] = []
-
-        // Tokenizer convs.
-        var conv0 = LayerOps(name: "vision.patch_embed.block0_conv", steps: t)
-        let mac0 = conv3DenseMACs(inChannels: v.inChannels, outChannels: d / 8, height: h, width: w)
-        for s in 0..<t { conv0.macs[s] = mac0; conv0.adds[s] = Double(d / 8 * h * w) }
-        ops.append(conv0)
-        let convInputs: [(conv: Int, lif: String, outChannels: Int)] = [
-            (1, "block1_lif", d / 4), (2, "block2_lif", d / 2), (3, "block3_lif", d), (4, "block4_lif", d),
-        ]
-        for (j, lifName, cout) in convInputs {
-            let l = try layer("vision.patch_embed." + lifName)
-            let (lh, lw) = (l.shape[3], l.shape[4])
-            var o = LayerOps(name: "vision.patch_embed.block\(j)_conv", steps: t)
-            for s in 0..<t {
-                let sp = l.spikes(step: s, item: b)
-                var delivered = 0
-                var idx = sp.startIndex
-                for _ in 0..<l.shape[2] {
-                    for y in 0..<lh {
-                        let ry = conv3Reach(y, lh)
-                        for x in 0..<lw {
-                            if sp[idx] != 0 { delivered += ry * conv3Reach(x, lw) }
-                            idx += 1
+        for l in graph.layers {
+            var o = LayerOps(name: l.name, steps: t)
+            let positions = l.shape.dropFirst().reduce(1, *)
+            switch l.kind {
+            case .input:
+                continue
+            case let .tokenEmbedding(kind):
+                let elements = Double(l.elements)
+                o.adds[0] = elements * (kind == "bert" ? 2 : 1)
+                if kind == "bert" { o.multiplies[0] = 2 * elements }
+            case let .conv3x3(cin, cout):
+                let (h, w) = (l.shape[1], l.shape[2])
+                if fedBySpikes(l) {
+                    let input = try spikes(l.inputs[0])
+                    for s in 0..<t {
+                        let sp = input.spikes(step: s, item: b)
+                        var delivered = 0
+                        var idx = sp.startIndex
+                        for _ in 0..<cin {
+                            for y in 0..<h {
+                                let ry = conv3Reach(y, h)
+                                for x in 0..<w {
+                                    if sp[idx] != 0 { delivered += ry * conv3Reach(x, w) }
+                                    idx += 1
+                                }
+                            }
                         }
+                        o.acs[s] = Double(delivered * cout)
                     }
+                } else {
+                    let macs = conv3DenseMACs(inChannels: cin, outChannels: cout, height: h, width: w)
+                    for s in 0..<t { o.macs[s] = macs }
                 }
-                o.acs[s] = Double(delivered * cout)
-                o.adds[s] = Double(cout * lh * lw)
+                for s in 0..<t { o.adds[s] = Double(cout * h * w) }  // the folded BatchNorm bias
+            case .maxPool3x3s2:
+                for s in 0..<t { o.adds[s] = Double(l.elements * 8) }
+            case .neuron:
+                for s in 0..<t { o.neuronUpdates[s] = Double(l.elements) }
+            case let .pointwise(cin, cout, _, _), let .linear(cin, cout):
+                if fedBySpikes(l) {
+                    let input = try spikes(l.inputs[0])
+                    for s in 0..<t { o.acs[s] = Double(input.spikeCount(step: s, item: b) * cout) }
+                } else {
+                    for s in 0..<t { o.macs[s] = Double(cin * cout * positions) }
+                }
+                for s in 0..<t { o.adds[s] = Double(cout * positions) }
+            case let .attention(heads, _):
+                let prefix = l.name.split(separator: ".").dropLast().joined(separator: ".") + "."
+                let (q, k, v) = (try spikes(l.inputs[0]), try spikes(l.inputs[1]), try spikes(l.inputs[2]))
+                var qk = LayerOps(name: prefix + "qk", steps: t), av = LayerOps(name: prefix + "av", steps: t)
+                for s in 0..<t {
+                    let counts = attentionAccumulates(q: q.spikes(step: s, item: b), k: k.spikes(step: s, item: b), v: v.spikes(step: s, item: b),
+                                                      channels: l.shape[0], tokens: positions, heads: heads)
+                    qk.acs[s] = Double(counts.qk)
+                    av.acs[s] = Double(counts.av)
+                    av.multiplies[s] = Double(l.elements)  // the scale
+                }
+                ops += [qk, av]
+                continue
+            case .add:
+                for s in 0..<t { o.adds[s] = Double(l.elements) }
+            case let .readout(n, _):
+                let f = Double(l.shape[0])
+                for s in 0..<t { o.adds[s] = f * Double(n); o.multiplies[s] = f * (n > 1 ? 2 : 1) }
+            case let .projection(i, out):
+                o.macs[t - 1] = Double(i * out)
+                o.adds[t - 1] = Double(out)
             }
             ops.append(o)
         }
-        // LIF neuron updates and max-pool compares (fuller estimate).
-        for name in (1...4).map({ "vision.patch_embed.block\($0)_lif" }) {
-            let l = try layer(name)
-            var o = LayerOps(name: name, steps: t)
-            for s in 0..<t {
-                o.neuronUpdates[s] = Double(l.neuronsPerItem)
-                if name.hasSuffix("block3_lif") || name.hasSuffix("block4_lif") { o.adds[s] = Double(l.neuronsPerItem * 8) }
-            }
-            ops.append(o)
-        }
-
-        let dh = v.hiddenDims, heads = v.numHeads, hd = d / heads
-        for i in 0..<v.depths {
-            let a = "vision.block.\(i).attn.", m = "vision.block.\(i).mlp."
-            let projLIF = try layer(a + "proj_lif"), q = try layer(a + "q_lif"), k = try layer(a + "k_lif")
-            let vl = try layer(a + "v_lif"), attnLIF = try layer(a + "attn_lif")
-            let m1 = try layer(m + "mlp1_lif"), m2 = try layer(m + "mlp2_lif")
-            let n = q.shape[3]
-            for (lif, conv) in [(projLIF, "q_conv"), (projLIF, "k_conv"), (projLIF, "v_conv"), (attnLIF, "proj_conv")] {
-                var o = LayerOps(name: a + conv, steps: t)
-                for s in 0..<t {
-                    o.acs[s] = Double(lif.spikeCount(step: s, item: b) * d)
-                    o.adds[s] = Double(d * n)  // the folded BatchNorm bias
-                }
-                ops.append(o)
-            }
-            var qk = LayerOps(name: a + "qk", steps: t)
-            var av = LayerOps(name: a + "av", steps: t)
-            for s in 0..<t {
-                let (qs, ks, vs) = (q.spikes(step: s, item: b), k.spikes(step: s, item: b), vl.spikes(step: s, item: b))
-                var qkCount = 0, avCount = 0
-                let words = (hd + 63) / 64
-                var qMask = [UInt64](repeating: 0, count: n * words), kMask = qMask
-                var vCount = [Int](repeating: 0, count: n)
-                for head in 0..<heads {
-                    // Per channel counts for q @ k^T; per token bit sets of active channels for the nonzero pattern of attn.
-                    for i in 0..<qMask.count { qMask[i] = 0; kMask[i] = 0 }
-                    for i in 0..<n { vCount[i] = 0 }
-                    for e in 0..<hd {
-                        let row = (head * hd + e) * n
-                        let (word, bit) = (e / 64, UInt64(1) << UInt64(e % 64))
-                        var cq = 0, ck = 0
-                        for tok in 0..<n {
-                            if qs[qs.startIndex + row + tok] != 0 { cq += 1; qMask[tok * words + word] |= bit }
-                            if ks[ks.startIndex + row + tok] != 0 { ck += 1; kMask[tok * words + word] |= bit }
-                            if vs[vs.startIndex + row + tok] != 0 { vCount[tok] += 1 }
-                        }
-                        qkCount += cq * ck
-                    }
-                    for ii in 0..<n {
-                        for jj in 0..<n where vCount[jj] > 0 {
-                            var nonzero = false
-                            for w in 0..<words where qMask[ii * words + w] & kMask[jj * words + w] != 0 { nonzero = true; break }
-                            if nonzero { avCount += vCount[jj] }
-                        }
-                    }
-                }
-                qk.acs[s] = Double(qkCount)
-                av.acs[s] = Double(avCount)
-                av.multiplies[s] = Double(d * n)  // the 0.125 scale
-            }
-            ops.append(qk)
-            ops.append(av)
-            for (lif, conv, fanOut) in [(m1, "mlp1_conv", dh), (m2, "mlp2_conv", d)] {
-                var o = LayerOps(name: m + conv, steps: t)
-                for s in 0..<t {
-                    o.acs[s] = Double(lif.spikeCount(step: s, item: b) * fanOut)
-                    o.adds[s] = Double(fanOut * n)
-                }
-                ops.append(o)
-            }
-            for l in [projLIF, q, k, vl, attnLIF, m1, m2] {
-                var o = LayerOps(name: l.name, steps: t)
-                for s in 0..<t { o.neuronUpdates[s] = Double(l.neuronsPerItem) }
-                ops.append(o)
-            }
-            var residual = LayerOps(name: "vision.block.\(i).residual", steps: t)
-            for s in 0..<t { residual.adds[s] = Double(2 * d * n) }
-            ops.append(residual)
-        }
-        // Readout: mean over tokens and time weighting (fuller), proj (MACs, once).
-        let n = (h / 4) * (w / 4)
-        var readout = LayerOps(name: "vision.readout", steps: t)
-        for s in 0..<t { readout.adds[s] = Double(d * n); readout.macs[s] = 0; readout.multiplies[s] = Double(2 * d) }
-        ops.append(readout)
-        var proj = LayerOps(name: "vision.proj", steps: t)
-        proj.macs[t - 1] = Double(d * v.targetDim)
-        proj.adds[t - 1] = Double(v.targetDim)
-        ops.append(proj)
         return EnergyReport(layers: ops, constants: constants, steps: t)
     }
 
-    /// The spiking text encoder's operations for prompt `p`. The embedding lookup costs nothing in the paper
-    /// convention (its LayerNorm, for `bert`, is counted in the fuller estimate); `fc1` and `fc2` are fed by spikes (ACs).
-    /// - Throws: ``EnergyError``.
-    public static func text(_ rec: Recording, config: ModelConfig, prompt p: Int, constants: EnergyConstants = .horowitz45nm) throws -> EnergyReport {
-        let tc = config.text, t = config.T
-        func layer(_ name: String) throws -> LayerRecording {
-            guard let l = rec[name], !l.spikes.isEmpty else { throw EnergyError.missingLayer(name) }
-            guard p >= 0 && p < l.shape[1] else { throw EnergyError.itemOutOfRange(index: p, count: l.shape[1]) }
-            return l
+    /// Accumulates of one step of spiking self-attention: `q @ k^T` (products with both spikes 1) and `attn @ v`
+    /// (for each nonzero `attn[i, j]`, the spikes of `v[j, :]` in that head). Inputs `[D, N]` binary, channel-major.
+    static func attentionAccumulates(q qs: ArraySlice<UInt8>, k ks: ArraySlice<UInt8>, v vs: ArraySlice<UInt8>,
+                                     channels d: Int, tokens n: Int, heads: Int) -> (qk: Int, av: Int) {
+        let hd = d / heads
+        var qkCount = 0, avCount = 0
+        let words = (hd + 63) / 64
+        var qMask = [UInt64](repeating: 0, count: n * words), kMask = qMask
+        var vCount = [Int](repeating: 0, count: n)
+        for head in 0..<heads {
+            // Per channel counts for q @ k^T; per token bit sets of active channels for the nonzero pattern of attn.
+            for i in 0..<qMask.count { qMask[i] = 0; kMask[i] = 0 }
+            for i in 0..<n { vCount[i] = 0 }
+            for e in 0..<hd {
+                let row = (head * hd + e) * n
+                let (word, bit) = (e / 64, UInt64(1) << UInt64(e % 64))
+                var cq = 0, ck = 0
+                for tok in 0..<n {
+                    if qs[qs.startIndex + row + tok] != 0 { cq += 1; qMask[tok * words + word] |= bit }
+                    if ks[ks.startIndex + row + tok] != 0 { ck += 1; kMask[tok * words + word] |= bit }
+                    if vs[vs.startIndex + row + tok] != 0 { vCount[tok] += 1 }
+                }
+                qkCount += cq * ck
+            }
+            for ii in 0..<n {
+                for jj in 0..<n where vCount[jj] > 0 {
+                    var nonzero = false
+                    for w in 0..<words where qMask[ii * words + w] & kMask[jj * words + w] != 0 { nonzero = true; break }
+                    if nonzero { avCount += vCount[jj] }
+                }
+            }
         }
-        let l1 = try layer("text.mlp_lif1"), l2 = try layer("text.mlp_lif2")
-        var emb = LayerOps(name: "text.clip_embedding", steps: t)
-        let elements = Double(tc.contextLength * tc.embedDim)
-        emb.adds[0] = elements * (tc.embedding.kind == "bert" ? 2 : 1)
-        if tc.embedding.kind == "bert" { emb.multiplies[0] = 2 * elements }
-        var fc1 = LayerOps(name: "text.fc1", steps: t), fc2 = LayerOps(name: "text.fc2", steps: t)
-        var n1 = LayerOps(name: l1.name, steps: t), n2 = LayerOps(name: l2.name, steps: t)
-        var readout = LayerOps(name: "text.readout", steps: t)
-        for s in 0..<t {
-            fc1.acs[s] = Double(l1.spikeCount(step: s, item: p) * tc.hiddenDim)
-            fc1.adds[s] = Double(tc.hiddenDim)
-            fc2.acs[s] = Double(l2.spikeCount(step: s, item: p) * tc.targetDim)
-            fc2.adds[s] = Double(tc.targetDim)
-            n1.neuronUpdates[s] = Double(l1.neuronsPerItem)
-            n2.neuronUpdates[s] = Double(l2.neuronsPerItem)
-            readout.multiplies[s] = Double(tc.targetDim)
-            readout.adds[s] = Double(tc.targetDim)
-        }
-        return EnergyReport(layers: [emb, n1, fc1, n2, fc2, readout], constants: constants, steps: t)
+        return (qkCount, avCount)
     }
 
     /// The ANN twin's dense operations for one image (no spikes: everything is a MAC, attention and softmax included).

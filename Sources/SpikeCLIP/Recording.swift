@@ -72,27 +72,3 @@ public struct Recording: Sendable {
     /// The layer named `name`, if recorded.
     public subscript(name: String) -> LayerRecording? { layers.first { $0.name == name } }
 }
-
-/// Runs a LIF layer and records it per `options`.
-/// - Parameters:
-///   - x: input currents `[T, ...]` with total shape `shape`.
-/// - Returns: spikes as 0/1 floats in the same layout.
-func recordedLIF(
-    _ x: [Float], name: String, shape: [Int], _ p: LIFParameters, options: RecordingOptions, into recording: inout Recording
-) -> [Float] {
-    let steps = shape[0]
-    let n = x.count / steps
-    let wanted = (options.membrane[name] ?? []).filter { $0 >= 0 && $0 < n }
-    let (spikes, traces) = lifLayer(x, steps: steps, neurons: n, p, traceNeurons: wanted)
-    if options.spikes || !wanted.isEmpty {
-        var membrane: [Int: [Float]] = [:]
-        for (j, neuron) in wanted.enumerated() {
-            membrane[neuron] = (0..<steps).map { traces[$0 * wanted.count + j] }
-        }
-        recording.append(
-            LayerRecording(
-                name: name, shape: shape, threshold: p.vThreshold,
-                spikes: options.spikes ? spikes.map { $0 != 0 ? 1 : 0 } : [], membrane: membrane))
-    }
-    return spikes
-}

@@ -1,33 +1,23 @@
 /// The spiking text encoder (SPEC 1.3; official `Language_Encoder`).
 ///
 /// Token ids `[P, L]` -> embedding module `[P, L, E]` -> repeated over `T` and flattened `[T, P, L*E]` -> `mlp_lif1` ->
-/// `fc1` -> `mlp_lif2` -> `fc2` -> weighted sum over time with `weights_tensor` -> `[P, target_dim]`.
-/// The attention mask is ignored, as in the official model: pad tokens are embedded like any other token.
+/// `fc1` -> `mlp_lif2` -> `fc2` -> weighted sum over time with `weights_tensor` -> `[P, target_dim]`
+/// (``LayerGraph/spikingText(_:)``). The attention mask is ignored, as in the official model: pad tokens are embedded
+/// like any other token.
 public struct SpikingTextEncoder: Sendable {
     public let config: ModelConfig
-    let embedding: TextEmbedding
-    let fc1: DenseWeights
-    let fc2: DenseWeights
-    let timeWeights: [Float]
-    let lif: LIFParameters
+    let network: SpikingNetwork
 
-    init(config: ModelConfig, store: inout ParameterStore, prefix: String) throws {
-        let t = config.text
+    init(config: ModelConfig, store: inout ParameterStore) throws {
         self.config = config
-        self.embedding = try TextEmbedding(config: t, store: &store, prefix: prefix + "clip_embedding.")
-        let inFeatures = t.contextLength * t.embedDim
-        self.fc1 = DenseWeights(
-            weight: try store.take(prefix + "fc1.weight", [t.hiddenDim, inFeatures]),
-            bias: try store.take(prefix + "fc1.bias", [t.hiddenDim]), outFeatures: t.hiddenDim, inFeatures: inFeatures)
-        self.fc2 = DenseWeights(
-            weight: try store.take(prefix + "fc2.weight", [t.targetDim, t.hiddenDim]),
-            bias: try store.take(prefix + "fc2.bias", [t.targetDim]), outFeatures: t.targetDim, inFeatures: t.hiddenDim)
-        self.timeWeights = try store.take(prefix + "weights_tensor", [1, config.T, 1])
-        self.lif = LIFParameters(tau: Float(config.lif.tau), vThreshold: Float(config.lif.vThreshold), vReset: Float(config.lif.vReset))
+        self.network = try SpikingNetwork(graph: .spikingText(config), config: config, store: &store)
     }
 
-    /// Names of the LIF layers, in forward order.
-    public var lifLayerNames: [String] { ["text.mlp_lif1", "text.mlp_lif2"] }
+    /// The layers, in forward order.
+    public var graph: LayerGraph { network.graph }
+
+    /// Names of the spiking layers, in forward order.
+    public var lifLayerNames: [String] { graph.neuronLayers.map(\.name) }
 
     /// Runs the encoder.
     /// - Parameters:
@@ -37,21 +27,10 @@ public struct SpikingTextEncoder: Sendable {
     public func forward(tokenIds: [[Int]], mode: KernelMode = .blas, options: RecordingOptions = RecordingOptions())
         throws -> (embedding: [Float], recording: Recording)
     {
-        let tc = config.text, t = config.T, p = tokenIds.count
-        let features = tc.contextLength * tc.embedDim
-        var rec = Recording()
-        let embedded = try embedding.embed(tokenIds, contextLength: tc.contextLength)  // [P, L*E]
-        var x = [Float](); x.reserveCapacity(t * embedded.count)
-        for _ in 0..<t { x += embedded }
-        let s1 = recordedLIF(x, name: "text.mlp_lif1", shape: [t, p, features], lif, options: options, into: &rec)
-        let h = fc1.apply(s1, rows: t * p, mode: mode, binary: true)
-        let s2 = recordedLIF(h, name: "text.mlp_lif2", shape: [t, p, tc.hiddenDim], lif, options: options, into: &rec)
-        let y = fc2.apply(s2, rows: t * p, mode: mode, binary: true)  // [T*P, target]
-        var out = [Float](repeating: 0, count: p * tc.targetDim)
-        for step in 0..<t {
-            for i in 0..<(p * tc.targetDim) { out[i] += y[step * p * tc.targetDim + i] * timeWeights[step] }
-        }
-        return (out, rec)
+        guard case let .embedding(embedding) = network.weights[0] else { preconditionFailure("text graph starts with its embedding") }
+        let embedded = try embedding.embed(tokenIds, contextLength: config.text.contextLength)  // [P, L*E]
+        let (features, rec) = network.run(input: embedded, batch: tokenIds.count, mode: mode, options: options)
+        return (network.readout(stepFeatures: features, batch: tokenIds.count, steps: config.T, mode: mode), rec)
     }
 }
 

@@ -48,15 +48,8 @@ public struct AnalysisRequest: Sendable {
     /// The templates in use.
     public var activeTemplates: [String] { ensemble ? templates : Array(templates.prefix(1)) }
 
-    /// `template.format(class)` for class-major order: prompt `c * M + m`.
-    public var expandedPrompts: [String] {
-        classNames.flatMap { name in activeTemplates.map { fill($0, with: name) } }
-    }
-}
-
-/// `{}` in `template` replaced by `name` (a template without `{}` gets the name appended).
-func fill(_ template: String, with name: String) -> String {
-    template.contains("{}") ? template.replacingOccurrences(of: "{}", with: name) : template + " " + name
+    /// The class prompts with the templates in use, expanded class-major (prompt `c * M + m`).
+    public var promptSet: PromptSet { PromptSet(classes: classNames, templates: activeTemplates) }
 }
 
 /// Token use of one expanded prompt against the model's L.
@@ -114,7 +107,7 @@ public protocol AnalysisProvider: Sendable {
     var contextLength: Int { get }
     /// Token count and truncation of one prompt (fast; called on the input thread while typing).
     func tokens(of prompt: String) -> PromptTokens
-    /// The LIF layers, in forward order (vision then text).
+    /// The spiking layers, in forward order (vision then text).
     var layerNames: [String] { get }
     func analyze(_ request: AnalysisRequest) throws -> Analysis
 }

@@ -20,12 +20,7 @@ public enum ExplorerSession {
         if let i = prompts?.firstIndex(where: isBlank) { throw ExplorerError.emptyPrompt(index: i + 1) }
         if let i = templates?.firstIndex(where: isBlank) { throw ExplorerError.emptyTemplate(index: i + 1) }
         let bundle = try CheckpointBundle(checkpoint: checkpoint, assets: assets, verifyANNTextHash: verifyANNTextHash)
-        let model = bundle.model, tokenizer = bundle.tokenizer
-        var annText: (@Sendable ([String]) throws -> [[Float]])?
-        if let minilm = bundle.annText, let tokenizer {
-            annText = { prompts in prompts.map { minilm.embed($0, tokenizer: tokenizer).embedding } }
-        }
-        let provider = ModelAnalysisProvider(model: model, tokenizer: tokenizer, annText: annText)
+        let provider = ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle))
         let catalog = ImageCatalog(preprocessor: bundle.preprocessor, demoDirectory: (assets as NSString).appendingPathComponent("images"))
         var state = ExplorerState(
             classNames: prompts ?? bundle.defaultClasses, templates: templates ?? bundle.defaultTemplates,

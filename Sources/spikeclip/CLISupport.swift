@@ -28,103 +28,32 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
-/// One prompt after tokenization: `L` ids and what it cost.
-struct PromptTokenization {
-    var text: String
-    /// `[L]`, padded.
-    var ids: [Int]
-    /// Attention mask `[L]` (1 for real tokens).
-    var mask: [Int]
-    /// Token strings of the real tokens (word pieces keep `##`; for token-id checkpoints the ids as text).
-    var pieces: [String]
-    /// Tokens before truncation (with `[CLS]`/`[SEP]` for WordPiece).
-    var count: Int
-    /// The pieces cut to fit `L`.
-    var truncatedPieces: [String]
-}
-
-/// A checkpoint with everything needed around it (``CheckpointBundle``, the loader the explorer uses too) and the
-/// CLI's prompt handling.
+/// A checkpoint loaded through the engine's ``SpikeCLIPPipeline`` (the explorer's loader and analysis API too), with
+/// the note shown when the parity fixture stands in for the trained default.
 final class ModelContext: @unchecked Sendable {
     let path: String
     let note: String?
-    let bundle: CheckpointBundle
+    let pipeline: SpikeCLIPPipeline
+    var bundle: CheckpointBundle { pipeline.bundle }
     var model: SpikeCLIPModel { bundle.model }
-    var tokenizer: WordPieceTokenizer? { bundle.tokenizer }
-    var minilm: MiniLMTextEncoder? { bundle.annText }
     var preprocessor: ImagePreprocessor { bundle.preprocessor }
     /// The checkpoint's class names (for token-id checkpoints: the golden file's prompt rows, if one is beside it).
     var defaultClasses: [String] { bundle.defaultClasses }
     var defaultTemplates: [String] { bundle.defaultTemplates }
+    var config: ModelConfig { model.config }
 
     init(checkpoint: String, assets: String, note: String?, loadANNText: Bool, verifyANNTextHash: Bool = true) throws {
         self.path = checkpoint
         self.note = note
-        self.bundle = try CheckpointBundle(checkpoint: checkpoint, assets: assets, loadANNText: loadANNText,
-                                           verifyANNTextHash: verifyANNTextHash)
+        self.pipeline = SpikeCLIPPipeline(bundle: try CheckpointBundle(checkpoint: checkpoint, assets: assets, loadANNText: loadANNText,
+                                                                       verifyANNTextHash: verifyANNTextHash))
     }
 
-    var config: ModelConfig { model.config }
-    var contextLength: Int { model.config.text.contextLength }
+    /// One prompt as the spiking text encoder sees it. - Throws: ``PromptError``.
+    func tokenize(_ text: String) throws -> TokenizedPrompt { try pipeline.tokenize(text) }
 
-    /// Tokenizes one prompt to `L` ids. Token-id checkpoints take whitespace-separated integers.
-    /// - Throws: ``UserError`` when a token-id prompt holds something else.
-    func tokenize(_ text: String) throws -> PromptTokenization {
-        let l = contextLength
-        if let tokenizer {
-            let t = tokenizer.encode(text, contextLength: l)
-            let all = tokenizer.tokenize(text)
-            let kept = max(0, l - 2)
-            return PromptTokenization(
-                text: text, ids: t.ids, mask: t.attentionMask, pieces: Array(t.pieces.prefix(t.length)),
-                count: t.untruncatedLength, truncatedPieces: all.count > kept ? Array(all[kept...]) : [])
-        }
-        var ids: [Int] = []
-        for word in text.split(whereSeparator: \.isWhitespace) {
-            guard let id = Int(word) else {
-                throw UserError(description: "this checkpoint takes token ids (tokenizer kind 'ids'): '\(quotedPreview(text))' is not a list of integers")
-            }
-            ids.append(id)
-        }
-        let kept = Array(ids.prefix(l))
-        let pad = model.config.tokenizer.padId
-        return PromptTokenization(
-            text: text, ids: kept + [Int](repeating: pad, count: l - kept.count),
-            mask: [Int](repeating: 1, count: kept.count) + [Int](repeating: 0, count: l - kept.count),
-            pieces: kept.map(String.init), count: ids.count, truncatedPieces: ids.dropFirst(l).map(String.init))
-    }
-
-    /// Spiking text embeddings `[P][target_dim]` (spike-aware kernels) and the recording.
-    func spikingText(_ tokens: [PromptTokenization]) throws -> (rows: [[Float]], recording: Recording) {
-        let (flat, recording) = try model.text.forward(tokenIds: tokens.map(\.ids), mode: .spikeAware)
-        let dim = config.text.targetDim
-        return ((0..<tokens.count).map { Array(flat[($0 * dim)..<(($0 + 1) * dim)]) }, recording)
-    }
-
-    /// MiniLM embeddings of the same `L` tokens the spiking encoder sees (as the Python `evaluate` does), or nil
-    /// without an ANN text model.
-    func annText(_ tokens: [PromptTokenization]) -> [[Float]]? {
-        guard let minilm, !tokens.isEmpty else { return nil }
-        let flat = minilm.forward(tokenIds: tokens.flatMap(\.ids), attentionMask: tokens.flatMap(\.mask), batch: tokens.count)
-        let d = minilm.dimension
-        return (0..<tokens.count).map { Array(flat[($0 * d)..<(($0 + 1) * d)]) }
-    }
-
-    /// Decodes and preprocesses an image file to `[C, H, W]`.
-    /// - Throws: ``ImageError`` (its message starts with the path).
-    func loadImage(_ path: String) throws -> [Float] {
-        preprocessor(try ImageDecoder.decode(path: path))
-    }
-}
-
-/// `{}` in `template` replaced by `name` (a template without `{}` gets the name appended), as the explorer does.
-func fillTemplate(_ template: String, with name: String) -> String {
-    template.contains("{}") ? template.replacingOccurrences(of: "{}", with: name) : template + " " + name
-}
-
-/// Class-major prompts: prompt `c * M + m` is template `m` filled with class `c` (docs/CHECKPOINT.md order).
-func expandPrompts(classes: [String], templates: [String]) -> [String] {
-    classes.flatMap { name in templates.map { fillTemplate($0, with: name) } }
+    /// Decodes and preprocesses an image file to `[C, H, W]`. - Throws: ``ImageError``.
+    func loadImage(_ path: String) throws -> [Float] { try pipeline.loadImage(path) }
 }
 
 /// Rows `[K]` of `[dim]` from a flat `[K * dim]` buffer.

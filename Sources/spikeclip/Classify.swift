@@ -124,30 +124,19 @@ struct Classify: ParsableCommand {
         if let i = temps.firstIndex(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
             throw UserError(description: "template \(i + 1) of \(ctx.path) is empty or whitespace only")
         }
-        let tokens = try expandPrompts(classes: classes, templates: temps).map(ctx.tokenize)
+        let text = try ctx.pipeline.encodeText(PromptSet(classes: classes, templates: temps), mode: .spikeAware)
         let pixels = try images.flatMap(ctx.loadImage)
-        let b = images.count
-        let scale = Float(c.logitScale)
-        let snnText = try ctx.spikingText(tokens).rows
-        let snnClassifier = ZeroShotClassifier(textEmbeddings: snnText, templatesPerClass: temps.count, logitScale: scale)
-        let annRows = ctx.annText(tokens)
-        let annClassifier = annRows.map { ZeroShotClassifier(textEmbeddings: $0, templatesPerClass: temps.count, logitScale: scale) } ?? snnClassifier
-        let vision = try ctx.model.vision.forward(pixels: pixels, batch: b, mode: .spikeAware)
-        let ann = try ctx.model.annVision.forward(pixels: pixels, batch: b)
-        let dim = c.text.targetDim
-        let annEnergy = EnergyAccounting.annVision(config: c)
-        var out: [ClassifyJSON.Image] = []
-        for i in 0..<b {
-            let snn = snnClassifier.score(imageEmbedding: Array(vision.embedding[(i * dim)..<((i + 1) * dim)]))
-            let annScores = annClassifier.score(imageEmbedding: Array(ann[(i * dim)..<((i + 1) * dim)]))
-            let energy = try EnergyAccounting.vision(vision.recording, config: c, item: i)
-            out.append(.init(path: images[i], snn: ScoresJSON(snn, classes: classes), ann: ScoresJSON(annScores, classes: classes),
-                             agree: snn.top1 == annScores.top1, energy: ImageEnergyJSON(snn: energy, ann: annEnergy)))
+        let r = try ctx.pipeline.analyze(pixels: pixels, batch: images.count, text: text, options: AnalysisOptions(mode: .spikeAware))
+        let out = zip(images, r.images).map { path, image -> ClassifyJSON.Image in
+            let (snn, ann) = (image.snn!, image.ann!)
+            return .init(path: path, snn: ScoresJSON(snn, classes: classes), ann: ScoresJSON(ann, classes: classes),
+                         agree: snn.top1 == ann.top1, energy: ImageEnergyJSON(snn: image.energy!, ann: r.annEnergy))
         }
+        let tokens = text.tokens
         return ClassifyJSON(
             checkpoint: ctx.path, note: ctx.note, classes: classes, templates: temps,
             prompts: tokens.map { PromptJSON(text: $0.text, tokens: $0.count, truncated: $0.truncatedPieces.count) },
-            logitScale: c.logitScale, annTextEncoder: annRows == nil ? "spiking" : "minilm", images: out)
+            logitScale: c.logitScale, annTextEncoder: text.annTextEncoder, images: out)
     }
 
     func printText(_ r: ClassifyJSON) {

@@ -119,6 +119,12 @@ struct InspectJSON: Codable {
         var shape: [Int]
         var threshold: Float
     }
+    struct GraphLayer: Codable {
+        var name: String
+        var kind: String
+        var inputs: [String]
+        var shape: [Int]
+    }
     var path: String
     var bytes: Int
     var sha256: String
@@ -130,8 +136,12 @@ struct InspectJSON: Codable {
     /// dtype -> number of tensors.
     var dtypes: [String: Int]
     var provenance: JSONValue?
+    /// The model family the config's `tokenizer.kind` names.
+    var family: String
     /// Shapes for batch 1 at the config's image size and `L`.
     var lifLayers: [Layer]
+    /// Every layer of both spiking encoders in forward order (the engine's layer graph); shapes per step and item.
+    var layers: [GraphLayer]
 }
 
 struct Inspect: ParsableCommand {
@@ -162,6 +172,13 @@ struct Inspect: ParsableCommand {
             if let p = r.provenance, let data = try? JSONEncoder.sorted.encode(p), let text = String(data: data, encoding: .utf8) {
                 say(); say("provenance: \(text)")
             }
+            say("model family (tokenizer.kind \(c.tokenizer.kind)): \(r.family)")
+            say(); say("layer graph (forward order): name, what it computes, output shape per step and item, inputs when not the previous layer")
+            for (i, l) in r.layers.enumerated() {
+                let previous = i > 0 ? [r.layers[i - 1].name] : []
+                let from = l.inputs == previous ? "" : "  <- " + l.inputs.joined(separator: ", ")
+                say("  " + pad(l.name, 36) + " " + pad(l.kind, 30) + " " + pad("[" + l.shape.map(String.init).joined(separator: ", ") + "]", 14) + from)
+            }
             say(); say("LIF layers (batch 1): name, spike tensor shape [T, B, ...], threshold")
             for l in r.lifLayers {
                 say("  " + pad(l.name, 36) + " " + pad("[" + l.shape.map(String.init).joined(separator: ", ") + "]", 24) + " \(l.threshold)")
@@ -172,7 +189,7 @@ struct Inspect: ParsableCommand {
     static func inspect(_ path: String) throws -> InspectJSON {
         guard FileManager.default.fileExists(atPath: path) else { throw UserError(description: "\(path): no such checkpoint file") }
         let model = try SpikeCLIPModel(path: path)  // strict load: a corrupt or foreign file fails here
-        _ = try TokenizerKind(config: model.config, path: path)  // the rule every command applies
+        let family = try ModelFamilies.family(for: model.config, path: path)  // the rule every command applies
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(path: path) } catch let e as SafeTensorsError { throw CheckpointError.file(e) }
         let c = model.config
@@ -189,17 +206,16 @@ struct Inspect: ParsableCommand {
             modules[module] = (prev.0 + info.elementCount, prev.1 + 1)
             dtypes[info.dtype.rawValue, default: 0] += 1
         }
-        let pixels = [Float](repeating: 0, count: c.vision.inChannels * c.vision.imageSize[0] * c.vision.imageSize[1])
-        let vision = try model.vision.forward(pixels: pixels, batch: 1, mode: .spikeAware)
-        let text = try model.text.forward(tokenIds: [[Int](repeating: c.tokenizer.padId, count: c.text.contextLength)], mode: .spikeAware)
-        let layers = (vision.recording.layers + text.recording.layers).map { InspectJSON.Layer(name: $0.name, shape: $0.shape, threshold: $0.threshold) }
+        let graphs = [model.vision.graph, model.text.graph]
+        let layers = graphs.flatMap(\.neuronLayers).map { InspectJSON.Layer(name: $0.name, shape: [c.T, 1] + $0.shape, threshold: $0.neuron!.vThreshold) }
+        let graph = graphs.flatMap(\.layers).map { InspectJSON.GraphLayer(name: $0.name, kind: $0.kind.summary, inputs: $0.inputs, shape: $0.shape) }
         let attrs = try FileManager.default.attributesOfItem(atPath: path)
         return InspectJSON(
             path: path, bytes: (attrs[.size] as? NSNumber)?.intValue ?? 0, sha256: try sha256Hex(path: path),
             format: file.metadata["format"] ?? "", formatVersion: file.metadata["format_version"] ?? "", config: c,
             parameters: file.tensors.values.reduce(0) { $0 + $1.elementCount },
             modules: modules.keys.sorted().map { InspectJSON.Module(module: $0, parameters: modules[$0]!.0, tensors: modules[$0]!.1) },
-            dtypes: dtypes, provenance: c.provenance, lifLayers: layers)
+            dtypes: dtypes, provenance: c.provenance, family: family.summary, lifLayers: layers, layers: graph)
     }
 }
 
@@ -266,7 +282,7 @@ struct Tokenize: ParsableCommand {
         let items = try texts.map { t -> TokenizeJSON.Item in
             let tok = try ctx.tokenize(t)
             return TokenizeJSON.Item(
-                text: t, ids: tok.ids, pieces: tok.pieces, tokens: tok.count, contextLength: ctx.contextLength,
+                text: t, ids: tok.ids, pieces: tok.pieces, tokens: tok.count, contextLength: ctx.pipeline.contextLength,
                 truncated: tok.truncatedPieces.count, truncatedPieces: tok.truncatedPieces)
         }
         return TokenizeJSON(checkpoint: ctx.path, note: ctx.note, tokenizer: ctx.config.tokenizer.kind, items: items)

@@ -162,7 +162,7 @@ struct Eval: ParsableCommand {
         let ctx = try model.load()
         let c = ctx.config
         let labelCount = FashionMNIST.classes.count
-        let isIDs = c.tokenizer.kind == "ids"
+        let isIDs = ctx.bundle.family.kind == ModelFamily.tokenIDs.kind
         let fileClasses = try classesFile.map(Self.readLines)
         if isIDs && (fileClasses.map { $0.filter { !$0.hasPrefix("+") }.isEmpty } ?? true) {
             throw UserError(description: "\(ctx.path) takes token ids (tokenizer kind 'ids'): give --classes-file with one token-id list per Fashion-MNIST label")
@@ -188,12 +188,7 @@ struct Eval: ParsableCommand {
         func seconds(since t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9 }
 
         // Text side: class embeddings for both sides.
-        let tokens = try expandPrompts(classes: classes, templates: templates).map(ctx.tokenize)
-        let scale = Float(c.logitScale)
-        let text = try ctx.spikingText(tokens)
-        let snnClassifier = ZeroShotClassifier(textEmbeddings: text.rows, templatesPerClass: templates.count, logitScale: scale)
-        let annRows = ctx.annText(tokens)
-        let annClassifier = annRows.map { ZeroShotClassifier(textEmbeddings: $0, templatesPerClass: templates.count, logitScale: scale) } ?? snnClassifier
+        let text = try ctx.pipeline.encodeText(PromptSet(classes: classes, templates: templates), mode: .spikeAware)
         let textSeconds = seconds(since: start)
 
         // Images, preprocessed once: [N, C, H, W].
@@ -212,8 +207,7 @@ struct Eval: ParsableCommand {
         let layerNames = ctx.model.vision.lifLayerNames
         let k5 = min(5, classes.count)
         let progress = Progress(total: 2 * n, enabled: stderrIsTerminal && !json)
-        let vision = ctx.model.vision, annVision = ctx.model.annVision
-        let dim = c.text.targetDim
+        let pipeline = ctx.pipeline
 
         // Phase 1: spiking encoder (spike-aware kernels) with recording and energy accounting.
         let snnOut = Locked([BatchOutput](repeating: BatchOutput(), count: batches.count))
@@ -222,12 +216,12 @@ struct Eval: ParsableCommand {
         runParallel(count: batches.count, workers: workers) { j in
             let r = batches[j]
             do {
-                let out = try vision.forward(pixels: Array(pixels[(r.lowerBound * per)..<(r.upperBound * per)]), batch: r.count, mode: .spikeAware)
+                let out = try pipeline.analyze(pixels: Array(pixels[(r.lowerBound * per)..<(r.upperBound * per)]), batch: r.count, text: text,
+                                               options: AnalysisOptions(mode: .spikeAware, ann: false))
                 var o = BatchOutput()
-                for i in 0..<r.count {
-                    let s = snnClassifier.score(imageEmbedding: Array(out.embedding[(i * dim)..<((i + 1) * dim)]))
-                    o.snnTop.append(s.topK(k5))
-                    let e = try EnergyAccounting.vision(out.recording, config: c, item: i)
+                for image in out.images {
+                    o.snnTop.append(image.snn!.topK(k5))
+                    let e = image.energy!
                     o.paper.append(e.totalPJ(.paper)); o.fuller.append(e.totalPJ(.fuller))
                     o.macs.append(e.totalMACs); o.acs.append(e.totalACs)
                 }
@@ -251,8 +245,9 @@ struct Eval: ParsableCommand {
         runParallel(count: batches.count, workers: workers) { j in
             let r = batches[j]
             do {
-                let emb = try annVision.forward(pixels: Array(pixels[(r.lowerBound * per)..<(r.upperBound * per)]), batch: r.count)
-                let tops = (0..<r.count).map { annClassifier.score(imageEmbedding: Array(emb[($0 * dim)..<(($0 + 1) * dim)])).topK(k5) }
+                let out = try pipeline.analyze(pixels: Array(pixels[(r.lowerBound * per)..<(r.upperBound * per)]), batch: r.count, text: text,
+                                               options: AnalysisOptions(spiking: false, energy: false))
+                let tops = out.images.map { $0.ann!.topK(k5) }
                 annOut.with { $0[j] = tops }
             } catch {
                 failure.with { $0 = $0 ?? error }
@@ -282,7 +277,7 @@ struct Eval: ParsableCommand {
         }
         let agreement = Double(zip(snnTop, annTop).filter { $0[0] == $1[0] }.count) / Double(n)
         func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(1, xs.count)) }
-        let annEnergy = EnergyAccounting.annVision(config: c)
+        let annEnergy = ctx.pipeline.parts.annImage.energy(constants: .horowitz45nm)
         var rates: [EvalJSON.Rate] = []
         for (li, name) in layerNames.enumerated() {
             let spikes = snn.reduce(0) { $0 + ($1.spikes.count > li ? $1.spikes[li] : 0) }
@@ -293,7 +288,7 @@ struct Eval: ParsableCommand {
         let total = seconds(since: start)
         return EvalJSON(
             checkpoint: ctx.path, note: ctx.note, dataset: dataset, split: split, images: n, classes: classes,
-            labelClasses: labelClasses, templates: templates, annTextEncoder: annRows == nil ? "spiking" : "minilm",
+            labelClasses: labelClasses, templates: templates, annTextEncoder: text.annTextEncoder,
             spiking: side(snnTop), ann: side(annTop), agreement: agreement,
             energy: .init(
                 snnPaperPJMean: tidy(mean(snn.flatMap(\.paper))), snnFullerPJMean: tidy(mean(snn.flatMap(\.fuller))),

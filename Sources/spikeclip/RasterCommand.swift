@@ -121,9 +121,9 @@ struct RasterCommand: ParsableCommand {
             throw UserError(description: "'\(quotedPreview(layer))' is not a LIF layer of the text encoder; known: \(known.joined(separator: ", "))")
         }
         let tokens = try ctx.tokenize(prompt)
-        let (_, recording) = try ctx.spikingText([tokens])
+        let (_, recording) = try ctx.model.text.forward(tokenIds: [tokens.ids], mode: .spikeAware)
         guard let rec = recording[layer] else { throw UserError(description: "layer '\(layer)' was not recorded") }
-        return try cut(rec, layer: layer, source: "prompt '\(quotedPreview(prompt))' (\(min(tokens.count, ctx.contextLength))/\(ctx.contextLength) tokens)",
+        return try cut(rec, layer: layer, source: "prompt '\(quotedPreview(prompt))' (\(min(tokens.count, ctx.pipeline.contextLength))/\(ctx.pipeline.contextLength) tokens)",
                        firstNeuron: firstNeuron, maxNeurons: maxNeurons)
     }
 

@@ -133,32 +133,28 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         try SpikeCLIPCommand.guarded {
-            let model = try SpikeCLIPModel(path: fixture + "/model.safetensors")
+            let pipeline = SpikeCLIPPipeline(bundle: try CheckpointBundle(checkpoint: fixture + "/model.safetensors", assets: "assets"))
             let inputs = try FixtureInputs(path: fixture + "/golden.safetensors")
-            let c = model.config
+            let c = pipeline.config
             say("SpikeCLIP demo on \(fixture) (random-weight parity fixture: the engine end to end; 'classify' and 'explore' use the trained default checkpoint)")
             say("image encoder: \(c.vision.inChannels)x\(c.vision.imageSize[0])x\(c.vision.imageSize[1]), D=\(c.vision.embedDims), \(c.vision.numHeads) heads, depth \(c.vision.depths), T=\(c.T)")
             say("text encoder: L=\(c.text.contextLength), E=\(c.text.embedDim) (\(c.text.embedding.kind) embedding), hidden \(c.text.hiddenDim), target \(c.text.targetDim)")
-            let (images, visionRec) = try model.vision.forward(pixels: inputs.pixels, batch: inputs.batch, mode: kernels)
-            let (texts, textRec) = try model.text.forward(tokenIds: inputs.tokenIds, mode: kernels)
-            let ann = try model.annVision.forward(pixels: inputs.pixels, batch: inputs.batch, mode: kernels)
-            let dim = c.text.targetDim
-            let rows = (0..<inputs.tokenIds.count).map { Array(texts[($0 * dim)..<(($0 + 1) * dim)]) }
-            let classifier = ZeroShotClassifier(textEmbeddings: rows, templatesPerClass: inputs.templatesPerClass, logitScale: Float(c.logitScale))
-            let k = classifier.classEmbeddings.count
+            let m = inputs.templatesPerClass, k = inputs.tokenIds.count / max(1, inputs.templatesPerClass)
             let names = (0..<k).map { $0 < c.classes.count ? c.classes[$0] : "class \($0)" }
-            let annEnergy = EnergyAccounting.annVision(config: c)
-            for b in 0..<inputs.batch {
-                let image = Array(images[(b * dim)..<((b + 1) * dim)])
-                let scores = classifier.score(imageEmbedding: image)
-                let annScores = classifier.score(imageEmbedding: Array(ann[(b * dim)..<((b + 1) * dim)]))
-                say(); say("image \(b): zero-shot over \(k) classes x \(inputs.templatesPerClass) templates (logit scale \(c.logitScale)); SNN top-1 \(names[scores.top1]); ANN twin image vs the same text embeddings: \(names[annScores.top1])")
+            let prompts = PromptSet(classes: names, prompts: inputs.tokenIds.map { $0.map(String.init).joined(separator: " ") }, templatesPerClass: m)
+            let text = try pipeline.encodeText(prompts, mode: kernels)
+            let result = try pipeline.analyze(pixels: inputs.pixels, batch: inputs.batch, text: text, options: AnalysisOptions(mode: kernels))
+            let visionRec = result.recording, textRec = text.recording
+            let annEnergy = result.annEnergy
+            for (b, image) in result.images.enumerated() {
+                let scores = image.snn!, annScores = image.ann!
+                say(); say("image \(b): zero-shot over \(k) classes x \(m) templates (logit scale \(c.logitScale)); SNN top-1 \(names[scores.top1]); ANN twin image vs the same text embeddings: \(names[annScores.top1])")
                 let bars = ScoreBars(
                     labels: names, fractions: scores.probabilities.map(Double.init),
                     values: (0..<k).map { String(format: "p %.3f  cos %+.3f", scores.probabilities[$0], scores.cosines[$0]) },
                     highlight: scores.top1)
                 bars.render(width: 72, glyphs: glyphs).lines.forEach { say("  " + $0) }
-                let energy = try EnergyAccounting.vision(visionRec, config: c, item: b)
+                let energy = image.energy!
                 let snnPaper = energy.totalPJ(.paper), annPaper = annEnergy.totalPJ(.paper)
                 say("  energy: SNN \(formatEnergy(picojoules: snnPaper)) (paper convention), \(formatEnergy(picojoules: energy.totalPJ(.fuller))) (fuller estimate);"
                       + " ANN twin \(formatEnergy(picojoules: annPaper)); SNN/ANN " + String(format: "%.3f", snnPaper / annPaper))

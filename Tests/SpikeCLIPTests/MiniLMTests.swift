@@ -3,7 +3,7 @@ import XCTest
 @testable import SpikeCLIP
 
 /// Cosine of two vectors, in Double.
-func cosine(_ a: [Float], _ b: [Float]) -> Double {
+func cosine64(_ a: [Float], _ b: [Float]) -> Double {
     precondition(a.count == b.count)
     var dot = 0.0, na = 0.0, nb = 0.0
     for i in 0..<a.count { dot += Double(a[i]) * Double(b[i]); na += Double(a[i]) * Double(a[i]); nb += Double(b[i]) * Double(b[i]) }
@@ -87,10 +87,10 @@ final class MiniLMTests: XCTestCase {
         for (p, prompt) in prompts.enumerated() {
             let (embedding, tokens) = e.embed(prompt, tokenizer: tokenizer)
             XCTAssertEqual(Array(tokens.ids.prefix(tokens.length)), Array(referenceIds[(p * lmax)..<(p * lmax + lengths[p])]), visible(prompt))
-            let c = cosine(embedding, Array(reference[(p * d)..<((p + 1) * d)]))
+            let c = cosine64(embedding, Array(reference[(p * d)..<((p + 1) * d)]))
             if c < worst.cosine { worst = (c, prompt) }
             XCTAssertGreaterThanOrEqual(c, 0.9999, "\"\(visible(prompt))\"")
-            XCTAssertEqual(cosine(embedding, embedding), 1, accuracy: 1e-6)
+            XCTAssertEqual(cosine64(embedding, embedding), 1, accuracy: 1e-6)
         }
         print("MiniLM vs sentence-transformers: min cosine \(worst.cosine) over \(prompts.count) prompts (\"\(visible(worst.prompt))\")")
     }
@@ -104,11 +104,11 @@ final class MiniLMTests: XCTestCase {
         let batch = e.forward(tokenIds: encoded.flatMap(\.ids), attentionMask: encoded.flatMap(\.attentionMask), batch: 3)
         for (i, text) in texts.enumerated() {
             let single = e.embed(text, tokenizer: tokenizer).embedding
-            XCTAssertGreaterThan(cosine(Array(batch[(i * 384)..<((i + 1) * 384)]), single), 0.99999, text)
+            XCTAssertGreaterThan(cosine64(Array(batch[(i * 384)..<((i + 1) * 384)]), single), 0.99999, text)
         }
         // The mask matters: attending to the padding changes the embedding.
         let unmasked = e.forward(tokenIds: encoded[1].ids, attentionMask: [Int](repeating: 1, count: 16), batch: 1)
-        XCTAssertLessThan(cosine(unmasked, Array(batch[384..<768])), 0.999)
+        XCTAssertLessThan(cosine64(unmasked, Array(batch[384..<768])), 0.999)
     }
 
     func testTinyModelBareAndPrefixedKeysAgreeAndKernelModesMatch() throws {
@@ -119,7 +119,7 @@ final class MiniLMTests: XCTestCase {
         let a = prefixed.forward(tokenIds: ids, attentionMask: mask, batch: 1)
         XCTAssertEqual(a, bare.forward(tokenIds: ids, attentionMask: mask, batch: 1))
         let reference = prefixed.forward(tokenIds: ids, attentionMask: mask, batch: 1, mode: .reference)
-        XCTAssertGreaterThan(cosine(a, reference), 0.999999)
+        XCTAssertGreaterThan(cosine64(a, reference), 0.999999)
         XCTAssertEqual(a.count, 8)
     }
 

@@ -139,7 +139,7 @@ final class HostilePromptTests: XCTestCase {
     /// Regression: the error for a non-integer prompt of a token-id checkpoint quoted the prompt raw, so a prompt with
     /// a newline gave a two-line message and a long one a 10,000-character message.
     func testNotTokenIdsMessageIsOneShortLine() {
-        let message = ExplorerError.notTokenIds(prompt: "a\nb\u{1B}[2J" + String(repeating: "x", count: 10_000)).description
+        let message = PromptError.notTokenIds(prompt: "a\nb\u{1B}[2J" + String(repeating: "x", count: 10_000)).description
         XCTAssertEqual(message, "this checkpoint takes token ids (tokenizer kind 'ids'): 'a\\u{a}b\\u{1b}[2J" + String(repeating: "x", count: 33)
                        + "...' is not a list of integers")
     }

@@ -51,9 +51,9 @@ final class ExplorerTests: XCTestCase {
         let e = try makeExplorer()
         let model = try SpikeCLIPModel(path: fixtureCheckpoint)
         let image = try XCTUnwrap(e.image)
-        let provider = ModelAnalysisProvider(model: model, tokenizer: nil, annText: nil)
+        let provider = try fixtureProvider()
         let prompts = e.state.classNames
-        let ids = try prompts.map { try provider.tokenIds($0) }
+        let ids = try prompts.map { try provider.pipeline.tokenize($0).ids }
         let (text, _) = try model.text.forward(tokenIds: ids)
         let dim = model.config.text.targetDim
         let classifier = ZeroShotClassifier(
@@ -223,8 +223,8 @@ final class ExplorerTests: XCTestCase {
         let trace = try XCTUnwrap(layer.membrane[1 * n + 1], "prompt 2, neuron 1")
         // The engine directly: prompt 2's neuron 1 is flat index n + 1 of the per-step [P, n] tensor.
         let model = try SpikeCLIPModel(path: fixtureCheckpoint)
-        let provider = ModelAnalysisProvider(model: model, tokenizer: nil, annText: nil)
-        let ids = try a.prompts.map { try provider.tokenIds($0.text) }
+        let provider = try fixtureProvider()
+        let ids = try a.prompts.map { try provider.pipeline.tokenize($0.text).ids }
         let (_, rec) = try model.text.forward(tokenIds: ids, options: RecordingOptions(spikes: true, membrane: [name: [n + 1]]))
         XCTAssertEqual(trace, try XCTUnwrap(rec[name]?.membrane[n + 1]))
         let screen = e.frame(width: 80, height: 24).lines.joined(separator: "\n")
@@ -324,11 +324,11 @@ final class ExplorerTests: XCTestCase {
         let model = try SpikeCLIPModel(path: fixtureCheckpoint)
         let dim = model.config.text.targetDim
         // A deterministic stand-in for MiniLM: a vector from the prompt's characters.
-        let encode: @Sendable ([String]) throws -> [[Float]] = { prompts in
+        let encode = FakeANNText { prompts in
             calls.record(prompts)
             return prompts.map { p in (0..<dim).map { i in Float((p.unicodeScalars.reduce(7) { $0 &* 31 &+ Int($1.value) } &+ i * 17) % 23) - 11 } }
         }
-        let cached = ModelAnalysisProvider(model: model, tokenizer: nil, annText: encode)
+        let cached = try fixtureProvider(annText: encode)
         let e = try makeExplorer()
         let image = try XCTUnwrap(e.image)
         let classes = e.state.classNames
@@ -341,11 +341,11 @@ final class ExplorerTests: XCTestCase {
         let a = try cached.analyze(request(edited, 2))
         XCTAssertEqual(calls.batches.last, ["5 6 7"], "only the new prompt is embedded")
         XCTAssertEqual(calls.batches.count, 2)
-        let fresh = try ModelAnalysisProvider(model: model, tokenizer: nil, annText: encode).analyze(request(edited, 3))
+        let fresh = try fixtureProvider(annText: encode).analyze(request(edited, 3))
         XCTAssertEqual(a.ann?.cosines, fresh.ann?.cosines)
         XCTAssertEqual(a.textCosines, fresh.textCosines)
         // A model that returns too few rows is a one-line error, not a crash.
-        let broken = ModelAnalysisProvider(model: model, tokenizer: nil, annText: { _ in [] })
+        let broken = try fixtureProvider(annText: FakeANNText { _ in [] })
         XCTAssertThrowsError(try broken.analyze(request(classes, 4))) { error in
             XCTAssertEqual("\(error)", "the ANN text model returned 0 embeddings for \(classes.count) prompts")
         }
@@ -473,4 +473,20 @@ final class ImageSourceTests: XCTestCase {
         e.settle()
         XCTAssertEqual(e.image?.title, "bag_0018.png")
     }
+}
+
+/// A stand-in ANN text model: `embed` maps the prompts' texts through `body`.
+struct FakeANNText: ANNTextEncoding {
+    let body: @Sendable ([String]) throws -> [[Float]]
+    init(_ body: @escaping @Sendable ([String]) throws -> [[Float]]) { self.body = body }
+    var name: String { "fake" }
+    func embed(_ prompts: [TokenizedPrompt]) throws -> [[Float]] { try body(prompts.map(\.text)) }
+}
+
+/// The model-backed provider on the parity fixture, optionally with a stand-in ANN text model.
+func fixtureProvider(annText: (any ANNTextEncoding)? = nil) throws -> ModelAnalysisProvider {
+    let bundle = try CheckpointBundle(checkpoint: fixtureCheckpoint, assets: assetsDir)
+    var parts = bundle.parts
+    if let annText { parts.annText = annText }
+    return ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle, parts: parts))
 }

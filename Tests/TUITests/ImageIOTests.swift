@@ -14,7 +14,7 @@ final class ImageIOTests: XCTestCase {
 
     func explorer(demo: String, fashionImages: String, fashionLabels: String) throws -> Explorer {
         let bundle = try CheckpointBundle(checkpoint: fixtureCheckpoint, assets: assetsDir)
-        let provider = ModelAnalysisProvider(model: bundle.model, tokenizer: nil, annText: nil)
+        let provider = ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle))
         let catalog = ImageCatalog(preprocessor: bundle.preprocessor, demoDirectory: demo, fashionImages: fashionImages, fashionLabels: fashionLabels)
         let state = ExplorerState(classNames: bundle.defaultClasses, templates: bundle.defaultTemplates, glyphs: .ascii, directory: demo)
         return Explorer(provider: provider, catalog: catalog, state: state, checkpointName: "fixture")
@@ -24,7 +24,7 @@ final class ImageIOTests: XCTestCase {
     /// nothing: the worker does the reading. Directory listings arrive the same way, applied by the input thread.
     func testImagesAreDecodedAndFoldersListedOffTheInputThread() throws {
         let bundle = try CheckpointBundle(checkpoint: fixtureCheckpoint, assets: assetsDir)
-        let gated = GatedProvider(ModelAnalysisProvider(model: bundle.model, tokenizer: nil, annText: nil))
+        let gated = GatedProvider(ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle)))
         let catalog = ImageCatalog(preprocessor: bundle.preprocessor, demoDirectory: assetsDir + "/images")
         let state = ExplorerState(classNames: bundle.defaultClasses, templates: bundle.defaultTemplates, glyphs: .ascii, directory: assetsDir)
         let e = Explorer(provider: gated, catalog: catalog, state: state, checkpointName: "fixture")

@@ -80,39 +80,44 @@ def vision_layers(spikes: Mapping[str, Tensor], cfg: SpikeCLIPConfig) -> Layers:
     D, (H, W) = v.embed_dims, v.image_size
     B = spikes["vision.patch_embed.block1_lif"].shape[1]
     ops = Layers(B)
-    ops.add("vision.patch_embed.block0_conv", macs=T * conv3_dense_macs(v.in_channels, D // 8, H, W),
-            adds=T * (D // 8) * H * W)
-    for j, lif, cout in ((1, "block1_lif", D // 4), (2, "block2_lif", D // 2), (3, "block3_lif", D), (4, "block4_lif", D)):
-        s = spikes[f"vision.patch_embed.{lif}"].double()                  # [T, B, C, h, w]
+    pe = "vision.patch_embed."
+    reach = lambda s: _reach(s.shape[-2])[:, None] * _reach(s.shape[-1])[None, :]
+    ops.add(pe + "block0_conv", macs=T * conv3_dense_macs(v.in_channels, D // 8, H, W), adds=T * (D // 8) * H * W)
+    # Forward order (the engine's LayerGraph): lif, conv fed by it, with the max pools before block3/block4 LIFs.
+    for j, cout in ((1, D // 4), (2, D // 2), (3, D), (4, D)):
+        s = spikes[f"{pe}block{j}_lif"].double()                           # [T, B, C, h, w]
+        per_item = s[0, 0].numel()
+        if j in (3, 4):
+            ops.add(f"{pe}block{j}_mp", adds=T * per_item * 8)              # 3x3 max-pool compares per output
+        ops.add(f"{pe}block{j}_lif", neuron_updates=T * per_item)
         h, w = s.shape[-2:]
-        reach = _reach(h)[:, None] * _reach(w)[None, :]
-        ops.add(f"vision.patch_embed.block{j}_conv", acs=(s * reach).sum(dim=(0, 2, 3, 4)) * cout, adds=T * cout * h * w)
-    for lif in ("block1_lif", "block2_lif", "block3_lif", "block4_lif"):
-        per_item = spikes[f"vision.patch_embed.{lif}"][0, 0].numel()
-        pool = T * per_item * 8 if lif in ("block3_lif", "block4_lif") else 0   # 3x3 max-pool compares
-        ops.add(f"vision.patch_embed.{lif}", neuron_updates=T * per_item, adds=pool)
+        ops.add(f"{pe}block{j}_conv", acs=(s * reach(s)).sum(dim=(0, 2, 3, 4)) * cout, adds=T * cout * h * w)
     Dh, heads = mlp_hidden(D, v.mlp_ratios), v.num_heads
     for i in range(v.depths):
         a, m = f"vision.block.{i}.attn.", f"vision.block.{i}.mlp."
-        names = ("proj_lif", "q_lif", "k_lif", "v_lif", "attn_lif")
-        proj, q, k, vv, attn = (spikes[a + n].double() for n in names)
+        proj, q, k, vv, attn = (spikes[a + n].double() for n in ("proj_lif", "q_lif", "k_lif", "v_lif", "attn_lif"))
         m1, m2 = spikes[m + "mlp1_lif"].double(), spikes[m + "mlp2_lif"].double()
         n = q.shape[-1]
         cnt = lambda x: x.flatten(2).sum(2).sum(0)                          # [B]
-        for conv in ("q_conv", "k_conv", "v_conv"):
+        neurons = lambda x: T * x[0, 0].numel()
+        ops.add(a + "proj_lif", neuron_updates=neurons(proj))
+        for conv, lif in (("q_conv", q), ("k_conv", k), ("v_conv", vv)):
             ops.add(a + conv, acs=cnt(proj) * D, adds=T * D * n)              # adds: the folded BatchNorm bias
-        ops.add(a + "proj_conv", acs=cnt(attn) * D, adds=T * D * n)
+            ops.add(a + conv.replace("_conv", "_lif"), neuron_updates=neurons(lif))
         split = lambda x: x.reshape(T, B, heads, D // heads, n)           # [T, B, h, hd, N]
         qh, kh, vh = split(q), split(k), split(vv)
         ops.add(a + "qk", acs=(qh.sum(-1) * kh.sum(-1)).sum(dim=(0, 2, 3)))  # q @ k^T: sum_d cq[d] ck[d]
         nz = (qh.transpose(-2, -1) @ kh) > 0                                 # [T, B, h, N, N] nonzero attn
         vcount = vh.sum(-2)                                                  # [T, B, h, N] spikes of v[j]
         ops.add(a + "av", acs=(nz.double() * vcount[..., None, :]).sum(dim=(0, 2, 3, 4)), multiplies=T * D * n)
+        ops.add(a + "attn_lif", neuron_updates=neurons(attn))
+        ops.add(a + "proj_conv", acs=cnt(attn) * D, adds=T * D * n)
+        ops.add(a + "residual", adds=T * D * n)
+        ops.add(m + "mlp1_lif", neuron_updates=neurons(m1))
         ops.add(m + "mlp1_conv", acs=cnt(m1) * Dh, adds=T * Dh * n)
+        ops.add(m + "mlp2_lif", neuron_updates=neurons(m2))
         ops.add(m + "mlp2_conv", acs=cnt(m2) * D, adds=T * D * n)
-        for name, x in zip([a + n for n in names] + [m + "mlp1_lif", m + "mlp2_lif"], (proj, q, k, vv, attn, m1, m2)):
-            ops.add(name, neuron_updates=T * x[0, 0].numel())
-        ops.add(f"vision.block.{i}.residual", adds=T * 2 * D * n)
+        ops.add(m + "residual", adds=T * D * n)
     n = (H // 4) * (W // 4)
     ops.add("vision.readout", adds=T * D * n, multiplies=T * 2 * D)
     ops.add("vision.proj", macs=D * v.target_dim, adds=v.target_dim)

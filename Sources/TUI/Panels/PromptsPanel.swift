@@ -70,8 +70,8 @@ extension PromptsPanel {
     /// Token use of the longest prompt `item` takes part in: a class prompt filled into each template in use, or a
     /// template filled with each class prompt.
     static func worstTokens(_ state: ExplorerState, _ ctx: FrameContext, item: String) -> PromptTokens {
-        let prompts = state.editingTemplates ? state.classNames.map { fill(item, with: $0) }
-            : (state.ensemble ? state.templates : Array(state.templates.prefix(1))).map { fill($0, with: item) }
+        let prompts = state.editingTemplates ? state.classNames.map { PromptSet.fill(item, with: $0) }
+            : (state.ensemble ? state.templates : Array(state.templates.prefix(1))).map { PromptSet.fill($0, with: item) }
         return prompts.map(ctx.tokens).max { $0.count < $1.count } ?? ctx.tokens(item)
     }
 }

@@ -1,0 +1,284 @@
+import Foundation
+
+/// One prompt after tokenization: `L` ids and what it cost.
+public struct TokenizedPrompt: Sendable, Equatable {
+    public var text: String
+    /// `[L]`, padded with the pad id.
+    public var ids: [Int]
+    /// Attention mask `[L]` (1 for real tokens).
+    public var mask: [Int]
+    /// Token strings of the real tokens (word pieces keep `##`; for token-id checkpoints the ids as text).
+    public var pieces: [String]
+    /// Tokens before truncation (with `[CLS]`/`[SEP]` for WordPiece).
+    public var count: Int
+    /// The pieces cut to fit `L`.
+    public var truncatedPieces: [String]
+
+    public init(text: String, ids: [Int], mask: [Int], pieces: [String], count: Int, truncatedPieces: [String]) {
+        self.text = text
+        self.ids = ids
+        self.mask = mask
+        self.pieces = pieces
+        self.count = count
+        self.truncatedPieces = truncatedPieces
+    }
+}
+
+/// Why a prompt could not be tokenized.
+public enum PromptError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// A prompt of an `ids` checkpoint is not a list of integers.
+    case notTokenIds(prompt: String)
+    /// The ANN text model returned a different number of embeddings than it was given prompts.
+    case annTextRows(prompts: Int, rows: Int)
+
+    public var description: String {
+        switch self {
+        case let .notTokenIds(prompt):
+            return "this checkpoint takes token ids (tokenizer kind 'ids'): '\(quotedPreview(prompt))' is not a list of integers"
+        case let .annTextRows(prompts, rows): return "the ANN text model returned \(rows) embeddings for \(prompts) prompts"
+        }
+    }
+}
+
+/// Turns a prompt into the `L` token ids the spiking text encoder reads (a model family's tokenizer).
+public protocol PromptTokenizer: Sendable {
+    /// - Returns: exactly `contextLength` ids (truncated or padded) with mask, pieces and what was cut.
+    /// - Throws: ``PromptError`` when the text cannot be tokenized (token-id checkpoints given words).
+    func tokenize(_ text: String, contextLength: Int) throws -> TokenizedPrompt
+    /// Token count before truncation and tokens cut to fit `contextLength`; cheap and total (the explorer calls it
+    /// on every key while a prompt is typed).
+    func count(_ text: String, contextLength: Int) -> (count: Int, truncated: Int)
+}
+
+/// The ANN text model a family scores the ANN side with (MiniLM for WordPiece checkpoints; CLIP's text tower next).
+public protocol ANNTextEncoding: Sendable {
+    /// Short name shown in outputs (`minilm`).
+    var name: String { get }
+    /// Embeddings `[P][d]` of the same `L` tokens the spiking text encoder sees (as `training/` evaluates).
+    /// - Throws: whatever the model throws (one line, naming the model).
+    func embed(_ prompts: [TokenizedPrompt]) throws -> [[Float]]
+}
+
+/// A spiking image encoder: the layer graph, the forward pass with recording and per-step features, the readout.
+public protocol SpikingImageEncoding: Sendable {
+    var graph: LayerGraph { get }
+    /// - Parameters: `pixels` `[B, C, H, W]`. - Throws: ``InputError``.
+    func forwardDetailed(pixels: [Float], batch: Int, mode: KernelMode, options: RecordingOptions) throws -> SpikingVisionEncoder.Output
+    /// Embeddings `[B, target]` after the first `steps` time steps, from `stepFeatures` `[T, B, D]`.
+    func readout(stepFeatures: [Float], batch: Int, steps: Int, mode: KernelMode) -> [Float]
+}
+
+/// A spiking text encoder: token ids `[P][L]` -> embeddings `[P * target]` and the recording.
+public protocol SpikingTextEncoding: Sendable {
+    var graph: LayerGraph { get }
+    /// - Throws: ``InputError``.
+    func forward(tokenIds: [[Int]], mode: KernelMode, options: RecordingOptions) throws -> (embedding: [Float], recording: Recording)
+}
+
+/// The non-spiking image encoder compared against the spiking one (the ANN twin, or a teacher).
+public protocol ANNImageEncoding: Sendable {
+    /// Embeddings `[B * target]` of `pixels` `[B, C, H, W]`. - Throws: ``InputError``.
+    func forward(pixels: [Float], batch: Int, mode: KernelMode) throws -> [Float]
+    /// Dense operation counts of one image.
+    func energy(constants: EnergyConstants) -> EnergyReport
+}
+
+extension SpikingVisionEncoder: SpikingImageEncoding {}
+extension SpikingTextEncoder: SpikingTextEncoding {}
+extension ANNVisionEncoder: ANNImageEncoding {
+    public func energy(constants: EnergyConstants) -> EnergyReport { EnergyAccounting.annVision(config: config, constants: constants) }
+}
+
+/// How a bundle is loaded.
+public struct LoadOptions: Sendable {
+    /// Load the ANN text model the config names (and check its hash).
+    public var loadANNText: Bool
+    /// False only on the user's explicit request (`--ignore-ann-text-hash`).
+    public var verifyANNTextHash: Bool
+
+    public init(loadANNText: Bool = true, verifyANNTextHash: Bool = true) {
+        self.loadANNText = loadANNText
+        self.verifyANNTextHash = verifyANNTextHash
+    }
+}
+
+/// Where the files a config names are looked for: next to the checkpoint, one folder up, then `assets`.
+public struct CompanionFiles: Sendable {
+    public let checkpoint: String
+    public let assets: String
+
+    public init(checkpoint: String, assets: String) {
+        self.checkpoint = checkpoint
+        self.assets = assets
+    }
+
+    /// `relative` next to the checkpoint, one folder up, or under `assets` (an absolute path as is), if it exists.
+    public func locate(_ relative: String) -> String? {
+        guard !relative.isEmpty else { return nil }
+        if relative.hasPrefix("/") { return FileManager.default.fileExists(atPath: relative) ? relative : nil }
+        let dir = (checkpoint as NSString).deletingLastPathComponent
+        for base in [dir, (dir as NSString).deletingLastPathComponent, assets] {
+            let p = (base as NSString).appendingPathComponent(relative)
+            if FileManager.default.fileExists(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    /// `relative`, found, or ``BundleError/missingFile(path:what:file:assets:)``.
+    public func require(_ relative: String, what: String) throws -> String {
+        guard let p = locate(relative) else { throw BundleError.missingFile(path: checkpoint, what: what, file: relative, assets: assets) }
+        return p
+    }
+}
+
+/// Everything a model family supplies for one checkpoint.
+public struct ModelParts: Sendable {
+    public var tokenizer: any PromptTokenizer
+    /// nil when the config names none, it was not requested, or the family has none.
+    public var annText: (any ANNTextEncoding)?
+    public var spikingImage: any SpikingImageEncoding
+    public var spikingText: any SpikingTextEncoding
+    public var annImage: any ANNImageEncoding
+    public var preprocessor: ImagePreprocessor
+    public var defaultClasses: [String]
+    public var defaultTemplates: [String]
+
+    /// The checkpoint's own encoders and preprocessing, with the family's tokenizer and ANN text model.
+    /// - Throws: ``ImageError`` from an unusable preprocessing config.
+    public init(model: SpikeCLIPModel, tokenizer: any PromptTokenizer, annText: (any ANNTextEncoding)?,
+                defaultClasses: [String], defaultTemplates: [String]) throws {
+        self.tokenizer = tokenizer
+        self.annText = annText
+        self.spikingImage = model.vision
+        self.spikingText = model.text
+        self.annImage = model.annVision
+        self.preprocessor = try ImagePreprocessor(config: model.config.preprocess)
+        self.defaultClasses = defaultClasses
+        self.defaultTemplates = defaultTemplates
+    }
+}
+
+/// A model family: the `tokenizer.kind` a config names it by, and how it builds its parts for a loaded checkpoint.
+public struct ModelFamily: Sendable {
+    /// The config's `tokenizer.kind`.
+    public let kind: String
+    /// One line for `inspect` and errors.
+    public let summary: String
+    public let build: @Sendable (_ model: SpikeCLIPModel, _ files: CompanionFiles, _ options: LoadOptions) throws -> ModelParts
+
+    public init(kind: String, summary: String,
+                build: @escaping @Sendable (_ model: SpikeCLIPModel, _ files: CompanionFiles, _ options: LoadOptions) throws -> ModelParts) {
+        self.kind = kind
+        self.summary = summary
+        self.build = build
+    }
+}
+
+/// The model families this build knows, keyed by `tokenizer.kind` (issue 12). A new family is one file defining a
+/// ``ModelFamily`` plus one line here.
+public enum ModelFamilies {
+    public static let all: [ModelFamily] = [.wordPieceMiniLM, .tokenIDs]
+
+    /// The family a config names; the one rule for the CLI and the explorer.
+    /// - Throws: ``BundleError/unsupportedTokenizer(path:kind:)`` for any other kind (never a silent fallback).
+    public static func family(for config: ModelConfig, path: String) throws -> ModelFamily {
+        guard let f = all.first(where: { $0.kind == config.tokenizer.kind }) else {
+            throw BundleError.unsupportedTokenizer(path: path, kind: config.tokenizer.kind)
+        }
+        return f
+    }
+}
+
+// MARK: - WordPiece + MiniLM
+
+extension WordPieceTokenizer: PromptTokenizer {
+    public func tokenize(_ text: String, contextLength l: Int) -> TokenizedPrompt {
+        let t = encode(text, contextLength: l)
+        let all = tokenize(text)
+        let kept = max(0, l - 2)
+        return TokenizedPrompt(text: text, ids: t.ids, mask: t.attentionMask, pieces: Array(t.pieces.prefix(t.length)),
+                               count: t.untruncatedLength, truncatedPieces: all.count > kept ? Array(all[kept...]) : [])
+    }
+
+    public func count(_ text: String, contextLength l: Int) -> (count: Int, truncated: Int) {
+        let t = encode(text, contextLength: l)
+        return (t.untruncatedLength, t.truncatedCount)
+    }
+}
+
+extension MiniLMTextEncoder: ANNTextEncoding {
+    public var name: String { "minilm" }
+
+    public func embed(_ prompts: [TokenizedPrompt]) -> [[Float]] {
+        guard !prompts.isEmpty else { return [] }
+        let flat = forward(tokenIds: prompts.flatMap(\.ids), attentionMask: prompts.flatMap(\.mask), batch: prompts.count)
+        let d = dimension
+        return (0..<prompts.count).map { Array(flat[($0 * d)..<(($0 + 1) * d)]) }
+    }
+}
+
+extension ModelFamily {
+    /// BERT WordPiece with the vocabulary the config names, MiniLM as the ANN text model (its SHA-256 checked
+    /// against `ann_text.sha256`): the trained Fashion-MNIST default.
+    public static let wordPieceMiniLM = ModelFamily(kind: "bert-wordpiece", summary: "BERT WordPiece tokenizer, MiniLM ANN text model") { model, files, options in
+        let c = model.config
+        let tokenizer = try WordPieceTokenizer(vocabPath: try files.require(c.tokenizer.vocabFile ?? "", what: "vocabulary"))
+        var annText: MiniLMTextEncoder?
+        if options.loadANNText, let ref = c.annText {
+            let p = try files.require(ref.file, what: "ANN text model")
+            if options.verifyANNTextHash {
+                let actual = try sha256Hex(path: p)
+                guard actual == ref.sha256.lowercased() else {
+                    throw BundleError.annTextHashMismatch(path: files.checkpoint, file: p, expected: ref.sha256, actual: actual)
+                }
+            }
+            annText = try MiniLMTextEncoder(path: p)
+        }
+        return try ModelParts(model: model, tokenizer: tokenizer, annText: annText, defaultClasses: c.classes, defaultTemplates: c.templates)
+    }
+}
+
+// MARK: - Token ids
+
+/// Prompts are whitespace-separated token ids (the random-weight parity fixtures), cut or padded to `L`.
+public struct TokenIDTokenizer: PromptTokenizer {
+    public let padId: Int
+
+    public init(padId: Int) { self.padId = padId }
+
+    public func tokenize(_ text: String, contextLength l: Int) throws -> TokenizedPrompt {
+        var ids: [Int] = []
+        for word in text.split(whereSeparator: \.isWhitespace) {
+            guard let id = Int(word) else { throw PromptError.notTokenIds(prompt: text) }
+            ids.append(id)
+        }
+        let kept = Array(ids.prefix(l))
+        return TokenizedPrompt(
+            text: text, ids: kept + [Int](repeating: padId, count: l - kept.count),
+            mask: [Int](repeating: 1, count: kept.count) + [Int](repeating: 0, count: l - kept.count),
+            pieces: kept.map(String.init), count: ids.count, truncatedPieces: ids.dropFirst(l).map(String.init))
+    }
+
+    public func count(_ text: String, contextLength l: Int) -> (count: Int, truncated: Int) {
+        let n = text.split(whereSeparator: \.isWhitespace).count
+        return (n, max(0, n - l))
+    }
+}
+
+extension ModelFamily {
+    /// No tokenizer and no ANN text model; the default classes are the prompt rows of a golden file beside the
+    /// checkpoint (one per class), the template `{}`.
+    public static let tokenIDs = ModelFamily(kind: "ids", summary: "token ids given directly, no ANN text model") { model, files, _ in
+        var classes = model.config.classes
+        let golden = ((files.checkpoint as NSString).deletingLastPathComponent as NSString).appendingPathComponent("golden.safetensors")
+        if let f = try? SafeTensorsFile(path: golden), let shape = try? f.info("input.token_ids").shape, shape.count == 2,
+           let ids = try? f.ints("input.token_ids") {
+            let m = max(1, Int(f.metadata["num_templates"] ?? "1") ?? 1)
+            classes = stride(from: 0, to: shape[0], by: m).map { row in
+                ids[(row * shape[1])..<((row + 1) * shape[1])].map(String.init).joined(separator: " ")
+            }
+        }
+        return try ModelParts(model: model, tokenizer: TokenIDTokenizer(padId: model.config.tokenizer.padId), annText: nil,
+                              defaultClasses: classes, defaultTemplates: ["{}"])
+    }
+}

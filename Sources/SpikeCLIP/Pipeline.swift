@@ -1,0 +1,224 @@
+import Foundation
+
+/// Class names and prompt templates, expanded class-major (SPEC 1.5; docs/CHECKPOINT.md order): prompt `c * M + m`
+/// is template `m` filled with class `c`.
+public struct PromptSet: Sendable, Equatable {
+    /// `K` class names.
+    public let classes: [String]
+    /// `M`.
+    public let templatesPerClass: Int
+    /// `K * M` prompts.
+    public let prompts: [String]
+
+    /// - Precondition: `templates` is not empty.
+    public init(classes: [String], templates: [String]) {
+        precondition(!templates.isEmpty, "a prompt set needs at least one template")
+        self.classes = classes
+        self.templatesPerClass = templates.count
+        self.prompts = classes.flatMap { name in templates.map { Self.fill($0, with: name) } }
+    }
+
+    /// Prompts given already expanded (golden fixtures): `prompts.count == classes.count * templatesPerClass`.
+    public init(classes: [String], prompts: [String], templatesPerClass: Int) {
+        precondition(templatesPerClass > 0 && prompts.count == classes.count * templatesPerClass)
+        self.classes = classes
+        self.templatesPerClass = templatesPerClass
+        self.prompts = prompts
+    }
+
+    /// `{}` in `template` replaced by `name`; a template without `{}` gets the name appended.
+    public static func fill(_ template: String, with name: String) -> String {
+        template.contains("{}") ? template.replacingOccurrences(of: "{}", with: name) : template + " " + name
+    }
+}
+
+/// The text side of zero-shot scoring: tokens, spiking (and ANN) text embeddings, the class embeddings of both sides.
+public struct TextAnalysis: Sendable {
+    public let prompts: PromptSet
+    /// One per prompt.
+    public let tokens: [TokenizedPrompt]
+    /// Spiking text embeddings `[P][target]` (not normalised).
+    public let snnEmbeddings: [[Float]]
+    /// ANN text model embeddings `[P][d]`, nil without one.
+    public let annEmbeddings: [[Float]]?
+    /// The spiking text encoder's recording (`[T, P, ...]`).
+    public let recording: Recording
+    /// The spiking side's classifier.
+    public let snn: ZeroShotClassifier
+    /// The ANN side's: the ANN text model's, or the spiking one when the checkpoint has none.
+    public let ann: ZeroShotClassifier
+    /// Which text encoder scores the ANN side: the ANN text model's name, or `spiking`.
+    public let annTextEncoder: String
+    /// Per class: cosine between the spiking and ANN class embeddings (nil without an ANN text model).
+    public let textCosines: [Float]?
+    let graph: LayerGraph
+
+    /// Operation counts of prompt `p` through the spiking text encoder. - Throws: ``EnergyError``.
+    public func energy(prompt p: Int, constants: EnergyConstants = .horowitz45nm) throws -> EnergyReport {
+        try EnergyAccounting.walk(graph, recording, item: p, constants: constants)
+    }
+}
+
+/// What ``SpikeCLIPPipeline/analyze(pixels:batch:text:options:)`` computes.
+public struct AnalysisOptions: Sendable {
+    public var mode: KernelMode
+    /// Run the spiking image encoder (scores, recording, energy).
+    public var spiking: Bool
+    /// Run the ANN image encoder (its scores and the image cosine).
+    public var ann: Bool
+    /// Record every spiking layer's spikes (energy needs them).
+    public var spikes: Bool
+    /// Membrane traces wanted: layer -> flat indices into the per-step `[B, ...]` tensor.
+    public var membrane: [String: [Int]]
+    /// Per-image energy reports.
+    public var energy: Bool
+    /// Class probabilities after each time step (``ImageAnalysis/anytime``).
+    public var anytime: Bool
+
+    public init(mode: KernelMode = .blas, spiking: Bool = true, ann: Bool = true, spikes: Bool = true,
+                membrane: [String: [Int]] = [:], energy: Bool = true, anytime: Bool = false) {
+        self.mode = mode
+        self.spiking = spiking
+        self.ann = ann
+        self.spikes = spikes || energy
+        self.membrane = membrane
+        self.energy = energy
+        self.anytime = anytime
+    }
+}
+
+/// One image's zero-shot result on both sides.
+public struct ImageAnalysis: Sendable {
+    /// Spiking image encoder vs spiking text encoder.
+    public let snn: ZeroShotScores?
+    /// ANN image encoder vs the ANN text model (or the spiking text embeddings without one).
+    public let ann: ZeroShotScores?
+    /// Cosine between the spiking and ANN image embeddings (both sides run).
+    public let imageCosine: Float?
+    /// The spiking image encoder's operation counts.
+    public let energy: EnergyReport?
+    /// Class probabilities after `t = 1...T` steps (partial time-weighted readout), `[T][K]`.
+    public let anytime: [[Float]]?
+}
+
+/// ``ImageAnalysis`` for every image of a batch, with the batch's recording.
+public struct ImageBatchAnalysis: Sendable {
+    public let images: [ImageAnalysis]
+    /// The spiking image encoder's recording `[T, B, ...]` (empty when it did not run).
+    public let recording: Recording
+    /// The ANN image encoder's dense counts for one image.
+    public let annEnergy: EnergyReport
+}
+
+/// The one analysis API behind the CLI and the explorer (issue 12): tokenize, encode the prompts, score images on the
+/// spiking side and the ANN side, with recordings, energy and anytime readouts. Thread-safe; the ANN text embeddings
+/// are cached per prompt (MiniLM costs ~10 ms a prompt, the spiking text encoder microseconds).
+public final class SpikeCLIPPipeline: @unchecked Sendable {
+    public let bundle: CheckpointBundle
+    /// The parts in use: the bundle's, unless the caller substituted some (a test's stand-in ANN text model, an
+    /// experiment's encoder).
+    public let parts: ModelParts
+    private let lock = NSLock()
+    private var annCache: [[Int]: [Float]] = [:]
+    /// Entries kept before the ANN cache is emptied (a few MB of embeddings).
+    static let annCacheLimit = 4096
+
+    public init(bundle: CheckpointBundle, parts: ModelParts? = nil) {
+        self.bundle = bundle
+        self.parts = parts ?? bundle.parts
+    }
+
+    public var config: ModelConfig { bundle.config }
+    public var contextLength: Int { config.text.contextLength }
+    /// Spiking layer names, image encoder then text encoder, in forward order.
+    public var neuronLayerNames: [String] { (parts.spikingImage.graph.neuronLayers + parts.spikingText.graph.neuronLayers).map(\.name) }
+
+    /// One prompt as the spiking text encoder sees it. - Throws: ``PromptError``.
+    public func tokenize(_ text: String) throws -> TokenizedPrompt { try parts.tokenizer.tokenize(text, contextLength: contextLength) }
+
+    /// Token count and truncation of one prompt (cheap, total).
+    public func tokenCount(_ text: String) -> (count: Int, truncated: Int) { parts.tokenizer.count(text, contextLength: contextLength) }
+
+    /// Decodes and preprocesses an image file to `[C, H, W]`. - Throws: ``ImageError`` (its message starts with the path).
+    public func loadImage(_ path: String) throws -> [Float] { parts.preprocessor(try ImageDecoder.decode(path: path)) }
+
+    /// Encodes every prompt on both sides and builds the two classifiers.
+    /// - Parameters: `membrane`: text-layer traces (layer -> flat indices into the per-step `[P, n]` tensor).
+    /// - Throws: ``PromptError`` (untokenizable prompt, ANN text model row count), ``InputError``, the ANN text model's errors.
+    public func encodeText(_ prompts: PromptSet, mode: KernelMode = .blas, membrane: [String: [Int]] = [:]) throws -> TextAnalysis {
+        let tokens = try prompts.prompts.map(tokenize)
+        let (flat, recording) = try parts.spikingText.forward(tokenIds: tokens.map(\.ids), mode: mode,
+                                                              options: RecordingOptions(spikes: true, membrane: membrane))
+        let dim = config.text.targetDim
+        let rows = (0..<tokens.count).map { Array(flat[($0 * dim)..<(($0 + 1) * dim)]) }
+        let scale = Float(config.logitScale), m = prompts.templatesPerClass
+        let snn = ZeroShotClassifier(textEmbeddings: rows, templatesPerClass: m, logitScale: scale)
+        let annRows = try parts.annText.map { try annEmbeddings(tokens, $0) }
+        let ann = annRows.map { ZeroShotClassifier(textEmbeddings: $0, templatesPerClass: m, logitScale: scale) }
+        let textCosines = ann.map { a in zip(snn.classEmbeddings, a.classEmbeddings).map { cosine($0, $1) } }
+        return TextAnalysis(prompts: prompts, tokens: tokens, snnEmbeddings: rows, annEmbeddings: annRows, recording: recording,
+                            snn: snn, ann: ann ?? snn, annTextEncoder: parts.annText?.name ?? "spiking", textCosines: textCosines,
+                            graph: parts.spikingText.graph)
+    }
+
+    /// ANN text embeddings, computing only the token rows not cached (one call for all missing rows).
+    private func annEmbeddings(_ tokens: [TokenizedPrompt], _ encoder: any ANNTextEncoding) throws -> [[Float]] {
+        var found: [[Int]: [Float]] = [:]
+        lock.lock()
+        for t in tokens { found[t.ids] = annCache[t.ids] }
+        lock.unlock()
+        var missing: [TokenizedPrompt] = []
+        var queued = Set<[Int]>()
+        for t in tokens where found[t.ids] == nil && queued.insert(t.ids).inserted { missing.append(t) }
+        if !missing.isEmpty {
+            let rows = try encoder.embed(missing)
+            guard rows.count == missing.count else { throw PromptError.annTextRows(prompts: missing.count, rows: rows.count) }
+            lock.lock()
+            if annCache.count + missing.count > Self.annCacheLimit { annCache = [:] }
+            for (t, r) in zip(missing, rows) { found[t.ids] = r; annCache[t.ids] = r }
+            lock.unlock()
+        }
+        return tokens.map { found[$0.ids]! }
+    }
+
+    /// Scores `B` images against the prompts of `text`.
+    /// - Parameters: `pixels` preprocessed `[B, C, H, W]`.
+    /// - Throws: ``InputError`` (wrong pixel count), ``EnergyError``.
+    public func analyze(pixels: [Float], batch b: Int, text: TextAnalysis, options: AnalysisOptions = AnalysisOptions()) throws -> ImageBatchAnalysis {
+        let dim = config.text.targetDim, t = config.T
+        let image = parts.spikingImage
+        var snnOut: SpikingVisionEncoder.Output?
+        if options.spiking {
+            snnOut = try image.forwardDetailed(pixels: pixels, batch: b, mode: options.mode,
+                                               options: RecordingOptions(spikes: options.spikes, membrane: options.membrane))
+        }
+        let annOut = options.ann ? try parts.annImage.forward(pixels: pixels, batch: b, mode: options.mode == .reference ? .reference : .blas) : nil
+        func row(_ flat: [Float], _ i: Int) -> [Float] { Array(flat[(i * dim)..<((i + 1) * dim)]) }
+        var images: [ImageAnalysis] = []
+        for i in 0..<b {
+            let snnEmbedding = snnOut.map { row($0.embedding, i) }
+            let annEmbedding = annOut.map { row($0, i) }
+            var anytime: [[Float]]?
+            if options.anytime, let out = snnOut {
+                anytime = (1...t).map { steps in
+                    text.snn.score(imageEmbedding: row(image.readout(stepFeatures: out.stepFeatures, batch: b, steps: steps, mode: options.mode), i)).probabilities
+                }
+            }
+            var imageCosine: Float?
+            if let s = snnEmbedding, let a = annEmbedding { imageCosine = cosine(s, a) }
+            images.append(ImageAnalysis(
+                snn: snnEmbedding.map { text.snn.score(imageEmbedding: $0) }, ann: annEmbedding.map { text.ann.score(imageEmbedding: $0) },
+                imageCosine: imageCosine,
+                energy: try snnOut.flatMap { options.energy ? try EnergyAccounting.walk(image.graph, $0.recording, item: i) : nil },
+                anytime: anytime))
+        }
+        return ImageBatchAnalysis(images: images, recording: snnOut?.recording ?? Recording(), annEnergy: parts.annImage.energy(constants: .horowitz45nm))
+    }
+}
+
+/// Cosine similarity (0 when either vector is zero).
+func cosine(_ a: [Float], _ b: [Float]) -> Float {
+    var dot = 0.0, na = 0.0, nb = 0.0
+    for (x, y) in zip(a, b) { dot += Double(x) * Double(y); na += Double(x) * Double(x); nb += Double(y) * Double(y) }
+    return na > 0 && nb > 0 ? Float(dot / (na.squareRoot() * nb.squareRoot())) : 0
+}
