@@ -95,20 +95,33 @@ func lifLayer(_ x: [Float], steps: Int, neurons n: Int, _ p: LIFParameters, trac
     p.simulate(x, steps: steps, neurons: n, traceNeurons: traceNeurons)
 }
 
-/// The neuron models a checkpoint may name (`lif.kind` in the config), built per layer.
+extension LIFParameters {
+    /// The LIF of one layer from the config (no per-layer tensors).
+    static func make(_ spec: NeuronSpec, layer: String, store: inout ParameterStore) throws -> any NeuronModel {
+        LIFParameters(tau: spec.tau, vThreshold: spec.vThreshold, vReset: spec.vReset)
+    }
+}
+
+/// The neuron models a checkpoint may name (`lif.kind` in the config), built per layer. A new model is one file with
+/// a ``NeuronModel`` and its `make`, plus one line in ``registry``.
 public enum NeuronModels {
+    /// Builds one layer's neuron from the config's parameters, the layer's module path and the checkpoint (for
+    /// per-layer tensors such as a learned time constant, `<layer>.<tensor>`).
+    typealias Factory = @Sendable (_ spec: NeuronSpec, _ layer: String, _ store: inout ParameterStore) throws -> any NeuronModel
+
+    static let registry: [(kind: String, make: Factory)] = [
+        ("lif", LIFParameters.make),
+    ]
+
     /// Kinds known to this build.
-    public static let kinds = ["lif"]
+    public static var kinds: [String] { registry.map(\.kind) }
 
     /// The neuron model of one layer.
-    /// - Parameters: `spec` the layer's neuron parameters from the config; `layer` its module path (for per-layer tensors
-    ///   such as a learned time constant, `<layer>.<tensor>` in the checkpoint).
     /// - Throws: ``CheckpointError/badConfig(path:reason:)`` for an unknown kind; ``CheckpointError`` for missing tensors.
     static func make(_ spec: NeuronSpec, layer: String, store: inout ParameterStore) throws -> any NeuronModel {
-        switch spec.kind {
-        case "lif": return LIFParameters(tau: spec.tau, vThreshold: spec.vThreshold, vReset: spec.vReset)
-        default:
+        guard let entry = registry.first(where: { $0.kind == spec.kind }) else {
             throw CheckpointError.badConfig(path: store.file.path, reason: "lif.kind '\(quotedPreview(spec.kind))' is not one of \(kinds.joined(separator: ", "))")
         }
+        return try entry.make(spec, layer, &store)
     }
 }

@@ -82,3 +82,16 @@ func assertThrows<E: Error & Equatable & CustomStringConvertible>(
         XCTFail("expected \(expected), got \(error)", file: file, line: line)
     }
 }
+
+/// A copy of fixture `name`'s checkpoint under a temporary `file` name, with its config JSON and tensors edited.
+func rewrittenFixture(_ name: String, as file: String, config edit: (inout [String: Any]) -> Void = { _ in },
+                      tensors change: (inout [RawTensor]) -> Void = { _ in }) throws -> String {
+    let source = try SafeTensorsFile(path: fixturePath(name, "model.safetensors"))
+    var metadata = source.metadata
+    metadata["config"] = editedJSON(metadata["config"]!, edit)
+    var tensors = rawTensors(of: source)
+    change(&tensors)
+    let path = temporaryPath(file)
+    try writeSafeTensors(path, tensors: tensors, metadata: metadata)
+    return path
+}

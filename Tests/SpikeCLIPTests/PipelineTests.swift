@@ -1,0 +1,111 @@
+import Foundation
+import XCTest
+@testable import SpikeCLIP
+
+/// The layer graph, the neuron protocol and the analysis pipeline (issue 12).
+final class PipelineTests: XCTestCase {
+    /// The graph is what the forward pass records: every spiking layer, in order, with shape `[T, B] + shape` and its
+    /// threshold; energy rows follow the graph (attention as `qk`, `av`).
+    func testGraphDescribesTheRecordingAndTheEnergyRows() throws {
+        for name in ["tiny-default", "tiny-official"] {
+            let model = try SpikeCLIPModel(path: fixturePath(name, "model.safetensors"))
+            let golden = try ParityTests.Golden(path: fixturePath(name, "golden.safetensors"))
+            let c = model.config
+            let (_, rec) = try model.vision.forward(pixels: golden.pixels, batch: golden.batch)
+            let (_, textRec) = try model.text.forward(tokenIds: golden.tokenIds)
+            for (graph, recording, batch) in [(model.vision.graph, rec, golden.batch), (model.text.graph, textRec, golden.tokenIds.count)] {
+                XCTAssertEqual(graph.neuronLayers.map(\.name), recording.layers.map(\.name), name)
+                for (spec, layer) in zip(graph.neuronLayers, recording.layers) {
+                    XCTAssertEqual([c.T, batch] + spec.shape, layer.shape, spec.name)
+                    XCTAssertEqual(spec.neuron?.vThreshold, layer.threshold, spec.name)
+                }
+                // Every layer but the input reads layers before it.
+                for (i, l) in graph.layers.enumerated() {
+                    for input in l.inputs { XCTAssertLessThan(try XCTUnwrap(graph.layers.firstIndex { $0.name == input }), i, l.name) }
+                }
+            }
+            XCTAssertEqual(model.vision.graph.neuronLayers.filter { $0.name.hasSuffix("attn_lif") }.map { $0.neuron!.vThreshold },
+                           [Float](repeating: Float(c.lif.attnVThreshold), count: c.vision.depths))
+            let rows = try EnergyAccounting.vision(rec, config: c, item: 0).layers.map(\.name)
+            let expected = model.vision.graph.layers.flatMap { l -> [String] in
+                switch l.kind {
+                case .input: return []
+                case .attention: return [String(l.name.dropLast("attention".count)) + "qk", String(l.name.dropLast("attention".count)) + "av"]
+                default: return [l.name]
+                }
+            }
+            XCTAssertEqual(rows, expected, name)
+        }
+    }
+
+    func testPromptSetIsClassMajor() {
+        let set = PromptSet(classes: ["cat", "dog"], templates: ["a photo of a {}.", "drawing:"])
+        XCTAssertEqual(set.prompts, ["a photo of a cat.", "drawing: cat", "a photo of a dog.", "drawing: dog"])
+        XCTAssertEqual(set.templatesPerClass, 2)
+    }
+
+    /// The pipeline's numbers equal the encoders, classifier and energy accounting called directly.
+    func testPipelineEqualsDirectEngineCalls() throws {
+        let path = fixturePath("tiny-official", "model.safetensors")
+        let pipeline = SpikeCLIPPipeline(bundle: try CheckpointBundle(checkpoint: path, assets: "assets"))
+        let golden = try ParityTests.Golden(path: fixturePath("tiny-official", "golden.safetensors"))
+        let model = pipeline.bundle.model, c = model.config
+        let m = golden.numTemplates, k = golden.tokenIds.count / m
+        let prompts = PromptSet(classes: (0..<k).map { "class \($0)" }, prompts: golden.tokenIds.map { $0.map(String.init).joined(separator: " ") },
+                                templatesPerClass: m)
+        let text = try pipeline.encodeText(prompts)
+        XCTAssertEqual(text.tokens.map(\.ids), golden.tokenIds)
+        XCTAssertEqual(text.annTextEncoder, "spiking")
+        let r = try pipeline.analyze(pixels: golden.pixels, batch: golden.batch, text: text, options: AnalysisOptions(anytime: true))
+
+        let (flat, _) = try model.text.forward(tokenIds: golden.tokenIds)
+        let dim = c.text.targetDim
+        let classifier = ZeroShotClassifier(textEmbeddings: rows(flat, dim), templatesPerClass: m, logitScale: Float(c.logitScale))
+        let (images, rec) = try model.vision.forward(pixels: golden.pixels, batch: golden.batch)
+        let ann = try model.annVision.forward(pixels: golden.pixels, batch: golden.batch)
+        XCTAssertEqual(r.images.count, golden.batch)
+        for (b, image) in r.images.enumerated() {
+            XCTAssertEqual(image.snn, classifier.score(imageEmbedding: rows(images, dim)[b]))
+            XCTAssertEqual(image.ann, classifier.score(imageEmbedding: rows(ann, dim)[b]))
+            XCTAssertEqual(image.energy, try EnergyAccounting.vision(rec, config: c, item: b))
+            XCTAssertEqual(image.anytime?.count, c.T)
+            XCTAssertEqual(image.anytime?.last, image.snn?.probabilities)
+        }
+        XCTAssertEqual(r.annEnergy, EnergyAccounting.annVision(config: c))
+    }
+
+    func rows(_ flat: [Float], _ dim: Int) -> [[Float]] { (0..<(flat.count / dim)).map { Array(flat[($0 * dim)..<(($0 + 1) * dim)]) } }
+
+    /// `lif.kind` names the neuron model; `lif` when absent; anything else is a config error naming the key.
+    func testNeuronKindIsCheckedAgainstTheRegistry() throws {
+        XCTAssertEqual(NeuronModels.kinds, ["lif"])
+        let lif = try rewrittenFixture("tiny-default", as: "kind-lif.safetensors") { c in
+            var l = c["lif"] as! [String: Any]; l["kind"] = "lif"; c["lif"] = l
+        }
+        let golden = try ParityTests.Golden(path: fixturePath("tiny-default", "golden.safetensors"))
+        let explicit = try SpikeCLIPModel(path: lif).vision.forward(pixels: golden.pixels, batch: golden.batch).embedding
+        let implicit = try SpikeCLIPModel(path: fixturePath("tiny-default", "model.safetensors")).vision.forward(pixels: golden.pixels, batch: golden.batch).embedding
+        XCTAssertEqual(explicit, implicit)
+        let bad = try rewrittenFixture("tiny-default", as: "kind-bad.safetensors") { c in
+            var l = c["lif"] as! [String: Any]; l["kind"] = "izhikevich\u{1B}[2J"; c["lif"] = l
+        }
+        assertThrows(CheckpointError.badConfig(path: bad, reason: "lif.kind 'izhikevich\\u{1b}[2J' is not one of lif"), mentions: ["lif.kind"]) {
+            _ = try SpikeCLIPModel(path: bad)
+        }
+    }
+
+    /// A model family is chosen by `tokenizer.kind` from the registry, the same rule for every front end.
+    func testFamiliesAreKeyedByTokenizerKind() throws {
+        XCTAssertEqual(ModelFamilies.all.map(\.kind), ["bert-wordpiece", "ids"])
+        let bundle = try CheckpointBundle(checkpoint: fixturePath("tiny-default", "model.safetensors"), assets: "assets")
+        XCTAssertEqual(bundle.family.kind, "ids")
+        XCTAssertTrue(bundle.parts.tokenizer is TokenIDTokenizer)
+        XCTAssertNil(bundle.parts.annText)
+        XCTAssertThrowsError(try bundle.parts.tokenizer.tokenize("a cat", contextLength: 4)) { error in
+            XCTAssertEqual(error as? PromptError, .notTokenIds(prompt: "a cat"))
+        }
+        let t = try bundle.parts.tokenizer.tokenize("5 6 7", contextLength: 2)
+        XCTAssertEqual(t.ids, [5, 6])
+        XCTAssertEqual(t.truncatedPieces, ["7"])
+    }
+}
