@@ -25,6 +25,8 @@ public enum SpikeView: String, Sendable, CaseIterable {
 public struct ExplorerState: Sendable {
     public var focus: PanelID = .prompts
     public var showHelp = false
+    /// First help line shown when the overlay is taller than the terminal (j/k scroll it).
+    public var helpScroll = 0
     public var glyphs: GlyphSet
 
     // Prompts panel.
@@ -97,8 +99,12 @@ public struct ExplorerState: Sendable {
         if editBuffer != nil { return handleEditing(key) }
         if indexBuffer != nil { return handleIndexEntry(key) }
         if showHelp {
-            if key == .char("q") { return .quit }
-            showHelp = false
+            switch key {
+            case .char("q"): return .quit
+            case .down, .char("j"): helpScroll += 1
+            case .up, .char("k"): helpScroll = max(0, helpScroll - 1)
+            default: showHelp = false; helpScroll = 0
+            }
             return .redraw
         }
         switch key {

@@ -66,7 +66,7 @@ public enum ExplorerView {
             place(&grid, state.focus, state, ctx, x: 0, y: body.y, w: width, h: body.h, ascii: ascii)
         }
         drawStatus(&grid, state, ctx, width: width, y: height - 1)
-        if state.showHelp { drawHelp(&grid, width: width, height: height, ascii: ascii) }
+        if state.showHelp { drawHelp(&grid, width: width, height: height, scroll: state.helpScroll, ascii: ascii) }
         if ascii {
             // ASCII terminals: cut marks as `~`, everything else that is not ASCII (user text in CJK, emoji,
             // accented letters) as `?`, one per column, so the layout is the UTF-8 one.
@@ -128,21 +128,25 @@ public enum ExplorerView {
         grid.put(fit(parts.joined(separator: " | "), width - 1), x: 0, y: y, role: role)
     }
 
-    /// The help overlay: the global keys, each registered panel's lines, a footer; at most 54 columns each, so that
-    /// it fits whole in the minimum 60x16 terminal with the six panels (12 lines).
+    /// The help overlay: the global keys, each registered panel's lines, a footer; at most 54 columns each (the
+    /// minimum 60x16 terminal). When there are more lines than rows the overlay scrolls (j/k, shown in its title).
     static var helpLines: [String] {
         ["Tab/Shift-Tab or 1-\(ExplorerPanels.all.count) panel  g glyphs  ? help  q quit"]
             + ExplorerPanels.all.flatMap { $0.helpLines }
             + ["Letters work everywhere; no function keys needed.", "Press any key to close."]
     }
 
-    static func drawHelp(_ grid: inout CellGrid, width: Int, height: Int, ascii: Bool) {
-        let w = min(width - 2, (helpLines.map(\.count).max() ?? 0) + 4)
-        let h = min(height - 2, helpLines.count + 2)
+    static func drawHelp(_ grid: inout CellGrid, width: Int, height: Int, scroll: Int, ascii: Bool) {
+        let lines = helpLines
+        let w = min(width - 2, (lines.map(\.count).max() ?? 0) + 4)
+        let h = min(height - 2, lines.count + 2)
         let x = (width - w) / 2, y = (height - h) / 2
+        let rows = max(0, h - 2)
+        let first = min(max(0, scroll), max(0, lines.count - rows))
         var overlay = CellGrid(width: w, height: h)
-        overlay.box(x: 0, y: 0, width: w, height: h, title: "Help", role: .accent, ascii: ascii)
-        for (i, line) in helpLines.prefix(h - 2).enumerated() { overlay.put(String(line.prefix(w - 4)), x: 2, y: i + 1) }
+        let title = rows < lines.count ? "Help \(first + 1)-\(first + rows)/\(lines.count) j/k" : "Help"
+        overlay.box(x: 0, y: 0, width: w, height: h, title: title, role: .accent, ascii: ascii)
+        for (i, line) in lines.dropFirst(first).prefix(rows).enumerated() { overlay.put(String(line.prefix(w - 4)), x: 2, y: i + 1) }
         grid.blit(overlay, x: x, y: y)
     }
 }

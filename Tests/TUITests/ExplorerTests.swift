@@ -304,8 +304,12 @@ final class ExplorerTests: XCTestCase {
         _ = e.handle(.char("4"))
         let wide = e.frame(width: 120, height: 40).lines[0]
         XCTAssertTrue(wide.hasPrefix("SpikeCLIP "), wide)
+        for p in PanelID.allCases { XCTAssertTrue(wide.contains("\(p.rawValue + 1) \(p.title)"), wide) }
+        // At 80 columns every name while the full bar fits (six panels), else the focused one with the others' digits.
         let normal = e.frame(width: 80, height: 24).lines[0]
-        for p in PanelID.allCases { XCTAssertTrue(normal.contains("\(p.rawValue + 1) \(p.title)"), normal) }
+        let full = PanelID.allCases.reduce(0) { $0 + $1.title.count + 4 } + " ?:help q:quit".count
+        for p in PanelID.allCases where full <= 80 || p == .compare { XCTAssertTrue(normal.contains("\(p.rawValue + 1) \(p.title)"), normal) }
+        if full > 80 { XCTAssertTrue(normal.contains(" 1  2  3 [4 ANN vs SNN]"), normal) }
         XCTAssertTrue(normal.hasSuffix("?:help q:quit"), normal)
         let narrow = e.frame(width: ExplorerView.minimumSize.width, height: ExplorerView.minimumSize.height).lines[0]
         XCTAssertTrue(narrow.contains("[4 ANN vs SNN]"), narrow)
@@ -378,9 +382,14 @@ final class ExplorerTests: XCTestCase {
         let e = try makeExplorer()
         _ = e.handle(.char("?"))
         XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("Letters work everywhere"))
-        // Every help line is shown whole even in the minimum terminal.
-        let small = e.frame(width: ExplorerView.minimumSize.width, height: ExplorerView.minimumSize.height).lines.joined(separator: "\n")
-        for line in ExplorerView.helpLines { XCTAssertTrue(small.contains(line), "cut at 60x16: \(line)") }
+        // Every help line is shown whole in the minimum terminal, scrolling with j when there are more lines than rows.
+        var seen = ""
+        for _ in 0..<ExplorerView.helpLines.count {
+            seen += e.frame(width: ExplorerView.minimumSize.width, height: ExplorerView.minimumSize.height).lines.joined(separator: "\n")
+            _ = e.handle(.char("j"))
+        }
+        for line in ExplorerView.helpLines { XCTAssertTrue(seen.contains(line), "cut at 60x16: \(line)") }
+        XCTAssertTrue(e.state.showHelp, "j scrolls the help, it does not close it")
         _ = e.handle(.char("x"))
         XCTAssertFalse(e.frame(width: 80, height: 24).lines.joined().contains("Letters work everywhere"))
         XCTAssertFalse(e.handle(.char("q")))
