@@ -31,7 +31,7 @@ extension NeuronModel {
 /// The layer loop every ``NeuronModel`` shares, generic so each conformer gets its own specialised copy.
 /// - Parameters: `x` input currents `[T, n]`; `traceNeurons` flat indices in `0..<n` whose charge is returned.
 /// - Returns: spikes `[T, n]` as 0/1 floats, traces `[T, k]`.
-@inlinable
+@inlinable @inline(__always)
 public func simulateNeurons<N: NeuronModel>(_ model: N, _ x: [Float], steps: Int, neurons n: Int, traceNeurons: [Int])
     -> (spikes: [Float], traces: [Float])
 {
