@@ -176,7 +176,7 @@ struct Inspect: ParsableCommand {
             say(); say("layer graph (forward order): name, what it computes, output shape per step and item, inputs when not the previous layer")
             for (i, l) in r.layers.enumerated() {
                 let previous = i > 0 ? [r.layers[i - 1].name] : []
-                let from = l.inputs == previous ? "" : "  <- " + l.inputs.joined(separator: ", ")
+                let from = l.inputs.isEmpty || l.inputs == previous ? "" : "  <- " + l.inputs.joined(separator: ", ")
                 say("  " + pad(l.name, 36) + " " + pad(l.kind, 30) + " " + pad("[" + l.shape.map(String.init).joined(separator: ", ") + "]", 14) + from)
             }
             say(); say("LIF layers (batch 1): name, spike tensor shape [T, B, ...], threshold")
