@@ -1,0 +1,196 @@
+"""Golden fixtures for the CLIP model family in the engine (issue 13).
+
+``python -m spikeclip_training.clip_fixtures --out Tests/Fixtures/clip`` writes
+
+- ``tokenizer.json``: a corpus of >= 400 strings (the WordPiece corpus of ``text_fixtures`` plus CLIP-specific
+  cases: HTML entities, contractions and apostrophes, digit runs, punctuation runs, whitespace runs, prompts of 18-22
+  tokens, very long strings) with the ids of transformers' ``CLIPTokenizer`` (v5: backed by the Rust ``tokenizers``
+  library, what v4 called ``CLIPTokenizerFast``) built from CLIP's real vocabulary: ``full_ids`` (start and end
+  tokens, no truncation), ``ids`` for SpikeCLIP's L = 20 (``padding="max_length", truncation=True``: truncation
+  keeps the end token, padding with the pad token ``<|endoftext|>``). ``reference_differs`` lists the strings where
+  the original OpenAI tokenizer (``open_clip``'s ``SimpleTokenizer``: ftfy and HTML unescaping before BPE) gives
+  other ids, with its ids.
+
+The vocabulary is ``assets/clip/bpe_simple_vocab_16e6.txt.gz``, the file OpenAI's CLIP and open_clip ship (MIT);
+the generator checks it is byte-identical to the copy inside the installed ``open-clip-torch`` wheel and converts it to
+the Hugging Face layout (``vocab.json`` + ``merges.txt``) the way transformers' own conversion does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from . import st_io  # noqa: E402
+from .text_fixtures import corpus as wordpiece_corpus  # noqa: E402
+
+CONTEXT_LENGTH = 20
+GENERATOR = "spikeclip_training.clip_fixtures"
+FIXTURE_VERSION = "1"
+REPO = Path(__file__).resolve().parents[2]
+VOCAB_GZ = REPO / "assets" / "clip" / "bpe_simple_vocab_16e6.txt.gz"
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """CLIP's (and GPT-2's) reversible byte -> printable character map: printable Latin-1 bytes map to themselves,
+    the other 68 bytes to U+0100 upwards in byte order."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    chars = keep[:]
+    n = 0
+    for b in range(256):
+        if b not in keep:
+            keep.append(b)
+            chars.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(keep, chars)}
+
+
+def merges_from_gz(path: Path) -> list[tuple[str, str]]:
+    """The 48,894 merges CLIP uses: lines 1 .. 49152 - 256 - 2 of the file (line 0 is a version header)."""
+    lines = gzip.decompress(path.read_bytes()).decode("utf-8").split("\n")
+    return [tuple(line.split()) for line in lines[1:49152 - 256 - 2 + 1]]
+
+
+def hf_vocab(merges: list[tuple[str, str]]) -> dict[str, int]:
+    """The 49,408-entry vocabulary: bytes, bytes + ``</w>``, each merge result, then the two special tokens."""
+    base = list(bytes_to_unicode().values())
+    vocab = base + [v + "</w>" for v in base] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
+    return {token: i for i, token in enumerate(vocab)}
+
+
+def write_hf_files(out: Path) -> Path:
+    """``vocab.json``, ``merges.txt`` and the special-token files of the Hugging Face CLIP layout, in ``out``."""
+    merges = merges_from_gz(VOCAB_GZ)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "vocab.json").write_text(json.dumps(hf_vocab(merges), ensure_ascii=False), encoding="utf-8")
+    (out / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n", encoding="utf-8")
+    special = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}
+    (out / "special_tokens_map.json").write_text(json.dumps(special), encoding="utf-8")
+    (out / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 77, **special}), encoding="utf-8")
+    return out
+
+
+def open_clip_dir() -> Path:
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("open-clip-torch is not installed (scripts/deps.sh installs it with --no-deps)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def check_vocab_matches_wheel() -> str:
+    ours = VOCAB_GZ.read_bytes()
+    theirs = (open_clip_dir() / "bpe_simple_vocab_16e6.txt.gz").read_bytes()
+    if ours != theirs:
+        raise SystemExit(f"{VOCAB_GZ} differs from the open-clip-torch wheel's copy")
+    return hashlib.sha256(ours).hexdigest()
+
+
+def simple_tokenizer():
+    """open_clip's ``SimpleTokenizer`` (the original OpenAI tokenizer), loaded from its file without importing the
+    package (whose ``__init__`` needs timm and torchvision)."""
+    spec = importlib.util.spec_from_file_location("open_clip_tokenizer", open_clip_dir() / "tokenizer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SimpleTokenizer(bpe_path=str(VOCAB_GZ))
+
+
+CLIP_EXTRA = [
+    # HTML entities (the OpenAI tokenizer unescapes them, the HF one does not)
+    "fish &amp; chips", "&lt;b&gt;bold&lt;/b&gt;", "caf&eacute;", "&#39;quoted&#39;", "&nbsp;space", "a &quot;photo&quot;",
+    # contractions and apostrophes
+    "it's a dog", "they're here", "we've seen", "I'm fine", "you'll see", "he'd go", "don't", "can't stop",
+    "IT'S LOUD", "rock 'n' roll", "the dog's bone", "o'clock", "'''", "'s", "’s curly apostrophe", "l'été",
+    # digits and punctuation runs
+    "1234567890", "3.14159", "2026-12-01", "$100,000.00", "100%", "50/50", "v1.2.3-rc4", "#hashtag", "@user",
+    "!!!???", "...", "--", "(((nested)))", "a,b;c:d", "~!@#$%^&*()_+", "<|startoftext|>", "<|endoftext|>",
+    "a <|endoftext|> b", "</w>", "hello</w>world",
+    # whitespace
+    "  leading", "trailing  ", "a\tb", "a\nb", "a\r\nb", "a  \t\n  b", "\u00a0nbsp\u00a0", "\u2003em space", "\u200bzero width",
+    # unicode
+    "naïve café", "Ångström", "Straße", "ǅemal", "İstanbul", "ﬁne ligature", "Ⅻ roman", "①②③", "Ω≈ç√∫",
+    "😀😃😄", "👩‍👩‍👧‍👦 family", "🏳️‍🌈 flag", "🇯🇵 japan", "👍🏽 thumbs", "東京タワー", "한국어 텍스트", "ру́сский", "العربية",
+    "עברית", "हिन्दी", "ไทย", "e\u0301 combining", "Ａ full width", "ｶﾀｶﾅ half width",
+    # long
+    "a" * 300, "ab " * 100, "supercalifragilisticexpialidocious", "antidisestablishmentarianism " * 5,
+    "a photo of a " + "very " * 40 + "small dog",
+]
+
+
+def prompts_near_l(tokenizer) -> list[str]:
+    """Prompts of exactly 18 to 22 tokens (start and end included), several of each length."""
+    words = "a photo of the large small red blue green old new dog cat bird car tree house boat shoe bag hat".split()
+    out, lengths = [], {n: 0 for n in range(18, 23)}
+    i = 0
+    while any(c < 4 for c in lengths.values()) and i < 5000:
+        k = 14 + i % 10
+        text = " ".join(words[(i * 7 + j * 3) % len(words)] for j in range(k)) + ("." if i % 3 == 0 else "")
+        n = len(tokenizer(text, truncation=False)["input_ids"])
+        if n in lengths and lengths[n] < 4:
+            lengths[n] += 1
+            out.append(text)
+        i += 1
+    return out
+
+
+def tokenizer_fixture() -> dict:
+    from transformers import CLIPTokenizer
+
+    sha = check_vocab_matches_wheel()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_hf_files(Path(tmp))
+        fast = CLIPTokenizer(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"))
+        reference = simple_tokenizer()
+        items, seen = [], set()
+        for s in wordpiece_corpus() + CLIP_EXTRA + prompts_near_l(fast):
+            if s not in seen:
+                seen.add(s)
+                items.append(s)
+        cases, differs = [], []
+        for text in items:
+            full = fast(text, truncation=False)["input_ids"]
+            short = fast(text, padding="max_length", truncation=True, max_length=CONTEXT_LENGTH)
+            ids = short["input_ids"]
+            if len(ids) != CONTEXT_LENGTH or ids[0] != 49406:
+                raise AssertionError(f"{text!r}: unexpected L={CONTEXT_LENGTH} encoding {ids}")
+            ref = [49406] + reference.encode(text) + [49407]
+            if ref != full:
+                differs.append({"text": text, "reference_ids": ref})
+            cases.append({"text": text, "ids": ids, "full_ids": full})
+    return {
+        "fixture_version": FIXTURE_VERSION,
+        "generator": GENERATOR,
+        "reference": "transformers CLIPTokenizer (tokenizers: NFC, whitespace runs -> ' ', lowercase, CLIP split pattern, "
+                     "byte-level, BPE with </w>) from CLIP's bpe_simple_vocab_16e6.txt.gz",
+        "vocab_sha256": sha,
+        "context_length": CONTEXT_LENGTH,
+        "pad_id": 49407,
+        "cases": cases,
+        "reference_differs": differs,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=REPO / "Tests" / "Fixtures" / "clip")
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = tokenizer_fixture()
+    text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    st_io.write_atomic(args.out / "tokenizer.json", text.encode("utf-8"), overwrite=True)
+    print(f"wrote {args.out / 'tokenizer.json'}: {len(data['cases'])} strings, "
+          f"{len(data['reference_differs'])} where the OpenAI tokenizer differs", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
