@@ -61,6 +61,9 @@ spikeclip_python_deps() {
         echo "deps: installing Python packages into $SPIKECLIP_VENV (torch is large: a few minutes)" >&2
         "$PY" -m pip install -q --upgrade pip
         "$PY" -m pip install -q -r training/requirements-test.txt
+        # open_clip only for its copy of CLIP's BPE vocabulary and its reference tokenizer (clip_fixtures.py);
+        # without its dependencies (timm, torchvision), which nothing here needs.
+        "$PY" -m pip install -q --no-deps open-clip-torch==3.3.0
         echo "$want" > "$stamp"
     fi
     export PY

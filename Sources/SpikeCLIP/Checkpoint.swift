@@ -64,6 +64,9 @@ struct ParameterStore {
         return values
     }
 
+    /// Counts `key` as read (a buffer the caller checked and ignores).
+    mutating func markUsed(_ key: String) { used.insert(key) }
+
     /// BatchNorm parameters under `prefix` (weight, bias, running_mean, running_var), each `[C]`.
     mutating func batchNorm(_ prefix: String, channels: Int, eps: Double) throws -> BatchNormParameters {
         BatchNormParameters(

@@ -11,6 +11,14 @@
   the original OpenAI tokenizer (``open_clip``'s ``SimpleTokenizer``: ftfy and HTML unescaping before BPE) gives
   other ids, with its ids.
 
+- ``<name>/``: a Hugging Face ``CLIPModel`` folder (``config.json``, ``model.safetensors``) with random weights (every
+  parameter perturbed, so LayerNorm biases and scales matter) and ``<name>/golden.safetensors``: inputs
+  ``pixel_values`` ``[B, 3, H, W]`` and ``input_ids`` ``[P, L]``, float64 outputs ``image_features`` ``[B, proj]`` and
+  ``text_features`` ``[P, proj]`` (``get_image_features``/``get_text_features``: projected, not normalised),
+  ``logits_per_image`` ``[B, P]``; computed in float64 from the stored weights, stored as F32. ``tiny`` (F32, image 32, patch 8,
+  exact GELU, end token found by id) and ``vitb16-geometry`` (F16, ViT-B/16's image 224 / patch 16 / class token at
+  width 64 and depth 2, QuickGELU, the legacy ``eos_token_id = 2`` pooling by arg-max id, L = 77).
+
 The vocabulary is ``assets/clip/bpe_simple_vocab_16e6.txt.gz``, the file OpenAI's CLIP and open_clip ship (MIT);
 the generator checks it is byte-identical to the copy inside the installed ``open-clip-torch`` wheel and converts it to
 the Hugging Face layout (``vocab.json`` + ``merges.txt``) the way transformers' own conversion does.
@@ -179,6 +187,77 @@ def tokenizer_fixture() -> dict:
     }
 
 
+MODEL_CONFIGS = {
+    "tiny": dict(
+        dtype="float32", batch=2, prompts=3, length=16,
+        vision=dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                    num_attention_heads=4, hidden_act="gelu"),
+        text=dict(vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                  max_position_embeddings=77, hidden_act="gelu", bos_token_id=998, eos_token_id=999, pad_token_id=999),
+        projection_dim=16),
+    "vitb16-geometry": dict(
+        dtype="float16", batch=1, prompts=3, length=77,
+        vision=dict(image_size=224, patch_size=16, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
+                    num_attention_heads=4, hidden_act="quick_gelu"),
+        text=dict(vocab_size=1000, hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+                  max_position_embeddings=77, hidden_act="quick_gelu", bos_token_id=0, eos_token_id=2, pad_token_id=1),
+        projection_dim=32),
+}
+
+
+def _clip_model(spec: dict, seed: int):
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    torch.manual_seed(seed)
+    config = CLIPConfig(text_config=spec["text"], vision_config=spec["vision"], projection_dim=spec["projection_dim"])
+    model = CLIPModel(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+        model.logit_scale.fill_(2.0)
+    return model.to(getattr(torch, spec["dtype"]))
+
+
+def _inputs(spec: dict, seed: int):
+    import torch
+
+    g = torch.Generator().manual_seed(seed + 1)
+    v, t = spec["vision"], spec["text"]
+    pixels = torch.randn(spec["batch"], 3, v["image_size"], v["image_size"], generator=g, dtype=torch.float64)
+    L, end = spec["length"], 999
+    ids = torch.full((spec["prompts"], L), t["pad_token_id"], dtype=torch.int64)
+    for p in range(spec["prompts"]):
+        n = 3 + (p * 5) % (L - 4)                                          # real tokens before the end token
+        ids[p, 0] = 998 if t["eos_token_id"] != 2 else 0
+        ids[p, 1:n + 1] = torch.randint(3, 990, (n,), generator=g)
+        ids[p, n + 1] = end                                                # the end token: id 999 is also the arg-max
+    return pixels, ids
+
+
+def model_fixture(name: str, out: Path, seed: int = 0) -> None:
+    import torch
+
+    spec = MODEL_CONFIGS[name]
+    folder = out / name
+    model = _clip_model(spec, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    pixels, ids = _inputs(spec, seed)
+    reference = model.to(torch.float64)                                    # float64 from the stored weights
+    with torch.no_grad():
+        vision = reference.vision_model(pixel_values=pixels)
+        image = reference.visual_projection(vision.pooler_output)
+        text_out = reference.text_model(input_ids=ids)
+        text = reference.text_projection(text_out.pooler_output)
+        logits = reference(pixel_values=pixels, input_ids=ids).logits_per_image
+    tensors = {"pixel_values": pixels.float(), "input_ids": ids.to(torch.int32), "image_features": image.float(),
+               "text_features": text.float(), "logits_per_image": logits.float()}
+    meta = {"fixture_format": "spikeclip-clip-golden", "fixture_version": FIXTURE_VERSION, "generator": GENERATOR,
+            "config": name, "seed": str(seed), "dtype": spec["dtype"]}
+    st_io.save(folder / "golden.safetensors", tensors, meta, overwrite=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=REPO / "Tests" / "Fixtures" / "clip")
@@ -189,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     st_io.write_atomic(args.out / "tokenizer.json", text.encode("utf-8"), overwrite=True)
     print(f"wrote {args.out / 'tokenizer.json'}: {len(data['cases'])} strings, "
           f"{len(data['reference_differs'])} where the OpenAI tokenizer differs", file=sys.stderr)
+    for name in MODEL_CONFIGS:
+        model_fixture(name, args.out)
+        print(f"wrote {args.out / name}: config.json, model.safetensors, golden.safetensors", file=sys.stderr)
     return 0
 
 

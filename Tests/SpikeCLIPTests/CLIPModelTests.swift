@@ -1,0 +1,65 @@
+import Foundation
+import XCTest
+@testable import SpikeCLIP
+
+/// CLIP towers from Hugging Face folders against transformers in float64 (`Tests/Fixtures/clip/<name>`, written by
+/// `python -m spikeclip_training.clip_fixtures`; issue 13).
+final class CLIPModelTests: XCTestCase {
+    func relL2(_ a: [Float], _ b: [Float]) -> Double {
+        var num = 0.0, den = 0.0
+        for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
+        return (num / max(den, 1e-30)).squareRoot()
+    }
+
+    func testTowersMatchTransformers() throws {
+        for name in ["tiny", "vitb16-geometry"] {
+            let model = try CLIPModel(folder: fixturePath("clip", name))
+            let golden = try SafeTensorsFile(path: fixturePath("clip", name + "/golden.safetensors"))
+            XCTAssertEqual(golden.metadata["fixture_format"], "spikeclip-clip-golden")
+            let pixels = try golden.floats("pixel_values")
+            let b = try golden.info("pixel_values").shape[0]
+            let idShape = try golden.info("input_ids").shape
+            let flat = try golden.ints("input_ids")
+            let ids = (0..<idShape[0]).map { Array(flat[($0 * idShape[1])..<(($0 + 1) * idShape[1])]) }
+            let image = try model.imageFeatures(pixels: pixels, batch: b)
+            let text = try model.textFeatures(tokenIds: ids)
+            let ri = relL2(image, try golden.floats("image_features")), rt = relL2(text, try golden.floats("text_features"))
+            // logits_per_image = logit_scale * cos(image, text), [B, P].
+            let dim = model.config.projectionDim
+            var worst: Float = 0
+            let reference = try golden.floats("logits_per_image")
+            for i in 0..<b {
+                let u = l2Normalized(Array(image[(i * dim)..<((i + 1) * dim)]))
+                for p in 0..<ids.count {
+                    let t = l2Normalized(Array(text[(p * dim)..<((p + 1) * dim)]))
+                    let logit = model.logitScale * zip(u, t).reduce(0) { $0 + $1.0 * $1.1 }
+                    worst = max(worst, abs(logit - reference[i * ids.count + p]))
+                }
+            }
+            print("CLIP \(name): relative L2 image \(ri), text \(rt); logits max |diff| \(worst)")
+            XCTAssertLessThanOrEqual(ri, 1e-4, name)
+            XCTAssertLessThanOrEqual(rt, 1e-4, name)
+            XCTAssertLessThanOrEqual(worst, 1e-3, name)
+            XCTAssertEqual(model.logitScale, Float(exp(2.0)), accuracy: 1e-4)
+        }
+    }
+
+    func testStrictLoadingNamesTheKey() throws {
+        let dir = temporaryPath("clip-strict-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: fixturePath("clip", "tiny/config.json"), toPath: dir + "/config.json")
+        let source = try SafeTensorsFile(path: fixturePath("clip", "tiny/model.safetensors"))
+        var tensors = rawTensors(of: source).filter { $0.key != "text_projection.weight" }
+        try writeSafeTensors(dir + "/model.safetensors", tensors: tensors)
+        assertThrows(CheckpointError.missingKey(path: dir + "/model.safetensors", key: "text_projection.weight", expectedShape: [16, 32])) {
+            _ = try CLIPModel(folder: dir)
+        }
+        tensors = rawTensors(of: source) + [.f32("vision_model.extra", [1], [0])]
+        try writeSafeTensors(dir + "/model.safetensors", tensors: tensors)
+        assertThrows(CheckpointError.unknownKeys(path: dir + "/model.safetensors", keys: ["vision_model.extra"])) { _ = try CLIPModel(folder: dir) }
+        try #"{"vision_config": {"hidden_act": "relu"}}"#.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try CLIPModel(folder: dir)) { XCTAssertTrue("\($0)".contains("vision_config.hidden_act"), "\($0)") }
+        try #"{"text_config": {"hidden_size": 1e300}}"#.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try CLIPModel(folder: dir)) { XCTAssertTrue("\($0)".contains("text_config.hidden_size"), "\($0)") }
+    }
+}
