@@ -63,3 +63,31 @@ final class CLIPModelTests: XCTestCase {
         XCTAssertThrowsError(try CLIPModel(folder: dir)) { XCTAssertTrue("\($0)".contains("text_config.hidden_size"), "\($0)") }
     }
 }
+
+/// CLIP preprocessing against transformers' `CLIPImageProcessor` on the 12 images of `Tests/Fixtures/clip/images`.
+final class CLIPPreprocessTests: XCTestCase {
+    func testEqualsCLIPImageProcessorWithinOneLevel() throws {
+        let expected = try SafeTensorsFile(path: fixturePath("clip", "images/expected.safetensors"))
+        let sizes = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data((expected.metadata["sizes"] ?? "").utf8)) as? [String: Int])
+        XCTAssertGreaterThanOrEqual(sizes.count, 10)
+        var worstAll = 0, differing = 0, total = 0
+        for (name, size) in sizes.sorted(by: { $0.key < $1.key }) {
+            let image = try ImageDecoder.decode(path: fixturePath("clip", "images/\(name).png"))
+            let ours = CLIPImagePreprocessor(shortestEdge: size, cropSize: size).eightBit(image)
+            let theirs = expected.rawBytes(name)
+            XCTAssertEqual(ours.count, theirs.count, name)
+            let worst = zip(ours, theirs).map { abs(Int($0) - Int($1)) }.max() ?? 0
+            differing += zip(ours, theirs).filter { $0 != $1 }.count
+            total += ours.count
+            worstAll = max(worstAll, worst)
+            if worst > 0 { print("  \(name): max |diff| \(worst)/255") }
+            XCTAssertLessThanOrEqual(worst, 2, "\(name): max |diff| \(worst)/255")
+        }
+        print("CLIP preprocessing vs CLIPImageProcessor: \(sizes.count) images, max |diff| \(worstAll)/255, \(differing) of \(total) values differ")
+        // Normalisation: (x / 255 - mean) / std.
+        let one = try ImageDecoder.decode(path: fixturePath("clip", "images/exact-96.png"))
+        let p = CLIPImagePreprocessor(shortestEdge: 96, cropSize: 96)
+        let (raw, normalized) = (p.eightBit(one), p(one))
+        XCTAssertEqual(normalized[0], (Float(raw[0]) / 255 - CLIPImagePreprocessor.clipMean[0]) / CLIPImagePreprocessor.clipStd[0], accuracy: 1e-6)
+    }
+}

@@ -19,6 +19,11 @@
   exact GELU, end token found by id) and ``vitb16-geometry`` (F16, ViT-B/16's image 224 / patch 16 / class token at
   width 64 and depth 2, QuickGELU, the legacy ``eos_token_id = 2`` pooling by arg-max id, L = 77).
 
+- ``images/*.png`` (12 generated images: sizes from 17x23 to 320x180, portrait and landscape, grey, grey + alpha, RGB,
+  RGBA) and ``images/expected.safetensors``: for each, transformers' ``CLIPImageProcessor`` (torchvision backend,
+  bicubic antialiased resize of the short side, center crop, RGBA composited on white) output before normalisation
+  as U8 ``[3, S, S]``, at the default 224 for two images and at 96 (``shortest_edge`` = crop = 96) for the rest.
+
 The vocabulary is ``assets/clip/bpe_simple_vocab_16e6.txt.gz``, the file OpenAI's CLIP and open_clip ship (MIT);
 the generator checks it is byte-identical to the copy inside the installed ``open-clip-torch`` wheel and converts it to
 the Hugging Face layout (``vocab.json`` + ``merges.txt``) the way transformers' own conversion does.
@@ -258,6 +263,69 @@ def model_fixture(name: str, out: Path, seed: int = 0) -> None:
     st_io.save(folder / "golden.safetensors", tensors, meta, overwrite=True)
 
 
+IMAGES = [  # name, width, height, PIL mode, processor size
+    ("landscape-rgb", 320, 180, "RGB", 224), ("portrait-rgba", 150, 260, "RGBA", 224), ("square-rgb", 128, 128, "RGB", 96),
+    ("tiny-rgb", 17, 23, "RGB", 96), ("wide-grey", 300, 60, "L", 96), ("tall-grey", 40, 200, "L", 96),
+    ("grey-alpha", 90, 70, "LA", 96), ("rgba-half", 120, 100, "RGBA", 96), ("odd-rgb", 97, 131, "RGB", 96),
+    ("exact-96", 96, 96, "RGB", 96), ("upscale-rgb", 48, 36, "RGB", 96), ("stripes-rgb", 200, 150, "RGB", 96),
+]
+
+
+def _image(name: str, w: int, h: int, mode: str, seed: int):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = 127 + 120 * np.sin(x / (3 + seed % 5)) * np.cos(y / 7)
+    g = 255 * x / max(w - 1, 1)
+    b = 255 * ((x // 8 + y // 8) % 2)
+    if "stripes" in name:
+        r = 255 * (x % 2)
+    rgb = np.stack([r, g, b], -1) + rng.normal(0, 6, (h, w, 3))
+    a = np.clip(255 * (0.25 + 0.75 * y / max(h - 1, 1)), 0, 255)
+    arr = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    alpha = np.rint(a).astype(np.uint8)[..., None]
+    if mode == "RGB":
+        return Image.fromarray(arr, "RGB")
+    if mode == "RGBA":
+        return Image.fromarray(np.concatenate([arr, alpha], -1), "RGBA")
+    grey = arr[..., 0]
+    if mode == "L":
+        return Image.fromarray(grey, "L")
+    return Image.fromarray(np.stack([grey, alpha[..., 0]], -1), "LA")
+
+
+def preprocess_fixture(out: Path) -> None:
+    import numpy as np
+    import torch
+    from transformers import CLIPImageProcessor
+
+    folder = out / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    expected, sizes = {}, {}
+    for i, (name, w, h, mode, size) in enumerate(IMAGES):
+        img = _image(name, w, h, mode, i)
+        img.save(folder / f"{name}.png", optimize=True)
+        proc = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size},
+                                  do_normalize=False, do_rescale=False)
+        # What a user passes: the decoded file as a uint8 array [H, W, C] (LA and RGBA keep their alpha).
+        from PIL import Image
+        arr = np.asarray(Image.open(folder / f"{name}.png"))
+        if arr.ndim == 2:
+            arr = arr[..., None]
+        if arr.shape[-1] == 2:                                            # grey + alpha -> RGBA, as PIL's convert does
+            arr = np.concatenate([arr[..., :1]] * 3 + [arr[..., 1:]], -1)
+        t = torch.from_numpy(arr.copy()).permute(2, 0, 1)
+        pv = proc(images=t, return_tensors="pt")["pixel_values"][0]
+        expected[name] = torch.clamp(pv.round(), 0, 255).to(torch.uint8)
+        sizes[name] = size
+    st_io.save(folder / "expected.safetensors", expected,
+               {"generator": GENERATOR, "fixture_version": FIXTURE_VERSION, "sizes": json.dumps(sizes, sort_keys=True),
+                "reference": "transformers CLIPImageProcessor (torchvision backend), do_rescale/do_normalize off"},
+               overwrite=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=REPO / "Tests" / "Fixtures" / "clip")
@@ -268,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     st_io.write_atomic(args.out / "tokenizer.json", text.encode("utf-8"), overwrite=True)
     print(f"wrote {args.out / 'tokenizer.json'}: {len(data['cases'])} strings, "
           f"{len(data['reference_differs'])} where the OpenAI tokenizer differs", file=sys.stderr)
+    preprocess_fixture(args.out)
+    print(f"wrote {args.out / 'images'}: {len(IMAGES)} images and expected.safetensors", file=sys.stderr)
     for name in MODEL_CONFIGS:
         model_fixture(name, args.out)
         print(f"wrote {args.out / name}: config.json, model.safetensors, golden.safetensors", file=sys.stderr)
