@@ -177,7 +177,7 @@ public struct ModelFamily: Sendable {
 /// The model families this build knows, keyed by `tokenizer.kind` (issue 12). A new family is one file defining a
 /// ``ModelFamily`` plus one line here.
 public enum ModelFamilies {
-    public static let all: [ModelFamily] = [.wordPieceMiniLM, .tokenIDs]
+    public static let all: [ModelFamily] = [.wordPieceMiniLM, .tokenIDs, .clipBPE]
 
     /// The family a config names; the one rule for the CLI and the explorer.
     /// - Throws: ``BundleError/unsupportedTokenizer(path:kind:)`` for any other kind (never a silent fallback).
@@ -280,5 +280,44 @@ extension ModelFamily {
         }
         return try ModelParts(model: model, tokenizer: TokenIDTokenizer(padId: model.config.tokenizer.padId), annText: nil,
                               defaultClasses: classes, defaultTemplates: ["{}"])
+    }
+}
+
+// MARK: - CLIP BPE + CLIP text tower
+
+extension CLIPModel: ANNTextEncoding {
+    public var name: String { "clip" }
+
+    /// CLIP text features of the real tokens of each prompt (`<|startoftext|>` ... `<|endoftext|>`, padding dropped;
+    /// the causal mask makes it irrelevant).
+    public func embed(_ prompts: [TokenizedPrompt]) throws -> [[Float]] {
+        let d = config.projectionDim
+        return try prompts.map { p in
+            let real = Array(p.ids.prefix(max(1, p.mask.reduce(0, +))))
+            return Array(try textFeatures(tokenIds: [real]).prefix(d))
+        }
+    }
+}
+
+extension ModelFamily {
+    /// CLIP's byte-level BPE (the vocabulary file the config names, by default CLIP's own in `assets/clip`) and, when
+    /// `ann_text.file` names a Hugging Face `CLIPModel` folder, its text tower as the ANN text model (the SHA-256 is
+    /// that of the folder's `model.safetensors`). The models trained with the official SpikeCLIP code.
+    public static let clipBPE = ModelFamily(kind: "clip-bpe", summary: "CLIP byte-level BPE tokenizer, CLIP text tower as ANN text model") { model, files, options in
+        let c = model.config
+        let tokenizer = try CLIPTokenizer(path: try files.require(c.tokenizer.vocabFile ?? "clip/bpe_simple_vocab_16e6.txt.gz", what: "CLIP vocabulary"))
+        var annText: CLIPModel?
+        if options.loadANNText, let ref = c.annText {
+            let folder = try files.require(ref.file, what: "CLIP model folder")
+            if options.verifyANNTextHash {
+                let weights = (folder as NSString).appendingPathComponent("model.safetensors")
+                let actual = try sha256Hex(path: weights)
+                guard actual == ref.sha256.lowercased() else {
+                    throw BundleError.annTextHashMismatch(path: files.checkpoint, file: weights, expected: ref.sha256, actual: actual)
+                }
+            }
+            annText = try CLIPModel(folder: folder)
+        }
+        return try ModelParts(model: model, tokenizer: tokenizer, annText: annText, defaultClasses: c.classes, defaultTemplates: c.templates)
     }
 }

@@ -255,17 +255,29 @@ struct Tokenize: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Text(s) to tokenize: --text 'a' 'b' or --text 'a' --text 'b'.")
     var text: [String]
 
+    @Option(help: "Tokenize with CLIP's BPE instead of the checkpoint's tokenizer: a folder with vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz (assets/clip has one).")
+    var clipVocab: String?
+
+    @Option(help: "Length L with --clip-vocab (77 for the CLIP text tower, 20 for SpikeCLIP's text encoder).")
+    var contextLength = 77
+
     @Flag(help: "Machine-readable output.")
     var json = false
 
     func validate() throws {
         guard !text.isEmpty else { throw ValidationError("give at least one --text") }
+        guard (1...4096).contains(contextLength) else { throw ValidationError("--context-length must be in 1...4096") }
     }
 
     func run() throws {
         try SpikeCLIPCommand.guarded {
-            let ctx = try model.load(annText: false)
-            let r = try Self.tokenize(ctx, texts: text)
+            let r: TokenizeJSON
+            if let clipVocab {
+                let t = try CLIPTokenizer(path: clipVocab)
+                r = TokenizeJSON(checkpoint: clipVocab, note: nil, tokenizer: "clip-bpe", items: text.map { Self.item(t.tokenize($0, contextLength: contextLength), contextLength) })
+            } else {
+                r = try Self.tokenize(try model.load(annText: false), texts: text)
+            }
             if json { try printJSON(r); return }
             if let note = r.note { say("note: \(note)") }
             say("tokenizer \(r.tokenizer) of \(r.checkpoint)")
@@ -279,12 +291,12 @@ struct Tokenize: ParsableCommand {
     }
 
     static func tokenize(_ ctx: ModelContext, texts: [String]) throws -> TokenizeJSON {
-        let items = try texts.map { t -> TokenizeJSON.Item in
-            let tok = try ctx.tokenize(t)
-            return TokenizeJSON.Item(
-                text: t, ids: tok.ids, pieces: tok.pieces, tokens: tok.count, contextLength: ctx.pipeline.contextLength,
-                truncated: tok.truncatedPieces.count, truncatedPieces: tok.truncatedPieces)
-        }
+        let items = try texts.map { item(try ctx.tokenize($0), ctx.pipeline.contextLength) }
         return TokenizeJSON(checkpoint: ctx.path, note: ctx.note, tokenizer: ctx.config.tokenizer.kind, items: items)
+    }
+
+    static func item(_ tok: TokenizedPrompt, _ l: Int) -> TokenizeJSON.Item {
+        TokenizeJSON.Item(text: tok.text, ids: tok.ids, pieces: tok.pieces, tokens: tok.count, contextLength: l,
+                          truncated: tok.truncatedPieces.count, truncatedPieces: tok.truncatedPieces)
     }
 }

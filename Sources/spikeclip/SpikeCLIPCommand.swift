@@ -18,7 +18,7 @@ struct SpikeCLIPCommand: ParsableCommand {
             Exit codes: 0 ok, 1 runtime error (one line 'error: ...' on stderr), 2 usage error.
             """,
         subcommands: [Explore.self, Snapshot.self, Classify.self, Eval.self, RasterCommand.self, EnergyCommand.self,
-                      Inspect.self, Tokenize.self, Demo.self, Bench.self],
+                      Inspect.self, Tokenize.self, Embed.self, Demo.self, Bench.self],
         defaultSubcommand: Explore.self)
 
     /// Parses and runs, mapping errors to the documented exit codes: 0 ok (help and version included), 1 runtime

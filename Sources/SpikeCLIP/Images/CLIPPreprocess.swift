@@ -28,6 +28,27 @@ public struct CLIPImagePreprocessor: Sendable, Equatable {
         self.std = std
     }
 
+    /// The settings of a Hugging Face folder's `preprocessor_config.json` (`size.shortest_edge` or `size`,
+    /// `crop_size.height` or `crop_size`, `image_mean`, `image_std`), CLIP's defaults at `size` when absent.
+    /// - Throws: ``CheckpointError/badConfig(path:reason:)`` for a file that is not such JSON or asks for another resize.
+    public init(folder: String, size: Int) throws {
+        self.init(shortestEdge: size, cropSize: size)
+        let path = (folder as NSString).appendingPathComponent("preprocessor_config.json")
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        guard let o = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw CheckpointError.badConfig(path: path, reason: "not a JSON object")
+        }
+        func side(_ v: Any?, _ key: String) -> Int? { (v as? Int) ?? ((v as? [String: Any])?[key] as? Int) }
+        if let s = side(o["size"], "shortest_edge") { shortestEdge = s }
+        if let c = side(o["crop_size"], "height") { cropSize = c }
+        if let m = o["image_mean"] as? [Double], m.count == 3 { mean = m.map(Float.init) }
+        if let s = o["image_std"] as? [Double], s.count == 3, s.allSatisfy({ $0 > 0 }) { std = s.map(Float.init) }
+        if let r = o["resample"] as? Int, r != 3 { throw CheckpointError.badConfig(path: path, reason: "resample \(r) is not bicubic (3), the only one implemented") }
+        guard (1...4096).contains(shortestEdge), (1...4096).contains(cropSize) else {
+            throw CheckpointError.badConfig(path: path, reason: "size and crop_size must be in 1...4096")
+        }
+    }
+
     /// Model input `[3, crop, crop]`.
     public func callAsFunction(_ image: DecodedImage) -> [Float] {
         var out = eightBit(image).map { Float($0) / 255 }
