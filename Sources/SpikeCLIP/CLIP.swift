@@ -198,6 +198,13 @@ public struct CLIPModel: Sendable {
         let c = try CLIPConfig.decode(data, path: configPath)
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(path: weights) } catch let e as SafeTensorsError { throw CheckpointError.file(e) }
+        try self.init(config: c, file: file)
+    }
+
+    /// Loads the weights of `file` for `config` (the fuzz target's entry; ``init(folder:)`` for files).
+    /// - Throws: ``CheckpointError``.
+    public init(config c: CLIPConfig, file: SafeTensorsFile) throws {
+        let weights = file.path
         var store = ParameterStore(file: file)
         let dv = c.vision.hiddenSize, dt = c.text.hiddenSize, p = c.patchSize
         do {

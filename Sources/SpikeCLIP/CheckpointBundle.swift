@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// Why a checkpoint's companion files (vocabulary, ANN text model) could not be opened. One line each, naming the
@@ -59,19 +58,4 @@ public final class CheckpointBundle: @unchecked Sendable {
     /// The family's default class names (for token-id checkpoints the prompt rows of a golden file beside it).
     public var defaultClasses: [String] { parts.defaultClasses }
     public var defaultTemplates: [String] { parts.defaultTemplates }
-}
-
-/// SHA-256 of a file (swift-crypto, streamed in 1 MiB chunks), lowercase hex.
-/// - Throws: ``BundleError/unreadable(path:reason:)``.
-public func sha256Hex(path: String) throws -> String {
-    guard let handle = FileHandle(forReadingAtPath: path) else { throw BundleError.unreadable(path: path, reason: "cannot open") }
-    defer { try? handle.close() }
-    var hasher = SHA256()
-    while true {
-        let chunk: Data
-        do { chunk = try handle.read(upToCount: 1 << 20) ?? Data() } catch { throw BundleError.unreadable(path: path, reason: "\(error)") }
-        if chunk.isEmpty { break }
-        hasher.update(data: chunk)
-    }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
 }

@@ -4,13 +4,14 @@ import Visualize
 
 /// The same measurements on the PyTorch reference (`training/spikeclip_training/bench.py`), when it can run: Python from
 /// `$SPIKECLIP_PYTHON`, else the test venv (`~/.cache/spikeclip/venv`), else `python3`, with `PYTHONPATH=training`.
-func benchPyTorchReference(checkpoint: String, iterations: Int) {
+func benchPyTorchReference(checkpoint: String, iterations: Int, clip: String? = nil) {
     let env = ProcessInfo.processInfo.environment
     let venv = (env["HOME"] ?? "/root") + "/.cache/spikeclip/venv/bin/python"
     let python = env["SPIKECLIP_PYTHON"] ?? (FileManager.default.isExecutableFile(atPath: venv) ? venv : "/usr/bin/env")
     let p = Process()
     p.executableURL = URL(fileURLWithPath: python)
     p.arguments = (python == "/usr/bin/env" ? ["python3"] : []) + ["-m", "spikeclip_training.bench", checkpoint, "--iterations", String(iterations)]
+        + (clip.map { ["--clip", $0] } ?? [])
     var environment = env
     environment["PYTHONPATH"] = "training" + (env["PYTHONPATH"].map { ":" + $0 } ?? "")
     p.environment = environment

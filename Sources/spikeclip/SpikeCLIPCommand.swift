@@ -230,7 +230,16 @@ struct Bench: ParsableCommand {
             try benchExplorer(checkpoint: explorerCheckpoint, assets: ExplorerOptions.resolveAssets("assets"), iterations: iterations)
             let (_, rec) = try model.vision.forward(pixels: one, batch: 1)
             try measure("energy accounting from the recording") { _ = try EnergyAccounting.vision(rec, config: model.config, item: 0) }
-            benchPyTorchReference(checkpoint: fixture + "/model.safetensors", iterations: iterations)
+            // CLIP towers at ViT-B/16's geometry (image 224, patch 16, L 77; reduced width and depth), beside transformers.
+            let clipFolder = "Tests/Fixtures/clip/vitb16-geometry"
+            let clip = try CLIPModel(folder: clipFolder)
+            let cc = clip.config
+            let clipPixels = [Float](repeating: 0, count: 3 * cc.imageSize * cc.imageSize)
+            let clipTokens = [[Int](repeating: 0, count: cc.maxPositionEmbeddings - 1) + [cc.vocabSize - 1]]
+            say("CLIP on \(clipFolder): image \(cc.imageSize), patch \(cc.patchSize), width \(cc.vision.hiddenSize), depth \(cc.vision.numHiddenLayers)")
+            try measure("CLIP image tower (blas)") { _ = try clip.imageFeatures(pixels: clipPixels, batch: 1) }
+            try measure("CLIP text tower, L 77 (blas)") { _ = try clip.textFeatures(tokenIds: clipTokens) }
+            benchPyTorchReference(checkpoint: fixture + "/model.safetensors", iterations: iterations, clip: clipFolder)
         }
     }
 }

@@ -1,10 +1,11 @@
 """PyTorch reference timings for ``spikeclip bench`` (the same measurements as the Swift engine's lines).
 
-    python -m spikeclip_training.bench CHECKPOINT [--iterations N] [--threads N]
+    python -m spikeclip_training.bench CHECKPOINT [--iterations N] [--threads N] [--clip DIR]
 
 Times one image through the spiking image encoder and the ANN twin, and one prompt through the spiking text encoder,
 with the reference model of this package (CPU, float32, ``torch.no_grad``), and prints ``label p50 X ms p95 Y ms``
-lines. Inputs are zeros of the checkpoint's shapes (the forward cost does not depend on the values enough to matter
+lines; with ``--clip`` also a Hugging Face CLIPModel folder's image tower and text tower (transformers, float32,
+batch 1, L = 77). Inputs are zeros of the checkpoint's shapes (the forward cost does not depend on the values enough to matter
 for a comparison; spike counts do, so read these as the reference's dense cost).
 """
 
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("checkpoint")
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--clip", help="a Hugging Face CLIPModel folder to time as well")
     args = ap.parse_args(argv)
     if args.iterations < 1:
         print("error: --iterations must be >= 1", file=sys.stderr)
@@ -56,6 +58,15 @@ def main(argv: list[str] | None = None) -> int:
         print(measure("torch: spiking image encoder", lambda: model.vision(image), args.iterations))
         print(measure("torch: spiking text encoder, 1 prompt", lambda: model.text(ids), args.iterations))
         print(measure("torch: ANN twin image encoder", lambda: model.ann_vision(image), args.iterations))
+        if args.clip:
+            from transformers import CLIPModel
+            clip = CLIPModel.from_pretrained(args.clip, dtype=torch.float32).eval()
+            vc, tc = clip.config.vision_config, clip.config.text_config
+            px = torch.zeros(1, 3, vc.image_size, vc.image_size)
+            tokens = torch.zeros(1, tc.max_position_embeddings, dtype=torch.long)
+            tokens[0, -1] = tc.vocab_size - 1
+            print(measure("transformers: CLIP image tower", lambda: clip.get_image_features(pixel_values=px), args.iterations))
+            print(measure("transformers: CLIP text tower (L 77)", lambda: clip.get_text_features(input_ids=tokens), args.iterations))
     return 0
 
 
