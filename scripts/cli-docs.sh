@@ -28,6 +28,7 @@ mkdir -p "$WORK/run"
 # Run from a scratch copy of the paths the commands use, so relative paths in the output read as in the repository.
 ln -s "$ROOT/assets" "$WORK/run/assets"; mkdir -p "$WORK/run/Tests/Fixtures"
 ln -s "$ROOT/Tests/Fixtures/tiny-default" "$WORK/run/Tests/Fixtures/tiny-default"
+ln -s "$ROOT/Tests/Fixtures/clip" "$WORK/run/Tests/Fixtures/clip"
 cp "$WORK/classes.txt" "$WORK/run/classes.txt"
 
 {
@@ -96,6 +97,12 @@ echo '## tokenize'; echo
 show "Ids and pieces as the spiking text encoder sees them, the count against L and what was cut:" \
   tokenize --text "a blurry low-resolution photograph of an elegant ankle boot with a zipper"
 show "" tokenize --text "a photo of a sneaker." --json
+show "CLIP's byte-level BPE (the vocabulary in assets/clip, or a Hugging Face folder with vocab.json + merges.txt), at SpikeCLIP's L = 20:" \
+  tokenize --clip-vocab assets/clip/bpe_simple_vocab_16e6.txt.gz --context-length 20 --text "a photo of a dog's ball" "IT'S 100% café!"
+echo '## embed'; echo
+show "Raw (not normalised) embeddings of each model present: the spiking encoders, the ANN twin, the ANN text model; with --clip a Hugging Face CLIPModel folder as well (here the random-weight ViT-B/16-geometry fixture, image side):" \
+  embed --image assets/images/coat_0006.png --text "a photo of a coat"
+show "" embed --clip Tests/Fixtures/clip/vitb16-geometry --image assets/images/coat_0006.png
 echo '## errors and exit codes'; echo
 show "" classify --image assets/images/no-such.png
 show "" classify --image assets/images/bag_0018.png --colour red

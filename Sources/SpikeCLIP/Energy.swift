@@ -29,7 +29,7 @@ public struct EnergyConstants: Sendable, Equatable, Codable {
     /// Horowitz ISSCC 2014, 45 nm, FP32.
     public static let horowitz45nm = EnergyConstants(
         macPJ: 4.6, acPJ: 0.9, addPJ: 0.9, multiplyPJ: 3.7, neuronUpdatePJ: 3.7 + 3 * 0.9,
-        source: "Horowitz ISSCC 2014, 45 nm, FP32: MAC 4.6 pJ, AC/add 0.9 pJ, multiply 3.7 pJ")
+        source: "Horowitz ISSCC 2014, 45 nm, FP32: MAC 4.6 pJ, AC/add 0.9 pJ, multiply 3.7 pJ, LIF update 6.4 pJ")
 }
 
 /// Which operations an energy figure counts.

@@ -47,7 +47,7 @@ public struct LayerSpec: Sendable, Equatable {
             case let .conv3x3(i, o): return "conv 3x3 \(i)->\(o) +BN"
             case .maxPool3x3s2: return "max pool 3x3 s2"
             case let .neuron(n): return "\(n.kind.uppercased()) tau \(g(n.tau)) v_th \(g(n.vThreshold))"
-            case let .pointwise(i, o, _, bias): return "conv 1x1 \(i)->\(o) +BN\(bias ? "" : " no bias")"
+            case let .pointwise(i, o, _, _): return "conv 1x1 \(i)->\(o) +BN"
             case let .linear(i, o): return "linear \(i)->\(o)"
             case let .attention(heads, scale): return "spiking attention \(heads) heads x\(g(scale))"
             case .add: return "residual add"

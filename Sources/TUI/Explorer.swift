@@ -234,8 +234,13 @@ public final class Explorer {
         }
     }
 
+    /// The size of the last frame drawn; below ``ExplorerView/minimumSize`` only quitting keys act (the screen
+    /// offers nothing else, and the panels the other keys would change are not visible).
+    private var lastFrameSize = (width: Int.max, height: Int.max)
+
     /// The frame for the current state.
     public func frame(width: Int, height: Int) -> CellGrid {
+        lastFrameSize = (width, height)
         let ctx = FrameContext(
             analysis: analysis, computing: analysis?.generation != requested, image: image, layerNames: provider.layerNames,
             contextLength: provider.contextLength, tokens: { [provider] in provider.tokens(of: $0) },
@@ -247,6 +252,9 @@ public final class Explorer {
 
     /// Handles one key; returns false to quit.
     public func handle(_ key: Key) -> Bool {
+        if lastFrameSize.width < ExplorerView.minimumSize.width || lastFrameSize.height < ExplorerView.minimumSize.height {
+            return key != .char("q")
+        }
         state.message = nil
         switch state.handle(key, layers: layerCount, steps: steps, neurons: selectedNeurons, prompts: analysis?.prompts.count ?? 1) {
         case .quit: return false

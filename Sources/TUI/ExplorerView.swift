@@ -133,7 +133,7 @@ public enum ExplorerView {
     static var helpLines: [String] {
         ["Tab/Shift-Tab or 1-\(ExplorerPanels.all.count) panel  g glyphs  ? help  q quit"]
             + ExplorerPanels.all.flatMap { $0.helpLines }
-            + ["Letters work everywhere; no function keys needed.", "Press any key to close."]
+            + ["Letters work everywhere; no function keys needed.", "j/k scroll this help when cut; other keys close it."]
     }
 
     static func drawHelp(_ grid: inout CellGrid, width: Int, height: Int, scroll: Int, ascii: Bool) {

@@ -146,7 +146,7 @@ struct InspectJSON: Codable {
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Describe a checkpoint: config, parameters per module, dtypes, sha256, provenance, LIF layers with shapes.")
+        abstract: "Describe a checkpoint: config, model family, parameters per module, dtypes, sha256, provenance, the layer graph, LIF layers with shapes.")
 
     @Argument(help: "The checkpoint (.safetensors).")
     var checkpoint: String
@@ -175,9 +175,10 @@ struct Inspect: ParsableCommand {
             say("model family (tokenizer.kind \(c.tokenizer.kind)): \(r.family)")
             say(); say("layer graph (forward order): name, what it computes, output shape per step and item, inputs when not the previous layer")
             for (i, l) in r.layers.enumerated() {
+                if i == 0 || l.inputs.isEmpty { say("  \(l.name.hasPrefix("text.") ? "text encoder (input: token ids)" : "image encoder (input: pixels)"):") }
                 let previous = i > 0 ? [r.layers[i - 1].name] : []
                 let from = l.inputs.isEmpty || l.inputs == previous ? "" : "  <- " + l.inputs.joined(separator: ", ")
-                say("  " + pad(l.name, 36) + " " + pad(l.kind, 30) + " " + pad("[" + l.shape.map(String.init).joined(separator: ", ") + "]", 14) + from)
+                say("    " + pad(l.name, 36) + " " + pad(l.kind, 34) + " " + pad("[" + l.shape.map(String.init).joined(separator: ", ") + "]", 14) + from)
             }
             say(); say("LIF layers (batch 1): name, spike tensor shape [T, B, ...], threshold")
             for l in r.lifLayers {

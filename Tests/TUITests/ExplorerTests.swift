@@ -378,6 +378,22 @@ final class ExplorerTests: XCTestCase {
         XCTAssertEqual(e.state.editBuffer, e.state.templates[0])
     }
 
+    /// Regression (fresh-user trial): behind the "Terminal too small" screen, j and d moved and deleted class prompts.
+    func testKeysDoNothingWhileTheTerminalIsTooSmall() throws {
+        let e = try makeExplorer()
+        let before = (e.state.classNames, e.state.selectedClass, e.state.focus)
+        _ = e.frame(width: 50, height: 12)
+        for key: Key in [.char("j"), .char("j"), .char("d"), .char("3"), .tab, .char("?")] { XCTAssertTrue(e.handle(key)) }
+        XCTAssertEqual(e.state.classNames, before.0)
+        XCTAssertEqual(e.state.selectedClass, before.1)
+        XCTAssertEqual(e.state.focus, before.2)
+        XCTAssertFalse(e.state.showHelp)
+        XCTAssertFalse(e.handle(.char("q")), "q still quits")
+        _ = e.frame(width: 80, height: 24)
+        XCTAssertTrue(e.handle(.char("j")))
+        XCTAssertEqual(e.state.selectedClass, before.1 + 1, "keys act again at a usable size")
+    }
+
     func testHelpOverlayAndQuit() throws {
         let e = try makeExplorer()
         _ = e.handle(.char("?"))
