@@ -347,6 +347,43 @@ final class CLITests: XCTestCase {
         XCTAssertEqual((r.json["provenance"] as? [String: Any])?["kind"] as? String, "random-fixture")
     }
 
+    /// `tokenize --clip-vocab` gives transformers' CLIP ids (the fixture corpus), `embed --clip` the CLIP tower's
+    /// features of the preprocessed image, and both checkpoint sides next to it (issue 13).
+    func testCLIPTokenizeAndEmbed() throws {
+        let vocab = Self.root.appendingPathComponent("assets/clip/bpe_simple_vocab_16e6.txt.gz").path
+        let fixture = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: Self.root.appendingPathComponent("Tests/Fixtures/clip/tokenizer.json"))) as? [String: Any])
+        let cases = try XCTUnwrap(fixture["cases"] as? [[String: Any]])
+        let known = try XCTUnwrap(cases.first { ($0["text"] as? String)?.hasPrefix("a photo of") == true })
+        let r = try run(["tokenize", "--json", "--clip-vocab", vocab, "--context-length", "20", "--text", try XCTUnwrap(known["text"] as? String), "IT'S 100% café!"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let items = try XCTUnwrap(r.json["items"] as? [[String: Any]])
+        XCTAssertEqual(items[0]["ids"] as? [Int], known["ids"] as? [Int])
+        XCTAssertEqual(items[1]["ids"] as? [Int], Array((try CLIPTokenizer(path: vocab).tokenize("IT'S 100% café!", contextLength: 20)).ids))
+        let bad = try run(["tokenize", "--clip-vocab", "/nonexistent", "--text", "a"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.hasPrefix("error: ") && bad.stderr.contains("/nonexistent"), bad.stderr)
+
+        let folder = Self.root.appendingPathComponent("Tests/Fixtures/clip/tiny").path
+        let image = Self.root.appendingPathComponent("Tests/Fixtures/clip/images/square-rgb.png").path
+        let e = try run(["embed", "--json", "--clip", folder, "--image", image, "--checkpoint", Self.fixture])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        var models = try XCTUnwrap(e.json["models"] as? [[String: Any]])
+        XCTAssertEqual(models.map { $0["model"] as? String }, ["spiking", "ann_twin", "clip"])
+        let clip = try CLIPModel(folder: folder)
+        let expected = try clip.imageFeatures(pixels: CLIPImagePreprocessor(shortestEdge: 32, cropSize: 32)(ImageDecoder.decode(path: image)), batch: 1)
+        assertClose(floats((models[2]["images"] as? [Any])?.first), expected, "CLIP image features")
+        // The random-weight fixture's vocabulary is 1,000 ids: real CLIP ids for text are a one-line error.
+        let clipText = try run(["embed", "--clip", folder, "--text", "a cat"])
+        XCTAssertEqual(clipText.status, 1)
+        XCTAssertTrue(clipText.stderr.hasPrefix("error: ") && clipText.stderr.contains("vocabulary of 1000"), clipText.stderr)
+        let t = try run(["embed", "--json", "--checkpoint", Self.fixture, "--text", "1 2 3"])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        models = try XCTUnwrap(t.json["models"] as? [[String: Any]])
+        let m = try model
+        let (text, _) = try m.text.forward(tokenIds: [[1, 2, 3] + [Int](repeating: m.config.tokenizer.padId, count: m.config.text.contextLength - 3)], mode: .spikeAware)
+        assertClose(floats((models[0]["texts"] as? [Any])?.first), text, "spiking text embedding")
+    }
+
     func testTokenizeTokenIDs() throws {
         let ids = (1...23).map(String.init).joined(separator: " ")
         let r = try run(["tokenize", "--json", "--checkpoint", Self.fixture, "--text", ids, "--text", "1 5 2"])
