@@ -34,3 +34,19 @@ def test_vocabulary_conversion_matches_the_reference_tokenizer_layout():
     assert len(merges) == 48894 and len(vocab) == 49408
     assert vocab["<|startoftext|>"] == 49406 and vocab["<|endoftext|>"] == 49407
     assert vocab["!"] == 0 and vocab["a</w>"] == 256 + 64
+
+
+def test_model_and_preprocessing_fixtures_regenerate(tmp_path):
+    import torch
+    from safetensors import safe_open
+
+    clip_fixtures.model_fixture("tiny", tmp_path)
+    clip_fixtures.preprocess_fixture(tmp_path)
+    for rel in ["tiny/golden.safetensors", "tiny/model.safetensors", "images/expected.safetensors"]:
+        with safe_open(str(FIXTURES_DIR / "clip" / rel), "pt") as a, safe_open(str(tmp_path / rel), "pt") as b:
+            assert sorted(a.keys()) == sorted(b.keys()), rel
+            for k in a.keys():
+                assert torch.equal(a.get_tensor(k), b.get_tensor(k)), f"{rel}: {k}"
+    committed = json.loads((FIXTURES_DIR / "clip" / "tiny" / "config.json").read_text())
+    fresh = json.loads((tmp_path / "tiny" / "config.json").read_text())
+    assert committed == fresh
