@@ -44,6 +44,27 @@ final class CLIPModelTests: XCTestCase {
         }
     }
 
+    /// BF16 weights (the F32 fixture's values truncated to their top 16 bits) load and give nearly the same features.
+    func testBF16WeightsLoad() throws {
+        let dir = temporaryPath("clip-bf16-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: fixturePath("clip", "tiny/config.json"), toPath: dir + "/config.json")
+        let source = try SafeTensorsFile(path: fixturePath("clip", "tiny/model.safetensors"))
+        let tensors = rawTensors(of: source).map { t -> RawTensor in
+            guard t.dtype == "F32" else { return t }
+            let bytes = stride(from: 0, to: t.bytes.count, by: 4).flatMap { [t.bytes[$0 + 2], t.bytes[$0 + 3]] }
+            return RawTensor(key: t.key, dtype: "BF16", shape: t.shape, bytes: bytes)
+        }
+        try writeSafeTensors(dir + "/model.safetensors", tensors: tensors)
+        let bf16 = try CLIPModel(folder: dir), f32 = try CLIPModel(folder: fixturePath("clip", "tiny"))
+        let golden = try SafeTensorsFile(path: fixturePath("clip", "tiny/golden.safetensors"))
+        let pixels = try golden.floats("pixel_values")
+        let b = try golden.info("pixel_values").shape[0]
+        let (x, y) = (try bf16.imageFeatures(pixels: pixels, batch: b), try f32.imageFeatures(pixels: pixels, batch: b))
+        XCTAssertNotEqual(x, y)
+        XCTAssertLessThan(relL2(x, y), 0.05)
+    }
+
     func testStrictLoadingNamesTheKey() throws {
         let dir = temporaryPath("clip-strict-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
