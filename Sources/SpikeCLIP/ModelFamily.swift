@@ -124,6 +124,23 @@ public struct CompanionFiles: Sendable {
         return nil
     }
 
+    /// The ANN text model the config names, found and, unless the user opted out, checked against `ann_text.sha256`.
+    /// - Parameter weights: the file whose hash the config states, given the found path (itself, or a folder's
+    ///   `model.safetensors`).
+    /// - Throws: ``BundleError/missingFile(path:what:file:assets:)``, ``BundleError/annTextHashMismatch(path:file:expected:actual:)``.
+    public func verifiedANNText(_ ref: ModelConfig.ANNTextReference, what: String, options: LoadOptions,
+                                weights: (String) -> String = { $0 }) throws -> String {
+        let found = try require(ref.file, what: what)
+        if options.verifyANNTextHash {
+            let file = weights(found)
+            let actual = try sha256Hex(path: file)
+            guard actual == ref.sha256.lowercased() else {
+                throw BundleError.annTextHashMismatch(path: checkpoint, file: file, expected: ref.sha256, actual: actual)
+            }
+        }
+        return found
+    }
+
     /// `relative`, found, or ``BundleError/missingFile(path:what:file:assets:)``.
     public func require(_ relative: String, what: String) throws -> String {
         guard let p = locate(relative) else { throw BundleError.missingFile(path: checkpoint, what: what, file: relative, assets: assets) }
@@ -225,14 +242,7 @@ extension ModelFamily {
         let tokenizer = try WordPieceTokenizer(vocabPath: try files.require(c.tokenizer.vocabFile ?? "", what: "vocabulary"))
         var annText: MiniLMTextEncoder?
         if options.loadANNText, let ref = c.annText {
-            let p = try files.require(ref.file, what: "ANN text model")
-            if options.verifyANNTextHash {
-                let actual = try sha256Hex(path: p)
-                guard actual == ref.sha256.lowercased() else {
-                    throw BundleError.annTextHashMismatch(path: files.checkpoint, file: p, expected: ref.sha256, actual: actual)
-                }
-            }
-            annText = try MiniLMTextEncoder(path: p)
+            annText = try MiniLMTextEncoder(path: try files.verifiedANNText(ref, what: "ANN text model", options: options))
         }
         return try ModelParts(model: model, tokenizer: tokenizer, annText: annText, defaultClasses: c.classes, defaultTemplates: c.templates)
     }
@@ -308,15 +318,9 @@ extension ModelFamily {
         let tokenizer = try CLIPTokenizer(path: try files.require(c.tokenizer.vocabFile ?? "clip/bpe_simple_vocab_16e6.txt.gz", what: "CLIP vocabulary"))
         var annText: CLIPModel?
         if options.loadANNText, let ref = c.annText {
-            let folder = try files.require(ref.file, what: "CLIP model folder")
-            if options.verifyANNTextHash {
-                let weights = (folder as NSString).appendingPathComponent("model.safetensors")
-                let actual = try sha256Hex(path: weights)
-                guard actual == ref.sha256.lowercased() else {
-                    throw BundleError.annTextHashMismatch(path: files.checkpoint, file: weights, expected: ref.sha256, actual: actual)
-                }
-            }
-            annText = try CLIPModel(folder: folder)
+            annText = try CLIPModel(folder: try files.verifiedANNText(ref, what: "CLIP model folder", options: options) {
+                ($0 as NSString).appendingPathComponent("model.safetensors")
+            })
         }
         return try ModelParts(model: model, tokenizer: tokenizer, annText: annText, defaultClasses: c.classes, defaultTemplates: c.templates)
     }
