@@ -62,7 +62,7 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible, Sendabl
         case let .truncated(path, needed, actual):
             return "\(quotedPreview(path, limit: 400)): truncated: needs \(needed) bytes, file has \(actual)"
         case let .headerTooLarge(path, size, limit):
-            return "\(quotedPreview(path, limit: 400)): header of \(size) bytes exceeds the limit of \(limit) bytes"
+            return "\(quotedPreview(path, limit: 400)): header of \(size) bytes exceeds the limit of \(limit) bytes (not a safetensors file?)"
         case let .badHeader(path, reason):
             return "\(quotedPreview(path, limit: 400)): invalid safetensors header: \(quotedPreview(reason, limit: 120))"
         case let .unsupportedDType(path, key, dtype):
