@@ -99,7 +99,7 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(help: "Dataset (only fashion-mnist).")
+    @Option(help: "Dataset: fashion-mnist, cifar10 or cifar100 (the binary distributions), or folder (one sub-folder of images per class).")
     var dataset = "fashion-mnist"
 
     @Option(help: "Split: test or train.")
@@ -114,8 +114,8 @@ struct Eval: ParsableCommand {
     @Option(help: "Prompt templates file, one template with {} per line (default: the checkpoint's templates).")
     var templatesFile: String?
 
-    @Option(help: "Folder holding the Fashion-MNIST IDX files.")
-    var dataDir = FashionMNIST.defaultDirectory
+    @Option(help: "Folder holding the data set (default for fashion-mnist: \(FashionMNIST.defaultDirectory); required otherwise).")
+    var dataDir: String?
 
     @Option(help: "Images per forward pass.")
     var batchSize = 100
@@ -127,12 +127,17 @@ struct Eval: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard dataset == "fashion-mnist" else { throw ValidationError("--dataset '\(dataset)' is not supported (fashion-mnist)") }
+        guard Self.datasets.contains(dataset) else {
+            throw ValidationError("--dataset '\(quotedPreview(dataset))' is not one of \(Self.datasets.joined(separator: ", "))")
+        }
+        guard dataset == "fashion-mnist" || dataDir != nil else { throw ValidationError("--dataset \(dataset) needs --data-dir") }
         guard split == "test" || split == "train" else { throw ValidationError("--split must be test or train, got '\(split)'") }
         if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1") } }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
         if let threads { guard threads >= 1 else { throw ValidationError("--threads must be >= 1") } }
     }
+
+    static let datasets = ["fashion-mnist", "cifar10", "cifar100", "folder"]
 
     /// Reads a list file: trimmed lines, blank and `#` lines dropped.
     static func readLines(_ path: String) throws -> [String] {
@@ -161,29 +166,34 @@ struct Eval: ParsableCommand {
     func evaluate() throws -> EvalJSON {
         let ctx = try model.load()
         let c = ctx.config
-        let labelCount = FashionMNIST.classes.count
+        let set: any LabeledImageSet
+        switch dataset {
+        case "cifar10": set = try CIFARSet(.cifar10, split: split, directory: dataDir ?? "")
+        case "cifar100": set = try CIFARSet(.cifar100, split: split, directory: dataDir ?? "")
+        case "folder": set = try ImageFolderSet(directory: dataDir ?? "")
+        default: set = try FashionMNISTSet(split: split, directory: dataDir ?? FashionMNIST.defaultDirectory)
+        }
+        let labelCount = set.classNames.count
         let isIDs = ctx.bundle.family.kind == ModelFamily.tokenIDs.kind
         let fileClasses = try classesFile.map(Self.readLines)
         if isIDs && (fileClasses.map { $0.filter { !$0.hasPrefix("+") }.isEmpty } ?? true) {
-            throw UserError(description: "\(ctx.path) takes token ids (tokenizer kind 'ids'): give --classes-file with one token-id list per Fashion-MNIST label")
+            throw UserError(description: "\(ctx.path) takes token ids (tokenizer kind 'ids'): give --classes-file with one token-id list per dataset label")
         }
-        let defaults = c.classes.count >= labelCount ? c.classes : FashionMNIST.classes
+        // Fashion-MNIST: the checkpoint's own names when it has one per label; other sets: their class names.
+        let defaults = dataset == "fashion-mnist" && c.classes.count >= labelCount ? c.classes
+            : set.classNames.map { $0.replacingOccurrences(of: "_", with: " ") }
         let classes = Self.classes(defaults: defaults, file: fileClasses)
         let labelClasses = classesFile == nil ? labelCount : min(labelCount, classes.count - (fileClasses?.filter { $0.hasPrefix("+") }.count ?? 0))
         if labelClasses < labelCount {
             printError("warning: only \(labelClasses) classes map to the \(labelCount) labels; labels \(labelClasses)-\(labelCount - 1) always count as wrong")
         }
-        let templates = try templatesFile.map(Self.readLines) ?? ctx.defaultTemplates
+        let templates = try templatesFile.map(Self.readLines) ?? (set is CIFARSet ? CIFARSet.clipTemplates : ctx.defaultTemplates)
         guard !templates.isEmpty else { throw UserError(description: "\(templatesFile ?? "templates"): no templates") }
         guard !classes.isEmpty else { throw UserError(description: "no classes") }
 
         // Data.
-        let (imagesPath, labelsPath) = FashionMNIST.files(split: split, in: dataDir)
-        let imageFile = try IDXFile(path: imagesPath)
-        let labelFile = try IDXFile(path: labelsPath)
-        guard imageFile.dimensions.count == 3 else { throw UserError(description: "\(imagesPath): not an IDX image file") }
-        let n = min(limit ?? imageFile.count, imageFile.count, labelFile.count)
-        let labels = try (0..<n).map(labelFile.label(at:))
+        let n = min(limit ?? set.count, set.count)
+        let labels = try (0..<n).map(set.label(at:))
         let start = DispatchTime.now().uptimeNanoseconds
         func seconds(since t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9 }
 
@@ -194,10 +204,10 @@ struct Eval: ParsableCommand {
         // Images, preprocessed once: [N, C, H, W].
         let per = c.vision.inChannels * c.vision.imageSize[0] * c.vision.imageSize[1]
         var allPixels = [Float](); allPixels.reserveCapacity(n * per)
-        for i in 0..<n { allPixels += ctx.preprocessor(try imageFile.image(at: i)) }
+        for i in 0..<n { allPixels += ctx.preprocessor(try set.image(at: i)) }
         let pixels = allPixels
         guard pixels.count == n * per else {
-            throw UserError(description: "\(imagesPath): images preprocess to \(pixels.count / max(n, 1)) values, the model expects \(per)")
+            throw UserError(description: "\(set.name): images preprocess to \(pixels.count / max(n, 1)) values, the model expects \(per)")
         }
 
         let batches = stride(from: 0, to: n, by: batchSize).map { $0..<min($0 + batchSize, n) }

@@ -197,6 +197,68 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.stderr, "", "no progress bar when stderr is not a terminal")
     }
 
+    /// `eval --dataset cifar10|folder` on small generated data sets in those layouts (issue 14): the CIFAR binary
+    /// records and the ImageFolder tree are read with their labels, and each image's top-1 equals `classify`'s.
+    func testEvalOnCIFARBinaryAndImageFolder() throws {
+        let dir = try temporaryDirectory()
+        let checkpoint = Self.root.appendingPathComponent("assets/checkpoints/default.safetensors").path
+        // CIFAR-10: 4 records (label byte, then 1,024 R, G, B bytes): labels 3, 0, 9, 5.
+        var bin: [UInt8] = []
+        for (i, label) in [3, 0, 9, 5].enumerated() {
+            bin.append(UInt8(label))
+            for c in 0..<3 { for p in 0..<1024 { bin.append(UInt8((p * (i + 1) + c * 85) % 256)) } }
+        }
+        try FileManager.default.createDirectory(atPath: dir + "/cifar-10-batches-bin", withIntermediateDirectories: true)
+        try Data(bin).write(to: URL(fileURLWithPath: dir + "/cifar-10-batches-bin/test_batch.bin"))
+        let r = try run(["eval", "--json", "--checkpoint", checkpoint, "--dataset", "cifar10", "--data-dir", dir, "--templates-file", "/dev/null"])
+        XCTAssertEqual(r.status, 1, "an empty templates file is refused")
+        let c = try run(["eval", "--json", "--checkpoint", checkpoint, "--dataset", "cifar10", "--data-dir", dir])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        XCTAssertEqual(c.json["images"] as? Int, 4)
+        XCTAssertEqual(c.json["classes"] as? [String], CIFARSet.cifar10Classes)
+        XCTAssertEqual((c.json["templates"] as? [String])?.count, 18)
+        let confusion = try XCTUnwrap((c.json["spiking"] as? [String: Any])?["confusion"] as? [[Int]])
+        XCTAssertEqual(confusion.map { $0.reduce(0, +) }, (0..<10).map { [3, 0, 9, 5].contains($0) ? 1 : 0 })
+        let set = try CIFARSet(.cifar10, split: "test", directory: dir)
+        XCTAssertEqual(try (0..<4).map(set.label(at:)), [3, 0, 9, 5])
+        XCTAssertEqual(try set.image(at: 1).samples[3], Float((1 * 2 + 0) % 256) / 255, accuracy: 1e-7)  // pixel 1, R
+        // A truncated batch is one line naming the file.
+        try Data(bin.prefix(5000)).write(to: URL(fileURLWithPath: dir + "/cifar-10-batches-bin/test_batch.bin"))
+        let bad = try run(["eval", "--checkpoint", checkpoint, "--dataset", "cifar10", "--data-dir", dir])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.hasPrefix("error: ") && bad.stderr.contains("test_batch.bin") && !bad.stderr.dropLast().contains("\n"), bad.stderr)
+
+        // ImageFolder: two classes (folder names, sorted), the demo images inside, a non-image file skipped.
+        let folder = dir + "/folder"
+        for (cls, files) in [("ankle_boot", ["ankle-boot_0000.png"]), ("bag", ["bag_0018.png", "notes.txt"])] {
+            try FileManager.default.createDirectory(atPath: folder + "/" + cls, withIntermediateDirectories: true)
+            for f in files {
+                let target = folder + "/" + cls + "/" + f
+                if f.hasSuffix(".txt") { try "not an image".write(toFile: target, atomically: true, encoding: .utf8) }
+                else { try FileManager.default.copyItem(atPath: Self.root.appendingPathComponent("assets/images/" + f).path, toPath: target) }
+            }
+        }
+        let f = try run(["eval", "--json", "--checkpoint", checkpoint, "--dataset", "folder", "--data-dir", folder])
+        XCTAssertEqual(f.status, 0, f.stderr)
+        XCTAssertEqual(f.json["images"] as? Int, 2)
+        XCTAssertEqual(f.json["classes"] as? [String], ["ankle boot", "bag"])
+        let top1 = try XCTUnwrap((f.json["spiking"] as? [String: Any])?["top1"] as? Double)
+        var hits = 0
+        for (label, image) in [(0, "ankle-boot_0000.png"), (1, "bag_0018.png")] {
+            let k = try run(["classify", "--json", "--checkpoint", checkpoint, "--image", Self.root.appendingPathComponent("assets/images/" + image).path,
+                             "--prompt", "ankle boot", "bag"])
+            let snn = try XCTUnwrap(((k.json["images"] as? [[String: Any]])?.first?["snn"] as? [String: Any])?["top1"] as? Int)
+            if snn == label { hits += 1 }
+        }
+        XCTAssertEqual(top1, Double(hits) / 2, accuracy: 1e-9)
+        let none = try run(["eval", "--checkpoint", checkpoint, "--dataset", "folder", "--data-dir", dir + "/cifar-10-batches-bin"])
+        XCTAssertEqual(none.status, 1)
+        XCTAssertTrue(none.stderr.contains("no class sub-folders"), none.stderr)
+        let usage = try run(["eval", "--dataset", "cifar10"])
+        XCTAssertEqual(usage.status, 2)
+        XCTAssertTrue(usage.stderr.contains("--data-dir"), usage.stderr)
+    }
+
     func testEvalOnTokenIDCheckpointNeedsClassesFile() throws {
         let r = try run(["eval", "--checkpoint", Self.fixture, "--limit", "2"])
         XCTAssertEqual(r.status, 1)
