@@ -76,6 +76,19 @@ show "" eval
 printf 'Synonyms for the class names plus two distractors, first 1000 test images:\n\n'
 printf '```console\n$ cat classes.txt\n'; cat "$WORK/classes.txt"; printf '```\n\n'
 show "" eval --classes-file classes.txt --limit 1000
+cat <<'TEXT'
+Other data sets: `--dataset cifar10` / `cifar100` read the binary distributions (`cifar-10-batches-bin`:
+`test_batch.bin`, `data_batch_1..5.bin`; `cifar-100-binary`: `test.bin`, `train.bin`) from `--data-dir` (the folder
+or its parent), with the data sets' own class names and CLIP's 18 CIFAR templates by default; the pickled Python
+download converts to that layout, running no pickle code, with
+`PYTHONPATH=training python -m spikeclip_training.cifar_convert --src cifar-10-batches-py --out DIR`.
+`--dataset folder --data-dir DIR` reads the ImageFolder layout (one sub-folder per class, sorted; `_` in a folder
+name reads as a space). Here a folder of two classes made from the demo images:
+
+TEXT
+mkdir -p "$WORK/run/folder/ankle_boot" "$WORK/run/folder/bag"
+cp "$ROOT"/assets/images/ankle-boot_*.png "$WORK/run/folder/ankle_boot/"; cp "$ROOT"/assets/images/bag_*.png "$WORK/run/folder/bag/"
+show "" eval --dataset folder --data-dir folder
 echo '## raster'; echo
 show "A titled raster (time step across, neuron down, firing-rate sidebar) as PNG (through libpng), SVG or text. The file is written atomically (temporary file in the same folder, then rename) and never replaces an existing file without \`--force\`." \
   raster --image assets/images/bag_0018.png --layer vision.block.0.attn.q_lif --out raster.png --max-neurons 96

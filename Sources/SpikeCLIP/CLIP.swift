@@ -189,6 +189,9 @@ public struct CLIPModel: Sendable {
     public init(folder: String) throws {
         var isDir: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: folder, isDirectory: &isDir)
+        guard exists else {
+            throw CheckpointError.badConfig(path: folder, reason: "no such folder (a Hugging Face CLIPModel folder holds config.json and model.safetensors)")
+        }
         let dir = isDir.boolValue ? folder : (folder as NSString).deletingLastPathComponent
         let weights = isDir.boolValue ? (dir as NSString).appendingPathComponent("model.safetensors") : folder
         let configPath = (dir as NSString).appendingPathComponent("config.json")

@@ -97,7 +97,11 @@ public final class CLIPTokenizer: PromptTokenizer, @unchecked Sendable {
             if bytes.starts(with: [0x1F, 0x8B]) {
                 do { bytes = try IDXFile.gunzip(bytes, path: path) } catch { throw CLIPTokenizerError.cannotRead(path: path, reason: "\(error)") }
             }
-            let merges = try Self.parseMerges(try Self.text(bytes, path: path), path: path, limit: 49152 - 256 - 2)
+            let expected = 49152 - 256 - 2
+            let merges = try Self.parseMerges(try Self.text(bytes, path: path), path: path, limit: expected)
+            guard merges.count == expected else {
+                throw CLIPTokenizerError.malformed(path: path, reason: "\(merges.count) merges, CLIP's vocabulary file has \(expected) after its header")
+            }
             var vocab: [String] = byteSymbolsInVocabularyOrder.map { String($0) }
             vocab += byteSymbolsInVocabularyOrder.map { String($0) + "</w>" }
             vocab += merges.map { $0.0 + $0.1 }

@@ -14,6 +14,9 @@ func benchPyTorchReference(checkpoint: String, iterations: Int, clip: String? = 
         + (clip.map { ["--clip", $0] } ?? [])
     var environment = env
     environment["PYTHONPATH"] = "training" + (env["PYTHONPATH"].map { ":" + $0 } ?? "")
+    // transformers' loading progress bars would land in our output (escaped, one line each).
+    environment["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    environment["TQDM_DISABLE"] = "1"
     p.environment = environment
     let out = Pipe()
     p.standardOutput = out

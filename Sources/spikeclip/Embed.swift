@@ -84,6 +84,9 @@ struct Embed: ParsableCommand {
                     let vocab = FileManager.default.fileExists(atPath: folderVocab) ? clip
                         : (ExplorerOptions.resolveAssets(assets) as NSString).appendingPathComponent("clip/bpe_simple_vocab_16e6.txt.gz")
                     let tokenizer = try CLIPTokenizer(path: vocab)
+                    guard tokenizer.tokens.count <= model.config.vocabSize else {
+                        throw UserError(description: "\(clip): the model's vocabulary has \(model.config.vocabSize) tokens, the tokenizer \(vocab) \(tokenizer.tokens.count): text needs the folder's own vocab.json + merges.txt")
+                    }
                     // One prompt at a time, unpadded (the causal mask makes padding after the end token irrelevant),
                     // cut to max_position_embeddings with the end token kept.
                     clipTexts = try texts.map { t in

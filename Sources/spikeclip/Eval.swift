@@ -89,7 +89,7 @@ private final class Locked<Value>: @unchecked Sendable {
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Zero-shot accuracy on Fashion-MNIST: spiking model vs ANN twin, agreement, confusion, energy, firing rates, throughput.",
+        abstract: "Zero-shot accuracy on Fashion-MNIST, CIFAR-10/100 (binary) or an image folder: spiking model vs ANN twin, agreement, confusion, energy, firing rates, throughput.",
         discussion: """
             --classes-file: one class name per line (blank lines and lines starting with # are ignored). Plain lines
             replace the class list, in label order (line i is label i); lines starting with '+' extend it with
@@ -111,7 +111,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Class names file (see below).")
     var classesFile: String?
 
-    @Option(help: "Prompt templates file, one template with {} per line (default: the checkpoint's templates).")
+    @Option(help: "Prompt templates file, one template with {} per line (default: the checkpoint's templates; CLIP's 18 CIFAR templates for cifar10/cifar100).")
     var templatesFile: String?
 
     @Option(help: "Folder holding the data set (default for fashion-mnist: \(FashionMNIST.defaultDirectory); required otherwise).")

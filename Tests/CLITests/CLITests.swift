@@ -437,7 +437,7 @@ final class CLITests: XCTestCase {
         // The random-weight fixture's vocabulary is 1,000 ids: real CLIP ids for text are a one-line error.
         let clipText = try run(["embed", "--clip", folder, "--text", "a cat"])
         XCTAssertEqual(clipText.status, 1)
-        XCTAssertTrue(clipText.stderr.hasPrefix("error: ") && clipText.stderr.contains("vocabulary of 1000"), clipText.stderr)
+        XCTAssertTrue(clipText.stderr.hasPrefix("error: ") && clipText.stderr.contains("vocabulary has 1000 tokens"), clipText.stderr)
         let t = try run(["embed", "--json", "--checkpoint", Self.fixture, "--text", "1 2 3"])
         XCTAssertEqual(t.status, 0, t.stderr)
         models = try XCTUnwrap(t.json["models"] as? [[String: Any]])

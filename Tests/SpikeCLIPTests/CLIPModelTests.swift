@@ -78,6 +78,10 @@ final class CLIPModelTests: XCTestCase {
         tensors = rawTensors(of: source) + [.f32("vision_model.extra", [1], [0])]
         try writeSafeTensors(dir + "/model.safetensors", tensors: tensors)
         assertThrows(CheckpointError.unknownKeys(path: dir + "/model.safetensors", keys: ["vision_model.extra"])) { _ = try CLIPModel(folder: dir) }
+        // Regression (fresh-user trial): a mistyped folder was reported as its parent's config.json.
+        assertThrows(CheckpointError.badConfig(path: dir + "y", reason: "no such folder (a Hugging Face CLIPModel folder holds config.json and model.safetensors)")) {
+            _ = try CLIPModel(folder: dir + "y")
+        }
         try #"{"vision_config": {"hidden_act": "relu"}}"#.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try CLIPModel(folder: dir)) { XCTAssertTrue("\($0)".contains("vision_config.hidden_act"), "\($0)") }
         try #"{"text_config": {"hidden_size": 1e300}}"#.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)

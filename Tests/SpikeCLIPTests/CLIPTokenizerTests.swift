@@ -62,6 +62,10 @@ final class CLIPTokenizerTests: XCTestCase {
         let threeSymbols = temporaryPath("clip-three.txt")
         try "#version: 0.2\na b c\n".write(toFile: threeSymbols, atomically: true, encoding: .utf8)
         assertThrows(CLIPTokenizerError.malformed(path: threeSymbols, reason: "line 2 is not two symbols")) { _ = try CLIPTokenizer(path: threeSymbols) }
+        // Regression (fresh-user trial): any two-symbol text file passed as CLIP's vocabulary.
+        let small = temporaryPath("clip-small.txt")
+        try "#version: 0.2\nh e\nl l\n".write(toFile: small, atomically: true, encoding: .utf8)
+        assertThrows(CLIPTokenizerError.malformed(path: small, reason: "2 merges, CLIP's vocabulary file has 48894 after its header")) { _ = try CLIPTokenizer(path: small) }
         let truncated = temporaryPath("clip-truncated.gz")
         let gz = try XCTUnwrap(FileManager.default.contents(atPath: Self.vocabPath))
         try gz.prefix(5000).write(to: URL(fileURLWithPath: truncated))

@@ -56,18 +56,18 @@ def load_batch(path: Path) -> dict:
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
 
 
-def _records(path: Path, batch: dict, label_keys: list[str]) -> bytes:
+def _records(path: Path, batch: dict, label_keys: list[str], limits: list[int]) -> bytes:
     data = batch.get("data")
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise CIFARError(f"{path}: 'data' is not a uint8 [N, 3072] array")
     labels = []
-    for key in label_keys:
+    for key, limit in zip(label_keys, limits):
         values = batch.get(key)
         if not isinstance(values, (list, np.ndarray)) or len(values) != data.shape[0]:
             raise CIFARError(f"{path}: '{key}' does not hold one label per image")
         arr = np.asarray(values)
-        if arr.dtype.kind not in "iu" or arr.min(initial=0) < 0 or arr.max(initial=0) > 255:
-            raise CIFARError(f"{path}: '{key}' labels must be integers 0-255")
+        if arr.dtype.kind not in "iu" or arr.min(initial=0) < 0 or arr.max(initial=0) >= limit:
+            raise CIFARError(f"{path}: '{key}' labels must be integers 0-{limit - 1}")
         labels.append(arr.astype(np.uint8))
     return np.concatenate([np.stack(labels, 1), data], axis=1).tobytes()
 
@@ -76,19 +76,20 @@ def convert(src: Path, out: Path) -> list[Path]:
     """Writes the binary batches; returns their paths. Raises ``CIFARError``."""
     src = Path(src)
     if (src / "test_batch").exists():
-        names, keys, folder = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], ["labels"], "cifar-10-batches-bin"
+        names, keys, limits, folder = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], ["labels"], [10], "cifar-10-batches-bin"
     elif (src / "test").exists():
-        names, keys, folder = ["train", "test"], ["coarse_labels", "fine_labels"], "cifar-100-binary"
+        names, keys, limits, folder = ["train", "test"], ["coarse_labels", "fine_labels"], [20, 100], "cifar-100-binary"
     else:
         raise CIFARError(f"{src}: neither cifar-10-batches-py (test_batch) nor cifar-100-python (test)")
+    # Every batch is read and checked before anything is written (a refused file leaves no output behind).
+    blobs = [(n, _records(src / n, load_batch(src / n), keys, limits)) for n in names if (src / n).exists()]
     target = Path(out) / folder
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CIFARError(f"{out}: cannot create {folder} there ({e.strerror or e})") from None
     written = []
-    for n in names:
-        path = src / n
-        if not path.exists():
-            continue
-        blob = _records(path, load_batch(path), keys)
+    for n, blob in blobs:
         dest = target / f"{n}.bin"
         tmp = dest.with_suffix(".bin.tmp")
         tmp.write_bytes(blob)

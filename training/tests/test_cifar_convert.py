@@ -74,3 +74,18 @@ def test_hostile_and_malformed_batches_are_refused(tmp_path, capsys):
         convert(src, tmp_path / "out")
     with pytest.raises(CIFARError, match="neither"):
         convert(tmp_path, tmp_path / "out")
+
+
+def test_out_of_range_labels_and_unwritable_out_are_one_line(tmp_path, capsys):
+    src, _ = _cifar10(tmp_path)
+    with open(src / "test_batch", "wb") as f:
+        pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 12]}, f)
+    with pytest.raises(CIFARError, match="0-9"):
+        convert(src, tmp_path / "out")
+    assert not (tmp_path / "out").exists(), "nothing written for a refused set"
+    (tmp_path / "again").mkdir()
+    _cifar10(tmp_path / "again")
+    (tmp_path / "afile").write_text("x")
+    assert main(["--src", str(tmp_path / "again" / "cifar-10-batches-py"), "--out", str(tmp_path / "afile")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1

@@ -82,7 +82,11 @@ public struct CIFARSet: LabeledImageSet {
         try check(index)
         let label = Int(bytes[index * recordSize + labelBytes - 1])
         guard label < classNames.count else {
-            throw ImageError.corrupt(path: files.first?.path ?? "", format: kind.rawValue, reason: "record \(index) has label \(label) of \(classNames.count)")
+            // Name the file holding the record and the record's index in it.
+            var local = index
+            var file = files.first?.path ?? ""
+            for f in files { if local < f.records { file = f.path; break }; local -= f.records }
+            throw ImageError.corrupt(path: file, format: kind.rawValue, reason: "record \(local) has label \(label) of \(classNames.count)")
         }
         return label
     }
