@@ -24,7 +24,7 @@ public struct ANNVisionEncoder: Sendable {
         let d = a.embedDims, dh = a.hiddenDims
         self.config = config
         var convs: [Conv3x3] = []
-        for (j, (cin, cout)) in SpikingVisionEncoder.tokenizerChannels(inChannels: config.vision.inChannels, d: d).enumerated() {
+        for (j, (cin, cout)) in LayerGraph.tokenizerChannels(inChannels: config.vision.inChannels, d: d).enumerated() {
             let w = try store.take("\(prefix)embeddings.block\(j)_conv.weight", [cout, cin, 3, 3])
             let bn = try store.batchNorm("\(prefix)embeddings.block\(j)_bn", channels: cout, eps: config.batchNormEps)
             let f = bn.fold(weight: w, bias: nil, outChannels: cout)

@@ -286,7 +286,7 @@ public enum EnergyAccounting {
         let d = a.embedDims, dh = a.hiddenDims, h = v.imageSize[0], w = v.imageSize[1]
         let n = Double((h / 4) * (w / 4)), dd = Double(d)
         var ops: [LayerOps] = []
-        let shapes = SpikingVisionEncoder.tokenizerChannels(inChannels: v.inChannels, d: d)
+        let shapes = LayerGraph.tokenizerChannels(inChannels: v.inChannels, d: d)
         let sizes = [(h, w), (h, w), (h, w), (h / 2, w / 2), (h / 4, w / 4)]
         for (j, ((cin, cout), (ch, cw))) in zip(shapes, sizes).enumerated() {
             var o = LayerOps(name: "ann_vision.embeddings.block\(j)_conv", steps: 1)

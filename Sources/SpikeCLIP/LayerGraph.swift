@@ -91,6 +91,11 @@ public struct LayerGraph: Sendable, Equatable {
                                   vReset: Float(l.vReset)))
     }
 
+    /// Channel widths of the conv tokenizer (`patch_embed` / the ANN twin's `embeddings`): C_in -> D/8 -> D/4 -> D/2 -> D -> D.
+    static func tokenizerChannels(inChannels: Int, d: Int) -> [(Int, Int)] {
+        [(inChannels, d / 8), (d / 8, d / 4), (d / 4, d / 2), (d / 2, d), (d, d)]
+    }
+
     /// The spiking image encoder (official `Vision_Encoder`, Spikingformer-style; SPEC 1.2): a conv tokenizer
     /// (`patch_embed`, C -> D/8 -> D/4 -> D/2 -> D -> D with two max pools, so `N = H*W/16` tokens), `depths` spiking
     /// transformer blocks on a real-valued residual stream, the token-mean time-weighted readout and `proj`.
@@ -105,19 +110,18 @@ public struct LayerGraph: Sendable, Equatable {
         }
         let p = "vision.patch_embed."
         add("vision.pixels", .input, [v.inChannels, h, w])
-        add(p + "block0_conv", .conv3x3(inChannels: v.inChannels, outChannels: d / 8), [d / 8, h, w])
-        add(p + "block1_lif", neuron(config), [d / 8, h, w])
-        add(p + "block1_conv", .conv3x3(inChannels: d / 8, outChannels: d / 4), [d / 4, h, w])
-        add(p + "block2_lif", neuron(config), [d / 4, h, w])
-        add(p + "block2_conv", .conv3x3(inChannels: d / 4, outChannels: d / 2), [d / 2, h, w])
+        // Five 3x3 convs (channels from `tokenizerChannels`, shared with the ANN twin); max pools before block3/block4's LIFs.
         let (h2, w2) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1)
-        add(p + "block3_mp", .maxPool3x3s2, [d / 2, h2, w2])
-        add(p + "block3_lif", neuron(config), [d / 2, h2, w2])
-        add(p + "block3_conv", .conv3x3(inChannels: d / 2, outChannels: d), [d, h2, w2])
         let (gh, gw) = ((h2 - 1) / 2 + 1, (w2 - 1) / 2 + 1)
-        add(p + "block4_mp", .maxPool3x3s2, [d, gh, gw])
-        add(p + "block4_lif", neuron(config), [d, gh, gw])
-        add(p + "block4_conv", .conv3x3(inChannels: d, outChannels: d), [d, gh, gw])
+        let sides = [(h, w), (h, w), (h, w), (h2, w2), (gh, gw)]
+        for (j, (cin, cout)) in tokenizerChannels(inChannels: v.inChannels, d: d).enumerated() {
+            let (sh, sw) = sides[j]
+            if j > 0 {
+                if j >= 3 { add(p + "block\(j)_mp", .maxPool3x3s2, [cin, sh, sw]) }
+                add(p + "block\(j)_lif", neuron(config), [cin, sh, sw])
+            }
+            add(p + "block\(j)_conv", .conv3x3(inChannels: cin, outChannels: cout), [cout, sh, sw])
+        }
         let n = gh * gw
         var stream = previous
         for i in 0..<v.depths {

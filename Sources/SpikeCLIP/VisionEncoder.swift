@@ -29,11 +29,6 @@ public struct SpikingVisionEncoder: Sendable {
     public let config: ModelConfig
     let network: SpikingNetwork
 
-    /// Channel widths of the tokenizer convs: C_in -> D/8 -> D/4 -> D/2 -> D -> D.
-    static func tokenizerChannels(inChannels: Int, d: Int) -> [(Int, Int)] {
-        [(inChannels, d / 8), (d / 8, d / 4), (d / 4, d / 2), (d / 2, d), (d, d)]
-    }
-
     init(config: ModelConfig, store: inout ParameterStore) throws {
         self.config = config
         self.network = try SpikingNetwork(graph: .spikingVision(config), config: config, store: &store)

@@ -56,7 +56,7 @@ struct Embed: ParsableCommand {
                 if !images.isEmpty {
                     let pixels = try images.flatMap(ctx.loadImage)
                     let dim = ctx.config.text.targetDim
-                    let (s, _) = try p.parts.spikingImage.forwardDetailed(pixels: pixels, batch: images.count, mode: .spikeAware, options: .none).asPair
+                    let s = try p.parts.spikingImage.forwardDetailed(pixels: pixels, batch: images.count, mode: .spikeAware, options: .none).embedding
                     let a = try p.parts.annImage.forward(pixels: pixels, batch: images.count, mode: .blas)
                     spikingImages = rows(s, dim: dim)
                     twinImages = rows(a, dim: dim)
@@ -110,9 +110,4 @@ struct Embed: ParsableCommand {
             }
         }
     }
-}
-
-extension SpikingVisionEncoder.Output {
-    /// `(embedding, recording)`.
-    var asPair: ([Float], Recording) { (embedding, recording) }
 }
