@@ -115,3 +115,14 @@ int ct_take_signal(void) {
 }
 
 int ct_isatty(void) { return isatty(0) && isatty(1); }
+
+int ct_can_begin(void) {
+    if (!ct_isatty()) return -1;
+    const char *term = getenv("TERM");
+    if (term == NULL || term[0] == '\0' || strcmp(term, "dumb") == 0) return -1;
+    // setupterm with an error slot returns instead of exiting; the terminfo entry it loads is freed again.
+    int err = 0;
+    if (setupterm(NULL, 1, &err) != OK) return -1;
+    del_curterm(cur_term);
+    return 0;
+}

@@ -25,6 +25,15 @@ public final class NcursesTerminal: TerminalDriver {
         .ann: (4, 6, false), .snn: (5, 2, false), .warning: (6, 1, true), .accent: (7, 4, true),
     ]
 
+    /// Checks, without starting curses, that ``init(color:)`` will find a usable terminal, so that a caller can refuse
+    /// before it starts any background work. - Throws: ``TerminalError`` when there is none.
+    public static func preflight() throws {
+        guard ct_isatty() != 0 else { throw TerminalError.notATerminal }
+        guard ct_can_begin() == 0 else {
+            throw TerminalError.cannotInitialise(term: ProcessInfo.processInfo.environment["TERM"] ?? "")
+        }
+    }
+
     /// Starts curses. - Throws: ``TerminalError`` when there is no usable terminal.
     public init(color: Bool) throws {
         guard ct_isatty() != 0 else { throw TerminalError.notATerminal }

@@ -105,17 +105,31 @@ struct Explore: ParsableCommand {
 
     func run() throws {
         try SpikeCLIPCommand.guarded {
+            // Refuse an unusable terminal before the explorer exists: making it starts the first analysis on a
+            // worker, and a process that exits while the worker is inside OpenBLAS crashes in OpenBLAS's exit
+            // handler (TERM=dumb segfaulted in CI this way).
+            try NcursesTerminal.preflight()
             let (explorer, note) = try options.makeExplorer()
-            let terminal = try NcursesTerminal(color: options.color)
+            let terminal: NcursesTerminal
+            do {
+                terminal = try NcursesTerminal(color: options.color)
+            } catch {
+                printError("error: \(error)")
+                Self.leave(1)
+            }
             if let note { explorer.note(note) }
             explorer.run(on: terminal)
             terminal.end()
-            // Leave at once, skipping exit-time cleanup: an analysis may still be running on the worker inside
-            // OpenBLAS, whose own exit handler then waits for it forever (q, Ctrl-C, SIGTERM or a dropped terminal
-            // while "computing...": found by a fresh-user trial). Nothing is left to flush or save.
-            fflush(nil)
-            _exit(0)
+            Self.leave(0)
         }
+    }
+
+    /// Leaves at once, skipping exit-time cleanup: an analysis may still be running on the worker inside OpenBLAS,
+    /// whose own exit handler then waits for it forever or crashes (q, Ctrl-C, SIGTERM or a dropped terminal while
+    /// "computing...": found by a fresh-user trial). Nothing is left to save; stdio is flushed.
+    static func leave(_ status: Int32) -> Never {
+        fflush(nil)
+        _exit(status)
     }
 }
 

@@ -29,7 +29,8 @@ final class CLITests: XCTestCase {
 
     /// Runs the binary; output goes through temporary files so that a hung run can be stopped after `timeout` seconds
     /// (it then fails the test instead of blocking the suite).
-    func run(_ arguments: [String], in directory: URL = CLITests.root, timeout: TimeInterval = 600) throws -> Run {
+    func run(_ arguments: [String], in directory: URL = CLITests.root, environment: [String: String] = [:],
+             timeout: TimeInterval = 600) throws -> Run {
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary), "no spikeclip binary at \(Self.binary); build with swift build --build-tests")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spikeclip-run-\(getpid())-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -41,6 +42,8 @@ final class CLITests: XCTestCase {
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = arguments
         p.currentDirectoryURL = directory
+        p.standardInput = FileHandle.nullDevice
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         p.standardOutput = try FileHandle(forWritingTo: outURL)
         p.standardError = try FileHandle(forWritingTo: errURL)
         try p.run()
@@ -538,6 +541,26 @@ final class CLITests: XCTestCase {
                        URL(fileURLWithPath: expected).resolvingSymlinksInPath().path)
         XCTAssertNil(r.json["note"], "the trained default, not the fixture")
         XCTAssertEqual(r.json["ann_text_encoder"] as? String, "minilm", "MiniLM found beside the default checkpoint")
+    }
+
+    /// Without a usable terminal the explorer refuses before it starts its first analysis. Regression: it used to
+    /// make the explorer first, and exiting while the worker was inside OpenBLAS crashed (CI: TERM=dumb, exit 139).
+    /// The order is observable: a checkpoint that does not exist is not even looked at before the terminal check
+    /// (the old order reported the missing checkpoint). The trained default's first analysis (MiniLM over every
+    /// prompt) is long enough that the old order exited inside it.
+    func testExplorerWithoutATerminalRefusesBeforeAnalysing() throws {
+        let missing = try run(["explore", "--checkpoint", "/nonexistent/model.safetensors"], timeout: 60)
+        XCTAssertEqual(missing.status, 1, missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("is not a terminal"), "terminal checked first: \(missing.stderr)")
+        for (term, message) in [("xterm", "is not a terminal"), ("dumb", "is not a terminal")] {
+            for attempt in 0..<3 {
+                let r = try run(["explore"], environment: ["TERM": term], timeout: 60)
+                XCTAssertEqual(r.status, 1, "TERM=\(term) attempt \(attempt): \(r.stderr)")
+                XCTAssertTrue(r.stderr.hasPrefix("error: ") && r.stderr.contains(message), r.stderr)
+                XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "one line: \(r.stderr)")
+                XCTAssertFalse(r.stderr.contains("crashed"), r.stderr)
+            }
+        }
     }
 
     /// `snapshot --keys` types keys that need no new analysis (it used to wait forever for one).

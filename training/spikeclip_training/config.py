@@ -149,13 +149,23 @@ class TextConfig:
         return cls(**d)
 
 
+PREPROCESS_KINDS = ("normalize", "clip-then-resize")
+
+
 @dataclass(kw_only=True)
 class PreprocessConfig:
-    """Image preprocessing: size [H, W], channels C, per-channel mean/std (pixel = (x/255 - mean)/std)."""
+    """Image preprocessing: size [H, W], channels C, per-channel mean/std (pixel = (x/255 - mean)/std).
+
+    ``kind`` "normalize" (absent: our own pipeline, docs/PREPROCESSING.md) or "clip-then-resize" (the official
+    SpikeCLIP input: ``CLIPImageProcessor`` with short side ``clip_shortest_edge``, center crop ``clip_crop_size``,
+    mean/std, then ``F.interpolate(size=image_size, mode="bilinear", align_corners=False)``)."""
+    kind: Optional[str] = _opt()
     image_size: list
     channels: int
     mean: list
     std: list
+    clip_shortest_edge: Optional[int] = _opt()
+    clip_crop_size: Optional[int] = _opt()
 
     def to_dict(self) -> dict:
         return _to_dict(self)
@@ -163,18 +173,32 @@ class PreprocessConfig:
     @classmethod
     def from_dict(cls, d: dict, path: str = "preprocess") -> "PreprocessConfig":
         names = {f.name for f in fields(cls)}
-        _take(d, path, names, names)
+        _take(d, path, names, {"image_size", "channels", "mean", "std"})
+        kind = d.get("kind", "normalize")
+        if kind not in PREPROCESS_KINDS:
+            raise ConfigError(f"{path}.kind: expected one of {list(PREPROCESS_KINDS)}, got {kind!r}")
+        clip_keys = {"clip_shortest_edge", "clip_crop_size"}
+        if kind == "clip-then-resize" and not clip_keys <= set(d):
+            raise ConfigError(f"{path}: kind 'clip-then-resize' needs {sorted(clip_keys)}")
+        if kind != "clip-then-resize" and clip_keys & set(d):
+            raise ConfigError(f"{path}: {sorted(clip_keys & set(d))} only with kind 'clip-then-resize'")
         return cls(**d)
+
+
+TOKENIZER_KINDS = ("bert-wordpiece", "clip-bpe", "ids")
 
 
 @dataclass(kw_only=True)
 class TokenizerConfig:
-    """Tokenizer: ``kind`` "bert-wordpiece" (vocab file beside the checkpoint) or "ids" (caller gives ids).
+    """Tokenizer: ``kind`` "bert-wordpiece" (vocab file beside the checkpoint), "clip-bpe" (CLIP's byte-level BPE:
+    ``vocab_file`` a ``bpe_simple_vocab_16e6.txt.gz`` or a Hugging Face folder, optionally checked against
+    ``vocab_sha256``) or "ids" (caller gives ids).
 
     ``cls_id``/``sep_id`` are the start/end token ids whatever the vocabulary calls them.
     """
     kind: str
     vocab_file: Optional[str] = _opt()
+    vocab_sha256: Optional[str] = _opt()
     context_length: int
     pad_id: int
     cls_id: int
@@ -190,8 +214,8 @@ class TokenizerConfig:
         names = {f.name for f in fields(cls)}
         req = {"kind", "context_length", "pad_id", "cls_id", "sep_id"}
         _take(d, path, names, req)
-        if d["kind"] not in ("bert-wordpiece", "ids"):
-            raise ConfigError(f"{path}.kind: expected 'bert-wordpiece' or 'ids', got {d['kind']!r}")
+        if d["kind"] not in TOKENIZER_KINDS:
+            raise ConfigError(f"{path}.kind: expected one of {list(TOKENIZER_KINDS)}, got {d['kind']!r}")
         if d["kind"] == "bert-wordpiece" and not d.get("vocab_file"):
             raise ConfigError(f"{path}.vocab_file: required for kind 'bert-wordpiece'")
         return cls(**d)
@@ -219,7 +243,7 @@ class SpikeCLIPConfig:
     lif: LIFConfig = field(default_factory=LIFConfig)
     batch_norm_eps: float = 1e-5
     vision: VisionConfig
-    ann_vision: AnnVisionConfig
+    ann_vision: Optional[AnnVisionConfig]  # None: no ANN twin (official files; CLIP's vision tower when ann_text is CLIP)
     text: TextConfig
     logit_scale: float = 1.0
     preprocess: PreprocessConfig
@@ -249,7 +273,7 @@ class SpikeCLIPConfig:
             lif=LIFConfig.from_dict(d["lif"]),
             batch_norm_eps=d["batch_norm_eps"],
             vision=VisionConfig.from_dict(d["vision"]),
-            ann_vision=AnnVisionConfig.from_dict(d["ann_vision"]),
+            ann_vision=None if d["ann_vision"] is None else AnnVisionConfig.from_dict(d["ann_vision"]),
             text=TextConfig.from_dict(d["text"]),
             logit_scale=d["logit_scale"],
             preprocess=PreprocessConfig.from_dict(d["preprocess"]),
@@ -278,12 +302,13 @@ class SpikeCLIPConfig:
             raise ConfigError(f"T: expected a positive integer, got {self.T!r}")
         if len(v.image_size) != 2 or any(s % 4 for s in v.image_size):
             raise ConfigError(f"vision.image_size: expected [H, W] divisible by 4, got {v.image_size}")
-        for path, d, h in (("vision", v.embed_dims, v.num_heads), ("ann_vision", a.embed_dims, a.num_heads)):
+        towers = [("vision", v.embed_dims, v.num_heads)] + ([("ann_vision", a.embed_dims, a.num_heads)] if a else [])
+        for path, d, h in towers:
             if d % 8 or d % h:
                 raise ConfigError(f"{path}.embed_dims: {d} must be divisible by 8 and by num_heads {h}")
-        if not (v.target_dim == a.target_dim == t.target_dim):
+        if not (v.target_dim == t.target_dim == (a.target_dim if a else t.target_dim)):
             raise ConfigError("target_dim: vision, ann_vision and text target_dim must be equal, got "
-                              f"{v.target_dim}, {a.target_dim}, {t.target_dim}")
+                              f"{v.target_dim}, {a.target_dim if a else None}, {t.target_dim}")
         if t.context_length > t.embedding.max_position_embeddings:
             raise ConfigError(f"text.context_length {t.context_length} exceeds "
                               f"text.embedding.max_position_embeddings {t.embedding.max_position_embeddings}")

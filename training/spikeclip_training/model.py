@@ -440,16 +440,19 @@ class SpikeCLIP(nn.Module):
                                            v.depths, cfg.T, cfg.lif, cfg.batch_norm_eps)
         self.text = SpikingTextEncoder(build_text_embedding(cfg), t.embed_dim, t.context_length, t.hidden_dim,
                                        t.target_dim, cfg.T, cfg.lif)
-        self.ann_vision = ScratchCLIPVision(v.in_channels, a.target_dim, a.embed_dims, a.num_heads, a.mlp_ratios,
-                                            a.depths, a.layer_norm_eps, cfg.batch_norm_eps)
+        # No ANN twin in a converted official file (its ANN side is CLIP, outside the checkpoint).
+        self.ann_vision = None if a is None else ScratchCLIPVision(
+            v.in_channels, a.target_dim, a.embed_dims, a.num_heads, a.mlp_ratios, a.depths, a.layer_norm_eps,
+            cfg.batch_norm_eps)
 
     def forward(self, pixel_values: Tensor, token_ids: Tensor, num_templates: int = 1) -> dict:
         """Images ``[B, C, H, W]`` and prompt ids ``[P, L]`` (P = K*M, prompt p = c*M + m) -> dict of
-        ``vision`` ``[B, td]``, ``text`` ``[P, td]``, ``ann_vision`` ``[B, td]`` and the zero-shot outputs of
+        ``vision`` ``[B, td]``, ``text`` ``[P, td]``, ``ann_vision`` ``[B, td]`` (with an ANN twin) and the zero-shot outputs of
         ``zero_shot`` (``class_embeddings`` ``[K, td]``, ``logits``/``probs`` ``[B, K]``, ``top1`` ``[B]``).
         """
-        out = {"vision": self.vision(pixel_values), "text": self.text(token_ids),
-               "ann_vision": self.ann_vision(pixel_values)}
+        out = {"vision": self.vision(pixel_values), "text": self.text(token_ids)}
+        if self.ann_vision is not None:
+            out["ann_vision"] = self.ann_vision(pixel_values)
         out.update(zero_shot(out["vision"], out["text"], num_templates, self.config.logit_scale))
         return out
 

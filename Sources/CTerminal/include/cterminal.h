@@ -8,6 +8,9 @@
 /// Starts curses on the controlling terminal. Returns 0 on success, -1 if the terminal cannot be initialised
 /// (no terminal, TERM unknown or dumb).
 int ct_begin(int want_color);
+/// 0 when ct_begin would find a usable terminal (stdin/stdout are terminals, TERM known and not dumb), -1 otherwise;
+/// starts nothing.
+int ct_can_begin(void);
 /// Restores the terminal (idempotent; safe from atexit and error paths).
 void ct_end(void);
 /// 1 while curses is active.
