@@ -49,7 +49,7 @@ def fixture_counts(directory: Path) -> dict:
         "note": "per-layer operation counts summed over time steps; written by python -m spikeclip_training.energy_fixture",
         "vision": [_rows(vision, b) for b in range(vision.B)],
         "text": [_rows(text, p) for p in range(text.B)],
-        "ann_vision": _rows(energy.ann_vision_layers(cfg), 0),
+        "ann_vision": _rows(energy.ann_vision_layers(cfg), 0) if cfg.ann_vision is not None else [],
     }
 
 

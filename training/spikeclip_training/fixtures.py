@@ -30,6 +30,7 @@ from torch import nn
 from . import st_io
 from .config import (AnnVisionConfig, LIFConfig, PreprocessConfig, SpikeCLIPConfig, TextConfig,
                      TextEmbeddingConfig, TokenizerConfig, VisionConfig)
+from .convert_official import CLIP_VOCAB_SIZE, clip_then_resize_config, clip_tokenizer_config
 from .export import checkpoint_bytes
 from .lif import LIF
 from .model import SpikeCLIP, lif_layers
@@ -69,6 +70,17 @@ def _config(name: str, seed: int) -> SpikeCLIPConfig:
                                std=[0.247, 0.2435, 0.2616])
         tok = TokenizerConfig(kind="ids", context_length=20, pad_id=0, cls_id=62, sep_id=63)
         logit_scale = 1.0
+    elif name == "official-import":
+        # What convert_official writes for an official run (no ANN twin, CLIP BPE, clip-then-resize), at a small
+        # width: CLIP's real vocabulary (V 49408, 77 positions) with E = 4 keeps the file under 1 MB.
+        vision = VisionConfig(in_channels=3, image_size=[32, 32], embed_dims=64, num_heads=8, mlp_ratios=4,
+                              depths=2, target_dim=32)
+        ann = None
+        text = TextConfig(context_length=20, embed_dim=4, hidden_dim=64, target_dim=32,
+                          embedding=TextEmbeddingConfig(kind="clip", vocab_size=CLIP_VOCAB_SIZE, max_position_embeddings=77))
+        pre = clip_then_resize_config([32, 32])
+        tok = clip_tokenizer_config(20)
+        logit_scale = 1.0
     else:
         raise KeyError(f"unknown fixture {name!r}; known: {FIXTURES}")
     return SpikeCLIPConfig(
@@ -81,7 +93,7 @@ def _config(name: str, seed: int) -> SpikeCLIPConfig:
     )
 
 
-FIXTURES = ("tiny-default", "tiny-official")
+FIXTURES = ("tiny-default", "tiny-official", "official-import")
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -241,7 +253,8 @@ def build_candidate(name: str, seed: int, write: bool = True) -> Candidate:
     model = SpikeCLIP(cfg).double()
     init_weights(model, rng)
     calibrate_batch_norm(model.vision, lambda: model.vision(pixels))
-    calibrate_batch_norm(model.ann_vision, lambda: model.ann_vision(pixels))
+    if model.ann_vision is not None:
+        calibrate_batch_norm(model.ann_vision, lambda: model.ann_vision(pixels))
     calibrate_text_fc1(model, ids, rng)
     round_to_f32(model)
     model.eval()
@@ -269,6 +282,8 @@ def build_candidate(name: str, seed: int, write: bool = True) -> Candidate:
     if cand.min_margin < MIN_MARGIN:
         cand.reasons.append(f"min margin {cand.min_margin:.2e}")
     for key in ("vision", "ann_vision", "text"):
+        if key not in out:
+            continue
         if not torch.isfinite(out[key]).all() or float(out[key].norm(dim=-1).min()) < 1e-3:
             cand.reasons.append(f"{key} embedding degenerate (tiny norm)")
         elif _pairwise_max_cos(out[key]) > 0.999:
@@ -298,7 +313,8 @@ def build_candidate(name: str, seed: int, write: bool = True) -> Candidate:
         golden[f"membrane_index.{lname}"] = torch.tensor(idx, dtype=torch.int32)
     golden["output.vision"] = out["vision"].float()
     golden["output.text"] = out["text"].float()
-    golden["output.ann_vision"] = out["ann_vision"].float()
+    if "ann_vision" in out:
+        golden["output.ann_vision"] = out["ann_vision"].float()
     golden["output.class_embeddings"] = out["class_embeddings"].float()
     golden["output.logits"] = out["logits"].float()
     golden["output.probs"] = out["probs"].float()
@@ -344,12 +360,16 @@ def readme_text(cands: list[Candidate]) -> str:
 Each folder holds `model.safetensors` (F32 checkpoint, random weights, docs/CHECKPOINT.md) and
 `golden.safetensors` (inputs, every LIF layer's spikes, charge `h[t]` of 4 neurons per layer, outputs;
 computed in float64 from the stored F32 weights). B = {B_IMAGES} images, K = {NUM_CLASSES} classes,
-M = {NUM_TEMPLATES} templates, P = K*M prompts (p = c*M + m), tokenizer kind `ids`.
+M = {NUM_TEMPLATES} templates, P = K*M prompts (p = c*M + m), token ids given directly.
 
 - `tiny-default`: 1x28x28, D 32, 4 heads, depth 1, T 4, target 24; BERT-style text embedding (V 100, E 16, L 20,
-  hidden 48), logit_scale 10.
+  hidden 48), logit_scale 10; tokenizer kind `ids`.
 - `tiny-official`: 3x32x32, D 64, 8 heads, depth 2, T 4, target 32; CLIP-style text embedding (V 64, E 16, L 20,
-  hidden 64), logit_scale 1.
+  hidden 64), logit_scale 1; tokenizer kind `ids`.
+- `official-import`: what `python -m spikeclip_training.convert_official` writes for an official run: no ANN twin,
+  tokenizer `clip-bpe` (CLIP's real vocabulary, V 49408, 77 positions, E 4), preprocessing `clip-then-resize`;
+  otherwise as `tiny-official`. `training/tests/test_convert_official.py` writes official-format files (timm
+  `CheckpointSaver` layout) from this model and checks that the converter gives back exactly this file's tensors.
 
 Seeds were searched upward from 0 until every LIF layer fires at a mean rate in [{RATE_MIN}, {RATE_MAX}], the
 smallest `|h - v_threshold|` over all neurons and steps of every LIF layer except `attn_lif` is >= {MIN_MARGIN}
@@ -368,7 +388,7 @@ Regenerate (byte-identical output):
 It also writes `energy.json` beside each golden file: the per-layer operation counts (MACs, ACs, neuron updates,
 adds, multiplies, summed over steps) that `training/` computes from the golden spikes, which the engine must
 reproduce (`EnergyFixtureTests`; `training/tests/test_energy_fixture.py` checks the Python side); alone:
-`PYTHONPATH=training python -m spikeclip_training.energy_fixture Tests/Fixtures/tiny-default Tests/Fixtures/tiny-official`.
+`PYTHONPATH=training python -m spikeclip_training.energy_fixture Tests/Fixtures/tiny-default Tests/Fixtures/tiny-official Tests/Fixtures/official-import`.
 
 Other folders, each from its own generator:
 
