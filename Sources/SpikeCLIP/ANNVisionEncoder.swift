@@ -7,6 +7,8 @@ import Foundation
 /// mean over tokens, `post_layernorm`, `proj` -> `[B, target_dim]`.
 public struct ANNVisionEncoder: Sendable {
     public let config: ModelConfig
+    /// The twin's sizes (`config.annVision`).
+    public let twin: ModelConfig.ANNVisionConfig
     let tokenizer: [Conv3x3]
     let preNorm: (weight: [Float], bias: [Float])
     let layers: [Layer]
@@ -19,10 +21,10 @@ public struct ANNVisionEncoder: Sendable {
         let fc1: DenseWeights, fc2: DenseWeights
     }
 
-    init(config: ModelConfig, store: inout ParameterStore, prefix: String) throws {
-        let a = config.annVision
+    init(config: ModelConfig, twin a: ModelConfig.ANNVisionConfig, store: inout ParameterStore, prefix: String) throws {
         let d = a.embedDims, dh = a.hiddenDims
         self.config = config
+        self.twin = a
         var convs: [Conv3x3] = []
         for (j, (cin, cout)) in LayerGraph.tokenizerChannels(inChannels: config.vision.inChannels, d: d).enumerated() {
             let w = try store.take("\(prefix)embeddings.block\(j)_conv.weight", [cout, cin, 3, 3])
@@ -58,7 +60,7 @@ public struct ANNVisionEncoder: Sendable {
     /// - Returns: image embeddings `[B, target_dim]` (not normalised).
     /// - Throws: ``InputError/wrongImageSize(expected:count:)``.
     public func forward(pixels: [Float], batch b: Int, mode: KernelMode = .blas) throws -> [Float] {
-        let a = config.annVision, v = config.vision
+        let a = twin, v = config.vision
         let c = v.inChannels, h = v.imageSize[0], w = v.imageSize[1], d = a.embedDims
         guard pixels.count == b * c * h * w, b > 0 else { throw InputError.wrongImageSize(expected: [b, c, h, w], count: pixels.count) }
         let eps = a.layerNormEps

@@ -40,7 +40,9 @@ public struct CLIPConfig: Sendable, Equatable {
         }
         func int(_ d: [String: Any], _ key: String, _ where_: String, _ fallback: Int) throws -> Int {
             guard let v = d[key] else { return fallback }
-            guard !(v is Bool), let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded(),
+            // JSON true/false arrive as NSNumber of type "c"; `v is Bool` would also hold for the integers 0 and 1
+            // on Linux (regression: a one-layer tower was refused).
+            guard let n = v as? NSNumber, String(cString: n.objCType) != "c", n.doubleValue == n.doubleValue.rounded(),
                   abs(n.doubleValue) <= Double(ModelConfig.maxSize) else {
                 throw CheckpointError.badConfig(path: path, reason: "'\(where_)\(key)' must be an integer up to \(ModelConfig.maxSize)")
             }

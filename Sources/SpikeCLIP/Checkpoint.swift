@@ -106,12 +106,14 @@ struct BatchNormParameters {
     }
 }
 
-/// A loaded checkpoint: the config plus the spiking image and text encoders and the ANN twin, BatchNorm folded.
+/// A loaded checkpoint: the config plus the spiking image and text encoders and, when the file has one, the ANN twin;
+/// BatchNorm folded.
 public struct SpikeCLIPModel: Sendable {
     public let config: ModelConfig
     public let vision: SpikingVisionEncoder
     public let text: SpikingTextEncoder
-    public let annVision: ANNVisionEncoder
+    /// nil when `ann_vision` is null (converted official files: their ANN side is CLIP, outside the checkpoint).
+    public let annVision: ANNVisionEncoder?
     /// The file's `__metadata__` (format, version, config JSON).
     public let metadata: [String: String]
 
@@ -133,7 +135,7 @@ public struct SpikeCLIPModel: Sendable {
         do {
             self.vision = try SpikingVisionEncoder(config: config, store: &store)
             self.text = try SpikingTextEncoder(config: config, store: &store)
-            self.annVision = try ANNVisionEncoder(config: config, store: &store, prefix: "ann_vision.")
+            self.annVision = try config.annVision.map { try ANNVisionEncoder(config: config, twin: $0, store: &store, prefix: "ann_vision.") }
         } catch let e as SafeTensorsError { throw CheckpointError.file(e) }
         try store.finish()
         self.config = config

@@ -11,6 +11,10 @@ public enum BundleError: Error, Equatable, CustomStringConvertible, Sendable {
     case missingFile(path: String, what: String, file: String, assets: String)
     /// The ANN text model's SHA-256 differs from `ann_text.sha256` in the config.
     case annTextHashMismatch(path: String, file: String, expected: String, actual: String)
+    /// The vocabulary's SHA-256 differs from `tokenizer.vocab_sha256`.
+    case vocabularyHashMismatch(path: String, file: String, expected: String, actual: String)
+    /// The vocabulary has another number of tokens than the text embedding has rows.
+    case vocabularySizeMismatch(path: String, file: String, tokens: Int, rows: Int)
     case unreadable(path: String, reason: String)
 
     public var description: String {
@@ -23,6 +27,10 @@ public enum BundleError: Error, Equatable, CustomStringConvertible, Sendable {
             return "\(quotedPreview(path, limit: 400)): \(what) '\(quotedPreview(file, limit: 200))' not found next to the checkpoint, one folder up or in \(quotedPreview(assets, limit: 200))"
         case let .annTextHashMismatch(path, file, expected, actual):
             return "\(quotedPreview(path, limit: 400)): ANN text model '\(quotedPreview(file, limit: 200))' has sha256 \(actual), the checkpoint expects \(quotedPreview(expected, limit: 80)) (a different or damaged file; --ignore-ann-text-hash loads it anyway)"
+        case let .vocabularyHashMismatch(path, file, expected, actual):
+            return "\(quotedPreview(path, limit: 400)): vocabulary '\(quotedPreview(file, limit: 200))' has sha256 \(actual), the checkpoint expects \(quotedPreview(expected, limit: 80))"
+        case let .vocabularySizeMismatch(path, file, tokens, rows):
+            return "\(quotedPreview(path, limit: 400)): vocabulary '\(quotedPreview(file, limit: 200))' has \(tokens) tokens, the text embedding \(rows) rows"
         case let .unreadable(path, reason): return "\(quotedPreview(path, limit: 400)): cannot read: \(quotedPreview(reason, limit: 120))"
         }
     }

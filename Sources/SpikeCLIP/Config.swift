@@ -8,7 +8,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// BatchNorm epsilon used when folding BN into the preceding conv.
     public var batchNormEps: Double
     public var vision: VisionConfig
-    public var annVision: ANNVisionConfig
+    /// The ANN twin; nil (JSON `null`) in a converted official file, whose ANN side is CLIP (``ModelFamily/clipBPE``).
+    public var annVision: ANNVisionConfig?
     public var text: TextConfig
     /// Multiplier applied to cosines before the softmax (SPEC 1.5; official training uses 1).
     public var logitScale: Double
@@ -79,16 +80,39 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     }
 
     public struct PreprocessConfig: Codable, Sendable, Equatable {
+        /// `"normalize"` (absent: docs/PREPROCESSING.md) or `"clip-then-resize"` (the official SpikeCLIP input:
+        /// `CLIPImageProcessor`, then bilinear to `image_size` as `F.interpolate(align_corners=False)`).
+        public var kind: String?
+        /// `[H, W]` of the spiking encoder's input.
         public var imageSize: [Int]
         public var channels: Int
         public var mean: [Double]
         public var std: [Double]
+        /// CLIP's resize of the short side and center crop (`clip-then-resize` only), pixels.
+        public var clipShortestEdge: Int?
+        public var clipCropSize: Int?
+
+        public static let kinds = ["normalize", "clip-then-resize"]
+        public var isCLIPThenResize: Bool { kind == "clip-then-resize" }
+
+        public init(kind: String? = nil, imageSize: [Int], channels: Int, mean: [Double], std: [Double],
+                    clipShortestEdge: Int? = nil, clipCropSize: Int? = nil) {
+            self.kind = kind
+            self.imageSize = imageSize
+            self.channels = channels
+            self.mean = mean
+            self.std = std
+            self.clipShortestEdge = clipShortestEdge
+            self.clipCropSize = clipCropSize
+        }
     }
 
     public struct TokenizerConfig: Codable, Sendable, Equatable {
         /// `"bert-wordpiece"` or `"ids"` (callers pass token ids).
         public var kind: String
         public var vocabFile: String?
+        /// SHA-256 of the vocabulary file (a folder: its `vocab.json`), checked at load when present.
+        public var vocabSha256: String?
         public var contextLength: Int
         public var padId: Int
         public var clsId: Int?
@@ -138,8 +162,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         let sizes: [(String, Int)] = [
             ("T", T), ("vision.in_channels", vision.inChannels), ("vision.embed_dims", vision.embedDims),
             ("vision.num_heads", vision.numHeads), ("vision.depths", vision.depths), ("vision.target_dim", vision.targetDim),
-            ("ann_vision.embed_dims", annVision.embedDims), ("ann_vision.num_heads", annVision.numHeads),
-            ("ann_vision.depths", annVision.depths), ("ann_vision.target_dim", annVision.targetDim),
+            ("ann_vision.embed_dims", annVision?.embedDims ?? 0), ("ann_vision.num_heads", annVision?.numHeads ?? 0),
+            ("ann_vision.depths", annVision?.depths ?? 0), ("ann_vision.target_dim", annVision?.targetDim ?? 0),
+            ("preprocess.clip_shortest_edge", preprocess.clipShortestEdge ?? 0), ("preprocess.clip_crop_size", preprocess.clipCropSize ?? 0),
             ("text.context_length", text.contextLength), ("text.embed_dim", text.embedDim), ("text.hidden_dim", text.hiddenDim),
             ("text.target_dim", text.targetDim), ("text.embedding.vocab_size", text.embedding.vocabSize),
             ("text.embedding.max_position_embeddings", text.embedding.maxPositionEmbeddings),
@@ -148,7 +173,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         for (name, value) in sizes where value > Self.maxSize {
             throw fail("\(name) \(value) is above the limit of \(Self.maxSize)")
         }
-        for (name, ratio) in [("vision.mlp_ratios", vision.mlpRatios), ("ann_vision.mlp_ratios", annVision.mlpRatios)]
+        for (name, ratio) in [("vision.mlp_ratios", vision.mlpRatios), ("ann_vision.mlp_ratios", annVision?.mlpRatios ?? 1)]
         where !(ratio.isFinite && ratio > 0 && ratio <= 64) {
             throw fail("\(name) \(ratio) must be in (0, 64]")
         }
@@ -163,12 +188,19 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         guard vision.inChannels >= 1 else { throw fail("vision.in_channels must be >= 1") }
         guard vision.embedDims > 0, vision.embedDims % 8 == 0 else { throw fail("vision.embed_dims \(vision.embedDims) must be a positive multiple of 8") }
         guard vision.numHeads > 0, vision.embedDims % vision.numHeads == 0 else { throw fail("vision.embed_dims must be divisible by vision.num_heads") }
-        guard annVision.embedDims > 0, annVision.embedDims % 8 == 0 else { throw fail("ann_vision.embed_dims must be a positive multiple of 8") }
-        guard annVision.numHeads > 0, annVision.embedDims % annVision.numHeads == 0 else { throw fail("ann_vision.embed_dims must be divisible by ann_vision.num_heads") }
-        guard vision.depths >= 0, annVision.depths >= 0 else { throw fail("depths must be >= 0") }
-        guard vision.hiddenDims > 0, annVision.hiddenDims > 0 else { throw fail("mlp_ratios must give a positive hidden width") }
-        guard vision.targetDim == text.targetDim, annVision.targetDim == text.targetDim, text.targetDim > 0 else {
-            throw fail("target_dim differs: vision \(vision.targetDim), ann_vision \(annVision.targetDim), text \(text.targetDim)")
+        if let annVision {
+            guard annVision.embedDims > 0, annVision.embedDims % 8 == 0 else { throw fail("ann_vision.embed_dims must be a positive multiple of 8") }
+            guard annVision.numHeads > 0, annVision.embedDims % annVision.numHeads == 0 else { throw fail("ann_vision.embed_dims must be divisible by ann_vision.num_heads") }
+            guard annVision.depths >= 0 else { throw fail("depths must be >= 0") }
+            guard annVision.hiddenDims > 0 else { throw fail("mlp_ratios must give a positive hidden width") }
+            guard annVision.targetDim == text.targetDim else {
+                throw fail("target_dim differs: ann_vision \(annVision.targetDim), text \(text.targetDim)")
+            }
+        }
+        guard vision.depths >= 0 else { throw fail("depths must be >= 0") }
+        guard vision.hiddenDims > 0 else { throw fail("mlp_ratios must give a positive hidden width") }
+        guard vision.targetDim == text.targetDim, text.targetDim > 0 else {
+            throw fail("target_dim differs: vision \(vision.targetDim), text \(text.targetDim)")
         }
         guard text.contextLength > 0, text.embedDim > 0, text.hiddenDim > 0 else { throw fail("text widths must be positive") }
         guard text.embedding.maxPositionEmbeddings >= text.contextLength else {
@@ -184,6 +216,18 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         guard preprocess.mean.count == vision.inChannels, preprocess.std.count == vision.inChannels,
             preprocess.std.allSatisfy({ $0 > 0 })
         else { throw fail("preprocess mean/std need \(vision.inChannels) entries and std > 0") }
+        if let kind = preprocess.kind, !PreprocessConfig.kinds.contains(kind) {
+            throw fail("preprocess.kind '\(quotedPreview(kind))' is not one of \(PreprocessConfig.kinds.joined(separator: ", "))")
+        }
+        if preprocess.isCLIPThenResize {
+            guard let edge = preprocess.clipShortestEdge, let crop = preprocess.clipCropSize, (1...4096).contains(edge), (1...4096).contains(crop) else {
+                throw fail("preprocess kind 'clip-then-resize' needs clip_shortest_edge and clip_crop_size in 1...4096")
+            }
+            guard preprocess.channels == 3 else { throw fail("preprocess kind 'clip-then-resize' gives 3 channels, not \(preprocess.channels)") }
+        }
+        if let sha = tokenizer.vocabSha256, !(sha.count == 64 && sha.allSatisfy(\.isHexDigit)) {
+            throw fail("tokenizer.vocab_sha256 '\(quotedPreview(sha, limit: 80))' is not 64 hex digits")
+        }
         if let ann = annText {
             guard ann.sha256.count == 64, ann.sha256.allSatisfy(\.isHexDigit) else {
                 throw fail("ann_text.sha256 '\(quotedPreview(ann.sha256, limit: 80))' is not 64 hex digits")

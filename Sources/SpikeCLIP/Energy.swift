@@ -281,8 +281,14 @@ public enum EnergyAccounting {
     /// Paper convention: 4.6 pJ x MACs. Counted as MACs: convs (padding taps excluded), q/k/v/out projections,
     /// `q k^T`, `attn v`, softmax (one per score), LayerNorm (two per element), QuickGELU (one per element), MLP, `proj`.
     /// Adds (fuller): residuals, biases, max-pool compares, mean pooling.
-    public static func annVision(config: ModelConfig, constants: EnergyConstants = .horowitz45nm) -> EnergyReport {
-        let a = config.annVision, v = config.vision
+    /// - Returns: nil when the checkpoint has no twin.
+    public static func annVision(config: ModelConfig, constants: EnergyConstants = .horowitz45nm) -> EnergyReport? {
+        config.annVision.map { annVision(twin: $0, vision: config.vision, constants: constants) }
+    }
+
+    /// The twin `a` on the spiking encoder's input (`vision` gives channels and image size).
+    public static func annVision(twin a: ModelConfig.ANNVisionConfig, vision v: ModelConfig.VisionConfig,
+                                 constants: EnergyConstants = .horowitz45nm) -> EnergyReport {
         let d = a.embedDims, dh = a.hiddenDims, h = v.imageSize[0], w = v.imageSize[1]
         let n = Double((h / 4) * (w / 4)), dd = Double(d)
         var ops: [LayerOps] = []
@@ -315,5 +321,58 @@ public enum EnergyAccounting {
         proj.adds[0] = Double(a.targetDim)
         ops += [post, proj]
         return EnergyReport(layers: ops, constants: constants, steps: 1)
+    }
+
+    /// CLIP's image tower for one image, dense (issue 14: the ANN side of a converted official file), in the
+    /// conventions of ``annVision(twin:vision:constants:)``: MACs for the patch embedding (`N_p * 3 P^2 * D`), LayerNorms
+    /// (two per element), q/k/v/out projections, `q k^T`, softmax (one per score), `attn v`, the activation (one per
+    /// element), the MLP and the projection; adds for positions, residuals and biases. `n = N_p + 1` tokens.
+    public static func clipVision(_ c: CLIPConfig, constants: EnergyConstants = .horowitz45nm) -> EnergyReport {
+        let t = c.vision
+        let p = Double(c.gridSize * c.gridSize), n = p + 1, d = Double(t.hiddenSize)
+        var embed = LayerOps(name: "clip.vision_model.embeddings", steps: 1)
+        embed.macs[0] = p * Double(c.numChannels * c.patchSize * c.patchSize) * d
+        embed.adds[0] = n * d
+        var pre = LayerOps(name: "clip.vision_model.pre_layrnorm", steps: 1)
+        pre.macs[0] = 2 * n * d
+        var ops = [embed, pre] + transformerLayers(prefix: "clip.vision_model.encoder.layers.", tower: t, tokens: n)
+        var post = LayerOps(name: "clip.vision_model.post_layernorm", steps: 1)
+        post.macs[0] = 2 * d
+        var proj = LayerOps(name: "clip.visual_projection", steps: 1)
+        proj.macs[0] = d * Double(c.projectionDim)
+        ops += [post, proj]
+        return EnergyReport(layers: ops, constants: constants, steps: 1)
+    }
+
+    /// CLIP's text tower for one prompt of `tokens` real tokens (start and end included), dense, as ``clipVision(_:constants:)``
+    /// (the causal mask is applied to a full `n x n` score matrix, as transformers computes it).
+    public static func clipText(_ c: CLIPConfig, tokens: Int, constants: EnergyConstants = .horowitz45nm) -> EnergyReport {
+        let t = c.text
+        let n = Double(max(1, tokens)), d = Double(t.hiddenSize)
+        var embed = LayerOps(name: "clip.text_model.embeddings", steps: 1)
+        embed.adds[0] = n * d
+        var ops = [embed] + transformerLayers(prefix: "clip.text_model.encoder.layers.", tower: t, tokens: n)
+        var post = LayerOps(name: "clip.text_model.final_layer_norm", steps: 1)
+        post.macs[0] = 2 * n * d
+        var proj = LayerOps(name: "clip.text_projection", steps: 1)
+        proj.macs[0] = d * Double(c.projectionDim)
+        ops += [post, proj]
+        return EnergyReport(layers: ops, constants: constants, steps: 1)
+    }
+
+    /// Per layer of a pre-LN transformer tower over `n` tokens: `self_attn` and `mlp` rows.
+    static func transformerLayers(prefix: String, tower t: CLIPConfig.Tower, tokens n: Double) -> [LayerOps] {
+        let d = Double(t.hiddenSize), i = Double(t.intermediateSize)
+        var ops: [LayerOps] = []
+        for layer in 0..<t.numHiddenLayers {
+            var attn = LayerOps(name: "\(prefix)\(layer).self_attn", steps: 1)
+            attn.macs[0] = 2 * n * d + 4 * n * d * d + 2 * n * n * d + Double(t.numAttentionHeads) * n * n
+            attn.adds[0] = 4 * n * d + n * d
+            var mlp = LayerOps(name: "\(prefix)\(layer).mlp", steps: 1)
+            mlp.macs[0] = 2 * n * d + 2 * n * d * i + n * i
+            mlp.adds[0] = n * i + n * d + n * d
+            ops += [attn, mlp]
+        }
+        return ops
     }
 }

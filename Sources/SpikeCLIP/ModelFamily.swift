@@ -50,13 +50,19 @@ public protocol PromptTokenizer: Sendable {
     func count(_ text: String, contextLength: Int) -> (count: Int, truncated: Int)
 }
 
-/// The ANN text model a family scores the ANN side with (MiniLM for WordPiece checkpoints; CLIP's text tower next).
+/// The ANN text model a family scores the ANN side with (MiniLM for WordPiece checkpoints, CLIP's text tower).
 public protocol ANNTextEncoding: Sendable {
     /// Short name shown in outputs (`minilm`).
     var name: String { get }
     /// Embeddings `[P][d]` of the same `L` tokens the spiking text encoder sees (as `training/` evaluates).
     /// - Throws: whatever the model throws (one line, naming the model).
     func embed(_ prompts: [TokenizedPrompt]) throws -> [[Float]]
+    /// Dense operation counts of one prompt; nil when the model's are not counted (MiniLM).
+    func energy(_ prompt: TokenizedPrompt, constants: EnergyConstants) -> EnergyReport?
+}
+
+extension ANNTextEncoding {
+    public func energy(_ prompt: TokenizedPrompt, constants: EnergyConstants) -> EnergyReport? { nil }
 }
 
 /// A spiking image encoder: the layer graph, the forward pass with recording and per-step features, the readout.
@@ -75,9 +81,13 @@ public protocol SpikingTextEncoding: Sendable {
     func forward(tokenIds: [[Int]], mode: KernelMode, options: RecordingOptions) throws -> (embedding: [Float], recording: Recording)
 }
 
-/// The non-spiking image encoder compared against the spiking one (the ANN twin, or a teacher).
+/// The non-spiking image encoder compared against the spiking one (the ANN twin, or CLIP's image tower).
 public protocol ANNImageEncoding: Sendable {
-    /// Embeddings `[B * target]` of `pixels` `[B, C, H, W]`. - Throws: ``InputError``.
+    /// Short name shown in outputs (`twin`, `clip`).
+    var name: String { get }
+    /// The input `[C, H, W]` it reads when that is not the spiking encoder's (CLIP: `[3, 224, 224]`), else nil.
+    var ownInput: [Int]? { get }
+    /// Embeddings `[B * target]` of `pixels` `[B, C, H, W]`. - Throws: ``InputError``, ``CLIPInputError``.
     func forward(pixels: [Float], batch: Int, mode: KernelMode) throws -> [Float]
     /// Dense operation counts of one image.
     func energy(constants: EnergyConstants) -> EnergyReport
@@ -86,7 +96,24 @@ public protocol ANNImageEncoding: Sendable {
 extension SpikingVisionEncoder: SpikingImageEncoding {}
 extension SpikingTextEncoder: SpikingTextEncoding {}
 extension ANNVisionEncoder: ANNImageEncoding {
-    public func energy(constants: EnergyConstants) -> EnergyReport { EnergyAccounting.annVision(config: config, constants: constants) }
+    public var name: String { "twin" }
+    public var ownInput: [Int]? { nil }
+    public func energy(constants: EnergyConstants) -> EnergyReport { EnergyAccounting.annVision(twin: twin, vision: config.vision, constants: constants) }
+}
+
+/// CLIP's image tower as the ANN image side of a checkpoint without a twin (converted official files, issue 14).
+public struct CLIPImageTower: ANNImageEncoding {
+    public let clip: CLIPModel
+
+    public init(_ clip: CLIPModel) { self.clip = clip }
+
+    public var name: String { "clip" }
+    public var ownInput: [Int]? { [clip.config.numChannels, clip.config.imageSize, clip.config.imageSize] }
+    /// Projected image features `[B * projection_dim]` of `pixels` `[B, 3, S, S]` (CLIP's processor output).
+    public func forward(pixels: [Float], batch: Int, mode: KernelMode) throws -> [Float] {
+        try clip.imageFeatures(pixels: pixels, batch: batch)
+    }
+    public func energy(constants: EnergyConstants) -> EnergyReport { EnergyAccounting.clipVision(clip.config, constants: constants) }
 }
 
 /// How a bundle is loaded.
@@ -155,20 +182,22 @@ public struct ModelParts: Sendable {
     public var annText: (any ANNTextEncoding)?
     public var spikingImage: any SpikingImageEncoding
     public var spikingText: any SpikingTextEncoding
-    public var annImage: any ANNImageEncoding
+    /// The ANN twin, CLIP's image tower, or nil (an official file opened without its CLIP folder).
+    public var annImage: (any ANNImageEncoding)?
     public var preprocessor: ImagePreprocessor
     public var defaultClasses: [String]
     public var defaultTemplates: [String]
 
     /// The checkpoint's own encoders and preprocessing, with the family's tokenizer and ANN text model.
     /// - Throws: ``ImageError`` from an unusable preprocessing config.
+    /// - Parameter annImage: the ANN image encoder when the checkpoint has no twin (CLIP's image tower).
     public init(model: SpikeCLIPModel, tokenizer: any PromptTokenizer, annText: (any ANNTextEncoding)?,
-                defaultClasses: [String], defaultTemplates: [String]) throws {
+                annImage: (any ANNImageEncoding)? = nil, defaultClasses: [String], defaultTemplates: [String]) throws {
         self.tokenizer = tokenizer
         self.annText = annText
         self.spikingImage = model.vision
         self.spikingText = model.text
-        self.annImage = model.annVision
+        self.annImage = model.annVision ?? annImage
         self.preprocessor = try ImagePreprocessor(config: model.config.preprocess)
         self.defaultClasses = defaultClasses
         self.defaultTemplates = defaultTemplates
@@ -307,21 +336,46 @@ extension CLIPModel: ANNTextEncoding {
             return Array(try textFeatures(tokenIds: [real]).prefix(d))
         }
     }
+
+    public func energy(_ prompt: TokenizedPrompt, constants: EnergyConstants) -> EnergyReport? {
+        EnergyAccounting.clipText(config, tokens: prompt.mask.reduce(0, +), constants: constants)
+    }
 }
 
 extension ModelFamily {
-    /// CLIP's byte-level BPE (the vocabulary file the config names, by default CLIP's own in `assets/clip`) and, when
-    /// `ann_text.file` names a Hugging Face `CLIPModel` folder, its text tower as the ANN text model (the SHA-256 is
-    /// that of the folder's `model.safetensors`). The models trained with the official SpikeCLIP code.
-    public static let clipBPE = ModelFamily(kind: "clip-bpe", summary: "CLIP byte-level BPE tokenizer, CLIP text tower as ANN text model") { model, files, options in
+    /// CLIP's byte-level BPE (the vocabulary file the config names, by default CLIP's own in `assets/clip`, checked
+    /// against `tokenizer.vocab_sha256` when given) and, when `ann_text.file` names a Hugging Face `CLIPModel` folder
+    /// (its SHA-256 is that of the folder's `model.safetensors`), its text tower as the ANN text model and, for a
+    /// checkpoint without a twin, its image tower as the ANN image model. The models trained with the official code.
+    public static let clipBPE = ModelFamily(kind: "clip-bpe", summary: "CLIP byte-level BPE tokenizer, CLIP towers as the ANN side") { model, files, options in
         let c = model.config
-        let tokenizer = try CLIPTokenizer(path: try files.require(c.tokenizer.vocabFile ?? "clip/bpe_simple_vocab_16e6.txt.gz", what: "CLIP vocabulary"))
-        var annText: CLIPModel?
+        let vocab = try files.require(c.tokenizer.vocabFile ?? "clip/bpe_simple_vocab_16e6.txt.gz", what: "CLIP vocabulary")
+        if let want = c.tokenizer.vocabSha256 {
+            var isFolder: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: vocab, isDirectory: &isFolder)
+            let file = isFolder.boolValue ? (vocab as NSString).appendingPathComponent("vocab.json") : vocab
+            let actual = try sha256Hex(path: file)
+            guard actual == want.lowercased() else {
+                throw BundleError.vocabularyHashMismatch(path: files.checkpoint, file: file, expected: want, actual: actual)
+            }
+        }
+        let tokenizer = try CLIPTokenizer(path: vocab)
+        guard tokenizer.tokens.count == c.text.embedding.vocabSize else {
+            throw BundleError.vocabularySizeMismatch(path: files.checkpoint, file: vocab, tokens: tokenizer.tokens.count, rows: c.text.embedding.vocabSize)
+        }
+        var clip: CLIPModel?
         if options.loadANNText, let ref = c.annText {
-            annText = try CLIPModel(folder: try files.verifiedANNText(ref, what: "CLIP model folder", options: options) {
+            clip = try CLIPModel(folder: try files.verifiedANNText(ref, what: "CLIP model folder", options: options) {
                 ($0 as NSString).appendingPathComponent("model.safetensors")
             })
         }
-        return try ModelParts(model: model, tokenizer: tokenizer, annText: annText, defaultClasses: c.classes, defaultTemplates: c.templates)
+        if let clip, clip.config.projectionDim != c.text.targetDim {
+            throw BundleError.unreadable(path: files.checkpoint, reason: "CLIP projection_dim \(clip.config.projectionDim) differs from the target width \(c.text.targetDim)")
+        }
+        if let clip, let crop = c.preprocess.clipCropSize, model.annVision == nil, crop != clip.config.imageSize {
+            throw BundleError.unreadable(path: files.checkpoint, reason: "CLIP takes \(clip.config.imageSize) px images, the preprocessing crops \(crop)")
+        }
+        return try ModelParts(model: model, tokenizer: tokenizer, annText: clip, annImage: clip.map(CLIPImageTower.init),
+                              defaultClasses: c.classes, defaultTemplates: c.templates)
     }
 }

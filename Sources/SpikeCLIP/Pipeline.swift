@@ -49,6 +49,8 @@ public struct TextAnalysis: Sendable {
     public let ann: ZeroShotClassifier
     /// Which text encoder scores the ANN side: the ANN text model's name, or `spiking`.
     public let annTextEncoder: String
+    /// The ANN text model's dense counts per prompt (CLIP's text tower); nil when it has none or is not counted.
+    public let annTextEnergy: [EnergyReport]?
     /// Per class: cosine between the spiking and ANN class embeddings (nil without an ANN text model).
     public let textCosines: [Float]?
     let graph: LayerGraph
@@ -64,7 +66,8 @@ public struct AnalysisOptions: Sendable {
     public var mode: KernelMode
     /// Run the spiking image encoder (scores, recording, energy).
     public var spiking: Bool
-    /// Run the ANN image encoder (its scores and the image cosine).
+    /// Run the ANN image encoder (its scores and the image cosine). An encoder that reads its own view (CLIP) runs
+    /// only when the caller gives that view.
     public var ann: Bool
     /// Record every spiking layer's spikes (energy needs them).
     public var spikes: Bool
@@ -106,8 +109,8 @@ public struct ImageBatchAnalysis: Sendable {
     public let images: [ImageAnalysis]
     /// The spiking image encoder's recording `[T, B, ...]` (empty when it did not run).
     public let recording: Recording
-    /// The ANN image encoder's dense counts for one image.
-    public let annEnergy: EnergyReport
+    /// The ANN image encoder's dense counts for one image; nil without one.
+    public let annEnergy: EnergyReport?
 }
 
 /// The one analysis API behind the CLI and the explorer (issue 12): tokenize, encode the prompts, score images on the
@@ -142,6 +145,19 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
     /// Decodes and preprocesses an image file to `[C, H, W]`. - Throws: ``ImageError`` (its message starts with the path).
     public func loadImage(_ path: String) throws -> [Float] { parts.preprocessor(try ImageDecoder.decode(path: path)) }
 
+    /// Both sides' inputs of an image file (``PreparedImage``). - Throws: ``ImageError``.
+    public func prepare(_ path: String) throws -> PreparedImage { prepare(try ImageDecoder.decode(path: path)) }
+
+    /// Both sides' inputs of a decoded image; CLIP's view only when the ANN image encoder reads it.
+    public func prepare(_ image: DecodedImage) -> PreparedImage {
+        var p = parts.preprocessor.views(image)
+        if parts.annImage?.ownInput == nil { p.clip = nil }
+        return p
+    }
+
+    /// What the ANN side is, for display: `ANN twin`, `CLIP`, or nil when there is none.
+    public var annImageName: String? { parts.annImage.map { $0.name == "clip" ? "CLIP" : "ANN twin" } }
+
     /// Encodes every prompt on both sides and builds the two classifiers.
     /// - Parameters: `membrane`: text-layer traces (layer -> flat indices into the per-step `[P, n]` tensor).
     /// - Throws: ``PromptError`` (untokenizable prompt, ANN text model row count), ``InputError``, the ANN text model's errors.
@@ -156,9 +172,14 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
         let annRows = try parts.annText.map { try annEmbeddings(tokens, $0) }
         let ann = annRows.map { ZeroShotClassifier(textEmbeddings: $0, templatesPerClass: m, logitScale: scale) }
         let textCosines = ann.map { a in zip(snn.classEmbeddings, a.classEmbeddings).map { cosine($0, $1) } }
+        var annTextEnergy: [EnergyReport]?
+        if let encoder = parts.annText {
+            let reports = tokens.compactMap { encoder.energy($0, constants: .horowitz45nm) }
+            annTextEnergy = reports.count == tokens.count ? reports : nil
+        }
         return TextAnalysis(prompts: prompts, tokens: tokens, snnEmbeddings: rows, annEmbeddings: annRows, recording: recording,
-                            snn: snn, ann: ann ?? snn, annTextEncoder: parts.annText?.name ?? "spiking", textCosines: textCosines,
-                            graph: parts.spikingText.graph)
+                            snn: snn, ann: ann ?? snn, annTextEncoder: parts.annText?.name ?? "spiking", annTextEnergy: annTextEnergy,
+                            textCosines: textCosines, graph: parts.spikingText.graph)
     }
 
     /// ANN text embeddings, computing only the token rows not cached (one call for all missing rows).
@@ -181,10 +202,19 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
         return tokens.map { found[$0.ids]! }
     }
 
+    /// Scores prepared images (both sides' views) against the prompts of `text`.
+    /// - Throws: as ``analyze(pixels:batch:text:options:annPixels:)``.
+    public func analyze(images: [PreparedImage], text: TextAnalysis, options: AnalysisOptions = AnalysisOptions()) throws -> ImageBatchAnalysis {
+        let clip = images.allSatisfy { $0.clip != nil } ? images.flatMap { $0.clip! } : nil
+        return try analyze(pixels: images.flatMap(\.spiking), batch: images.count, text: text, options: options, annPixels: clip)
+    }
+
     /// Scores `B` images against the prompts of `text`.
-    /// - Parameters: `pixels` preprocessed `[B, C, H, W]`.
-    /// - Throws: ``InputError`` (wrong pixel count), ``EnergyError``.
-    public func analyze(pixels: [Float], batch b: Int, text: TextAnalysis, options: AnalysisOptions = AnalysisOptions()) throws -> ImageBatchAnalysis {
+    /// - Parameters: `pixels` preprocessed `[B, C, H, W]`; `annPixels` the ANN image encoder's own view `[B, 3, S, S]`
+    ///   when it reads one (CLIP), else ignored: without it such an encoder does not run.
+    /// - Throws: ``InputError`` (wrong pixel count), ``CLIPInputError``, ``EnergyError``.
+    public func analyze(pixels: [Float], batch b: Int, text: TextAnalysis, options: AnalysisOptions = AnalysisOptions(),
+                        annPixels: [Float]? = nil) throws -> ImageBatchAnalysis {
         let dim = config.text.targetDim, t = config.T
         let image = parts.spikingImage
         var snnOut: SpikingVisionEncoder.Output?
@@ -192,7 +222,11 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
             snnOut = try image.forwardDetailed(pixels: pixels, batch: b, mode: options.mode,
                                                options: RecordingOptions(spikes: options.spikes, membrane: options.membrane))
         }
-        let annOut = options.ann ? try parts.annImage.forward(pixels: pixels, batch: b, mode: options.mode == .reference ? .reference : .blas) : nil
+        var annOut: [Float]?
+        if options.ann, let encoder = parts.annImage {
+            let input = encoder.ownInput == nil ? pixels : annPixels
+            annOut = try input.map { try encoder.forward(pixels: $0, batch: b, mode: options.mode == .reference ? .reference : .blas) }
+        }
         func row(_ flat: [Float], _ i: Int) -> [Float] { Array(flat[(i * dim)..<((i + 1) * dim)]) }
         var images: [ImageAnalysis] = []
         for i in 0..<b {
@@ -212,7 +246,7 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
                 energy: try snnOut.flatMap { options.energy ? try EnergyAccounting.walk(image.graph, $0.recording, item: i) : nil },
                 anytime: anytime))
         }
-        return ImageBatchAnalysis(images: images, recording: snnOut?.recording ?? Recording(), annEnergy: parts.annImage.energy(constants: .horowitz45nm))
+        return ImageBatchAnalysis(images: images, recording: snnOut?.recording ?? Recording(), annEnergy: parts.annImage?.energy(constants: .horowitz45nm))
     }
 }
 

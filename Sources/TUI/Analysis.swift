@@ -12,14 +12,23 @@ public struct ImageInput: Sendable {
     public var title: String
     /// The true label when known.
     public var label: String?
+    /// CLIP's view `[3, S, S]` (preprocessing `clip-then-resize`: what CLIP reads; the spiking pixels are it resized).
+    public var clipPixels: [Float]?
+    /// Grey preview `[S, S]` of CLIP's view, in `[0, 1]`.
+    public var clipPreview: [Float]?
+    public var clipSide: Int
 
-    public init(pixels: [Float], preview: [Float], previewHeight: Int, previewWidth: Int, title: String, label: String?) {
+    public init(pixels: [Float], preview: [Float], previewHeight: Int, previewWidth: Int, title: String, label: String?,
+                clipPixels: [Float]? = nil, clipPreview: [Float]? = nil, clipSide: Int = 0) {
         self.pixels = pixels
         self.preview = preview
         self.previewHeight = previewHeight
         self.previewWidth = previewWidth
         self.title = title
         self.label = label
+        self.clipPixels = clipPixels
+        self.clipPreview = clipPreview
+        self.clipSide = clipSide
     }
 }
 
@@ -72,14 +81,19 @@ public struct Analysis: Sendable {
     /// ANN side: the ANN twin image encoder vs the ANN text model, or vs the spiking text embeddings when the
     /// checkpoint has no ANN text model (then ``textCosines`` is nil).
     public var ann: ZeroShotScores?
-    /// Cosine between the spiking and ANN image embeddings.
-    public var imageCosine: Float
+    /// Cosine between the spiking and ANN image embeddings (nil without an ANN image side).
+    public var imageCosine: Float?
+    /// The ANN side's name (`ANN twin`, `CLIP`), nil when the checkpoint has none.
+    public var annName: String?
     /// Per class: cosine between the spiking and ANN text class embeddings (nil without an ANN text model).
     public var textCosines: [Float]?
     public var visionRecording: Recording
     public var textRecording: Recording
     public var visionEnergy: EnergyReport
-    public var annEnergy: EnergyReport
+    /// The ANN image encoder's dense counts for one image; nil without one.
+    public var annEnergy: EnergyReport?
+    /// The ANN text model's dense counts per expanded prompt (CLIP's text tower), nil when not counted.
+    public var annTextEnergy: [EnergyReport]?
     /// One report per expanded prompt (class-major).
     public var textEnergy: [EnergyReport]
     /// Softmax over classes after t = 1...T steps (partial time-weighted readout), `[T][K]`.

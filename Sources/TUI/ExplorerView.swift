@@ -119,8 +119,12 @@ public enum ExplorerView {
         if let a = ctx.analysis {
             let k = a.snn.top1
             parts.append("SNN: \(terminalSafe(a.classNames[k])) \(String(format: "%.2f", a.snn.probabilities[k]))")
-            if let ann = a.ann { parts.append("ANN: \(terminalSafe(a.classNames[ann.top1])) \(String(format: "%.2f", ann.probabilities[ann.top1]))") }
-            parts.append("\(formatEnergy(picojoules: a.visionEnergy.totalPJ(state.convention))) vs \(formatEnergy(picojoules: a.annEnergy.totalPJ(state.convention)))")
+            if let ann = a.ann { parts.append("\(a.annName == "CLIP" ? "CLIP" : "ANN"): \(terminalSafe(a.classNames[ann.top1])) \(String(format: "%.2f", ann.probabilities[ann.top1]))") }
+            if let ann = a.annEnergy {
+                parts.append("\(formatEnergy(picojoules: a.visionEnergy.totalPJ(state.convention))) vs \(formatEnergy(picojoules: ann.totalPJ(state.convention)))")
+            } else {
+                parts.append("\(formatEnergy(picojoules: a.visionEnergy.totalPJ(state.convention))) (no ANN side)")
+            }
             if ctx.showTimings && width >= 100 { parts.append(String(format: "%.0f ms", a.milliseconds)) }
         }
         if ctx.computing { parts.append("computing...") }

@@ -94,12 +94,22 @@ public struct ImageCatalog: Sendable {
     }
 
     func input(from image: DecodedImage, title: String, label: String?) -> ImageInput {
-        let pixels = preprocessor(image)
-        // Preview: the preprocessed image's first channel, de-normalised back to [0, 1].
+        let views = preprocessor.views(image)
         let h = preprocessor.outputHeight, w = preprocessor.outputWidth
-        let mean = Float(preprocessor.config.mean[0]), std = Float(preprocessor.config.std[0])
-        let preview = (0..<(h * w)).map { min(max(pixels[$0] * std + mean, 0), 1) }
-        return ImageInput(pixels: pixels, preview: preview, previewHeight: h, previewWidth: w, title: title, label: label)
+        let side = preprocessor.clip?.cropSize ?? 0
+        return ImageInput(pixels: views.spiking, preview: preview(views.spiking, height: h, width: w), previewHeight: h,
+                          previewWidth: w, title: title, label: label, clipPixels: views.clip,
+                          clipPreview: views.clip.map { preview($0, height: side, width: side) }, clipSide: side)
+    }
+
+    /// Grey `[h, w]` in `[0, 1]` of normalised planes `[C, h, w]`: de-normalised, BT.601 luma for three channels.
+    func preview(_ pixels: [Float], height h: Int, width w: Int) -> [Float] {
+        let c = preprocessor.config.channels, plane = h * w
+        let mean = preprocessor.config.mean.map(Float.init), std = preprocessor.config.std.map(Float.init)
+        func value(_ ch: Int, _ i: Int) -> Float { min(max(pixels[ch * plane + i] * std[ch] + mean[ch], 0), 1) }
+        return (0..<plane).map { i in
+            c == 3 ? LumaWeights.bt601.red * value(0, i) + LumaWeights.bt601.green * value(1, i) + LumaWeights.bt601.blue * value(2, i) : value(0, i)
+        }
     }
 
     /// Directory listing for the browser: `..` first, then folders, then image files, each sorted; unreadable

@@ -60,13 +60,15 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         let textLayers = Set(pipeline.parts.spikingText.graph.neuronLayers.map(\.name))
         let text = try textSide(prompts, membrane: request.membrane.filter { textLayers.contains($0.key) })
         let r = try pipeline.analyze(pixels: request.image.pixels, batch: 1, text: text,
-                                     options: AnalysisOptions(mode: .blas, membrane: request.membrane, anytime: true))
+                                     options: AnalysisOptions(mode: .blas, membrane: request.membrane, anytime: true),
+                                     annPixels: request.image.clipPixels)
         let image = r.images[0]
         return Analysis(
             generation: request.generation, classNames: request.classNames, prompts: prompts.prompts.map(tokens(of:)),
-            templatesPerClass: prompts.templatesPerClass, snn: image.snn!, ann: image.ann, imageCosine: image.imageCosine ?? 0,
+            templatesPerClass: prompts.templatesPerClass, snn: image.snn!, ann: image.ann, imageCosine: image.imageCosine,
+            annName: image.ann == nil ? nil : pipeline.annImageName,
             textCosines: text.textCosines, visionRecording: r.recording, textRecording: text.recording,
-            visionEnergy: image.energy!, annEnergy: r.annEnergy,
+            visionEnergy: image.energy!, annEnergy: image.ann == nil ? nil : r.annEnergy, annTextEnergy: text.annTextEnergy,
             textEnergy: try prompts.prompts.indices.map { try text.energy(prompt: $0) }, anytime: image.anytime ?? [],
             milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
     }

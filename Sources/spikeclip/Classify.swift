@@ -20,27 +20,28 @@ struct ScoresJSON: Codable {
     }
 }
 
-/// Energy of one image in both conventions (pJ), spiking encoder and ANN twin.
+/// Energy of one image in both conventions (pJ), spiking encoder and ANN image encoder (absent without one).
 struct ImageEnergyJSON: Codable {
     var snnPaperPJ: Double
     var snnFullerPJ: Double
     var snnMACs: Double
     var snnACs: Double
-    var annPaperPJ: Double
-    var annFullerPJ: Double
-    var annMACs: Double
+    var annPaperPJ: Double?
+    var annFullerPJ: Double?
+    var annMACs: Double?
     var constants: EnergyConstants
 
-    init(snn: EnergyReport, ann: EnergyReport) {
+    init(snn: EnergyReport, ann: EnergyReport?) {
         snnPaperPJ = tidy(snn.totalPJ(.paper))
         snnFullerPJ = tidy(snn.totalPJ(.fuller))
         snnMACs = tidy(snn.totalMACs)
         snnACs = tidy(snn.totalACs)
-        annPaperPJ = tidy(ann.totalPJ(.paper))
-        annFullerPJ = tidy(ann.totalPJ(.fuller))
-        annMACs = tidy(ann.totalMACs)
+        annPaperPJ = ann.map { tidy($0.totalPJ(.paper)) }
+        annFullerPJ = ann.map { tidy($0.totalPJ(.fuller)) }
+        annMACs = ann.map { tidy($0.totalMACs) }
         constants = snn.constants
     }
+
 
     enum CodingKeys: String, CodingKey {
         case snnPaperPJ = "snn_paper_pj", snnFullerPJ = "snn_fuller_pj", snnMACs = "snn_macs", snnACs = "snn_acs"
@@ -58,8 +59,9 @@ struct ClassifyJSON: Codable {
     struct Image: Codable {
         var path: String
         var snn: ScoresJSON
-        var ann: ScoresJSON
-        var agree: Bool
+        /// Absent without an ANN image side (an official file converted without --clip).
+        var ann: ScoresJSON?
+        var agree: Bool?
         var energy: ImageEnergyJSON
     }
     var checkpoint: String
@@ -68,8 +70,10 @@ struct ClassifyJSON: Codable {
     var templates: [String]
     var prompts: [PromptJSON]
     var logitScale: Double
-    /// Which text encoder scores the ANN side: `minilm` or `spiking` (no ANN text model in the checkpoint).
+    /// Which text encoder scores the ANN side: `minilm`, `clip`, or `spiking` (no ANN text model in the checkpoint).
     var annTextEncoder: String
+    /// Which image encoder is the ANN side: `twin`, `clip`, or absent (none).
+    var annImageEncoder: String?
     var images: [Image]
 }
 
@@ -125,41 +129,52 @@ struct Classify: ParsableCommand {
             throw UserError(description: "template \(i + 1) of \(ctx.path) is empty or whitespace only")
         }
         let text = try ctx.pipeline.encodeText(PromptSet(classes: classes, templates: temps), mode: .spikeAware)
-        let pixels = try images.flatMap(ctx.loadImage)
-        let r = try ctx.pipeline.analyze(pixels: pixels, batch: images.count, text: text, options: AnalysisOptions(mode: .spikeAware))
+        let prepared = try images.map(ctx.pipeline.prepare)
+        let r = try ctx.pipeline.analyze(images: prepared, text: text, options: AnalysisOptions(mode: .spikeAware))
         let out = zip(images, r.images).map { path, image -> ClassifyJSON.Image in
-            let (snn, ann) = (image.snn!, image.ann!)
-            return .init(path: path, snn: ScoresJSON(snn, classes: classes), ann: ScoresJSON(ann, classes: classes),
-                         agree: snn.top1 == ann.top1, energy: ImageEnergyJSON(snn: image.energy!, ann: r.annEnergy))
+            let snn = image.snn!
+            return .init(path: path, snn: ScoresJSON(snn, classes: classes), ann: image.ann.map { ScoresJSON($0, classes: classes) },
+                         agree: image.ann.map { snn.top1 == $0.top1 }, energy: ImageEnergyJSON(snn: image.energy!, ann: image.ann == nil ? nil : r.annEnergy))
         }
         let tokens = text.tokens
         return ClassifyJSON(
             checkpoint: ctx.path, note: ctx.note, classes: classes, templates: temps,
             prompts: tokens.map { PromptJSON(text: $0.text, tokens: $0.count, truncated: $0.truncatedPieces.count) },
-            logitScale: c.logitScale, annTextEncoder: text.annTextEncoder, images: out)
+            logitScale: c.logitScale, annTextEncoder: text.annTextEncoder,
+            annImageEncoder: ctx.pipeline.parts.annImage?.name, images: out)
     }
 
     func printText(_ r: ClassifyJSON) {
         if let note = r.note { say("note: \(note)") }
         say("checkpoint \(r.checkpoint); \(r.classes.count) classes x \(r.templates.count) templates; logit scale \(r.logitScale)")
-        say("ANN side: ANN twin image encoder vs " + (r.annTextEncoder == "minilm" ? "the MiniLM text model" : "the spiking text embeddings (no ANN text model in this checkpoint)"))
+        switch (r.annImageEncoder, r.annTextEncoder) {
+        case (nil, _): say("ANN side: none (this checkpoint names no CLIP folder); spiking model only")
+        case ("clip", _): say("ANN side: CLIP's image tower vs CLIP's text tower")
+        case (_, "minilm"): say("ANN side: ANN twin image encoder vs the MiniLM text model")
+        default: say("ANN side: ANN twin image encoder vs the spiking text embeddings (no ANN text model in this checkpoint)")
+        }
+        let annName = r.annImageEncoder == "clip" ? "CLIP" : "ANN twin"
         for p in r.prompts where p.truncated > 0 {
             say("warning: prompt '\(quotedPreview(p.text))' has \(p.tokens) tokens, \(p.truncated) cut to fit L")
         }
         let width = min(24, max(5, r.classes.map(\.count).max() ?? 5))
         for image in r.images {
-            say(); say("\(image.path): SNN top-1 \(image.snn.top1Class), ANN top-1 \(image.ann.top1Class)\(image.agree ? " (agree)" : " (differ)")")
-            say("  " + pad("class", width) + "   SNN cos   SNN p     ANN cos   ANN p")
+            let agree = image.agree.map { $0 ? " (agree)" : " (differ)" } ?? ""
+            say(); say("\(image.path): SNN top-1 \(image.snn.top1Class)" + (image.ann.map { ", ANN top-1 \($0.top1Class)" } ?? "") + agree)
+            say("  " + pad("class", width) + "   SNN cos   SNN p" + (image.ann == nil ? "" : "     ANN cos   ANN p"))
             for k in r.classes.indices {
-                let mark = (k == image.snn.top1 ? "*" : " ") + (k == image.ann.top1 ? "+" : " ")
+                let mark = (k == image.snn.top1 ? "*" : " ") + (k == image.ann?.top1 ? "+" : " ")
+                let annColumns = image.ann.map { String(format: "   %+7.4f  %7.4f", $0.cosines[k], $0.probabilities[k]) } ?? ""
                 say(mark + pad(String(r.classes[k].prefix(width)), width) + String(
-                    format: "  %+7.4f  %7.4f   %+7.4f  %7.4f", image.snn.cosines[k], image.snn.probabilities[k],
-                    image.ann.cosines[k], image.ann.probabilities[k]))
+                    format: "  %+7.4f  %7.4f", image.snn.cosines[k], image.snn.probabilities[k]) + annColumns)
             }
             let e = image.energy
-            say("  energy: SNN \(formatEnergy(picojoules: e.snnPaperPJ)) paper, \(formatEnergy(picojoules: e.snnFullerPJ)) fuller"
-                  + " (\(formatCount(e.snnMACs)) MACs + \(formatCount(e.snnACs)) ACs); ANN twin \(formatEnergy(picojoules: e.annPaperPJ)) paper,"
-                  + " \(formatEnergy(picojoules: e.annFullerPJ)) fuller (\(formatCount(e.annMACs)) MACs)")
+            var line = "  energy: SNN \(formatEnergy(picojoules: e.snnPaperPJ)) paper, \(formatEnergy(picojoules: e.snnFullerPJ)) fuller"
+                + " (\(formatCount(e.snnMACs)) MACs + \(formatCount(e.snnACs)) ACs)"
+            if let paper = e.annPaperPJ, let fuller = e.annFullerPJ, let macs = e.annMACs {
+                line += "; \(annName) \(formatEnergy(picojoules: paper)) paper, \(formatEnergy(picojoules: fuller)) fuller (\(formatCount(macs)) MACs)"
+            }
+            say(line)
         }
         say(); say("* SNN top-1, + ANN top-1. Energy constants: \(EnergyConstants.horowitz45nm.source)")
     }

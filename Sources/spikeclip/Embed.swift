@@ -54,12 +54,15 @@ struct Embed: ParsableCommand {
                 let p = ctx.pipeline
                 var spikingImages: [[Float]] = [], twinImages: [[Float]] = []
                 if !images.isEmpty {
-                    let pixels = try images.flatMap(ctx.loadImage)
+                    let prepared = try images.map(p.prepare)
                     let dim = ctx.config.text.targetDim
-                    let s = try p.parts.spikingImage.forwardDetailed(pixels: pixels, batch: images.count, mode: .spikeAware, options: .none).embedding
-                    let a = try p.parts.annImage.forward(pixels: pixels, batch: images.count, mode: .blas)
+                    let s = try p.parts.spikingImage.forwardDetailed(pixels: prepared.flatMap(\.spiking), batch: images.count, mode: .spikeAware, options: .none).embedding
                     spikingImages = rows(s, dim: dim)
-                    twinImages = rows(a, dim: dim)
+                    // The ANN image side: the twin on the same pixels, or CLIP's image tower on its own view.
+                    if let ann = p.parts.annImage {
+                        let input = ann.ownInput == nil ? prepared.flatMap(\.spiking) : prepared.flatMap { $0.clip ?? [] }
+                        twinImages = rows(try ann.forward(pixels: input, batch: images.count, mode: .blas), dim: dim)
+                    }
                 }
                 var spikingTexts: [[Float]] = [], annTexts: [[Float]] = []
                 if !texts.isEmpty {
@@ -68,7 +71,7 @@ struct Embed: ParsableCommand {
                     annTexts = text.annEmbeddings ?? []
                 }
                 models.append(.init(model: "spiking", images: spikingImages, texts: spikingTexts))
-                models.append(.init(model: "ann_twin", images: twinImages, texts: []))
+                if let ann = p.parts.annImage { models.append(.init(model: ann.name == "clip" ? "ann_clip_image" : "ann_twin", images: twinImages, texts: [])) }
                 if p.parts.annText != nil { models.append(.init(model: "ann_text", images: [], texts: annTexts)) }
             }
             if let clip {

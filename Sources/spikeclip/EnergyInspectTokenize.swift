@@ -48,7 +48,9 @@ struct EnergyJSON: Codable {
     var conventions: [String: String]
     var constants: EnergyConstants
     var snn: EnergyTableJSON
-    var ann: EnergyTableJSON
+    /// The ANN image encoder's dense counts (`ann_image_encoder`: `twin` or `clip`); absent without one.
+    var annImageEncoder: String?
+    var ann: EnergyTableJSON?
 }
 
 struct EnergyCommand: ParsableCommand {
@@ -66,7 +68,7 @@ struct EnergyCommand: ParsableCommand {
 
     func run() throws {
         try SpikeCLIPCommand.guarded {
-            let ctx = try model.load(annText: false)
+            let ctx = try model.load(annText: true)  // CLIP's folder holds the ANN image side of converted files
             let r = try Self.report(ctx, image: image)
             if json { try printJSON(r); return }
             if let note = r.note { say("note: \(note)") }
@@ -74,7 +76,8 @@ struct EnergyCommand: ParsableCommand {
             say("paper: \(EnergyConvention.paper.title)")
             say("fuller: \(EnergyConvention.fuller.title)")
             say("constants: \(r.constants.source); LIF update \(r.constants.neuronUpdatePJ) pJ")
-            for (title, table) in [("spiking image encoder", r.snn), ("ANN twin image encoder", r.ann)] {
+            let annTitle = r.annImageEncoder == "clip" ? "CLIP image tower" : "ANN twin image encoder"
+            for (title, table) in [("spiking image encoder", r.snn)] + (r.ann.map { [(annTitle, $0)] } ?? []) {
                 say(); say("\(title)")
                 let w = max(36, table.layers.map(\.name.count).max() ?? 0)
                 say(pad("layer", w) + rightAligned("MACs", 10) + rightAligned("ACs", 10) + rightAligned("rate", 8) + rightAligned("paper", 11) + rightAligned("fuller", 11))
@@ -86,8 +89,12 @@ struct EnergyCommand: ParsableCommand {
                 say(pad("total", w) + rightAligned(formatCount(table.totalMACs), 10) + rightAligned(formatCount(table.totalACs), 10) + rightAligned("", 8)
                       + rightAligned(formatEnergy(picojoules: table.totalPaperPJ), 11) + rightAligned(formatEnergy(picojoules: table.totalFullerPJ), 11))
             }
-            say(); say(String(format: "SNN / ANN energy: %.3f (paper convention), %.3f (fuller estimate)",
-                         r.snn.totalPaperPJ / r.ann.totalPaperPJ, r.snn.totalFullerPJ / r.ann.totalFullerPJ))
+            if let ann = r.ann {
+                say(); say(String(format: "SNN / ANN energy: %.3f (paper convention), %.3f (fuller estimate)",
+                             r.snn.totalPaperPJ / ann.totalPaperPJ, r.snn.totalFullerPJ / ann.totalFullerPJ))
+            } else {
+                say(); say("no ANN side to compare (this checkpoint names no CLIP folder)")
+            }
         }
     }
 
@@ -96,13 +103,14 @@ struct EnergyCommand: ParsableCommand {
         let pixels = try ctx.loadImage(image)
         let out = try ctx.model.vision.forward(pixels: pixels, batch: 1, mode: .spikeAware)
         let snn = try EnergyAccounting.vision(out.recording, config: c, item: 0)
-        let ann = EnergyAccounting.annVision(config: c)
+        let ann = ctx.pipeline.parts.annImage?.energy(constants: .horowitz45nm)
         var rates: [String: Double] = [:]
         for l in out.recording.layers { rates[l.name] = l.firingRate(item: 0) }
         return EnergyJSON(
             checkpoint: ctx.path, note: ctx.note, image: image, steps: c.T,
             conventions: [EnergyConvention.paper.rawValue: EnergyConvention.paper.title, EnergyConvention.fuller.rawValue: EnergyConvention.fuller.title],
-            constants: snn.constants, snn: EnergyTableJSON(snn, rates: rates), ann: EnergyTableJSON(ann, rates: [:]))
+            constants: snn.constants, snn: EnergyTableJSON(snn, rates: rates), annImageEncoder: ctx.pipeline.parts.annImage?.name,
+            ann: ann.map { EnergyTableJSON($0, rates: [:]) })
     }
 }
 
@@ -162,7 +170,11 @@ struct Inspect: ParsableCommand {
             say("format \(r.format) version \(r.formatVersion)")
             let c = r.config
             say("config: T = \(c.T); vision \(c.vision.inChannels)x\(c.vision.imageSize.map(String.init).joined(separator: "x")), D = \(c.vision.embedDims), \(c.vision.numHeads) heads, depth \(c.vision.depths), MLP x\(c.vision.mlpRatios)")
-            say("        ANN twin D = \(c.annVision.embedDims), \(c.annVision.numHeads) heads, depth \(c.annVision.depths); text L = \(c.text.contextLength), E = \(c.text.embedDim) (\(c.text.embedding.kind)), hidden \(c.text.hiddenDim); target \(c.text.targetDim)")
+            let twin = c.annVision.map { "ANN twin D = \($0.embedDims), \($0.numHeads) heads, depth \($0.depths)" } ?? "no ANN twin"
+            say("        \(twin); text L = \(c.text.contextLength), E = \(c.text.embedDim) (\(c.text.embedding.kind)), hidden \(c.text.hiddenDim); target \(c.text.targetDim)")
+            if c.preprocess.isCLIPThenResize {
+                say("        preprocessing clip-then-resize: CLIP \(c.preprocess.clipShortestEdge ?? 0) short side, \(c.preprocess.clipCropSize ?? 0) crop, then bilinear to \(c.vision.imageSize[0])x\(c.vision.imageSize[1])")
+            }
             say("        logit scale \(c.logitScale); tokenizer \(c.tokenizer.kind); ANN text model \(c.annText.map { "\($0.file) (sha256 \($0.sha256.prefix(12))...)" } ?? "none")")
             say("        \(c.classes.count) classes: \(c.classes.joined(separator: ", "))")
             say("        \(c.templates.count) templates: \(c.templates.map { "\"\($0)\"" }.joined(separator: ", "))")

@@ -19,9 +19,10 @@ struct EvalJSON: Codable {
         var snnFullerPJMean: Double
         var snnMACsMean: Double
         var snnACsMean: Double
-        var annPaperPJ: Double
-        var annFullerPJ: Double
-        var annMACs: Double
+        /// Absent without an ANN image side.
+        var annPaperPJ: Double?
+        var annFullerPJ: Double?
+        var annMACs: Double?
         var constants: EnergyConstants
         enum CodingKeys: String, CodingKey {
             case snnPaperPJMean = "snn_paper_pj_mean", snnFullerPJMean = "snn_fuller_pj_mean", snnMACsMean = "snn_macs_mean"
@@ -37,10 +38,10 @@ struct EvalJSON: Codable {
         var batchSize: Int
         var textSeconds: Double
         var spikingSeconds: Double
-        var annSeconds: Double
+        var annSeconds: Double?
         var totalSeconds: Double
         var spikingImagesPerSecond: Double
-        var annImagesPerSecond: Double
+        var annImagesPerSecond: Double?
         var imagesPerSecond: Double
     }
     var checkpoint: String
@@ -53,10 +54,13 @@ struct EvalJSON: Codable {
     var labelClasses: Int
     var templates: [String]
     var annTextEncoder: String
+    /// `twin`, `clip`, or absent (no ANN image side).
+    var annImageEncoder: String?
     var spiking: SideResultJSON
-    var ann: SideResultJSON
+    /// Absent without an ANN image side.
+    var ann: SideResultJSON?
     /// Fraction of images where both sides pick the same class.
-    var agreement: Double
+    var agreement: Double?
     var energy: Energy
     /// Mean over images (vision) or the class prompts (text).
     var firingRates: [Rate]
@@ -249,22 +253,29 @@ struct Eval: ParsableCommand {
         let spikingSeconds = seconds(since: t1)
         if let e = failure.with({ $0 }) { throw e }
 
-        // Phase 2: ANN twin.
+        // Phase 2: the ANN image side (the twin on the same pixels; CLIP on its own view, prepared per batch).
+        let annImage = pipeline.parts.annImage
         let annOut = Locked([[[Int]]](repeating: [], count: batches.count))
         let t2 = DispatchTime.now().uptimeNanoseconds
-        runParallel(count: batches.count, workers: workers) { j in
-            let r = batches[j]
-            do {
-                let out = try pipeline.analyze(pixels: Array(pixels[(r.lowerBound * per)..<(r.upperBound * per)]), batch: r.count, text: text,
-                                               options: AnalysisOptions(spiking: false, energy: false))
-                let tops = out.images.map { $0.ann!.topK(k5) }
-                annOut.with { $0[j] = tops }
-            } catch {
-                failure.with { $0 = $0 ?? error }
+        if let annImage {
+            let ownView = annImage.ownInput != nil
+            runParallel(count: batches.count, workers: workers) { j in
+                let r = batches[j]
+                do {
+                    let clip = ownView ? try r.flatMap { pipeline.prepare(try set.image(at: $0)).clip ?? [] } : nil
+                    let out = try pipeline.analyze(pixels: Array(pixels[(r.lowerBound * per)..<(r.upperBound * per)]), batch: r.count, text: text,
+                                                   options: AnalysisOptions(spiking: false, energy: false), annPixels: clip)
+                    let tops = out.images.map { $0.ann?.topK(k5) ?? [] }
+                    annOut.with { $0[j] = tops }
+                } catch {
+                    failure.with { $0 = $0 ?? error }
+                }
+                progress.advance(r.count)
             }
-            progress.advance(r.count)
+        } else {
+            progress.advance(n)
         }
-        let annSeconds = seconds(since: t2)
+        let annSeconds = annImage == nil ? nil : seconds(since: t2)
         progress.finish()
         if let e = failure.with({ $0 }) { throw e }
 
@@ -285,9 +296,10 @@ struct Eval: ParsableCommand {
             }
             return SideResultJSON(top1: Double(hit1) / Double(n), top5: Double(hit5) / Double(n), confusion: confusion, perClass: perClass)
         }
-        let agreement = Double(zip(snnTop, annTop).filter { $0[0] == $1[0] }.count) / Double(n)
+        let hasANN = annImage != nil && annTop.count == n && annTop.allSatisfy { !$0.isEmpty }
+        let agreement = hasANN ? Double(zip(snnTop, annTop).filter { $0[0] == $1[0] }.count) / Double(n) : nil
         func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(1, xs.count)) }
-        let annEnergy = ctx.pipeline.parts.annImage.energy(constants: .horowitz45nm)
+        let annEnergy = hasANN ? annImage?.energy(constants: .horowitz45nm) : nil
         var rates: [EvalJSON.Rate] = []
         for (li, name) in layerNames.enumerated() {
             let spikes = snn.reduce(0) { $0 + ($1.spikes.count > li ? $1.spikes[li] : 0) }
@@ -299,29 +311,36 @@ struct Eval: ParsableCommand {
         return EvalJSON(
             checkpoint: ctx.path, note: ctx.note, dataset: dataset, split: split, images: n, classes: classes,
             labelClasses: labelClasses, templates: templates, annTextEncoder: text.annTextEncoder,
-            spiking: side(snnTop), ann: side(annTop), agreement: agreement,
+            annImageEncoder: hasANN ? annImage?.name : nil, spiking: side(snnTop), ann: hasANN ? side(annTop) : nil, agreement: agreement,
             energy: .init(
                 snnPaperPJMean: tidy(mean(snn.flatMap(\.paper))), snnFullerPJMean: tidy(mean(snn.flatMap(\.fuller))),
                 snnMACsMean: tidy(mean(snn.flatMap(\.macs))), snnACsMean: tidy(mean(snn.flatMap(\.acs))),
-                annPaperPJ: tidy(annEnergy.totalPJ(.paper)), annFullerPJ: tidy(annEnergy.totalPJ(.fuller)), annMACs: tidy(annEnergy.totalMACs),
-                constants: annEnergy.constants),
+                annPaperPJ: annEnergy.map { tidy($0.totalPJ(.paper)) }, annFullerPJ: annEnergy.map { tidy($0.totalPJ(.fuller)) },
+                annMACs: annEnergy.map { tidy($0.totalMACs) }, constants: .horowitz45nm),
             firingRates: rates,
             throughput: .init(
                 threads: workers, batchSize: batchSize, textSeconds: textSeconds, spikingSeconds: spikingSeconds,
                 annSeconds: annSeconds, totalSeconds: total, spikingImagesPerSecond: Double(n) / spikingSeconds,
-                annImagesPerSecond: Double(n) / annSeconds, imagesPerSecond: Double(n) / total))
+                annImagesPerSecond: annSeconds.map { Double(n) / $0 }, imagesPerSecond: Double(n) / total))
     }
 
     func printText(_ r: EvalJSON) {
         if let note = r.note { say("note: \(note)") }
         say("\(r.dataset) \(r.split), \(r.images) images; checkpoint \(r.checkpoint)")
-        say("\(r.classes.count) classes (\(r.labelClasses) mapped to labels) x \(r.templates.count) templates; ANN side: ANN twin vs "
-              + (r.annTextEncoder == "minilm" ? "MiniLM" : "the spiking text embeddings (no ANN text model)"))
+        let annName = r.annImageEncoder == "clip" ? "CLIP" : "ANN twin"
+        let annSide: String
+        switch (r.annImageEncoder, r.annTextEncoder) {
+        case (nil, _): annSide = "none (no CLIP folder named by this checkpoint)"
+        case ("clip", _): annSide = "CLIP image tower vs CLIP text tower"
+        case (_, "minilm"): annSide = "ANN twin vs MiniLM"
+        default: annSide = "ANN twin vs the spiking text embeddings (no ANN text model)"
+        }
+        say("\(r.classes.count) classes (\(r.labelClasses) mapped to labels) x \(r.templates.count) templates; ANN side: " + annSide)
         say("")
         say("                  top-1     top-5")
         say(String(format: "spiking model   %6.2f%%   %6.2f%%", r.spiking.top1 * 100, r.spiking.top5 * 100))
-        say(String(format: "ANN twin        %6.2f%%   %6.2f%%", r.ann.top1 * 100, r.ann.top5 * 100))
-        say(String(format: "agreement (same top-1): %.2f%%", r.agreement * 100))
+        if let ann = r.ann { say(pad(annName, 14) + String(format: "  %6.2f%%   %6.2f%%", ann.top1 * 100, ann.top5 * 100)) }
+        if let agreement = r.agreement { say(String(format: "agreement (same top-1): %.2f%%", agreement * 100)) }
         say(); say("confusion (spiking model; rows: true label, columns: predicted class):")
         let names = r.classes.map { String($0.prefix(6)) }
         say(pad("", 13) + names.map { rightAligned($0, 7) }.joined())
@@ -329,16 +348,25 @@ struct Eval: ParsableCommand {
             let label = y < r.classes.count ? r.classes[y] : "label \(y)"
             say(pad(String(label.prefix(12)), 13) + row.map { rightAligned(String($0), 7) }.joined())
         }
+        say(); say("per-class top-1 (of each label's images): spiking model" + (r.ann == nil ? "" : " / \(annName)"))
+        for (y, acc) in r.spiking.perClass.enumerated() {
+            let label = y < r.classes.count ? r.classes[y] : "label \(y)"
+            let ann = r.ann.map { y < $0.perClass.count ? String(format: "  %6.2f%%", $0.perClass[y] * 100) : "" } ?? ""
+            say("  " + pad(String(label.prefix(24)), 25) + String(format: "%6.2f%%", acc * 100) + ann)
+        }
         let e = r.energy
         say(); say("energy per image, mean: SNN \(formatEnergy(picojoules: e.snnPaperPJMean)) paper convention, \(formatEnergy(picojoules: e.snnFullerPJMean)) fuller estimate"
               + " (\(formatCount(e.snnMACsMean)) MACs + \(formatCount(e.snnACsMean)) ACs)")
-        say("                        ANN twin \(formatEnergy(picojoules: e.annPaperPJ)) paper convention, \(formatEnergy(picojoules: e.annFullerPJ)) fuller estimate (\(formatCount(e.annMACs)) MACs)")
+        if let paper = e.annPaperPJ, let fuller = e.annFullerPJ, let macs = e.annMACs {
+            say("                        \(annName) \(formatEnergy(picojoules: paper)) paper convention, \(formatEnergy(picojoules: fuller)) fuller estimate (\(formatCount(macs)) MACs)")
+        }
         say("                        \(e.constants.source)")
         say(); say("mean firing rate per LIF layer:")
         for rate in r.firingRates { say("  " + pad(rate.layer, 36) + String(format: " %6.2f%%", rate.firingRate * 100)) }
         let t = r.throughput
-        say(); say(String(format: "throughput (%d threads, batch %d): spiking encoder %.0f images/s (%.2f s, incl. recording and energy accounting), ANN twin %.0f images/s (%.2f s); text %.2f s; total %.2f s",
-                     t.threads, t.batchSize, t.spikingImagesPerSecond, t.spikingSeconds, t.annImagesPerSecond, t.annSeconds, t.textSeconds, t.totalSeconds))
+        let annPart = t.annImagesPerSecond.map { String(format: ", \(annName) %.0f images/s (%.2f s)", $0, t.annSeconds ?? 0) } ?? ""
+        say(); say(String(format: "throughput (%d threads, batch %d): spiking encoder %.0f images/s (%.2f s, incl. recording and energy accounting)", t.threads, t.batchSize, t.spikingImagesPerSecond, t.spikingSeconds)
+                   + annPart + String(format: "; text %.2f s; total %.2f s", t.textSeconds, t.totalSeconds))
     }
 }
 

@@ -145,9 +145,11 @@ struct Demo: ParsableCommand {
             let text = try pipeline.encodeText(prompts, mode: kernels)
             let result = try pipeline.analyze(pixels: inputs.pixels, batch: inputs.batch, text: text, options: AnalysisOptions(mode: kernels))
             let visionRec = result.recording, textRec = text.recording
-            let annEnergy = result.annEnergy
+            guard let annEnergy = result.annEnergy, result.images.allSatisfy({ $0.ann != nil }) else {
+                throw UserError(description: "\(fixture): the demo compares with the ANN twin, which this fixture has not")
+            }
             for (b, image) in result.images.enumerated() {
-                let scores = image.snn!, annScores = image.ann!
+                let scores = image.snn!, annScores = image.ann!  // checked above
                 say(); say("image \(b): zero-shot over \(k) classes x \(m) templates (logit scale \(c.logitScale)); SNN top-1 \(names[scores.top1]); ANN twin image vs the same text embeddings: \(names[annScores.top1])")
                 let bars = ScoreBars(
                     labels: names, fractions: scores.probabilities.map(Double.init),
@@ -223,7 +225,9 @@ struct Bench: ParsableCommand {
             for mode in KernelMode.allCases {
                 try measure("spiking text encoder, 1 prompt (\(mode.rawValue))") { _ = try model.text.forward(tokenIds: prompt, mode: mode) }
             }
-            try measure("ANN twin image encoder (blas)") { _ = try model.annVision.forward(pixels: one, batch: 1) }
+            if let twin = model.annVision {
+                try measure("ANN twin image encoder (blas)") { _ = try twin.forward(pixels: one, batch: 1) }
+            }
             try benchTokenizerAndMiniLM(iterations: iterations)
             let explorerCheckpoint = try ExplorerOptions.resolve(checkpoint).path
             say("explorer on \(explorerCheckpoint):")

@@ -112,12 +112,12 @@ final class CLITests: XCTestCase {
         let snnClassifier = try classifier(model, prompts: prompts)
         let images = try XCTUnwrap(json["images"] as? [[String: Any]])
         XCTAssertEqual(images.count, Self.images.count)
-        let annEnergy = EnergyAccounting.annVision(config: model.config)
+        let annEnergy = EnergyAccounting.annVision(config: model.config)!
         for (i, path) in Self.images.enumerated() {
             let x = try pixels(path, model)
             let v = try model.vision.forward(pixels: x, batch: 1, mode: .spikeAware)
             let snn = snnClassifier.score(imageEmbedding: v.embedding)
-            let ann = snnClassifier.score(imageEmbedding: try model.annVision.forward(pixels: x, batch: 1))
+            let ann = snnClassifier.score(imageEmbedding: try model.annVision!.forward(pixels: x, batch: 1))
             let item = images[i]
             XCTAssertEqual(item["path"] as? String, path)
             let s = try XCTUnwrap(item["snn"] as? [String: Any]), a = try XCTUnwrap(item["ann"] as? [String: Any])
@@ -168,7 +168,7 @@ final class CLITests: XCTestCase {
         let x = try (0..<n).flatMap { pre(try images.image(at: $0)) }
         let labels = try (0..<n).map(labelFile.label(at:))
         let v = try model.vision.forward(pixels: x, batch: n, mode: .spikeAware)
-        let ann = try model.annVision.forward(pixels: x, batch: n)
+        let ann = try model.annVision!.forward(pixels: x, batch: n)
         let d = model.config.text.targetDim
         var top1 = 0, top5 = 0, annTop1 = 0, agree = 0, paper = 0.0
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: 11), count: 10)
@@ -200,6 +200,77 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.stderr, "", "no progress bar when stderr is not a terminal")
     }
 
+    /// A copy of a checkpoint with its `config` JSON edited (the safetensors header rewritten, tensors untouched).
+    func rewrittenCheckpoint(_ source: String, to target: String, edit: (inout [String: Any]) -> Void) throws {
+        let data = try XCTUnwrap(FileManager.default.contents(atPath: source))
+        let n = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian)
+        var header = try XCTUnwrap(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + n))) as? [String: Any])
+        var meta = try XCTUnwrap(header["__metadata__"] as? [String: String])
+        var config = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try XCTUnwrap(meta["config"]).utf8)) as? [String: Any])
+        edit(&config)
+        meta["config"] = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
+        header["__metadata__"] = meta
+        var json = try JSONSerialization.data(withJSONObject: header)
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = Data()
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(json)
+        out.append(data.subdata(in: (8 + n)..<data.count))
+        try out.write(to: URL(fileURLWithPath: target))
+    }
+
+    /// A file converted from the official code (`Tests/Fixtures/official-import`: no ANN twin, CLIP BPE,
+    /// `clip-then-resize`) opens in every command with CLIP (its folder named by `ann_text`) as the ANN side, and
+    /// without it as the spiking side alone (issue 14).
+    func testConvertedOfficialFileWithAndWithoutCLIP() throws {
+        let checkpoint = Self.root.appendingPathComponent("Tests/Fixtures/official-import/model.safetensors").path
+        let clip = try CLIPModel(folder: Self.root.appendingPathComponent("Tests/Fixtures/clip/official-ann").path)
+        let k = try run(["classify", "--json", "--checkpoint", checkpoint, "--image", Self.images[0], "--prompt", "cat", "--prompt", "bag"])
+        XCTAssertEqual(k.status, 0, k.stderr)
+        XCTAssertEqual(k.json["ann_image_encoder"] as? String, "clip")
+        XCTAssertEqual(k.json["ann_text_encoder"] as? String, "clip")
+        let image = try XCTUnwrap((k.json["images"] as? [[String: Any]])?.first)
+        XCTAssertNotNil(image["ann"])
+        let energy = try XCTUnwrap(image["energy"] as? [String: Any])
+        XCTAssertEqual(energy["ann_macs"] as? Double, EnergyAccounting.clipVision(clip.config).totalMACs)
+        // The same numbers as the engine called directly (prepared views: CLIP 224, spiking 32x32 resized from it).
+        let bundle = try CheckpointBundle(checkpoint: checkpoint, assets: Self.root.appendingPathComponent("assets").path)
+        let pipeline = SpikeCLIPPipeline(bundle: bundle)
+        let text = try pipeline.encodeText(PromptSet(classes: ["cat", "bag"], templates: bundle.defaultTemplates), mode: .spikeAware)
+        let r = try pipeline.analyze(images: [try pipeline.prepare(Self.images[0])], text: text, options: AnalysisOptions(mode: .spikeAware))
+        let annCos = try XCTUnwrap((image["ann"] as? [String: Any])?["cosines"] as? [Double]).map(Float.init)
+        XCTAssertEqual(annCos, try XCTUnwrap(r.images[0].ann).cosines)
+        let snnCos = try XCTUnwrap((image["snn"] as? [String: Any])?["cosines"] as? [Double]).map(Float.init)
+        XCTAssertEqual(snnCos, try XCTUnwrap(r.images[0].snn).cosines)
+        let text1 = try run(["classify", "--checkpoint", checkpoint, "--image", Self.images[0]])
+        XCTAssertTrue(text1.stdout.contains("ANN side: CLIP's image tower vs CLIP's text tower"), text1.stdout)
+        let e = try run(["energy", "--json", "--checkpoint", checkpoint, "--image", Self.images[0]])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        XCTAssertEqual(e.json["ann_image_encoder"] as? String, "clip")
+        XCTAssertEqual(((e.json["ann"] as? [String: Any])?["layers"] as? [Any])?.count, EnergyAccounting.clipVision(clip.config).layers.count)
+        let inspect = try run(["inspect", checkpoint])
+        XCTAssertTrue(inspect.stdout.contains("no ANN twin") && inspect.stdout.contains("clip-then-resize"), inspect.stdout)
+
+        // Without a CLIP folder: the spiking side alone, said so, no ANN fields.
+        let dir = try temporaryDirectory()
+        try rewrittenCheckpoint(checkpoint, to: dir + "/spiking-only.safetensors") { $0["ann_text"] = NSNull() }
+        let alone = try run(["classify", "--json", "--checkpoint", dir + "/spiking-only.safetensors", "--image", Self.images[0], "--prompt", "cat", "--prompt", "bag"])
+        XCTAssertEqual(alone.status, 0, alone.stderr)
+        XCTAssertNil(alone.json["ann_image_encoder"])
+        let first = try XCTUnwrap((alone.json["images"] as? [[String: Any]])?.first)
+        XCTAssertNil(first["ann"])
+        XCTAssertNil((first["energy"] as? [String: Any])?["ann_macs"])
+        XCTAssertEqual((first["snn"] as? [String: Any])?["cosines"] as? [Double], (image["snn"] as? [String: Any])?["cosines"] as? [Double],
+                       "the spiking side does not depend on CLIP")
+        let aloneText = try run(["classify", "--checkpoint", dir + "/spiking-only.safetensors", "--image", Self.images[0]])
+        XCTAssertTrue(aloneText.stdout.contains("ANN side: none"), aloneText.stdout)
+        // A CLIP folder that is named but missing is one line naming it.
+        try FileManager.default.copyItem(atPath: checkpoint, toPath: dir + "/moved.safetensors")
+        let moved = try run(["classify", "--checkpoint", dir + "/moved.safetensors", "--image", Self.images[0]])
+        XCTAssertEqual(moved.status, 1)
+        XCTAssertTrue(moved.stderr.hasPrefix("error: ") && moved.stderr.contains("clip/official-ann") && moved.stderr.split(separator: "\n").count == 1, moved.stderr)
+    }
+
     /// `eval --dataset cifar10|folder` on small generated data sets in those layouts (issue 14): the CIFAR binary
     /// records and the ImageFolder tree are read with their labels, and each image's top-1 equals `classify`'s.
     func testEvalOnCIFARBinaryAndImageFolder() throws {
@@ -222,6 +293,13 @@ final class CLITests: XCTestCase {
         XCTAssertEqual((c.json["templates"] as? [String])?.count, 18)
         let confusion = try XCTUnwrap((c.json["spiking"] as? [String: Any])?["confusion"] as? [[Int]])
         XCTAssertEqual(confusion.map { $0.reduce(0, +) }, (0..<10).map { [3, 0, 9, 5].contains($0) ? 1 : 0 })
+        // The converted official file on the same records: CLIP (its own 224 view per image) as the ANN side.
+        let official = try run(["eval", "--json", "--checkpoint", Self.root.appendingPathComponent("Tests/Fixtures/official-import/model.safetensors").path,
+                                "--dataset", "cifar10", "--data-dir", dir])
+        XCTAssertEqual(official.status, 0, official.stderr)
+        XCTAssertEqual(official.json["ann_image_encoder"] as? String, "clip")
+        XCTAssertNotNil(official.json["ann"] as? [String: Any])
+        XCTAssertNotNil(official.json["agreement"] as? Double)
         let set = try CIFARSet(.cifar10, split: "test", directory: dir)
         XCTAssertEqual(try (0..<4).map(set.label(at:)), [3, 0, 9, 5])
         XCTAssertEqual(try set.image(at: 1).samples[3], Float((1 * 2 + 0) % 256) / 255, accuracy: 1e-7)  // pixel 1, R
@@ -371,7 +449,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(double(lif["firing_rate"]), try XCTUnwrap(v.recording["vision.patch_embed.block1_lif"]).firingRate(item: 0), accuracy: 1e-12)
         XCTAssertEqual(double(snn["total_paper_pj"]), report.totalPJ(.paper), accuracy: 1e-9 * report.totalPJ(.paper))
         let ann = try XCTUnwrap(r.json["ann"] as? [String: Any])
-        XCTAssertEqual(double(ann["total_macs"]), EnergyAccounting.annVision(config: model.config).totalMACs)
+        XCTAssertEqual(double(ann["total_macs"]), EnergyAccounting.annVision(config: model.config)!.totalMACs)
         // Energies are printed without summation noise (28851.199999999997 -> 28851.2): at most 12 significant digits.
         let energyValues = try NSRegularExpression(pattern: #""[a-z_]*(pj|macs|acs|rate)[a-z_]*" : (-?[0-9.]+)(e[-+]?[0-9]+)?"#)
         let matches = energyValues.matches(in: r.stdout, range: NSRange(r.stdout.startIndex..., in: r.stdout))

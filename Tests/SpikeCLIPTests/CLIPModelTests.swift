@@ -86,6 +86,13 @@ final class CLIPModelTests: XCTestCase {
         XCTAssertThrowsError(try CLIPModel(folder: dir)) { XCTAssertTrue("\($0)".contains("vision_config.hidden_act"), "\($0)") }
         try #"{"text_config": {"hidden_size": 1e300}}"#.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try CLIPModel(folder: dir)) { XCTAssertTrue("\($0)".contains("text_config.hidden_size"), "\($0)") }
+        // Regression: the integers 0 and 1 were taken for booleans (Linux JSON bridging), so a one-layer tower was
+        // refused; a real boolean still is.
+        let one = try CLIPConfig.decode(Data(#"{"vision_config": {"num_hidden_layers": 1}, "text_config": {"num_hidden_layers": 0}}"#.utf8), path: "c")
+        XCTAssertEqual([one.vision.numHiddenLayers, one.text.numHiddenLayers], [1, 0])
+        XCTAssertThrowsError(try CLIPConfig.decode(Data(#"{"vision_config": {"num_hidden_layers": true}}"#.utf8), path: "c")) {
+            XCTAssertTrue("\($0)".contains("vision_config.num_hidden_layers"), "\($0)")
+        }
     }
 }
 

@@ -104,7 +104,7 @@ final class EnergyTests: XCTestCase {
 
     func testANNEnergyHandComputed() throws {
         let config = try tinyConfig()
-        let r = EnergyAccounting.annVision(config: config)
+        let r = EnergyAccounting.annVision(config: config)!
         // Convs: 1->1, 1->2, 2->4 at 4x4 (100 taps), 4->8 at 2x2 (16 taps), 8->8 at 1x1 (1 tap).
         XCTAssertEqual(r["ann_vision.embeddings.block0_conv"]?.macs, [100])
         XCTAssertEqual(r["ann_vision.embeddings.block3_conv"]?.macs, [512])

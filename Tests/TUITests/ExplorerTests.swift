@@ -80,7 +80,7 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(textLine.contains("mean \(formatEnergy(picojoules: perClass.reduce(0, +) / Double(perClass.count)))"), textLine)
         XCTAssertTrue(textLine.contains("max \(formatEnergy(picojoules: perClass.max()!))"), textLine)
         // The status line compares both sides in the same convention.
-        let ann = EnergyAccounting.annVision(config: model.config)
+        let ann = EnergyAccounting.annVision(config: model.config)!
         let status = try XCTUnwrap(e.frame(width: 240, height: 24).lines.last)  // wide: the fixture's class names are long
         XCTAssertTrue(status.contains("\(formatEnergy(picojoules: energy.totalPJ(.fuller))) vs \(formatEnergy(picojoules: ann.totalPJ(.fuller)))"), status)
     }
@@ -283,7 +283,7 @@ final class ExplorerTests: XCTestCase {
         _ = e.handle(.char("4"))
         let a = try XCTUnwrap(e.analysis)
         let summary = e.frame(width: w, height: h).lines[2]
-        XCTAssertTrue(summary.contains(String(format: "img cos %.3f", a.imageCosine)), summary)
+        XCTAssertTrue(summary.contains(String(format: "img cos %.3f", a.imageCosine ?? .nan)), summary)
         XCTAssertTrue(summary.contains(String(format: "KL %.3f", try XCTUnwrap(a.klANNtoSNN))), summary)
     }
 

@@ -75,4 +75,31 @@ final class FrameSnapshotTests: XCTestCase {
             assertSafeFrame(tiled, width: 120, height: 40, "tiled \(glyphs)")
         }
     }
+
+    /// A converted official file (no twin, CLIP BPE at L = 20, `clip-then-resize`) with its random-weight CLIP
+    /// folder as the ANN side (issue 14): every panel at 80x24 and the tiled layout at 120x40.
+    func testOfficialImportFrames() throws {
+        let checkpoint = root.appendingPathComponent("Tests/Fixtures/official-import/model.safetensors").path
+        let e = try ExplorerSession.make(checkpoint: checkpoint, assets: assetsDir, glyphs: .braille)
+        e.settle()
+        e.showTimings = false
+        XCTAssertNil(e.error)
+        let tiled = e.frame(width: 120, height: 40)
+        assertSafeFrame(tiled, width: 120, height: 40, "official tiled")
+        try assertSnapshot(tiled, named: "official-tiled-120x40-braille")
+        var seen: [PanelID: String] = [:]
+        for panel in PanelID.allCases {
+            e.focus(panel)
+            let frame = e.frame(width: 80, height: 24)
+            assertSafeFrame(frame, width: 80, height: 24, "official \(panel)")
+            try assertSnapshot(frame, named: "official-panel-\(panel)-80x24-braille")
+            seen[panel] = frame.lines.joined(separator: "\n")
+        }
+        // Both views of the image, CLIP as the ANN side with its dense counts, the CLIP BPE token counter.
+        XCTAssertTrue(seen[.image]!.contains("CLIP 224px") && seen[.image]!.contains("SNN 32x32"), seen[.image]!)
+        XCTAssertTrue(seen[.energy]!.contains("CLIP image tower"), seen[.energy]!)
+        XCTAssertTrue(seen[.energy]!.contains("CLIP") && seen[.energy]!.contains("text per prompt"), seen[.energy]!)
+        XCTAssertTrue(seen[.compare]!.contains("KL(ANN||SNN)") || seen[.compare]!.contains("KL "), seen[.compare]!)
+        XCTAssertTrue(seen[.prompts]!.contains("/20"), seen[.prompts]!)
+    }
 }

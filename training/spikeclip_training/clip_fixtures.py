@@ -17,7 +17,9 @@
   ``text_features`` ``[P, proj]`` (``get_image_features``/``get_text_features``: projected, not normalised),
   ``logits_per_image`` ``[B, P]``; computed in float64 from the stored weights, stored as F32. ``tiny`` (F32, image 32, patch 8,
   exact GELU, end token found by id) and ``vitb16-geometry`` (F16, ViT-B/16's image 224 / patch 16 / class token at
-  width 64 and depth 2, QuickGELU, the legacy ``eos_token_id = 2`` pooling by arg-max id, L = 77).
+  width 64 and depth 2, QuickGELU, the legacy ``eos_token_id = 2`` pooling by arg-max id, L = 77) and ``official-ann``
+  (F16, CLIP's vocabulary size 49408 and its start/end ids, image 224 / patch 16, width 8, projection 32: the ANN side
+  of ``Tests/Fixtures/official-import``, which ``fixtures`` writes after it).
 
 - ``images/*.png`` (12 generated images: sizes from 17x23 to 320x180, portrait and landscape, grey, grey + alpha, RGB,
   RGBA) and ``images/expected.safetensors``: for each, transformers' ``CLIPImageProcessor`` (torchvision backend,
@@ -207,6 +209,16 @@ MODEL_CONFIGS = {
         text=dict(vocab_size=1000, hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
                   max_position_embeddings=77, hidden_act="quick_gelu", bos_token_id=0, eos_token_id=2, pad_token_id=1),
         projection_dim=32),
+    # The ANN side of Tests/Fixtures/official-import (a converted official file): CLIP's vocabulary size, image 224 /
+    # patch 16, projection 32 = the fixture's target width; width 8 keeps it under 1 MB.
+    "official-ann": dict(
+        dtype="float16", batch=1, prompts=3, length=20,
+        vision=dict(image_size=224, patch_size=16, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                    num_attention_heads=2, hidden_act="quick_gelu"),
+        text=dict(vocab_size=49408, hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+                  max_position_embeddings=77, hidden_act="quick_gelu", bos_token_id=49406, eos_token_id=49407,
+                  pad_token_id=49407),
+        projection_dim=32),
 }
 
 
@@ -230,11 +242,12 @@ def _inputs(spec: dict, seed: int):
     g = torch.Generator().manual_seed(seed + 1)
     v, t = spec["vision"], spec["text"]
     pixels = torch.randn(spec["batch"], 3, v["image_size"], v["image_size"], generator=g, dtype=torch.float64)
-    L, end = spec["length"], 999
+    big = t["vocab_size"] > 1000                                           # CLIP's own ids (official-ann)
+    L, end = spec["length"], (t["eos_token_id"] if big else 999)
     ids = torch.full((spec["prompts"], L), t["pad_token_id"], dtype=torch.int64)
     for p in range(spec["prompts"]):
         n = 3 + (p * 5) % (L - 4)                                          # real tokens before the end token
-        ids[p, 0] = 998 if t["eos_token_id"] != 2 else 0
+        ids[p, 0] = t["bos_token_id"] if big else (998 if t["eos_token_id"] != 2 else 0)
         ids[p, 1:n + 1] = torch.randint(3, 990, (n,), generator=g)
         ids[p, n + 1] = end                                                # the end token: id 999 is also the arg-max
     return pixels, ids
@@ -329,7 +342,11 @@ def preprocess_fixture(out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=REPO / "Tests" / "Fixtures" / "clip")
+    p.add_argument("--only", choices=sorted(MODEL_CONFIGS), help="write only this model folder")
     args = p.parse_args(argv)
+    if args.only:
+        model_fixture(args.only, args.out)
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     data = tokenizer_fixture()
     text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"

@@ -133,7 +133,7 @@ def infer_vision(sd: dict, args: Optional[dict], path: Path, num_heads: Optional
     elif saved is not None:
         heads, source = saved, "the file's saved args"
     else:
-        heads, source = OFFICIAL_NUM_HEADS, f"the official scripts' default {OFFICIAL_NUM_HEADS} (not stored in the file; --num-heads sets it)"
+        heads, source = OFFICIAL_NUM_HEADS, "the official scripts' default (not stored in the file; --num-heads sets it)"
     if d % 8 or d % heads:
         raise ConvertError(f"{path}: width D = {d} (from 'patch_embed.block4_conv.weight') must be divisible by 8 and "
                            f"by the head count {heads} ({source})")

@@ -30,7 +30,8 @@ from torch import nn
 from . import st_io
 from .config import (AnnVisionConfig, LIFConfig, PreprocessConfig, SpikeCLIPConfig, TextConfig,
                      TextEmbeddingConfig, TokenizerConfig, VisionConfig)
-from .convert_official import CLIP_VOCAB_SIZE, clip_then_resize_config, clip_tokenizer_config
+from .config import AnnTextRef
+from .convert_official import CLIP_VOCAB_SIZE, clip_then_resize_config, clip_tokenizer_config, sha256_file
 from .export import checkpoint_bytes
 from .lif import LIF
 from .model import SpikeCLIP, lif_layers
@@ -60,6 +61,7 @@ def _config(name: str, seed: int) -> SpikeCLIPConfig:
         pre = PreprocessConfig(image_size=[28, 28], channels=1, mean=[0.286], std=[0.353])
         tok = TokenizerConfig(kind="ids", context_length=20, pad_id=0, cls_id=1, sep_id=2)
         logit_scale = 10.0
+        ann_text = None
     elif name == "tiny-official":
         vision = VisionConfig(in_channels=3, image_size=[32, 32], embed_dims=64, num_heads=8, mlp_ratios=4,
                               depths=2, target_dim=32)
@@ -70,6 +72,7 @@ def _config(name: str, seed: int) -> SpikeCLIPConfig:
                                std=[0.247, 0.2435, 0.2616])
         tok = TokenizerConfig(kind="ids", context_length=20, pad_id=0, cls_id=62, sep_id=63)
         logit_scale = 1.0
+        ann_text = None
     elif name == "official-import":
         # What convert_official writes for an official run (no ANN twin, CLIP BPE, clip-then-resize), at a small
         # width: CLIP's real vocabulary (V 49408, 77 positions) with E = 4 keeps the file under 1 MB.
@@ -81,6 +84,12 @@ def _config(name: str, seed: int) -> SpikeCLIPConfig:
         pre = clip_then_resize_config([32, 32])
         tok = clip_tokenizer_config(20)
         logit_scale = 1.0
+        # Its ANN side: the random-weight CLIP folder of clip_fixtures (one folder up from the checkpoint, where the
+        # loader looks), named with its hash as convert_official --clip names one.
+        clip = Path(__file__).resolve().parents[2] / "Tests" / "Fixtures" / "clip" / "official-ann" / "model.safetensors"
+        if not clip.is_file():
+            raise SystemExit(f"{clip} is missing: run python -m spikeclip_training.clip_fixtures --only official-ann first")
+        ann_text = AnnTextRef(file="clip/official-ann", sha256=sha256_file(clip))
     else:
         raise KeyError(f"unknown fixture {name!r}; known: {FIXTURES}")
     return SpikeCLIPConfig(
@@ -88,7 +97,7 @@ def _config(name: str, seed: int) -> SpikeCLIPConfig:
         logit_scale=logit_scale, preprocess=pre, tokenizer=tok,
         classes=[f"class{c}" for c in range(NUM_CLASSES)],
         templates=["a photo of a {}.", "a drawing of a {}."][:NUM_TEMPLATES],
-        ann_text=None,
+        ann_text=ann_text,
         provenance={"kind": "random-fixture", "fixture": name, "seed": seed, "generator": GENERATOR},
     )
 
@@ -367,7 +376,8 @@ M = {NUM_TEMPLATES} templates, P = K*M prompts (p = c*M + m), token ids given di
 - `tiny-official`: 3x32x32, D 64, 8 heads, depth 2, T 4, target 32; CLIP-style text embedding (V 64, E 16, L 20,
   hidden 64), logit_scale 1; tokenizer kind `ids`.
 - `official-import`: what `python -m spikeclip_training.convert_official` writes for an official run: no ANN twin,
-  tokenizer `clip-bpe` (CLIP's real vocabulary, V 49408, 77 positions, E 4), preprocessing `clip-then-resize`;
+  tokenizer `clip-bpe` (CLIP's real vocabulary, V 49408, 77 positions, E 4), preprocessing `clip-then-resize`, ANN
+  side the random-weight CLIP folder `clip/official-ann` (written first by `python -m spikeclip_training.clip_fixtures`);
   otherwise as `tiny-official`. `training/tests/test_convert_official.py` writes official-format files (timm
   `CheckpointSaver` layout) from this model and checks that the converter gives back exactly this file's tensors.
 

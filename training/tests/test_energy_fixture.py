@@ -14,7 +14,7 @@ from spikeclip_training import energy_fixture
 FIXTURES = Path(__file__).resolve().parents[2] / "Tests" / "Fixtures"
 
 
-@pytest.mark.parametrize("name", ["tiny-default", "tiny-official"])
+@pytest.mark.parametrize("name", ["tiny-default", "tiny-official", "official-import"])
 def test_committed_energy_fixture_matches_python_accounting(name):
     committed = FIXTURES / name / "energy.json"
     assert committed.exists(), f"committed fixture {committed} missing"

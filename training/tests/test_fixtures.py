@@ -34,7 +34,8 @@ def test_committed_fixtures_match_generator(tmp_path):
     for rel in produced:
         assert (tmp_path / rel).read_bytes() == (FIXTURES_DIR / rel).read_bytes(), str(rel)
     total = sum((FIXTURES_DIR / rel).stat().st_size for rel in committed)
-    assert total < 3.5 * 2**20
+    # 2.5 MiB of it is official-import (CLIP's 49,408-token vocabulary cannot shrink; docs/DECISIONS.md).
+    assert total < 6 * 2**20
 
 
 @pytest.mark.parametrize("name", fixtures.FIXTURES)
@@ -47,7 +48,9 @@ def test_committed_fixture_contents(name):
     assert json.loads(cfg.to_json())["provenance"]["seed"] == int(meta["seed"])
     pixels, ids = g["input.pixel_values"], g["input.token_ids"]
     assert pixels.dtype == torch.float32 and ids.dtype == torch.int32 and ids.shape == (K * M, 20)
-    assert (ids[:, -1] != cfg.tokenizer.pad_id).sum() >= 1          # one prompt fills all L
+    tok = cfg.tokenizer                                              # one prompt fills all L (CLIP: end id == pad id)
+    full = (ids[:, -1] != tok.pad_id) | ((ids[:, -1] == tok.sep_id) & (ids[:, -2] != tok.pad_id))
+    assert full.sum() >= 1
     layers = lif_layers(model)
     for n, l in layers.items():
         assert g[f"membrane_index.{n}"].dtype == torch.int32 and g[f"membrane.{n}"].shape == (cfg.T, 4)
@@ -64,7 +67,8 @@ def test_committed_fixture_contents(name):
         if not n.endswith("attn_lif"):
             margin = min(margin, float((l.recorded_membrane_full - l.v_threshold).abs().min()))
     assert repr(margin) == meta["min_threshold_margin"]
-    for k in ("vision", "text", "ann_vision", "class_embeddings", "logits", "probs"):
+    assert ("ann_vision" in out) == (cfg.ann_vision is not None) == ("output.ann_vision" in g)
+    for k in [k for k in ("vision", "text", "ann_vision", "class_embeddings", "logits", "probs") if k in out]:
         assert g[f"output.{k}"].dtype == torch.float32
         assert torch.equal(out[k].float(), g[f"output.{k}"]), k
     assert torch.equal(out["top1"].int(), g["output.top1"])

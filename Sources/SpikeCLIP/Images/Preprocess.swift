@@ -23,6 +23,9 @@ public struct LumaWeights: Sendable, Equatable {
 public struct ImagePreprocessor: Sendable {
     public let config: ModelConfig.PreprocessConfig
     public let luma: LumaWeights
+    /// CLIP's processor, for kind `clip-then-resize`: the spiking input is its output resized (bilinear) to
+    /// `image_size`, as the official code feeds `F.interpolate(CLIPImageProcessor(x), size=(32, 32))`.
+    public let clip: CLIPImagePreprocessor?
 
     /// Output height and width.
     public var outputHeight: Int { config.imageSize[0] }
@@ -45,10 +48,32 @@ public struct ImagePreprocessor: Sendable {
         }
         self.config = config
         self.luma = luma
+        if config.isCLIPThenResize {
+            guard config.channels == 3, let edge = config.clipShortestEdge, let crop = config.clipCropSize,
+                  (1...4096).contains(edge), (1...4096).contains(crop) else {
+                throw ImageError.badTarget(reason: "clip-then-resize needs 3 channels and clip sizes in 1...4096")
+            }
+            clip = CLIPImagePreprocessor(shortestEdge: edge, cropSize: crop, mean: config.mean.map(Float.init), std: config.std.map(Float.init))
+        } else {
+            clip = nil
+        }
     }
 
-    /// The model input for `image`: `[C, H, W]` Float, C = `config.channels`, `[H, W]` = `config.imageSize`.
-    public func callAsFunction(_ image: DecodedImage) -> [Float] {
+    /// Both inputs of `image`: the spiking encoder's `[C, H, W]` and, for `clip-then-resize`, CLIP's `[3, S, S]`
+    /// (the view the spiking one is resized from).
+    public func views(_ image: DecodedImage) -> PreparedImage {
+        guard let clip else { return PreparedImage(spiking: normalized(image), clip: nil) }
+        let full = clip(image)
+        let s = clip.cropSize
+        let small = Self.resizeBilinear(Planes(channels: 3, height: s, width: s, values: full), height: outputHeight, width: outputWidth)
+        return PreparedImage(spiking: small.values, clip: full)
+    }
+
+    /// The spiking encoder's input for `image`: `[C, H, W]` Float, C = `config.channels`, `[H, W]` = `config.imageSize`.
+    public func callAsFunction(_ image: DecodedImage) -> [Float] { views(image).spiking }
+
+    /// Steps 2-6 (kind `normalize`).
+    func normalized(_ image: DecodedImage) -> [Float] {
         let planes = Self.convertChannels(Self.compositeOnBlack(image), to: config.channels, luma: luma)
         let cropped = Self.centerCropSquare(planes)
         var output = Self.resizeBilinear(cropped, height: outputHeight, width: outputWidth)
@@ -151,5 +176,18 @@ public struct ImagePreprocessor: Sendable {
             let lambda = src - Float(i0)
             return (i0, i1, 1 - lambda, lambda)
         }
+    }
+}
+
+/// One image as each side of the comparison reads it.
+public struct PreparedImage: Sendable, Equatable {
+    /// The spiking image encoder's input `[C, H, W]`.
+    public var spiking: [Float]
+    /// CLIP's input `[3, S, S]` (kind `clip-then-resize`); nil when the ANN side reads the spiking input.
+    public var clip: [Float]?
+
+    public init(spiking: [Float], clip: [Float]?) {
+        self.spiking = spiking
+        self.clip = clip
     }
 }

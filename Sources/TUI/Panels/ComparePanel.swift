@@ -29,14 +29,21 @@ enum ComparePanel: ExplorerPanel {
         guard width > 20, height > 3, let a = ctx.analysis else {
             return noAnalysis(width: width, height: height)
         }
-        var summary = "image cos(SNN,ANN) \(String(format: "%.3f", a.imageCosine))"
+        let cos = a.imageCosine.map { String(format: "%.3f", $0) } ?? "-"
+        var summary = "image cos(SNN,ANN) \(cos)"
         if let agree = a.top1Agrees, let kl = a.klANNtoSNN {
             // Short labels below 70 columns so that every number stays on screen.
             summary = width >= 70
                 ? "top-1 agree: \(agree ? "yes" : "no")  KL(ANN||SNN) \(String(format: "%.3f", kl))  " + summary
-                : "agree \(agree ? "yes" : "no")  KL \(String(format: "%.3f", kl))  img cos \(String(format: "%.3f", a.imageCosine))"
+                : "agree \(agree ? "yes" : "no")  KL \(String(format: "%.3f", kl))  img cos \(cos)"
         }
-        if a.textCosines == nil { summary += "  (no ANN text model: ANN twin vs spiking text)" }
+        if a.ann == nil {
+            summary = "no ANN side: this checkpoint names no CLIP folder (convert with --clip); SNN only"
+        } else if a.textCosines == nil {
+            summary += "  (no ANN text model: ANN twin vs spiking text)"
+        } else if a.annName == "CLIP" {
+            summary += width >= 90 ? "  (ANN = CLIP)" : ""
+        }
         g.put(fit(summary, width), x: 0, y: 0, role: a.top1Agrees == false ? .warning : .normal)
         // Columns: class | SNN bar | SNN cos p | ANN bar | ANN cos p | text cos(SNN, ANN).
         let nums = 12, textW = a.textCosines == nil ? 0 : 9

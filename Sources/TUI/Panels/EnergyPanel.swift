@@ -30,9 +30,15 @@ enum EnergyPanel: ExplorerPanel {
             return noAnalysis(width: width, height: height)
         }
         let conv = state.convention
-        let snn = a.visionEnergy.totalPJ(conv), ann = a.annEnergy.totalPJ(conv)
+        let snn = a.visionEnergy.totalPJ(conv)
         g.put(fit(conv.title, width), x: 0, y: 0, role: .accent)
-        g.put(fit("image: SNN \(formatEnergy(picojoules: snn))  ANN twin \(formatEnergy(picojoules: ann))  SNN/ANN \(String(format: "%.3f", snn / max(ann, 1e-30)))", width), x: 0, y: 1)
+        if let annReport = a.annEnergy {
+            let ann = annReport.totalPJ(conv)
+            let name = a.annName == "CLIP" ? "CLIP image tower" : "ANN twin"
+            g.put(fit("image: SNN \(formatEnergy(picojoules: snn))  \(name) \(formatEnergy(picojoules: ann))  SNN/ANN \(String(format: "%.3f", snn / max(ann, 1e-30)))", width), x: 0, y: 1)
+        } else {
+            g.put(fit("image: SNN \(formatEnergy(picojoules: snn))  (no ANN side to compare)", width), x: 0, y: 1)
+        }
         let perStep = (0..<a.visionEnergy.steps).map { a.visionEnergy.stepPJ($0, conv) }
         g.put(fit("per step: " + perStep.map { formatEnergy(picojoules: $0) }.joined(separator: "  ") + "  " + sparkline(perStep, glyphs: state.glyphs), width), x: 0, y: 2, role: .dim)
         let nameW = max(10, width - 30)
@@ -52,6 +58,10 @@ enum EnergyPanel: ExplorerPanel {
         let perClass = a.classNames.indices.map { c in (0..<m).reduce(0.0) { $0 + (c * m + $1 < a.textEnergy.count ? a.textEnergy[c * m + $1].totalPJ(conv) : 0) } }
         // One line at any width: the mean over classes and the extremes (the per-prompt numbers are in `spikeclip energy`).
         var line = "text per class (\(m) template\(m == 1 ? "" : "s")): "
+        if let clip = a.annTextEnergy, !clip.isEmpty {
+            let mean = clip.reduce(0) { $0 + $1.totalPJ(conv) } / Double(clip.count)
+            line = "text per prompt: CLIP \(formatEnergy(picojoules: mean)) mean; SNN per class (\(m) template\(m == 1 ? "" : "s")): "
+        }
         if let lo = perClass.indices.min(by: { perClass[$0] < perClass[$1] }), let hi = perClass.indices.max(by: { perClass[$0] < perClass[$1] }) {
             let mean = perClass.reduce(0, +) / Double(perClass.count)
             line += "mean \(formatEnergy(picojoules: mean)), min \(formatEnergy(picojoules: perClass[lo])) \(a.classNames[lo]), "

@@ -59,11 +59,28 @@ enum ImagePanel: ExplorerPanel {
         return g
     }
 
-    /// Title and label, thumbnail, and the two models' top-1 beside it.
+    /// Title and label, thumbnail, and the two models' top-1 beside it; for `clip-then-resize` both views side by side.
     static func imageView(_ state: ExplorerState, _ ctx: FrameContext, _ image: ImageInput, width: Int, height: Int) -> CellGrid {
         var g = CellGrid(width: width, height: height)
         guard width > 0, height > 1 else { return g }
         g.put(fit(image.title + (image.label.map { "  label: " + $0 } ?? ""), width), x: 0, y: 0)
+        if let clip = image.clipPreview, width >= 12, height >= 4 {
+            // What each side reads: CLIP's crop and the spiking encoder's input resized from it (official pipeline).
+            let half = (width - 1) / 2
+            let thumbH = max(1, min(height - 3, half / 2))
+            g.put(fit("CLIP \(image.clipSide)px", half), x: 0, y: 1, role: .ann)
+            g.put(fit("SNN \(image.previewHeight)x\(image.previewWidth)", half), x: half + 1, y: 1, role: .snn)
+            let big = Thumbnail(pixels: clip, imageHeight: image.clipSide, imageWidth: image.clipSide)
+            let small = Thumbnail(pixels: image.preview, imageHeight: image.previewHeight, imageWidth: image.previewWidth)
+            g.blit(big.render(width: half, height: thumbH, glyphs: state.glyphs), x: 0, y: 2)
+            g.blit(small.render(width: half, height: thumbH, glyphs: state.glyphs), x: half + 1, y: 2)
+            if let a = ctx.analysis, 2 + thumbH < height {
+                var line = "SNN: " + a.classNames[a.snn.top1]
+                if let ann = a.ann { line += "  \(a.annName ?? "ANN"): " + a.classNames[ann.top1] }
+                g.put(fit(line, width), x: 0, y: 2 + thumbH, role: .snn)
+            }
+            return g
+        }
         // Two columns per pixel row keeps the thumbnail square; leave 16 columns for the predictions when possible.
         let thumbW = min(width >= 36 ? width - 16 : width, max(1, height - 1) * 2)
         let thumbH = max(1, min(height - 1, thumbW / 2))
@@ -73,7 +90,7 @@ enum ImagePanel: ExplorerPanel {
             let x = thumbW + 2
             let w = width - x
             g.put(fit("SNN: " + a.classNames[a.snn.top1], w), x: x, y: 2, role: .snn)
-            if let ann = a.ann { g.put(fit("ANN: " + a.classNames[ann.top1], w), x: x, y: 3, role: .ann) }
+            if let ann = a.ann { g.put(fit("\(a.annName == "CLIP" ? "CLIP" : "ANN"): " + a.classNames[ann.top1], w), x: x, y: 3, role: .ann) }
             if let label = image.label {
                 let ok = a.classNames[a.snn.top1].lowercased() == label.lowercased()
                 g.put(fit(ok ? "correct" : "true: " + label, w), x: x, y: 4, role: ok ? .snn : .warning)
