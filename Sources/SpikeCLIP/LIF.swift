@@ -16,6 +16,8 @@ public protocol NeuronModel: Sendable {
     func reset(h: Float, spike: Bool) -> Float
     /// Runs the layer: input currents `[T, n]` -> spikes `[T, n]` (0/1) and the charge `h[t]` of `traceNeurons` `[T, k]`.
     func simulate(_ x: [Float], steps: Int, neurons n: Int, traceNeurons: [Int]) -> (spikes: [Float], traces: [Float])
+    /// The same model with `v_threshold` multiplied by `scale` (the threshold intervention, issue 17).
+    func scalingThreshold(by scale: Float) -> any NeuronModel
 }
 
 extension NeuronModel {
@@ -80,6 +82,9 @@ public struct LIFParameters: NeuronModel, Equatable {
     @inline(__always) public func reset(h: Float, spike: Bool) -> Float { spike ? vReset : h }
     public func simulate(_ x: [Float], steps: Int, neurons n: Int, traceNeurons: [Int]) -> (spikes: [Float], traces: [Float]) {
         simulateNeurons(self, x, steps: steps, neurons: n, traceNeurons: traceNeurons)
+    }
+    public func scalingThreshold(by scale: Float) -> any NeuronModel {
+        LIFParameters(tau: tau, vThreshold: vThreshold * scale, vReset: vReset)
     }
 }
 

@@ -68,8 +68,9 @@ extension ANNTextEncoding {
 /// A spiking image encoder: the layer graph, the forward pass with recording and per-step features, the readout.
 public protocol SpikingImageEncoding: Sendable {
     var graph: LayerGraph { get }
-    /// - Parameters: `pixels` `[B, C, H, W]`. - Throws: ``InputError``.
-    func forwardDetailed(pixels: [Float], batch: Int, mode: KernelMode, options: RecordingOptions) throws -> SpikingVisionEncoder.Output
+    /// - Parameters: `pixels` `[B, C, H, W]`. - Throws: ``InputError``, ``InterventionError``.
+    func forwardDetailed(pixels: [Float], batch: Int, mode: KernelMode, options: RecordingOptions,
+                         interventions: InterventionSet) throws -> SpikingVisionEncoder.Output
     /// Embeddings `[B, target]` after the first `steps` time steps, from `stepFeatures` `[T, B, D]`.
     func readout(stepFeatures: [Float], batch: Int, steps: Int, mode: KernelMode) -> [Float]
 }
@@ -77,8 +78,23 @@ public protocol SpikingImageEncoding: Sendable {
 /// A spiking text encoder: token ids `[P][L]` -> embeddings `[P * target]` and the recording.
 public protocol SpikingTextEncoding: Sendable {
     var graph: LayerGraph { get }
-    /// - Throws: ``InputError``.
-    func forward(tokenIds: [[Int]], mode: KernelMode, options: RecordingOptions) throws -> (embedding: [Float], recording: Recording)
+    /// - Throws: ``InputError``, ``InterventionError``.
+    func forward(tokenIds: [[Int]], mode: KernelMode, options: RecordingOptions,
+                 interventions: InterventionSet) throws -> (embedding: [Float], recording: Recording)
+}
+
+extension SpikingImageEncoding {
+    /// Without interventions.
+    public func forwardDetailed(pixels: [Float], batch: Int, mode: KernelMode, options: RecordingOptions) throws -> SpikingVisionEncoder.Output {
+        try forwardDetailed(pixels: pixels, batch: batch, mode: mode, options: options, interventions: .none)
+    }
+}
+
+extension SpikingTextEncoding {
+    /// Without interventions.
+    public func forward(tokenIds: [[Int]], mode: KernelMode, options: RecordingOptions) throws -> (embedding: [Float], recording: Recording) {
+        try forward(tokenIds: tokenIds, mode: mode, options: options, interventions: .none)
+    }
 }
 
 /// The non-spiking image encoder compared against the spiking one (the ANN twin, or CLIP's image tower).

@@ -77,9 +77,12 @@ public struct AnalysisOptions: Sendable {
     public var energy: Bool
     /// Class probabilities after each time step (``ImageAnalysis/anytime``).
     public var anytime: Bool
+    /// Changes to the spiking image encoder's forward pass (issue 17); the text side takes its own in ``SpikeCLIPPipeline/encodeText(_:mode:membrane:interventions:)``.
+    public var interventions: InterventionSet
 
     public init(mode: KernelMode = .blas, spiking: Bool = true, ann: Bool = true, spikes: Bool = true,
-                membrane: [String: [Int]] = [:], energy: Bool = true, anytime: Bool = false) {
+                membrane: [String: [Int]] = [:], energy: Bool = true, anytime: Bool = false, interventions: InterventionSet = .none) {
+        self.interventions = interventions
         self.mode = mode
         self.spiking = spiking
         self.ann = ann
@@ -160,11 +163,15 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
 
     /// Encodes every prompt on both sides and builds the two classifiers.
     /// - Parameters: `membrane`: text-layer traces (layer -> flat indices into the per-step `[P, n]` tensor).
-    /// - Throws: ``PromptError`` (untokenizable prompt, ANN text model row count), ``InputError``, the ANN text model's errors.
-    public func encodeText(_ prompts: PromptSet, mode: KernelMode = .blas, membrane: [String: [Int]] = [:]) throws -> TextAnalysis {
+    ///   `interventions`: changes to the spiking text encoder's forward pass (issue 17).
+    /// - Throws: ``PromptError`` (untokenizable prompt, ANN text model row count), ``InputError``, ``InterventionError``,
+    ///   the ANN text model's errors.
+    public func encodeText(_ prompts: PromptSet, mode: KernelMode = .blas, membrane: [String: [Int]] = [:],
+                           interventions: InterventionSet = .none) throws -> TextAnalysis {
         let tokens = try prompts.prompts.map(tokenize)
         let (flat, recording) = try parts.spikingText.forward(tokenIds: tokens.map(\.ids), mode: mode,
-                                                              options: RecordingOptions(spikes: true, membrane: membrane))
+                                                              options: RecordingOptions(spikes: true, membrane: membrane),
+                                                              interventions: interventions)
         let dim = config.text.targetDim
         let rows = (0..<tokens.count).map { Array(flat[($0 * dim)..<(($0 + 1) * dim)]) }
         let scale = Float(config.logitScale), m = prompts.templatesPerClass
@@ -220,7 +227,8 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
         var snnOut: SpikingVisionEncoder.Output?
         if options.spiking {
             snnOut = try image.forwardDetailed(pixels: pixels, batch: b, mode: options.mode,
-                                               options: RecordingOptions(spikes: options.spikes, membrane: options.membrane))
+                                               options: RecordingOptions(spikes: options.spikes, membrane: options.membrane),
+                                               interventions: options.interventions)
         }
         var annOut: [Float]?
         if options.ann, let encoder = parts.annImage {

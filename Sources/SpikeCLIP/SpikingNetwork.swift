@@ -63,13 +63,34 @@ struct SpikingNetwork: Sendable {
     /// The neuron model of layer `i`.
     func neuron(_ i: Int) -> (any NeuronModel)? { if case let .neuron(n) = weights[i] { return n } else { return nil } }
 
+    /// Per neuron layer (by index): the threshold multiplier and output overrides `interventions` asks for.
+    /// - Throws: ``InterventionError`` for a target the layer does not have.
+    func plans(_ interventions: InterventionSet, heads: Int?) throws -> [Int: (scale: Float, overrides: [(indices: [Int], value: Float)])] {
+        var out: [Int: (scale: Float, overrides: [(indices: [Int], value: Float)])] = [:]
+        guard !interventions.interventions.isEmpty else { return out }
+        // A name of this encoder must exist in it; one of the other encoder is that encoder's business.
+        let names = Set(graph.neuronLayers.map(\.name))
+        let own = graph.layers.first.map { String($0.name.prefix { $0 != "." }) + "." } ?? ""
+        for iv in interventions.interventions where iv.layer != "*" {
+            let known = ["vision.", "text."].contains { iv.layer.hasPrefix($0) }
+            if !known || (iv.layer.hasPrefix(own) && !names.contains(iv.layer)) { throw InterventionError.unknownLayer(iv.layer) }
+        }
+        for (i, l) in graph.layers.enumerated() where l.neuron != nil {
+            let p = try interventions.plan(layer: l.name, shape: l.shape, heads: l.name.hasPrefix("vision.block.") ? heads : nil)
+            if p.scale != 1 || !p.overrides.isEmpty { out[i] = p }
+        }
+        return out
+    }
+
     /// Runs every layer before the readout.
     /// - Parameters:
     ///   - input: the input layer's values for one step `[B, ...]` (pixels, or embedded tokens `[P, L*E]`), repeated
     ///     over the `T` steps (direct coding).
     ///   - batch: `B` (images or prompts).
     /// - Returns: per-step features `[T, B, F]` (the readout's input averaged over its positions) and the recording.
-    func run(input: [Float], batch b: Int, mode: KernelMode, options: RecordingOptions) -> (stepFeatures: [Float], recording: Recording) {
+    ///   - plans: interventions per neuron layer (``plans(_:heads:)``).
+    func run(input: [Float], batch b: Int, mode: KernelMode, options: RecordingOptions,
+             plans: [Int: (scale: Float, overrides: [(indices: [Int], value: Float)])] = [:]) -> (stepFeatures: [Float], recording: Recording) {
         let t = graph.steps, frames = t * b
         var values = [[Float]?](repeating: nil, count: graph.layers.count)
         var rec = Recording()
@@ -91,7 +112,10 @@ struct SpikingNetwork: Sendable {
                 let s = inputShape()
                 out = maxPool3x3s2(x(), frames: frames, channels: s[0], height: s[1], width: s[2]).values
             case let (.neuron, .neuron(model)):
-                out = recordedNeurons(x(), name: l.name, shape: [t, b] + l.shape, model, options: options, into: &rec)
+                let plan = plans[i]
+                let m = plan.map { $0.scale == 1 ? model : model.scalingThreshold(by: $0.scale) } ?? model
+                out = recordedNeurons(x(), name: l.name, shape: [t, b] + l.shape, m, options: options,
+                                      overrides: plan?.overrides ?? [], into: &rec)
             case let (.pointwise, .pointwise(conv)):
                 out = conv.apply(x(), frames: frames, positions: inputShape().dropFirst().reduce(1, *), mode: mode, binary: isSpikes())
             case let (.linear, .dense(dense)):
@@ -170,15 +194,26 @@ func spikingAttention(q: [Float], k: [Float], v: [Float], frames: Int, channels:
 }
 
 /// Runs a neuron layer and records it per `options`.
-/// - Parameters: `x` input currents with total shape `shape` `[T, B, ...]`.
+/// - Parameters: `x` input currents with total shape `shape` `[T, B, ...]`; `overrides`: output spikes forced to a
+///   value (0 silence, 1 force) at flat per-item indices, every step and item (the membranes are not changed).
 /// - Returns: spikes as 0/1 floats in the same layout.
 func recordedNeurons(
-    _ x: [Float], name: String, shape: [Int], _ model: any NeuronModel, options: RecordingOptions, into recording: inout Recording
+    _ x: [Float], name: String, shape: [Int], _ model: any NeuronModel, options: RecordingOptions,
+    overrides: [(indices: [Int], value: Float)] = [], into recording: inout Recording
 ) -> [Float] {
     let steps = shape[0]
     let n = x.count / steps
     let wanted = (options.membrane[name] ?? []).filter { $0 >= 0 && $0 < n }
-    let (spikes, traces) = model.simulate(x, steps: steps, neurons: n, traceNeurons: wanted)
+    var (spikes, traces) = model.simulate(x, steps: steps, neurons: n, traceNeurons: wanted)
+    if !overrides.isEmpty {
+        let perItem = shape.dropFirst(2).reduce(1, *), items = n / max(1, perItem)
+        for t in 0..<steps {
+            for item in 0..<items {
+                let base = t * n + item * perItem
+                for o in overrides { for j in o.indices { spikes[base + j] = o.value } }
+            }
+        }
+    }
     if options.spikes || !wanted.isEmpty {
         var membrane: [Int: [Float]] = [:]
         for (j, neuron) in wanted.enumerated() {

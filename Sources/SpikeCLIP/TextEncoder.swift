@@ -23,14 +23,18 @@ public struct SpikingTextEncoder: Sendable {
     /// - Parameters:
     ///   - tokenIds: `P` rows of exactly `L` token ids (padded with the pad id).
     /// - Returns: text embeddings `[P, target_dim]` (not normalised) and the recording.
-    /// - Throws: ``InputError/wrongTokenCount(row:expected:actual:)``, ``InputError/tokenOutOfRange(row:position:id:vocabSize:)``.
-    public func forward(tokenIds: [[Int]], mode: KernelMode = .blas, options: RecordingOptions = RecordingOptions())
-        throws -> (embedding: [Float], recording: Recording)
+    ///   - interventions: changes to the forward pass of the text layers (issue 17; input noise applies to images only).
+    /// - Throws: ``InputError/wrongTokenCount(row:expected:actual:)``, ``InputError/tokenOutOfRange(row:position:id:vocabSize:)``,
+    ///   ``InterventionError``.
+    public func forward(tokenIds: [[Int]], mode: KernelMode = .blas, options: RecordingOptions = RecordingOptions(),
+                        interventions: InterventionSet = .none) throws -> (embedding: [Float], recording: Recording)
     {
         guard case let .embedding(embedding) = network.weights[0] else { preconditionFailure("text graph starts with its embedding") }
+        if let s = interventions.steps, !(1...config.T).contains(s) { throw InterventionError.badSteps(s, max: config.T) }
         let embedded = try embedding.embed(tokenIds, contextLength: config.text.contextLength)  // [P, L*E]
-        let (features, rec) = network.run(input: embedded, batch: tokenIds.count, mode: mode, options: options)
-        return (network.readout(stepFeatures: features, batch: tokenIds.count, steps: config.T, mode: mode), rec)
+        let plans = try network.plans(interventions, heads: nil)
+        let (features, rec) = network.run(input: embedded, batch: tokenIds.count, mode: mode, options: options, plans: plans)
+        return (network.readout(stepFeatures: features, batch: tokenIds.count, steps: interventions.steps ?? config.T, mode: mode), rec)
     }
 }
 

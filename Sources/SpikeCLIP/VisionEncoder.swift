@@ -65,14 +65,20 @@ public struct SpikingVisionEncoder: Sendable {
     }
 
     /// Like ``forward(pixels:batch:mode:options:)`` but also returns the per-step features for anytime readouts.
-    public func forwardDetailed(pixels: [Float], batch b: Int, mode: KernelMode = .blas, options: RecordingOptions = RecordingOptions())
-        throws -> Output
+    /// - Parameter interventions: changes to the forward pass (issue 17): silenced or forced spikes, scaled
+    ///   thresholds, the readout stopped after `steps`, seeded input noise. `stepFeatures` always covers the `T` steps
+    ///   run; `embedding` is the readout after `steps ?? T`.
+    /// - Throws: ``InputError/wrongImageSize(expected:count:)``, ``InterventionError``.
+    public func forwardDetailed(pixels: [Float], batch b: Int, mode: KernelMode = .blas, options: RecordingOptions = RecordingOptions(),
+                                interventions: InterventionSet = .none) throws -> Output
     {
         let v = config.vision
         let c = v.inChannels, h = v.imageSize[0], w = v.imageSize[1]
         guard pixels.count == b * c * h * w, b > 0 else { throw InputError.wrongImageSize(expected: [b, c, h, w], count: pixels.count) }
-        let (features, rec) = network.run(input: pixels, batch: b, mode: mode, options: options)
-        let embedding = readout(stepFeatures: features, batch: b, steps: config.T, mode: mode)
+        if let s = interventions.steps, !(1...config.T).contains(s) { throw InterventionError.badSteps(s, max: config.T) }
+        let plans = try network.plans(interventions, heads: config.vision.numHeads)
+        let (features, rec) = network.run(input: interventions.noisy(pixels), batch: b, mode: mode, options: options, plans: plans)
+        let embedding = readout(stepFeatures: features, batch: b, steps: interventions.steps ?? config.T, mode: mode)
         return Output(embedding: embedding, recording: rec, stepFeatures: features)
     }
 

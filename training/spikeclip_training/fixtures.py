@@ -405,7 +405,11 @@ Other folders, each from its own generator:
 - `text/`: tokenizer corpus with Hugging Face ids and sentence-transformers MiniLM embeddings
   (`python -m spikeclip_training.text_fixtures --out Tests/Fixtures/text`);
 - `images/`: decoder and preprocessing fixtures, malformed files, expected tensors
-  (`python -m spikeclip_training.image_fixtures --out Tests/Fixtures/images`).
+  (`python -m spikeclip_training.image_fixtures --out Tests/Fixtures/images`);
+- `clip/`: CLIP tokenizer corpus, random-weight CLIP folders with golden features, CLIP preprocessing
+  (`python -m spikeclip_training.clip_fixtures`; before this generator: `official-import` names `clip/official-ann`);
+- `tiny-default/interventions.safetensors`: reference outputs and spikes under silencing, forcing, threshold scaling,
+  cut time steps and input noise (`python -m spikeclip_training.intervention_fixtures`).
 """
 
 
