@@ -159,9 +159,12 @@ public enum EnergyAccounting {
     /// (`sum_d count_q[d] * count_k[d]` per head); `attn @ v`: for each nonzero `attn[i, j]`, one accumulate per spike
     /// of `v[j, :]` in that head. Fuller estimate only: neuron updates (every neuron, every step), biases, max-pool
     /// compares (8 per output), residual adds, the attention scale, the token mean and time weighting, the embedding.
+    /// - Parameter steps: count only the first `steps` time steps (a pass stopped early, issue 17; the projection is
+    ///   then counted at step `steps - 1`); nil or more than `T`: all `T`.
     /// - Throws: ``EnergyError`` if a neuron layer whose spikes are needed was not recorded, or `b` is out of range.
-    public static func walk(_ graph: LayerGraph, _ rec: Recording, item b: Int, constants: EnergyConstants = .horowitz45nm) throws -> EnergyReport {
-        let t = graph.steps
+    public static func walk(_ graph: LayerGraph, _ rec: Recording, item b: Int, constants: EnergyConstants = .horowitz45nm,
+                            steps: Int? = nil) throws -> EnergyReport {
+        let t = max(1, min(steps ?? graph.steps, graph.steps))
         func spikes(_ name: String) throws -> LayerRecording {
             guard let l = rec[name], !l.spikes.isEmpty else { throw EnergyError.missingLayer(name) }
             guard b >= 0 && b < l.shape[1] else { throw EnergyError.itemOutOfRange(index: b, count: l.shape[1]) }

@@ -54,10 +54,12 @@ public struct TextAnalysis: Sendable {
     /// Per class: cosine between the spiking and ANN class embeddings (nil without an ANN text model).
     public let textCosines: [Float]?
     let graph: LayerGraph
+    /// Time steps the text side's readout used (interventions may stop early).
+    let steps: Int?
 
     /// Operation counts of prompt `p` through the spiking text encoder. - Throws: ``EnergyError``.
     public func energy(prompt p: Int, constants: EnergyConstants = .horowitz45nm) throws -> EnergyReport {
-        try EnergyAccounting.walk(graph, recording, item: p, constants: constants)
+        try EnergyAccounting.walk(graph, recording, item: p, constants: constants, steps: steps)
     }
 }
 
@@ -186,7 +188,7 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
         }
         return TextAnalysis(prompts: prompts, tokens: tokens, snnEmbeddings: rows, annEmbeddings: annRows, recording: recording,
                             snn: snn, ann: ann ?? snn, annTextEncoder: parts.annText?.name ?? "spiking", annTextEnergy: annTextEnergy,
-                            textCosines: textCosines, graph: parts.spikingText.graph)
+                            textCosines: textCosines, graph: parts.spikingText.graph, steps: interventions.steps)
     }
 
     /// ANN text embeddings, computing only the token rows not cached (one call for all missing rows).
@@ -251,7 +253,9 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
             images.append(ImageAnalysis(
                 snn: snnEmbedding.map { text.snn.score(imageEmbedding: $0) }, ann: annEmbedding.map { text.ann.score(imageEmbedding: $0) },
                 imageCosine: imageCosine,
-                energy: try snnOut.flatMap { options.energy ? try EnergyAccounting.walk(image.graph, $0.recording, item: i) : nil },
+                energy: try snnOut.flatMap {
+                    options.energy ? try EnergyAccounting.walk(image.graph, $0.recording, item: i, steps: options.interventions.steps) : nil
+                },
                 anytime: anytime))
         }
         return ImageBatchAnalysis(images: images, recording: snnOut?.recording ?? Recording(), annEnergy: parts.annImage?.energy(constants: .horowitz45nm))

@@ -102,6 +102,67 @@ struct Eval: ParsableCommand {
             """)
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var data: DatasetOptions
+
+    @Flag(help: "Machine-readable output.")
+    var json = false
+
+    func run() throws {
+        try SpikeCLIPCommand.guarded {
+            let result = try data.evaluate(try model.load(), progress: stderrIsTerminal && !json)
+            if json { try printJSON(result); return }
+            printText(result)
+        }
+    }
+
+    func printText(_ r: EvalJSON) {
+        if let note = r.note { say("note: \(note)") }
+        say("\(r.dataset) \(r.split), \(r.images) images; checkpoint \(r.checkpoint)")
+        let annName = r.annImageEncoder == "clip" ? "CLIP" : "ANN twin"
+        let annSide: String
+        switch (r.annImageEncoder, r.annTextEncoder) {
+        case (nil, _): annSide = "none (no CLIP folder named by this checkpoint)"
+        case ("clip", _): annSide = "CLIP image tower vs CLIP text tower"
+        case (_, "minilm"): annSide = "ANN twin vs MiniLM"
+        default: annSide = "ANN twin vs the spiking text embeddings (no ANN text model)"
+        }
+        say("\(r.classes.count) classes (\(r.labelClasses) mapped to labels) x \(r.templates.count) templates; ANN side: " + annSide)
+        say("")
+        say("                  top-1     top-5")
+        say(String(format: "spiking model   %6.2f%%   %6.2f%%", r.spiking.top1 * 100, r.spiking.top5 * 100))
+        if let ann = r.ann { say(pad(annName, 14) + String(format: "  %6.2f%%   %6.2f%%", ann.top1 * 100, ann.top5 * 100)) }
+        if let agreement = r.agreement { say(String(format: "agreement (same top-1): %.2f%%", agreement * 100)) }
+        say(); say("confusion (spiking model; rows: true label, columns: predicted class):")
+        let names = r.classes.map { String($0.prefix(6)) }
+        say(pad("", 13) + names.map { rightAligned($0, 7) }.joined())
+        for (y, row) in r.spiking.confusion.enumerated() {
+            let label = y < r.classes.count ? r.classes[y] : "label \(y)"
+            say(pad(String(label.prefix(12)), 13) + row.map { rightAligned(String($0), 7) }.joined())
+        }
+        say(); say("per-class top-1 (of each label's images): spiking model" + (r.ann == nil ? "" : " / \(annName)"))
+        for (y, acc) in r.spiking.perClass.enumerated() {
+            let label = y < r.classes.count ? r.classes[y] : "label \(y)"
+            let ann = r.ann.map { y < $0.perClass.count ? String(format: "  %6.2f%%", $0.perClass[y] * 100) : "" } ?? ""
+            say("  " + pad(String(label.prefix(24)), 25) + String(format: "%6.2f%%", acc * 100) + ann)
+        }
+        let e = r.energy
+        say(); say("energy per image, mean: SNN \(formatEnergy(picojoules: e.snnPaperPJMean)) paper convention, \(formatEnergy(picojoules: e.snnFullerPJMean)) fuller estimate"
+              + " (\(formatCount(e.snnMACsMean)) MACs + \(formatCount(e.snnACsMean)) ACs)")
+        if let paper = e.annPaperPJ, let fuller = e.annFullerPJ, let macs = e.annMACs {
+            say("                        \(annName) \(formatEnergy(picojoules: paper)) paper convention, \(formatEnergy(picojoules: fuller)) fuller estimate (\(formatCount(macs)) MACs)")
+        }
+        say("                        \(e.constants.source)")
+        say(); say("mean firing rate per LIF layer:")
+        for rate in r.firingRates { say("  " + pad(rate.layer, 36) + String(format: " %6.2f%%", rate.firingRate * 100)) }
+        let t = r.throughput
+        let annPart = t.annImagesPerSecond.map { String(format: ", \(annName) %.0f images/s (%.2f s)", $0, t.annSeconds ?? 0) } ?? ""
+        say(); say(String(format: "throughput (%d threads, batch %d): spiking encoder %.0f images/s (%.2f s, incl. recording and energy accounting)", t.threads, t.batchSize, t.spikingImagesPerSecond, t.spikingSeconds)
+                   + annPart + String(format: "; text %.2f s; total %.2f s", t.textSeconds, t.totalSeconds))
+    }
+}
+
+/// The data set, classes, templates and batching of a zero-shot evaluation (`eval`, `sweep`).
+struct DatasetOptions: ParsableArguments {
 
     @Option(help: "Dataset: fashion-mnist, cifar10 or cifar100 (the binary distributions), or folder (one sub-folder of images per class).")
     var dataset = "fashion-mnist"
@@ -126,9 +187,6 @@ struct Eval: ParsableCommand {
 
     @Option(help: "Worker threads (default: the number of CPU cores).")
     var threads: Int?
-
-    @Flag(help: "Machine-readable output.")
-    var json = false
 
     func validate() throws {
         guard Self.datasets.contains(dataset) else {
@@ -159,16 +217,10 @@ struct Eval: ParsableCommand {
         return (base.isEmpty ? defaults : base) + extra
     }
 
-    func run() throws {
-        try SpikeCLIPCommand.guarded {
-            let result = try evaluate()
-            if json { try printJSON(result); return }
-            printText(result)
-        }
-    }
-
-    func evaluate() throws -> EvalJSON {
-        let ctx = try model.load()
+    /// Zero-shot evaluation of `ctx` on the data set these options name, under `interventions` (issue 17: the
+    /// spiking side only; the ANN side is unchanged).
+    /// - Throws: ``UserError``, data set, engine and intervention errors.
+    func evaluate(_ ctx: ModelContext, interventions: InterventionSet = .none, progress showProgress: Bool) throws -> EvalJSON {
         let c = ctx.config
         let set: any LabeledImageSet
         switch dataset {
@@ -202,7 +254,8 @@ struct Eval: ParsableCommand {
         func seconds(since t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9 }
 
         // Text side: class embeddings for both sides.
-        let text = try ctx.pipeline.encodeText(PromptSet(classes: classes, templates: templates), mode: .spikeAware)
+        try interventions.validate(against: [ctx.pipeline.parts.spikingImage.graph, ctx.pipeline.parts.spikingText.graph], steps: c.T)
+        let text = try ctx.pipeline.encodeText(PromptSet(classes: classes, templates: templates), mode: .spikeAware, interventions: interventions)
         let textSeconds = seconds(since: start)
 
         // Images, preprocessed once: [N, C, H, W].
@@ -220,7 +273,7 @@ struct Eval: ParsableCommand {
         if workers > 1 { setBLASThreads(1) }
         let layerNames = ctx.model.vision.lifLayerNames
         let k5 = min(5, classes.count)
-        let progress = Progress(total: 2 * n, enabled: stderrIsTerminal && !json)
+        let progress = Progress(total: 2 * n, enabled: showProgress)
         let pipeline = ctx.pipeline
 
         // Phase 1: spiking encoder (spike-aware kernels) with recording and energy accounting.
@@ -231,7 +284,7 @@ struct Eval: ParsableCommand {
             let r = batches[j]
             do {
                 let out = try pipeline.analyze(pixels: Array(pixels[(r.lowerBound * per)..<(r.upperBound * per)]), batch: r.count, text: text,
-                                               options: AnalysisOptions(mode: .spikeAware, ann: false))
+                                               options: AnalysisOptions(mode: .spikeAware, ann: false, interventions: interventions))
                 var o = BatchOutput()
                 for image in out.images {
                     o.snnTop.append(image.snn!.topK(k5))
@@ -241,8 +294,10 @@ struct Eval: ParsableCommand {
                 }
                 for name in layerNames {
                     guard let l = out.recording[name] else { continue }
-                    o.spikes.append(l.spikes.reduce(0) { $0 + Int($1) })
-                    o.neurons.append(l.spikes.count)
+                    // Over the steps run (a pass stopped early records all T, but only its first steps count).
+                    let run = l.spikes.prefix(l.spikes.count / c.T * (interventions.steps ?? c.T))
+                    o.spikes.append(run.reduce(0) { $0 + Int($1) })
+                    o.neurons.append(run.count)
                 }
                 snnOut.with { $0[j] = o }
             } catch {
@@ -322,51 +377,6 @@ struct Eval: ParsableCommand {
                 threads: workers, batchSize: batchSize, textSeconds: textSeconds, spikingSeconds: spikingSeconds,
                 annSeconds: annSeconds, totalSeconds: total, spikingImagesPerSecond: Double(n) / spikingSeconds,
                 annImagesPerSecond: annSeconds.map { Double(n) / $0 }, imagesPerSecond: Double(n) / total))
-    }
-
-    func printText(_ r: EvalJSON) {
-        if let note = r.note { say("note: \(note)") }
-        say("\(r.dataset) \(r.split), \(r.images) images; checkpoint \(r.checkpoint)")
-        let annName = r.annImageEncoder == "clip" ? "CLIP" : "ANN twin"
-        let annSide: String
-        switch (r.annImageEncoder, r.annTextEncoder) {
-        case (nil, _): annSide = "none (no CLIP folder named by this checkpoint)"
-        case ("clip", _): annSide = "CLIP image tower vs CLIP text tower"
-        case (_, "minilm"): annSide = "ANN twin vs MiniLM"
-        default: annSide = "ANN twin vs the spiking text embeddings (no ANN text model)"
-        }
-        say("\(r.classes.count) classes (\(r.labelClasses) mapped to labels) x \(r.templates.count) templates; ANN side: " + annSide)
-        say("")
-        say("                  top-1     top-5")
-        say(String(format: "spiking model   %6.2f%%   %6.2f%%", r.spiking.top1 * 100, r.spiking.top5 * 100))
-        if let ann = r.ann { say(pad(annName, 14) + String(format: "  %6.2f%%   %6.2f%%", ann.top1 * 100, ann.top5 * 100)) }
-        if let agreement = r.agreement { say(String(format: "agreement (same top-1): %.2f%%", agreement * 100)) }
-        say(); say("confusion (spiking model; rows: true label, columns: predicted class):")
-        let names = r.classes.map { String($0.prefix(6)) }
-        say(pad("", 13) + names.map { rightAligned($0, 7) }.joined())
-        for (y, row) in r.spiking.confusion.enumerated() {
-            let label = y < r.classes.count ? r.classes[y] : "label \(y)"
-            say(pad(String(label.prefix(12)), 13) + row.map { rightAligned(String($0), 7) }.joined())
-        }
-        say(); say("per-class top-1 (of each label's images): spiking model" + (r.ann == nil ? "" : " / \(annName)"))
-        for (y, acc) in r.spiking.perClass.enumerated() {
-            let label = y < r.classes.count ? r.classes[y] : "label \(y)"
-            let ann = r.ann.map { y < $0.perClass.count ? String(format: "  %6.2f%%", $0.perClass[y] * 100) : "" } ?? ""
-            say("  " + pad(String(label.prefix(24)), 25) + String(format: "%6.2f%%", acc * 100) + ann)
-        }
-        let e = r.energy
-        say(); say("energy per image, mean: SNN \(formatEnergy(picojoules: e.snnPaperPJMean)) paper convention, \(formatEnergy(picojoules: e.snnFullerPJMean)) fuller estimate"
-              + " (\(formatCount(e.snnMACsMean)) MACs + \(formatCount(e.snnACsMean)) ACs)")
-        if let paper = e.annPaperPJ, let fuller = e.annFullerPJ, let macs = e.annMACs {
-            say("                        \(annName) \(formatEnergy(picojoules: paper)) paper convention, \(formatEnergy(picojoules: fuller)) fuller estimate (\(formatCount(macs)) MACs)")
-        }
-        say("                        \(e.constants.source)")
-        say(); say("mean firing rate per LIF layer:")
-        for rate in r.firingRates { say("  " + pad(rate.layer, 36) + String(format: " %6.2f%%", rate.firingRate * 100)) }
-        let t = r.throughput
-        let annPart = t.annImagesPerSecond.map { String(format: ", \(annName) %.0f images/s (%.2f s)", $0, t.annSeconds ?? 0) } ?? ""
-        say(); say(String(format: "throughput (%d threads, batch %d): spiking encoder %.0f images/s (%.2f s, incl. recording and energy accounting)", t.threads, t.batchSize, t.spikingImagesPerSecond, t.spikingSeconds)
-                   + annPart + String(format: "; text %.2f s; total %.2f s", t.textSeconds, t.totalSeconds))
     }
 }
 

@@ -17,7 +17,7 @@ struct SpikeCLIPCommand: ParsableCommand {
             Every scripted subcommand takes --json for machine-readable output on stdout.
             Exit codes: 0 ok, 1 runtime error (one line 'error: ...' on stderr), 2 usage error.
             """,
-        subcommands: [Explore.self, Snapshot.self, Classify.self, Eval.self, RasterCommand.self, EnergyCommand.self,
+        subcommands: [Explore.self, Snapshot.self, Classify.self, Eval.self, Sweep.self, RasterCommand.self, EnergyCommand.self,
                       Inspect.self, Tokenize.self, Embed.self, Demo.self, Bench.self],
         defaultSubcommand: Explore.self)
 

@@ -200,6 +200,53 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.stderr, "", "no progress bar when stderr is not a terminal")
     }
 
+    /// `sweep --over T|silence|threshold` (issue 17): the T = T point is `eval` on the same images, energy grows with
+    /// the steps run, the ANN side never changes, `--out` writes CSV/PNG/SVG once (then `--force`), bad values are errors.
+    func testSweepOverTimeStepsSilenceAndThreshold() throws {
+        let checkpoint = Self.root.appendingPathComponent("assets/checkpoints/default.safetensors").path
+        let sweep = try run(["sweep", "--json", "--checkpoint", checkpoint, "--over", "T", "--images", "24"])
+        XCTAssertEqual(sweep.status, 0, sweep.stderr)
+        let points = try XCTUnwrap(sweep.json["points"] as? [[String: Any]])
+        XCTAssertEqual(points.map { $0["value"] as? String }, ["1", "2", "3", "4"])
+        let eval = try run(["eval", "--json", "--checkpoint", checkpoint, "--limit", "24"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        XCTAssertEqual(points[3]["snn_top1"] as? Double, (eval.json["spiking"] as? [String: Any])?["top1"] as? Double)
+        XCTAssertEqual(points[3]["agreement"] as? Double, eval.json["agreement"] as? Double)
+        XCTAssertEqual(points[3]["snn_paper_pj_mean"] as? Double, (eval.json["energy"] as? [String: Any])?["snn_paper_pj_mean"] as? Double)
+        let energies = points.compactMap { $0["snn_paper_pj_mean"] as? Double }
+        XCTAssertEqual(energies, energies.sorted())
+        XCTAssertLessThan(energies[0], energies[3] / 2, "one step costs well under half of four")
+        XCTAssertEqual(Set(points.compactMap { $0["ann_top1"] as? Double }).count, 1, "the ANN side is not swept")
+
+        let dir = try temporaryDirectory()
+        let q = "vision.block.0.attn.q_lif"
+        let lesion = try run(["sweep", "--checkpoint", checkpoint, "--over", "silence", "--values", q, "--images", "12", "--out", dir])
+        XCTAssertEqual(lesion.status, 0, lesion.stderr)
+        XCTAssertTrue(lesion.stdout.contains("largest drop: silencing \(q)"), lesion.stdout)
+        XCTAssertTrue(lesion.stdout.contains("* SNN top-1"), "terminal plot legend: \(lesion.stdout)")
+        let csv = try String(contentsOfFile: dir + "/sweep-silence.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 3)
+        XCTAssertTrue(csv[0].hasPrefix("silence,snn_top1,"))
+        XCTAssertTrue(csv[1].hasPrefix("none,") && csv[2].hasPrefix(q + ","))
+        let png = try XCTUnwrap(FileManager.default.contents(atPath: dir + "/sweep-silence.png"))
+        XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        XCTAssertTrue(try String(contentsOfFile: dir + "/sweep-silence.svg", encoding: .utf8).contains("<svg"))
+        let again = try run(["sweep", "--checkpoint", checkpoint, "--over", "silence", "--values", q, "--images", "2", "--out", dir])
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.stderr.contains("file exists (use --force to overwrite)"), again.stderr)
+
+        let unknown = try run(["sweep", "--checkpoint", checkpoint, "--over", "silence", "--values", "vision.nope", "--images", "2"])
+        XCTAssertEqual(unknown.status, 1)
+        XCTAssertEqual(unknown.stderr, "error: --values 'vision.nope': intervention: no spiking layer named 'vision.nope'\n")
+        for bad in [["--over", "tau"], ["--over", "threshold", "--values", "0"], ["--over", "T", "--values", "x"]] {
+            let r = try run(["sweep", "--checkpoint", checkpoint, "--images", "2"] + bad)
+            XCTAssertEqual(r.status, 2, "\(bad): \(r.stderr)")
+        }
+        let steps = try run(["sweep", "--checkpoint", checkpoint, "--over", "T", "--values", "9", "--images", "2"])
+        XCTAssertEqual(steps.status, 1)
+        XCTAssertTrue(steps.stderr.contains("steps 9 out of range 1...4"), steps.stderr)
+    }
+
     /// A copy of a checkpoint with its `config` JSON edited (the safetensors header rewritten, tensors untouched).
     func rewrittenCheckpoint(_ source: String, to target: String, edit: (inout [String: Any]) -> Void) throws {
         let data = try XCTUnwrap(FileManager.default.contents(atPath: source))
