@@ -18,6 +18,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible, Sendable
     case nonFinite(path: String, key: String, count: Int)
     /// The file itself could not be read.
     case file(SafeTensorsError)
+    /// The file is a PyTorch pickle (zip or legacy), such as the official code's `.pth.tar` files.
+    case pytorchPickle(path: String)
 
     public var description: String {
         switch self {
@@ -34,6 +36,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible, Sendable
         case let .nonFinite(path, key, count):
             return "\(quotedPreview(path, limit: 400)): tensor '\(quotedPreview(key, limit: 120))' holds \(count) NaN or infinite value\(count == 1 ? "" : "s")"
         case let .file(error): return error.description
+        case let .pytorchPickle(path):
+            return "\(quotedPreview(path, limit: 400)): a PyTorch file (.pth / .pth.tar), not a SpikeCLIP checkpoint; convert it first with python -m spikeclip_training.convert_official (README: Open your own SpikeCLIP)"
         }
     }
 }
@@ -122,7 +126,14 @@ public struct SpikeCLIPModel: Sendable {
     ///   bad config) or wrapping a ``SafeTensorsError`` (truncated, header too large, bad JSON, offsets).
     public init(path: String) throws {
         let file: SafeTensorsFile
-        do { file = try SafeTensorsFile(path: path) } catch let e as SafeTensorsError { throw CheckpointError.file(e) }
+        do { file = try SafeTensorsFile(path: path) } catch let e as SafeTensorsError {
+            // torch.save writes a zip ("PK\3\4") or, in the legacy format, a pickle starting with PROTO (0x80).
+            if let h = FileHandle(forReadingAtPath: path), let head = try? h.read(upToCount: 4), head.count == 4 {
+                let b = [UInt8](head)
+                if b == [0x50, 0x4B, 0x03, 0x04] || (b[0] == 0x80 && (2...5).contains(b[1])) { throw CheckpointError.pytorchPickle(path: path) }
+            }
+            throw CheckpointError.file(e)
+        }
         guard file.metadata["format"] == "spikeclip" else {
             throw CheckpointError.badFormat(path: path, reason: "__metadata__.format is \(file.metadata["format"].map { "'\($0)'" } ?? "absent"), expected 'spikeclip'")
         }

@@ -156,15 +156,26 @@ public struct CompanionFiles: Sendable {
     }
 
     /// `relative` next to the checkpoint, one folder up, or under `assets` (an absolute path as is), if it exists.
-    public func locate(_ relative: String) -> String? {
+    /// - Parameter accept: whether a candidate that exists is the kind of file wanted (a CLIP folder must hold its
+    ///   files: `assets/clip` holds only the BPE vocabulary and must not stand in for a moved model folder `clip`).
+    public func locate(_ relative: String, accept: (String) -> Bool = { _ in true }) -> String? {
         guard !relative.isEmpty else { return nil }
-        if relative.hasPrefix("/") { return FileManager.default.fileExists(atPath: relative) ? relative : nil }
+        if relative.hasPrefix("/") { return FileManager.default.fileExists(atPath: relative) && accept(relative) ? relative : nil }
         let dir = (checkpoint as NSString).deletingLastPathComponent
         for base in [dir, (dir as NSString).deletingLastPathComponent, assets] {
             let p = (base as NSString).appendingPathComponent(relative)
-            if FileManager.default.fileExists(atPath: p) { return p }
+            if FileManager.default.fileExists(atPath: p), accept(p) { return p }
         }
         return nil
+    }
+
+    /// A file, or a folder holding every one of `files`.
+    public static func fileOrFolder(holding files: [String]) -> (String) -> Bool {
+        { path in
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { return false }
+            return !isFolder.boolValue || files.allSatisfy { FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent($0)) }
+        }
     }
 
     /// The ANN text model the config names, found and, unless the user opted out, checked against `ann_text.sha256`.
@@ -172,8 +183,8 @@ public struct CompanionFiles: Sendable {
     ///   `model.safetensors`).
     /// - Throws: ``BundleError/missingFile(path:what:file:assets:)``, ``BundleError/annTextHashMismatch(path:file:expected:actual:)``.
     public func verifiedANNText(_ ref: ModelConfig.ANNTextReference, what: String, options: LoadOptions,
-                                weights: (String) -> String = { $0 }) throws -> String {
-        let found = try require(ref.file, what: what)
+                                accept: (String) -> Bool = { _ in true }, weights: (String) -> String = { $0 }) throws -> String {
+        let found = try require(ref.file, what: what, accept: accept)
         if options.verifyANNTextHash {
             let file = weights(found)
             let actual = try sha256Hex(path: file)
@@ -185,8 +196,8 @@ public struct CompanionFiles: Sendable {
     }
 
     /// `relative`, found, or ``BundleError/missingFile(path:what:file:assets:)``.
-    public func require(_ relative: String, what: String) throws -> String {
-        guard let p = locate(relative) else { throw BundleError.missingFile(path: checkpoint, what: what, file: relative, assets: assets) }
+    public func require(_ relative: String, what: String, accept: (String) -> Bool = { _ in true }) throws -> String {
+        guard let p = locate(relative, accept: accept) else { throw BundleError.missingFile(path: checkpoint, what: what, file: relative, assets: assets) }
         return p
     }
 }
@@ -365,7 +376,8 @@ extension ModelFamily {
     /// checkpoint without a twin, its image tower as the ANN image model. The models trained with the official code.
     public static let clipBPE = ModelFamily(kind: "clip-bpe", summary: "CLIP byte-level BPE tokenizer, CLIP towers as the ANN side") { model, files, options in
         let c = model.config
-        let vocab = try files.require(c.tokenizer.vocabFile ?? "clip/bpe_simple_vocab_16e6.txt.gz", what: "CLIP vocabulary")
+        let vocab = try files.require(c.tokenizer.vocabFile ?? "clip/bpe_simple_vocab_16e6.txt.gz", what: "CLIP vocabulary",
+                                      accept: CompanionFiles.fileOrFolder(holding: ["vocab.json", "merges.txt"]))
         if let want = c.tokenizer.vocabSha256 {
             var isFolder: ObjCBool = false
             _ = FileManager.default.fileExists(atPath: vocab, isDirectory: &isFolder)
@@ -381,9 +393,9 @@ extension ModelFamily {
         }
         var clip: CLIPModel?
         if options.loadANNText, let ref = c.annText {
-            clip = try CLIPModel(folder: try files.verifiedANNText(ref, what: "CLIP model folder", options: options) {
-                ($0 as NSString).appendingPathComponent("model.safetensors")
-            })
+            clip = try CLIPModel(folder: try files.verifiedANNText(
+                ref, what: "CLIP model folder", options: options, accept: CompanionFiles.fileOrFolder(holding: ["config.json", "model.safetensors"])
+            ) { ($0 as NSString).appendingPathComponent("model.safetensors") })
         }
         if let clip, clip.config.projectionDim != c.text.targetDim {
             throw BundleError.unreadable(path: files.checkpoint, reason: "CLIP projection_dim \(clip.config.projectionDim) differs from the target width \(c.text.targetDim)")

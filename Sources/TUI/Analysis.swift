@@ -53,6 +53,8 @@ public struct AnalysisRequest: Sendable {
     /// Membrane traces wanted: layer -> flat indices into the layer's per-step tensor (`[1, n]` for the image's
     /// layers, `[P, n]` for the text layers: prompt `p`, neuron `j` is `p * n + j`).
     public var membrane: [String: [Int]]
+    /// Changes to the spiking forward pass (issue 17); the analysis then also carries the unmodified model's numbers.
+    public var interventions: InterventionSet = .none
 
     /// The templates in use.
     public var activeTemplates: [String] { ensemble ? templates : Array(templates.prefix(1)) }
@@ -100,6 +102,23 @@ public struct Analysis: Sendable {
     public var anytime: [[Float]]
     /// Wall time of the computation (ms).
     public var milliseconds: Double
+    /// The unmodified model on the same inputs when interventions were applied (nil otherwise).
+    public var baseline: Baseline?
+    /// The interventions this analysis applied.
+    public var interventions: InterventionSet = .none
+
+    /// What the panels compare an intervened analysis with.
+    public struct Baseline: Sendable {
+        public var snn: ZeroShotScores
+        public var visionEnergy: EnergyReport
+        /// Firing rate per spiking layer (image and text encoders) of the unmodified model.
+        public var rates: [String: Double]
+        public init(snn: ZeroShotScores, visionEnergy: EnergyReport, rates: [String: Double]) {
+            self.snn = snn
+            self.visionEnergy = visionEnergy
+            self.rates = rates
+        }
+    }
 
     /// KL(ANN || SNN) between the two class distributions (nats), when the ANN side exists.
     public var klANNtoSNN: Double? {
@@ -123,6 +142,8 @@ public protocol AnalysisProvider: Sendable {
     func tokens(of prompt: String) -> PromptTokens
     /// The spiking layers, in forward order (vision then text).
     var layerNames: [String] { get }
+    /// Attention heads of the spiking image encoder's blocks (for head interventions).
+    var attentionHeads: Int { get }
     func analyze(_ request: AnalysisRequest) throws -> Analysis
 }
 

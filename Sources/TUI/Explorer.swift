@@ -144,6 +144,14 @@ public final class Explorer {
 
     var layerCount: Int { provider.layerNames.count }
     var steps: Int { analysis?.visionRecording.layers.first?.steps ?? 1 }
+    /// The Spikes panel's layer: name and per-item shape (`[C, ...]`, from the last analysis).
+    var selectedLayer: (name: String, shape: [Int]) {
+        guard state.layerIndex < provider.layerNames.count else { return ("", []) }
+        let name = provider.layerNames[state.layerIndex]
+        let shape = (analysis?.visionRecording[name] ?? analysis?.textRecording[name])?.shape.dropFirst(2)
+        return (name, shape.map(Array.init) ?? [])
+    }
+
     var selectedNeurons: Int {
         guard let a = analysis, state.layerIndex < provider.layerNames.count else { return 1 }
         let name = provider.layerNames[state.layerIndex]
@@ -193,10 +201,10 @@ public final class Explorer {
             }
         }
         let (generation, classes, templates, ensemble) = (state.generation, state.classNames, state.templates, state.ensemble)
-        let traces = membrane
+        let traces = membrane, interventions = state.activeInterventions
         return AnalysisJob(generation: generation, image: imageSpec) { image in
             AnalysisRequest(generation: generation, classNames: classes, templates: templates, ensemble: ensemble, image: image,
-                            membrane: traces)
+                            membrane: traces, interventions: interventions)
         }
     }
 
@@ -256,7 +264,9 @@ public final class Explorer {
             return key != .char("q")
         }
         state.message = nil
-        switch state.handle(key, layers: layerCount, steps: steps, neurons: selectedNeurons, prompts: analysis?.prompts.count ?? 1) {
+        let layer = selectedLayer
+        switch state.handle(key, layers: layerCount, steps: steps, neurons: selectedNeurons, prompts: analysis?.prompts.count ?? 1,
+                            layerName: layer.name, layerShape: layer.shape, heads: layer.name.hasPrefix("vision.block.") ? provider.attentionHeads : nil) {
         case .quit: return false
         case .recompute: recompute()
         case .loadImage: loadImage()

@@ -74,6 +74,18 @@ public struct ExplorerState: Sendable {
     public var convention: EnergyConvention = .paper
     public var energyScroll = 0
 
+    // Interventions panel (issue 17).
+    /// Interventions added, each with its on/off switch; the analysis applies the ones switched on.
+    public var interventions: [(intervention: Intervention, enabled: Bool)] = []
+    public var interventionSelection = 0
+    /// Stop the spiking forward pass after this many steps (nil: all T).
+    public var interventionSteps: Int?
+
+    /// What the analysis applies: the interventions switched on and the step limit.
+    public var activeInterventions: InterventionSet {
+        InterventionSet(interventions.filter(\.enabled).map(\.intervention), steps: interventionSteps)
+    }
+
     /// Increases whenever inputs change; the worker's results carry it.
     public var generation = 0
     /// A one-line message for the status bar (errors, hints).
@@ -95,7 +107,8 @@ public struct ExplorerState: Sendable {
 
     /// Handles one key. `layers` is the number of LIF layers, `steps` is T, `neurons` the selected layer's neurons per
     /// item, `prompts` the number of expanded prompts (classes x templates in use) the text layers recorded.
-    public mutating func handle(_ key: Key, layers: Int, steps: Int, neurons: Int, prompts: Int = 1) -> Effect {
+    public mutating func handle(_ key: Key, layers: Int, steps: Int, neurons: Int, prompts: Int = 1,
+                                layerName: String = "", layerShape: [Int] = [], heads: Int? = nil) -> Effect {
         if editBuffer != nil { return handleEditing(key) }
         if indexBuffer != nil { return handleIndexEntry(key) }
         if showHelp {
@@ -122,7 +135,8 @@ public struct ExplorerState: Sendable {
         case .resize: return .redraw
         default: break
         }
-        let input = PanelInput(layers: layers, steps: steps, neurons: neurons, prompts: prompts)
+        let input = PanelInput(layers: layers, steps: steps, neurons: neurons, prompts: prompts, layerName: layerName,
+                               layerShape: layerShape, heads: heads)
         return ExplorerPanels.panel(focus).handle(key, &self, input) ?? .none
     }
 

@@ -57,7 +57,7 @@ public enum ExplorerView {
                 let flexible = heights.filter { $0 == nil }.count
                 heights = heights.map { $0 ?? rest / max(1, flexible) }
                 var y = body.y
-                for (panel, h) in zip(panels, heights) {
+                for (panel, h) in zip(panels, heights) where h! >= 3 {  // a panel with no rows now (Interventions unused) is left out
                     place(&grid, panel.id, state, ctx, x: x, y: y, w: w, h: h!, ascii: ascii)
                     y += h!
                 }

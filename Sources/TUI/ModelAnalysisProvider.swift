@@ -26,28 +26,37 @@ public enum ExplorerError: Error, CustomStringConvertible, Equatable {
 public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable {
     public let pipeline: SpikeCLIPPipeline
     private let lock = NSLock()
-    private var textCache: (prompts: PromptSet, membrane: [String: [Int]], text: TextAnalysis)?
+    private var textCache: [TextKey: TextAnalysis] = [:]
+
+    /// What the text side depends on.
+    private struct TextKey: Hashable {
+        var prompts: [String], perClass: Int, membrane: [String: [Int]], interventions: InterventionSet
+    }
 
     public init(pipeline: SpikeCLIPPipeline) { self.pipeline = pipeline }
 
     public var model: SpikeCLIPModel { pipeline.bundle.model }
     public var contextLength: Int { pipeline.contextLength }
     public var layerNames: [String] { pipeline.neuronLayerNames }
+    public var attentionHeads: Int { pipeline.config.vision.numHeads }
 
     public func tokens(of prompt: String) -> PromptTokens {
         let c = pipeline.tokenCount(prompt)
         return PromptTokens(text: prompt, count: c.count, truncated: c.truncated)
     }
 
-    /// The text side of `prompts`, cached for the last prompt list and membrane request.
+    /// The text side of `prompts`, cached (the last few prompt lists, membrane requests and intervention sets: the
+    /// unmodified one stays beside the intervened one).
     /// - Parameter membrane: text-layer membrane traces wanted (layer -> flat indices into the per-step `[P, n]`).
-    private func textSide(_ prompts: PromptSet, membrane: [String: [Int]]) throws -> TextAnalysis {
+    private func textSide(_ prompts: PromptSet, membrane: [String: [Int]], interventions: InterventionSet = .none) throws -> TextAnalysis {
+        let key = TextKey(prompts: prompts.prompts, perClass: prompts.templatesPerClass, membrane: membrane, interventions: interventions)
         lock.lock()
-        if let c = textCache, c.prompts == prompts, c.membrane == membrane { lock.unlock(); return c.text }
+        if let c = textCache[key] { lock.unlock(); return c }
         lock.unlock()
-        let text = try pipeline.encodeText(prompts, mode: .blas, membrane: membrane)
+        let text = try pipeline.encodeText(prompts, mode: .blas, membrane: membrane, interventions: interventions)
         lock.lock()
-        textCache = (prompts, membrane, text)
+        if textCache.count >= 4 { textCache = [:] }
+        textCache[key] = text
         lock.unlock()
         return text
     }
@@ -58,11 +67,23 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         guard !request.activeTemplates.isEmpty else { throw ExplorerError.noTemplates }
         let prompts = request.promptSet
         let textLayers = Set(pipeline.parts.spikingText.graph.neuronLayers.map(\.name))
-        let text = try textSide(prompts, membrane: request.membrane.filter { textLayers.contains($0.key) })
+        let textMembrane = request.membrane.filter { textLayers.contains($0.key) }
+        let iv = request.interventions
+        let text = try textSide(prompts, membrane: textMembrane, interventions: iv)
         let r = try pipeline.analyze(pixels: request.image.pixels, batch: 1, text: text,
-                                     options: AnalysisOptions(mode: .blas, membrane: request.membrane, anytime: true),
+                                     options: AnalysisOptions(mode: .blas, membrane: request.membrane, anytime: true, interventions: iv),
                                      annPixels: request.image.clipPixels)
         let image = r.images[0]
+        var baseline: Analysis.Baseline?
+        if !iv.isEmpty {
+            // The unmodified model on the same inputs (no ANN side, no traces): what every delta is against.
+            let plain = try textSide(prompts, membrane: [:])
+            let b = try pipeline.analyze(pixels: request.image.pixels, batch: 1, text: plain,
+                                         options: AnalysisOptions(mode: .blas, ann: false))
+            var rates: [String: Double] = [:]
+            for l in b.recording.layers + plain.recording.layers { rates[l.name] = l.firingRate(item: 0) }
+            baseline = Analysis.Baseline(snn: b.images[0].snn!, visionEnergy: b.images[0].energy!, rates: rates)
+        }
         return Analysis(
             generation: request.generation, classNames: request.classNames, prompts: prompts.prompts.map(tokens(of:)),
             templatesPerClass: prompts.templatesPerClass, snn: image.snn!, ann: image.ann, imageCosine: image.imageCosine,
@@ -70,6 +91,6 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
             textCosines: text.textCosines, visionRecording: r.recording, textRecording: text.recording,
             visionEnergy: image.energy!, annEnergy: image.ann == nil ? nil : r.annEnergy, annTextEnergy: text.annTextEnergy,
             textEnergy: try prompts.prompts.indices.map { try text.energy(prompt: $0) }, anytime: image.anytime ?? [],
-            milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, baseline: baseline, interventions: iv)
     }
 }

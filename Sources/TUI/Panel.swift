@@ -19,6 +19,11 @@ public struct PanelID: Hashable, Sendable, CustomStringConvertible {
 public struct PanelInput: Sendable {
     /// Number of LIF layers, time steps T, neurons per item of the selected layer, expanded prompts recorded.
     public var layers: Int, steps: Int, neurons: Int, prompts: Int
+    /// The Spikes panel's layer: its name, per-item shape `[C, ...]` and the attention heads of its block (nil
+    /// outside a transformer block): what an intervention picked from it addresses.
+    public var layerName: String = ""
+    public var layerShape: [Int] = []
+    public var heads: Int? = nil
 }
 
 /// Where the tiled layout (from ``ExplorerView/tiledSize``) puts a panel.
@@ -62,6 +67,7 @@ public enum ExplorerPanels {
     /// Every panel, in Tab and digit-key order.
     public static let all: [any ExplorerPanel.Type] = [
         PromptsPanel.self, ImagePanel.self, SpikesPanel.self, ComparePanel.self, EnergyPanel.self, AnytimePanel.self,
+        InterventionsPanel.self,
     ]
 
     /// The registered panel `id` (the first panel for an unknown id).

@@ -75,7 +75,7 @@ struct EnergyCommand: ParsableCommand {
             say("energy of \(r.image) (checkpoint \(r.checkpoint), T = \(r.steps))")
             say("paper: \(EnergyConvention.paper.title)")
             say("fuller: \(EnergyConvention.fuller.title)")
-            say("constants: \(r.constants.source); LIF update \(r.constants.neuronUpdatePJ) pJ")
+            say("constants: \(r.constants.source)")
             let annTitle = r.annImageEncoder == "clip" ? "CLIP image tower" : "ANN twin image encoder"
             for (title, table) in [("spiking image encoder", r.snn)] + (r.ann.map { [(annTitle, $0)] } ?? []) {
                 say(); say("\(title)")

@@ -142,8 +142,10 @@ struct Eval: ParsableCommand {
         say(); say("per-class top-1 (of each label's images): spiking model" + (r.ann == nil ? "" : " / \(annName)"))
         for (y, acc) in r.spiking.perClass.enumerated() {
             let label = y < r.classes.count ? r.classes[y] : "label \(y)"
-            let ann = r.ann.map { y < $0.perClass.count ? String(format: "  %6.2f%%", $0.perClass[y] * 100) : "" } ?? ""
-            say("  " + pad(String(label.prefix(24)), 25) + String(format: "%6.2f%%", acc * 100) + ann)
+            // A label without images in this run has no accuracy ("-").
+            let seen = y < r.spiking.confusion.count && r.spiking.confusion[y].reduce(0, +) > 0
+            let ann = r.ann.map { y < $0.perClass.count ? (seen ? String(format: "  %6.2f%%", $0.perClass[y] * 100) : "        -") : "" } ?? ""
+            say("  " + pad(String(label.prefix(24)), 25) + (seen ? String(format: "%6.2f%%", acc * 100) : "      -") + ann)
         }
         let e = r.energy
         say(); say("energy per image, mean: SNN \(formatEnergy(picojoules: e.snnPaperPJMean)) paper convention, \(formatEnergy(picojoules: e.snnFullerPJMean)) fuller estimate"
@@ -155,8 +157,10 @@ struct Eval: ParsableCommand {
         say(); say("mean firing rate per LIF layer:")
         for rate in r.firingRates { say("  " + pad(rate.layer, 36) + String(format: " %6.2f%%", rate.firingRate * 100)) }
         let t = r.throughput
-        let annPart = t.annImagesPerSecond.map { String(format: ", \(annName) %.0f images/s (%.2f s)", $0, t.annSeconds ?? 0) } ?? ""
-        say(); say(String(format: "throughput (%d threads, batch %d): spiking encoder %.0f images/s (%.2f s, incl. recording and energy accounting)", t.threads, t.batchSize, t.spikingImagesPerSecond, t.spikingSeconds)
+        func rate(_ r: Double) -> String { String(format: r >= 10 ? "%.0f" : "%.2f", r) }
+        let annPart = t.annImagesPerSecond.map { ", \(annName) \(rate($0)) images/s" + String(format: " (%.2f s)", t.annSeconds ?? 0) } ?? ""
+        say(); say("throughput (\(t.threads) worker thread\(t.threads == 1 ? "" : "s"), batch \(t.batchSize)): spiking encoder \(rate(t.spikingImagesPerSecond)) images/s"
+                   + String(format: " (%.2f s, incl. recording and energy accounting)", t.spikingSeconds)
                    + annPart + String(format: "; text %.2f s; total %.2f s", t.textSeconds, t.totalSeconds))
     }
 }

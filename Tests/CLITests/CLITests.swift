@@ -311,6 +311,13 @@ final class CLITests: XCTestCase {
                        "the spiking side does not depend on CLIP")
         let aloneText = try run(["classify", "--checkpoint", dir + "/spiking-only.safetensors", "--image", Self.images[0]])
         XCTAssertTrue(aloneText.stdout.contains("ANN side: none"), aloneText.stdout)
+        // Regression (fresh-user trial): an official .pth.tar given directly says to convert it (it read as a
+        // safetensors header of 578712552184433488 bytes).
+        let pickle = dir + "/model_best.pth.tar"
+        try Data([0x50, 0x4B, 0x03, 0x04] + [UInt8](repeating: 0, count: 60)).write(to: URL(fileURLWithPath: pickle))
+        let direct = try run(["classify", "--checkpoint", pickle, "--image", Self.images[0]])
+        XCTAssertEqual(direct.status, 1)
+        XCTAssertEqual(direct.stderr, "error: \(pickle): a PyTorch file (.pth / .pth.tar), not a SpikeCLIP checkpoint; convert it first with python -m spikeclip_training.convert_official (README: Open your own SpikeCLIP)\n")
         // A CLIP folder that is named but missing is one line naming it.
         try FileManager.default.copyItem(atPath: checkpoint, toPath: dir + "/moved.safetensors")
         let moved = try run(["classify", "--checkpoint", dir + "/moved.safetensors", "--image", Self.images[0]])

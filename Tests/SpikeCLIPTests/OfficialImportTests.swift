@@ -128,6 +128,14 @@ final class OfficialImportTests: XCTestCase {
         XCTAssertThrowsError(try CheckpointBundle(checkpoint: dir + "/model.safetensors", assets: assets)) { e in
             XCTAssertEqual("\(e)", "\(dir)/model.safetensors: vocabulary '\(assets)/clip/bpe_simple_vocab_16e6.txt.gz' has 49408 tokens, the text embedding 64 rows")
         }
+        // Regression (fresh-user trial): a converted file moved away from its CLIP folder `clip` found the assets'
+        // `clip` folder (CLIP's BPE file only) and failed on a vocab.json it never named; now the folder is missing.
+        let moved = try converted(withCLIP: false) { c in
+            var t = c["tokenizer"] as! [String: Any]; t["vocab_file"] = "clip"; t["vocab_sha256"] = nil; c["tokenizer"] = t
+        }
+        XCTAssertThrowsError(try CheckpointBundle(checkpoint: moved, assets: assets)) { e in
+            XCTAssertEqual("\(e)", "\(moved): CLIP vocabulary 'clip' not found next to the checkpoint, one folder up or in \(assets)")
+        }
         // A CLIP folder whose model is not the one named is refused (hash), as for MiniLM.
         let path = try converted(withCLIP: true)
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("clip/model.safetensors")))

@@ -394,6 +394,61 @@ final class ExplorerTests: XCTestCase {
         XCTAssertEqual(e.state.selectedClass, before.1 + 1, "keys act again at a usable size")
     }
 
+    /// Interventions from the keyboard (issue 17): silence the Spikes panel's layer, see the change against the
+    /// unmodified model in ANN vs SNN, Energy and Spikes, switch it off and remove it, see the numbers return.
+    func testInterventionsChangeTheAnalysisAndComeBack() throws {
+        let e = try makeExplorer()
+        let before = try XCTUnwrap(e.analysis)
+        XCTAssertNil(before.baseline)
+        let q = "vision.block.0.attn.q_lif"
+        e.focus(.spikes)
+        while e.state.layerIndex < (e.analysis?.visionRecording.layers.firstIndex { $0.name == q } ?? 0) { _ = e.handle(.char("]")) }
+        _ = e.handle(.char("x"))
+        e.settle()
+        let silenced = try XCTUnwrap(e.analysis)
+        XCTAssertEqual(silenced.interventions, InterventionSet([Intervention(layer: q, action: .silence)]))
+        let baseline = try XCTUnwrap(silenced.baseline)
+        XCTAssertEqual(baseline.snn.cosines, before.snn.cosines, "the baseline is the unmodified model")
+        XCTAssertNotEqual(silenced.snn.cosines, before.snn.cosines)
+        XCTAssertEqual(silenced.visionRecording[q]?.spikes.reduce(0) { $0 + Int($1) }, 0)
+        XCTAssertEqual(baseline.rates[q], before.visionRecording[q]?.firingRate(item: 0))
+        e.focus(.compare)
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("intervened SNN vs unmodified"))
+        e.focus(.energy)
+        XCTAssertTrue(e.frame(width: 120, height: 40).lines.joined().contains("vs unmodified"))
+        e.focus(.spikes)
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines[2].contains("rate 0.0% (unmodified"), e.frame(width: 80, height: 24).lines[2])
+        // Off, on again, then removed: the analysis returns to the unmodified one exactly.
+        e.focus(.interventions)
+        _ = e.handle(.char(" "))
+        e.settle()
+        XCTAssertNil(e.analysis?.baseline)
+        XCTAssertEqual(e.analysis?.snn.cosines, before.snn.cosines)
+        _ = e.handle(.char(" "))
+        e.settle()
+        XCTAssertNotNil(e.analysis?.baseline)
+        _ = e.handle(.char("d"))
+        e.settle()
+        XCTAssertTrue(e.state.interventions.isEmpty)
+        XCTAssertEqual(e.analysis?.snn.cosines, before.snn.cosines)
+        // Targets from the traced neuron: its head inside a block, refused outside one; stopping early.
+        _ = e.handle(.char("h"))
+        XCTAssertEqual(e.state.interventions.last?.intervention.target, .head)
+        e.focus(.spikes)
+        while e.state.layerIndex > 0 { _ = e.handle(.char("[")) }
+        e.focus(.interventions)
+        _ = e.handle(.char("h"))
+        XCTAssertEqual(e.state.message, "heads exist only inside a transformer block")
+        _ = e.handle(.char("<"))
+        e.settle()
+        XCTAssertEqual(e.analysis?.interventions.steps, 3)
+        let frame = e.frame(width: 80, height: 24).lines.joined(separator: "\n")
+        XCTAssertTrue(frame.contains("stop after t = 3") && frame.contains("silence head 0 of \(q)"), frame)
+        _ = e.handle(.char("x"))
+        e.settle()
+        XCTAssertEqual(e.analysis?.snn.cosines, before.snn.cosines)
+    }
+
     func testHelpOverlayAndQuit() throws {
         let e = try makeExplorer()
         _ = e.handle(.char("?"))

@@ -75,6 +75,7 @@ final class GatedProvider: AnalysisProvider, @unchecked Sendable {
     init(_ inner: AnalysisProvider) { self.inner = inner }
     var contextLength: Int { inner.contextLength }
     var layerNames: [String] { inner.layerNames }
+    var attentionHeads: Int { inner.attentionHeads }
     func tokens(of prompt: String) -> PromptTokens { inner.tokens(of: prompt) }
     func analyze(_ request: AnalysisRequest) throws -> Analysis {
         gate.wait()

@@ -21,6 +21,11 @@ check() {  # check NAME PATTERN: the screen must contain PATTERN (fixed string) 
     failed=$((failed + 1)); echo "FAIL $name: '$pattern' not on screen:"; screen | sed 's/^/     | /'
     return 1
 }
+absent() {  # absent NAME PATTERN: after a second, the screen does not contain PATTERN
+    sleep 1
+    if screen | grep -qF -- "$2"; then failed=$((failed + 1)); echo "FAIL $1: '$2' still on screen:"; screen | sed 's/^/     | /'
+    else passed=$((passed + 1)); echo "ok   $1"; fi
+}
 restored() {  # after the explorer exits: the shell echoes again and the tty is back in canonical mode with echo
     tm send-keys -t "$SESSION" "stty -a | tr ' ;' '\n\n' | grep -cxE 'echo|icanon' | sed 's/^/modes=/'" Enter
     check "$1: terminal restored (echo, icanon)" "modes=2"
@@ -70,12 +75,27 @@ check "space plays" "(playing)"
 tm send-keys -t "$SESSION" Space
 tm send-keys -t "$SESSION" ] ] ] ] ] ] ] ] ] ] n
 check "n picks the prompt a text layer shows" "prompt 2/4 (n/N)"
+# Interventions (issue 17): silence a layer from the Spikes panel, see the deltas, remove it, see them go.
+tm send-keys -t "$SESSION" '[' '[' '[' '[' '[' '[' '['
+check "[ goes back to the first q layer" "6/13 vision.block.0.attn.q_lif"
+tm send-keys -t "$SESSION" x
+check "x in Spikes silences the layer" "added: silence vision.block.0.attn.q_lif"
+check "the silenced layer shows its unmodified rate" "rate 0.0% (unmodified"
+tm send-keys -t "$SESSION" 4
+check "ANN vs SNN shows the change" "intervened SNN vs unmodified"
+tm send-keys -t "$SESSION" 5
+check "Energy shows the change" "vs unmodified"
+tm send-keys -t "$SESSION" 7 d
+check "d removes the intervention" "0 on of 0"
+tm send-keys -t "$SESSION" 4
+absent "the deltas are gone without interventions" "intervened SNN vs unmodified"
+tm send-keys -t "$SESSION" 3
 tm resize-window -t "$SESSION" -x 60 -y 20
 check "resize to 60x20 keeps working" "[3 Spikes]"
 tm resize-window -t "$SESSION" -x 40 -y 10
 check "below the minimum: too-small screen" "current 40x10"
 tm resize-window -t "$SESSION" -x 80 -y 24
-check "resize back to 80x24" "4 ANN vs SNN  5 Energy"
+check "resize back to 80x24" "[3 Spikes] 4  5  6  7"
 tm send-keys -t "$SESSION" '?'
 check "? opens help" "Letters work everywhere"
 tm send-keys -t "$SESSION" x

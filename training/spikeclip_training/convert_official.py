@@ -383,6 +383,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         classes = read_lines(a.classes, "--classes") if a.classes else None
         templates = read_lines(a.templates, "--templates") if a.templates else None
+        for n, t in enumerate(templates or [], 1):
+            if "{}" not in t:
+                raise ConvertError(f"--templates {a.templates}: template {n} '{t[:60]}' has no {{}} for the class name")
         cfg, tensors, notes = convert(a.vision, a.text, a.out, a.clip, classes, templates, a.num_heads, a.image_size)
         if a.out.is_dir():
             raise ConvertError(f"--out {a.out}: is a folder")

@@ -49,10 +49,21 @@ def _load_pickle(path: Path):
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        # torch's message names the refused global ("Unsupported global: GLOBAL posix.system ...").
-        first = str(e).split("WeightsUnpickler error:")[-1]
-        raise OfficialFileError(f"{path}: refused, the file asks to run code, which is never done here ({_one_line(first, 160)})") from None
-    except Exception as e:  # zipfile, EOF, torch's RuntimeError, safetensors' parser (torch.load routes .safetensors names there)
+        # torch names a refused global on a line of its message ("Unsupported global: GLOBAL posix.system ..." or
+        # "Trying to load unsupported GLOBAL posix.system whose module posix is blocked."); other failures (a PNG, a
+        # damaged pickle) are not requests to run code.
+        lines = [l.split("WeightsUnpickler error:")[-1].strip() for l in str(e).splitlines()]
+        hit = next((l for l in lines if "global" in l.lower() and ("unsupported" in l.lower() or "blocked" in l.lower())), None)
+        if hit:
+            raise OfficialFileError(f"{path}: refused, the file asks to run code, which is never done here ({_one_line(hit, 160)})") from None
+        raise OfficialFileError(f"{path}: not a PyTorch checkpoint (its bytes are not a pickle torch can read)") from None
+    except EOFError:
+        raise OfficialFileError(f"{path}: empty or truncated (the file ends early)") from None
+    except RuntimeError as e:
+        if "PytorchStreamReader" in str(e) or "zip" in str(e).lower():
+            raise OfficialFileError(f"{path}: truncated or damaged (its zip archive cannot be read)") from None
+        raise OfficialFileError(f"{path}: not a readable checkpoint ({type(e).__name__}: {_one_line(e, 160)})") from None
+    except Exception as e:  # zipfile, torch's other errors, safetensors' parser (torch.load routes .safetensors names there)
         raise OfficialFileError(f"{path}: not a readable checkpoint ({type(e).__name__}: {_one_line(e, 160)})") from None
 
 
@@ -78,6 +89,8 @@ def load_state_dict(path) -> tuple[dict[str, torch.Tensor], dict | None]:
 
     Raises ``OfficialFileError`` (one line, naming the file and the key)."""
     path = Path(path)
+    if path.is_dir():
+        raise OfficialFileError(f"{path}: is a folder; give the checkpoint file (model_best.pth.tar, checkpoint-N.pth.tar, ...)")
     if not path.is_file():
         raise OfficialFileError(f"{path}: no such file")
     if _is_safetensors(path):

@@ -220,6 +220,18 @@ def test_truncated_and_garbage_files_end_in_one_line(tmp_path, capsys):
     raw = bytearray(huge.read_bytes())
     raw = raw.replace(b"[1,4,1]", b"[1,4,9]", 1)
     huge.write_bytes(bytes(raw))
+    # Regressions (fresh-user trial): what each one is, said plainly (a PNG was "asking to run code").
+    png = tmp_path / "image.png"
+    png.write_bytes((REPO / "assets" / "images" / "bag_0018.png").read_bytes())
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    cut = tmp_path / "cut.pth.tar"
+    cut.write_bytes(data[: len(data) // 2])
+    for path, says in ((png, "not a PyTorch checkpoint"), (empty, "empty or truncated"), (cut, "truncated or damaged"),
+                       (tmp_path, "is a folder")):
+        rc = co.main(["--vision", str(path), "--text", str(text), "--out", str(tmp_path / "o.safetensors")])
+        err = capsys.readouterr().err
+        assert rc == 1 and says in err and "run code" not in err, (path, err)
     for path in (huge, tmp_path / "missing.pth", tmp_path):
         rc = co.main(["--vision", str(path), "--text", str(text), "--out", str(tmp_path / "o.safetensors")])
         err = capsys.readouterr().err
@@ -259,6 +271,10 @@ def test_lists_and_cli_errors(tmp_path):
                         "--text", str(text), "--out", str(tmp_path / "o.safetensors"), "--classes", str(bad)],
                        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "training")})
     assert r.returncode == 1 and r.stderr == f"error: --classes {bad}:2: holds a control character\n", r.stderr
+    templates = tmp_path / "templates.txt"
+    templates.write_text("a photo of a {}.\nno placeholder\n", encoding="utf-8")
+    assert co.main(["--vision", str(vision), "--text", str(text), "--out", str(tmp_path / "t.safetensors"),
+                    "--templates", str(templates)]) == 1
     r = subprocess.run([sys.executable, "-m", "spikeclip_training.convert_official", "--vision", str(vision),
                         "--text", str(text), "--out", str(tmp_path / "o.safetensors")],
                        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "training")})

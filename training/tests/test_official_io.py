@@ -73,7 +73,7 @@ def test_hostile_pickles_are_refused_and_run_nothing(tmp_path, kind):
         load_state_dict(path)
     message = str(e.value)
     assert "\n" not in message and str(path) in message
-    assert "refused" in message or "not a readable" in message
+    assert "refused" in message or "not a readable" in message or "not a PyTorch checkpoint" in message
     assert not os.path.exists(MARKER), "the file's code ran"
 
 

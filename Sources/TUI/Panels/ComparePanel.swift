@@ -38,13 +38,23 @@ enum ComparePanel: ExplorerPanel {
                 : "agree \(agree ? "yes" : "no")  KL \(String(format: "%.3f", kl))  img cos \(cos)"
         }
         if a.ann == nil {
-            summary = "no ANN side: this checkpoint names no CLIP folder (convert with --clip); SNN only"
+            summary = "SNN only: no ANN side (no CLIP folder named; convert with --clip)"
         } else if a.textCosines == nil {
             summary += "  (no ANN text model: ANN twin vs spiking text)"
         } else if a.annName == "CLIP" {
             summary += width >= 90 ? "  (ANN = CLIP)" : ""
         }
         g.put(fit(summary, width), x: 0, y: 0, role: a.top1Agrees == false ? .warning : .normal)
+        // With interventions, one line against the unmodified spiking model (issue 17).
+        var top = 1
+        if let b = a.baseline {
+            let maxDelta = zip(a.snn.cosines, b.snn.cosines).map { abs($0 - $1) }.max() ?? 0
+            let k = a.snn.top1, kb = b.snn.top1
+            let line = "intervened SNN vs unmodified: top-1 " + (k == kb ? "kept" : "\(terminalSafe(a.classNames[kb])) -> \(terminalSafe(a.classNames[k]))")
+                + String(format: ", p(top-1) %+.3f, max |dcos| %.3f", a.snn.probabilities[kb] - b.snn.probabilities[kb], maxDelta)
+            g.put(fit(line, width), x: 0, y: 1, role: k == kb ? .accent : .warning)
+            top = 2
+        }
         // Columns: class | SNN bar | SNN cos p | ANN bar | ANN cos p | text cos(SNN, ANN).
         let nums = 12, textW = a.textCosines == nil ? 0 : 9
         let nameW = min(16, max(6, width / 6))
@@ -52,9 +62,9 @@ enum ComparePanel: ExplorerPanel {
         let what = state.showSoftmax ? "p" : "cos"
         var header = fit("class", nameW) + " " + fit("SNN \(what) bar", barW) + fit("    cos    p", nums) + " " + fit("ANN \(what) bar", barW) + fit("    cos    p", nums)
         if textW > 0 { header += fit(" text cos", textW) }
-        g.put(fit(header, width), x: 0, y: 1, role: .dim)
+        g.put(fit(header, width), x: 0, y: top, role: .dim)
         // Rows scroll (j/k) when the classes do not fit; the last row then says how many are hidden.
-        let rows = height - 2
+        let rows = height - 1 - top
         let fits = a.classNames.count <= rows
         let shown = fits ? a.classNames.count : max(1, rows - 1)
         let first = fits ? 0 : min(state.compareScroll, a.classNames.count - shown)
@@ -63,7 +73,7 @@ enum ComparePanel: ExplorerPanel {
             g.put(fit("\(first) above, \(below) below (j/k scroll)", width), x: 0, y: height - 1, role: .dim)
         }
         for (c, name) in a.classNames.enumerated() where c >= first && c < first + shown {
-            let y = 2 + c - first
+            let y = top + 1 + c - first
             let role: ColorRole = c == a.snn.top1 ? .accent : .normal
             var x = 0
             g.put(fit(name, nameW), x: x, y: y, role: role); x += nameW + 1

@@ -31,7 +31,13 @@ enum EnergyPanel: ExplorerPanel {
         }
         let conv = state.convention
         let snn = a.visionEnergy.totalPJ(conv)
-        g.put(fit(conv.title, width), x: 0, y: 0, role: .accent)
+        var title = conv.title
+        if let b = a.baseline {
+            // Interventions (issue 17): the change against the unmodified model, on the title line.
+            let was = b.visionEnergy.totalPJ(conv)
+            title = String(format: "%+.1f %% vs unmodified ", (snn - was) / max(was, 1e-30) * 100) + formatEnergy(picojoules: was) + " | " + title
+        }
+        g.put(fit(title, width), x: 0, y: 0, role: a.baseline == nil ? .accent : .warning)
         if let annReport = a.annEnergy {
             let ann = annReport.totalPJ(conv)
             let name = a.annName == "CLIP" ? "CLIP image tower" : "ANN twin"

@@ -10,13 +10,18 @@ extension PanelID {
 enum SpikesPanel: ExplorerPanel {
     static let id = PanelID.spikes
     static let title = "Spikes"
-    static let helpLines: [String] = ["Spikes   [ ] layer  , . step  space play  o order", "         v view: raster/spatial/rates/membrane", "         j/k PgUp/PgDn scroll  + - neuron  n/N prompt"]
+    static let helpLines: [String] = ["Spikes   [ ] layer  , . step  space play  o order", "         v view: raster/spatial/rates/membrane", "         j/k PgUp/PgDn scroll  + - neuron  n/N prompt", "         x silence this layer  X silence traced neuron"]
     static let tile: Tile = .rest(.right)
 
     static func boxTitle(_ state: ExplorerState) -> String { "Spikes  [/]:layer ,/.:step space:play v:view o:order j/k:scroll n/N:prompt" }
 
     static func handle(_ key: Key, _ state: inout ExplorerState, _ input: PanelInput) -> Effect? {
-        state.handleSpikes(key, layers: input.layers, steps: input.steps, neurons: input.neurons, prompts: input.prompts)
+        switch key {
+        // Interventions from here (issue 17): silence this layer, or the traced neuron.
+        case .char("x"): return state.addIntervention(Intervention(layer: input.layerName, action: .silence), input)
+        case .char("X"): return state.addIntervention(Intervention(layer: input.layerName, action: .silence, target: .neuron, index: state.traceNeuron), input)
+        default: return state.handleSpikes(key, layers: input.layers, steps: input.steps, neurons: input.neurons, prompts: input.prompts)
+        }
     }
 
     static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
@@ -37,7 +42,9 @@ enum SpikesPanel: ExplorerPanel {
         let item = isText ? min(state.textPrompt, max(0, min(layer.batch, a.prompts.count) - 1)) : 0
         let shape = layer.shape.map(String.init).joined(separator: "x")
         let rate = layer.firingRate(item: item) * 100
-        g.put(fit("\(state.layerIndex + 1)/\(ctx.layerNames.count) \(name) [\(shape)] rate \(String(format: "%.1f%%", rate))", width), x: 0, y: 0, role: .accent)
+        // With interventions: the unmodified model's rate beside (for the image, and prompt 1 of the text side).
+        let was = a.baseline?.rates[name].map { String(format: " (unmodified %.1f%%)", $0 * 100) } ?? ""
+        g.put(fit("\(state.layerIndex + 1)/\(ctx.layerNames.count) \(name) [\(shape)] rate \(String(format: "%.1f%%", rate))" + was, width), x: 0, y: 0, role: .accent)
         let play = state.playing ? "playing" : "paused"
         let itemName = isText ? "prompt \(item + 1)/\(a.prompts.count) (n/N): \(a.prompts.indices.contains(item) ? a.prompts[item].text : "")" : "image"
         g.put(fit("step \(state.step + 1)/\(steps) (\(play))  view: \(state.spikeView.rawValue)  \(itemName)", width), x: 0, y: 1, role: .dim)

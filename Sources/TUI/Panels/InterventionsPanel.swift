@@ -1,0 +1,138 @@
+import Foundation
+import SpikeCLIP
+import Visualize
+
+extension PanelID {
+    public static let interventions = PanelID("interventions")
+}
+
+/// Interventions on the spiking forward pass (issue 17): a list to add to, switch and remove, targets taken from the
+/// Spikes panel's layer and traced neuron; every panel then shows the change against the unmodified model.
+enum InterventionsPanel: ExplorerPanel {
+    static let id = PanelID.interventions
+    static let title = "Interventions"
+    static let helpLines: [String] = [
+        "Interv.  silence, from Spikes: l layer  n neuron",
+        "         c channel  h head  t token  f force neuron",
+        "         +/- threshold x1.25/x0.8  </> stop at t",
+        "         space on/off  d delete  x clear  j/k",
+    ]
+    /// Tiled, it takes a quarter of the left column once in use (or focused); until then Anytime keeps the space.
+    static let tile: Tile = Tile(.left) { available, _, state in
+        state.focus == .interventions || !state.interventions.isEmpty || state.interventionSteps != nil ? available * 20 / 100 : 0
+    }
+
+    static func boxTitle(_ state: ExplorerState) -> String { "Interventions  l/n/c/h/t silence f force +/- space d" }
+
+    static func handle(_ key: Key, _ state: inout ExplorerState, _ input: PanelInput) -> Effect? {
+        let count = state.interventions.count
+        switch key {
+        case .down, .char("j"): state.interventionSelection = min(max(0, count - 1), state.interventionSelection + 1); return .redraw
+        case .up, .char("k"): state.interventionSelection = max(0, state.interventionSelection - 1); return .redraw
+        case .char(" "), .enter:
+            guard state.interventionSelection < count else { return .redraw }
+            state.interventions[state.interventionSelection].enabled.toggle()
+            return .recompute
+        case .char("d"), .backspace, .delete:
+            guard state.interventionSelection < count else { return .redraw }
+            state.interventions.remove(at: state.interventionSelection)
+            state.interventionSelection = max(0, min(state.interventionSelection, state.interventions.count - 1))
+            return .recompute
+        case .char("x"):
+            guard count > 0 || state.interventionSteps != nil else { return .redraw }
+            state.interventions = []
+            state.interventionSteps = nil
+            state.interventionSelection = 0
+            return .recompute
+        case .char("<"), .char(">"):
+            let t = max(1, input.steps)
+            let current = state.interventionSteps ?? t
+            let next = key == .char("<") ? max(1, current - 1) : min(t, current + 1)
+            state.interventionSteps = next == t ? nil : next
+            return .recompute
+        case .char("l"): return state.addIntervention(Intervention(layer: input.layerName, action: .silence), input)
+        case .char("n"): return state.addIntervention(Intervention(layer: input.layerName, action: .silence, target: .neuron, index: state.traceNeuron), input)
+        case .char("f"): return state.addIntervention(Intervention(layer: input.layerName, action: .force, target: .neuron, index: state.traceNeuron), input)
+        case .char("c"), .char("t"), .char("h"):
+            guard let target = state.targetOfTracedNeuron(key == .char("c") ? .channel : key == .char("t") ? .token : .head, input) else { return .redraw }
+            return state.addIntervention(Intervention(layer: input.layerName, action: .silence, target: target.0, index: target.1), input)
+        case .char("+"), .char("="), .char("-"):
+            return state.addIntervention(Intervention(layer: input.layerName, action: .threshold, scale: key == .char("-") ? 0.8 : 1.25), input)
+        default: return nil
+        }
+    }
+
+    static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
+        var g = CellGrid(width: width, height: height)
+        guard width > 10, height > 0 else { return g }
+        let on = state.interventions.filter(\.enabled).count
+        var head = "\(on) on of \(state.interventions.count)"
+        if let s = state.interventionSteps { head += "; stop after t = \(s)" }
+        g.put(fit(head, width), x: 0, y: 0, role: .accent)
+        var y = 1
+        if state.interventions.isEmpty {
+            if y < height { g.put(fit("none: pick a layer and neuron in Spikes (3), then l n c h t f + -", width), x: 0, y: y, role: .dim); y += 1 }
+        }
+        // Deltas against the unmodified model, when the last analysis applied interventions.
+        var deltaLines: [(String, ColorRole)] = []
+        if let a = ctx.analysis, let b = a.baseline {
+            let k = a.snn.top1, kb = b.snn.top1
+            let same = k == kb
+            deltaLines.append((
+                "SNN top-1 \(terminalSafe(a.classNames[k])) \(String(format: "%.2f", a.snn.probabilities[k]))"
+                + (same ? String(format: " (unmodified %.2f, %+.2f)", b.snn.probabilities[kb], a.snn.probabilities[k] - b.snn.probabilities[kb])
+                        : " (unmodified \(terminalSafe(a.classNames[kb])) \(String(format: "%.2f", b.snn.probabilities[kb])))"),
+                same ? .normal : .warning))
+            let now = a.visionEnergy.totalPJ(state.convention), was = b.visionEnergy.totalPJ(state.convention)
+            deltaLines.append(("energy \(formatEnergy(picojoules: now)) (unmodified \(formatEnergy(picojoules: was)), "
+                               + String(format: "%+.1f %%)", (now - was) / max(was, 1e-30) * 100), .normal))
+        }
+        let listRows = max(0, height - y - deltaLines.count)
+        let first = max(0, min(state.interventionSelection - listRows + 1, state.interventions.count - listRows))
+        for (row, i) in (first..<min(state.interventions.count, first + listRows)).enumerated() {
+            let item = state.interventions[i]
+            let mark = state.glyphs == .ascii ? (item.enabled ? "[x]" : "[ ]") : (item.enabled ? "[✓]" : "[ ]")
+            let text = (i == state.interventionSelection && state.focus == .interventions ? "> " : "  ") + mark + " " + terminalSafe(item.intervention.label)
+            g.put(fit(text, width), x: 0, y: y + row, role: i == state.interventionSelection ? .accent : (item.enabled ? .normal : .dim))
+        }
+        for (j, line) in deltaLines.enumerated() where height - deltaLines.count + j >= y {
+            g.put(fit(line.0, width), x: 0, y: height - deltaLines.count + j, role: line.1)
+        }
+        return g
+    }
+}
+
+extension ExplorerState {
+    /// Adds `iv` (switched on, selected), or switches an identical one back on; recomputes.
+    mutating func addIntervention(_ iv: Intervention, _ input: PanelInput) -> Effect {
+        guard !iv.layer.isEmpty else { message = "no layer yet: wait for the first analysis"; return .redraw }
+        if let i = interventions.firstIndex(where: { $0.intervention == iv }) {
+            interventions[i].enabled = true
+            interventionSelection = i
+        } else {
+            interventions.append((iv, true))
+            interventionSelection = interventions.count - 1
+        }
+        message = "added: " + iv.label
+        return .recompute
+    }
+
+    /// The channel, token or head of the traced neuron in the Spikes panel's layer, or nil with a message when the
+    /// layer has none.
+    mutating func targetOfTracedNeuron(_ target: Intervention.Target, _ input: PanelInput) -> (Intervention.Target, Int)? {
+        let shape = input.layerShape
+        guard let channels = shape.first else { message = "no layer yet: wait for the first analysis"; return nil }
+        let positions = shape.dropFirst().reduce(1, *)
+        let neuron = min(traceNeuron, max(0, channels * positions - 1))
+        switch target {
+        case .channel: return (.channel, neuron / positions)
+        case .token:
+            guard shape.count >= 2 else { message = "\(input.layerName) has no token positions"; return nil }
+            return (.token, neuron % positions)
+        case .head:
+            guard let heads = input.heads, heads > 0 else { message = "heads exist only inside a transformer block"; return nil }
+            return (.head, (neuron / positions) / max(1, channels / heads))
+        default: return (target, neuron)
+        }
+    }
+}
