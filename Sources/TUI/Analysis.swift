@@ -55,6 +55,8 @@ public struct AnalysisRequest: Sendable {
     public var membrane: [String: [Int]]
     /// Changes to the spiking forward pass (issue 17); the analysis then also carries the unmodified model's numbers.
     public var interventions: InterventionSet = .none
+    /// Compute the unmodified model too when there are interventions (the lesion view does not need it).
+    public var wantBaseline = true
 
     /// The templates in use.
     public var activeTemplates: [String] { ensemble ? templates : Array(templates.prefix(1)) }

@@ -125,6 +125,7 @@ public final class Explorer {
     /// Generation of the last outcome applied.
     private var applied = 0
     private let lister = DirectoryLister()
+    private let lesions = LesionRunner()
     private var lastTick = DispatchTime.now().uptimeNanoseconds
     /// Show computation times (off for deterministic snapshots).
     public var showTimings = true
@@ -216,6 +217,7 @@ public final class Explorer {
     /// Applies finished work (an analysis, a directory listing); returns true when the frame changed.
     func poll() -> Bool {
         var changed = applyListing()
+        if let l = lesions.snapshot(), l != state.lesion { state.lesion = l; changed = true }
         if let done = worker.take(), done.generation == requested { apply(done); applied = done.generation; changed = true }  // else stale
         return changed
     }
@@ -271,6 +273,7 @@ public final class Explorer {
         case .recompute: recompute()
         case .loadImage: loadImage()
         case .listDirectory: listDirectory()
+        case .startLesion: startLesion()
         case .none, .redraw: break
         }
         return true
@@ -297,6 +300,15 @@ public final class Explorer {
         if requested > 0, applied != requested { apply(worker.wait(for: requested)); applied = requested }
         lister.wait()
         _ = applyListing()
+        lesions.wait()
+        if let l = lesions.snapshot() { state.lesion = l }
+    }
+
+    /// Starts the lesion view for the image and prompts on screen: every spiking layer silenced alone.
+    func startLesion() {
+        guard let image, let request = job()?.request(image) else { state.message = "no image yet"; return }
+        lesions.start(provider: provider, request: request, layers: provider.layerNames, generation: state.generation)
+        state.lesion = lesions.snapshot()
     }
 
     /// Goes into folder `name` of the browsed directory (`..` for up, `.` to list it again) and lists it, as Enter

@@ -11,6 +11,8 @@ public enum Effect: Equatable, Sendable {
     case recompute
     /// Load another image (the loop does the I/O and then recomputes).
     case loadImage
+    /// Compute the lesion view in the background (issue 17).
+    case startLesion
     /// List `directory` (off the input thread) into `directoryEntries`.
     case listDirectory
     case quit
@@ -80,6 +82,10 @@ public struct ExplorerState: Sendable {
     public var interventionSelection = 0
     /// Stop the spiking forward pass after this many steps (nil: all T).
     public var interventionSteps: Int?
+    /// The lesion view: shown instead of the list, its rows (filled in by the loop), sorted by drop or in forward order.
+    public var showLesion = false
+    public var lesion: LesionState?
+    public var lesionByDrop = true
 
     /// What the analysis applies: the interventions switched on and the step limit.
     public var activeInterventions: InterventionSet {

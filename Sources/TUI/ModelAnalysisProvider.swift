@@ -75,7 +75,7 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
                                      annPixels: request.image.clipPixels)
         let image = r.images[0]
         var baseline: Analysis.Baseline?
-        if !iv.isEmpty {
+        if !iv.isEmpty && request.wantBaseline {
             // The unmodified model on the same inputs (no ANN side, no traces): what every delta is against.
             let plain = try textSide(prompts, membrane: [:])
             let b = try pipeline.analyze(pixels: request.image.pixels, batch: 1, text: plain,

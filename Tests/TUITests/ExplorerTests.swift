@@ -449,6 +449,40 @@ final class ExplorerTests: XCTestCase {
         XCTAssertEqual(e.analysis?.snn.cosines, before.snn.cosines)
     }
 
+    /// The lesion view (issue 17): every spiking layer silenced alone, in the background, the drop of the top class
+    /// equal to an analysis with that one intervention.
+    func testLesionViewSilencesEachLayerAlone() throws {
+        let e = try makeExplorer()
+        let before = try XCTUnwrap(e.analysis)
+        e.focus(.interventions)
+        XCTAssertEqual(e.handle(.char("L")), true)
+        e.settle()
+        let l = try XCTUnwrap(e.state.lesion)
+        XCTAssertTrue(l.finished)
+        XCTAssertEqual(l.rows.map(\.layer), e.provider.layerNames)
+        XCTAssertEqual(l.topClass, before.snn.top1)
+        XCTAssertEqual(l.baseProbability, before.snn.probabilities[before.snn.top1])
+        let q = "vision.block.0.attn.q_lif"
+        e.focus(.spikes)
+        while e.state.layerIndex < (e.provider.layerNames.firstIndex(of: q) ?? 0) { _ = e.handle(.char("]")) }
+        _ = e.handle(.char("x"))
+        e.settle()
+        let silenced = try XCTUnwrap(e.analysis)
+        let row = try XCTUnwrap(l.rows.first { $0.layer == q })
+        XCTAssertEqual(row.probability, silenced.snn.probabilities[before.snn.top1])
+        XCTAssertEqual(row.drop, before.snn.probabilities[before.snn.top1] - row.probability)
+        e.focus(.interventions)
+        let frame = e.frame(width: 80, height: 24).lines
+        XCTAssertTrue(frame[2].contains("lesion: p("), frame[2])
+        // Sorted by drop (largest first), `o` for forward order; stale once the input changes.
+        let shown = frame[4...].compactMap { line in e.provider.layerNames.first { line.contains($0 + " ") || line.hasSuffix($0 + " |") || line.contains($0 + "|") } }
+        XCTAssertEqual(shown.first, l.rows.max { $0.drop < $1.drop }?.layer)
+        _ = e.handle(.char("o"))
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines[4].contains(e.provider.layerNames[0]))
+        _ = e.handle(.escape)
+        XCTAssertFalse(e.state.showLesion)
+    }
+
     func testHelpOverlayAndQuit() throws {
         let e = try makeExplorer()
         _ = e.handle(.char("?"))

@@ -143,6 +143,15 @@ if [ -f assets/checkpoints/default.safetensors ]; then
     tm send-keys -t "$SESSION" q
     check "q while computing exits" "exit=0"
     restored "after q while computing"
+    # The lesion view on the trained default (issue 17): every layer silenced alone, in the background.
+    tm send-keys -t "$SESSION" "clear; LANG=C.UTF-8 $BIN; echo exit=\$?" Enter
+    check "trained default starts" "[1 Prompts]"
+    check "first analysis done" "SNN: Ankle boot"
+    tm send-keys -t "$SESSION" 7 L
+    check "the lesion view completes on the default" "13 layers d"
+    check "the lesion view lists the layers" "vision.block.0.attn.q_lif"
+    tm send-keys -t "$SESSION" q
+    check "q after the lesion view exits" "exit=0"
 fi
 
 # The terminal going away (SSH dropped, tmux killed): the explorer gets SIGHUP and must exit, not linger.

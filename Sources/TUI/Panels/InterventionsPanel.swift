@@ -16,6 +16,8 @@ enum InterventionsPanel: ExplorerPanel {
         "         c channel  h head  t token  f force neuron",
         "         +/- threshold x1.25/x0.8  </> stop at t",
         "         space on/off  d delete  x clear  j/k",
+        "         L lesion view: each layer silenced alone",
+        "         (o sorts by drop / layer order, Esc back)",
     ]
     /// Tiled, it takes a quarter of the left column once in use (or focused); until then Anytime keeps the space.
     static let tile: Tile = Tile(.left) { available, _, state in
@@ -26,7 +28,19 @@ enum InterventionsPanel: ExplorerPanel {
 
     static func handle(_ key: Key, _ state: inout ExplorerState, _ input: PanelInput) -> Effect? {
         let count = state.interventions.count
+        if state.showLesion {
+            switch key {
+            case .char("o"): state.lesionByDrop.toggle(); return .redraw
+            case .escape, .char("L"): state.showLesion = false; return .redraw
+            case .char("r"): return .startLesion
+            default: break
+            }
+        }
         switch key {
+        case .char("L"):
+            state.showLesion = true
+            // Computed once per input; `r` recomputes.
+            return state.lesion?.generation == state.generation && state.lesion?.error == nil ? .redraw : .startLesion
         case .down, .char("j"): state.interventionSelection = min(max(0, count - 1), state.interventionSelection + 1); return .redraw
         case .up, .char("k"): state.interventionSelection = max(0, state.interventionSelection - 1); return .redraw
         case .char(" "), .enter:
@@ -65,6 +79,7 @@ enum InterventionsPanel: ExplorerPanel {
     static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
         var g = CellGrid(width: width, height: height)
         guard width > 10, height > 0 else { return g }
+        if state.showLesion { return lesionView(state, ctx, width: width, height: height) }
         let on = state.interventions.filter(\.enabled).count
         var head = "\(on) on of \(state.interventions.count)"
         if let s = state.interventionSteps { head += "; stop after t = \(s)" }
@@ -97,6 +112,34 @@ enum InterventionsPanel: ExplorerPanel {
         }
         for (j, line) in deltaLines.enumerated() where height - deltaLines.count + j >= y {
             g.put(fit(line.0, width), x: 0, y: height - deltaLines.count + j, role: line.1)
+        }
+        return g
+    }
+}
+
+extension InterventionsPanel {
+    /// For each spiking layer, the top class's probability when that layer alone is silenced: the drop against the
+    /// unmodified model, largest first (`o`: forward order), with progress while it computes.
+    static func lesionView(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid {
+        var g = CellGrid(width: width, height: height)
+        guard let l = state.lesion else {
+            g.put(fit("lesion view: starting...", width), x: 0, y: 0, role: .dim)
+            return g
+        }
+        let names = ctx.analysis?.classNames ?? state.classNames
+        let cls = l.topClass < names.count ? terminalSafe(names[l.topClass]) : "class \(l.topClass)"
+        var head = "lesion: p(\(cls)) \(String(format: "%.2f", l.baseProbability)) unmodified; each layer silenced alone"
+        if let e = l.error { head = "lesion failed: " + terminalSafe(e) }
+        else if !l.finished { head += "  computing \(l.done)/\(l.total)..." }
+        else if l.generation != state.generation { head += "  (for an earlier input: r recomputes)" }
+        else { head += ": \(l.total) layers done" }
+        g.put(fit(head, width), x: 0, y: 0, role: l.error == nil ? .accent : .warning)
+        g.put(fit(" change  p(top)  top-1 then        layer   (o: \(state.lesionByDrop ? "layer order" : "by drop"), Esc: back)", width), x: 0, y: 1, role: .dim)
+        let rows = state.lesionByDrop ? l.rows.sorted { $0.drop > $1.drop } : l.rows
+        for (i, r) in rows.prefix(max(0, height - 2)).enumerated() {
+            let then = r.top1 < names.count ? terminalSafe(names[r.top1]) : "\(r.top1)"
+            let text = String(format: "%+7.3f  %5.2f  ", -r.drop, r.probability) + fit(then, 16) + "  " + r.layer
+            g.put(fit(text, width), x: 0, y: 2 + i, role: r.top1 != l.topClass ? .warning : (r.drop > 0.05 ? .accent : .normal))
         }
         return g
     }
