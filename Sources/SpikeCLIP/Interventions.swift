@@ -102,6 +102,14 @@ public struct InterventionSet: Sendable, Equatable, Hashable, Codable {
     }
 
     public static let none = InterventionSet()
+
+    /// One line for outputs: the labels, then the step limit and noise.
+    public var summary: String {
+        var parts = interventions.map(\.label)
+        if let steps { parts.append("stop after t = \(steps)") }
+        if let n = noise, n.std != 0 { parts.append("input noise std \(n.std) seed \(n.seed)") }
+        return parts.isEmpty ? "none" : parts.joined(separator: "; ")
+    }
     public var isEmpty: Bool { interventions.isEmpty && steps == nil && (noise?.std ?? 0) == 0 }
 
     /// Checks every intervention against `graph` (layer names, target ranges) and `steps` against `T`.

@@ -74,6 +74,8 @@ struct ClassifyJSON: Codable {
     var annTextEncoder: String
     /// Which image encoder is the ANN side: `twin`, `clip`, or absent (none).
     var annImageEncoder: String?
+    /// The interventions applied to the spiking side (absent: none).
+    var interventions: InterventionSet?
     var images: [Image]
 }
 
@@ -82,6 +84,7 @@ struct Classify: ParsableCommand {
         abstract: "Zero-shot classify images: spiking model and ANN twin side by side (cosine, probability, top-1), energy per image.")
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var change: InterventionOptions
 
     @Option(name: .customLong("image"), parsing: .upToNextOption, help: "Image file(s): PNG, JPEG, PGM/PPM or IDX.")
     var images: [String]
@@ -128,9 +131,10 @@ struct Classify: ParsableCommand {
         if let i = temps.firstIndex(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
             throw UserError(description: "template \(i + 1) of \(ctx.path) is empty or whitespace only")
         }
-        let text = try ctx.pipeline.encodeText(PromptSet(classes: classes, templates: temps), mode: .spikeAware)
+        let iv = try change.set(for: ctx)
+        let text = try ctx.pipeline.encodeText(PromptSet(classes: classes, templates: temps), mode: .spikeAware, interventions: iv)
         let prepared = try images.map(ctx.pipeline.prepare)
-        let r = try ctx.pipeline.analyze(images: prepared, text: text, options: AnalysisOptions(mode: .spikeAware))
+        let r = try ctx.pipeline.analyze(images: prepared, text: text, options: AnalysisOptions(mode: .spikeAware, interventions: iv))
         let out = zip(images, r.images).map { path, image -> ClassifyJSON.Image in
             let snn = image.snn!
             return .init(path: path, snn: ScoresJSON(snn, classes: classes), ann: image.ann.map { ScoresJSON($0, classes: classes) },
@@ -141,7 +145,7 @@ struct Classify: ParsableCommand {
             checkpoint: ctx.path, note: ctx.note, classes: classes, templates: temps,
             prompts: tokens.map { PromptJSON(text: $0.text, tokens: $0.count, truncated: $0.truncatedPieces.count) },
             logitScale: c.logitScale, annTextEncoder: text.annTextEncoder,
-            annImageEncoder: ctx.pipeline.parts.annImage?.name, images: out)
+            annImageEncoder: ctx.pipeline.parts.annImage?.name, interventions: iv.isEmpty ? nil : iv, images: out)
     }
 
     func printText(_ r: ClassifyJSON) {
@@ -154,6 +158,7 @@ struct Classify: ParsableCommand {
         default: say("ANN side: ANN twin image encoder vs the spiking text embeddings (no ANN text model in this checkpoint)")
         }
         let annName = r.annImageEncoder == "clip" ? "CLIP" : "ANN twin"
+        if let iv = r.interventions { say("interventions on the spiking side: " + terminalText(iv.summary)) }
         for p in r.prompts where p.truncated > 0 {
             say("warning: prompt '\(quotedPreview(p.text))' has \(p.tokens) tokens, \(p.truncated) cut to fit L")
         }

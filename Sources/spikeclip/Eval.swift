@@ -56,6 +56,8 @@ struct EvalJSON: Codable {
     var annTextEncoder: String
     /// `twin`, `clip`, or absent (no ANN image side).
     var annImageEncoder: String?
+    /// The interventions applied to the spiking side (absent: none).
+    var interventions: InterventionSet?
     var spiking: SideResultJSON
     /// Absent without an ANN image side.
     var ann: SideResultJSON?
@@ -103,13 +105,15 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var data: DatasetOptions
+    @OptionGroup var change: InterventionOptions
 
     @Flag(help: "Machine-readable output.")
     var json = false
 
     func run() throws {
         try SpikeCLIPCommand.guarded {
-            let result = try data.evaluate(try model.load(), progress: stderrIsTerminal && !json)
+            let ctx = try model.load()
+            let result = try data.evaluate(ctx, interventions: try change.set(for: ctx), progress: stderrIsTerminal && !json)
             if json { try printJSON(result); return }
             printText(result)
         }
@@ -127,6 +131,7 @@ struct Eval: ParsableCommand {
         default: annSide = "ANN twin vs the spiking text embeddings (no ANN text model)"
         }
         say("\(r.classes.count) classes (\(r.labelClasses) mapped to labels) x \(r.templates.count) templates; ANN side: " + annSide)
+        if let iv = r.interventions { say("interventions on the spiking side: " + terminalText(iv.summary)) }
         say("")
         say("                  top-1     top-5")
         say(String(format: "spiking model   %6.2f%%   %6.2f%%", r.spiking.top1 * 100, r.spiking.top5 * 100))
@@ -370,7 +375,7 @@ struct DatasetOptions: ParsableArguments {
         return EvalJSON(
             checkpoint: ctx.path, note: ctx.note, dataset: dataset, split: split, images: n, classes: classes,
             labelClasses: labelClasses, templates: templates, annTextEncoder: text.annTextEncoder,
-            annImageEncoder: hasANN ? annImage?.name : nil, spiking: side(snnTop), ann: hasANN ? side(annTop) : nil, agreement: agreement,
+            annImageEncoder: hasANN ? annImage?.name : nil, interventions: interventions.isEmpty ? nil : interventions, spiking: side(snnTop), ann: hasANN ? side(annTop) : nil, agreement: agreement,
             energy: .init(
                 snnPaperPJMean: tidy(mean(snn.flatMap(\.paper))), snnFullerPJMean: tidy(mean(snn.flatMap(\.fuller))),
                 snnMACsMean: tidy(mean(snn.flatMap(\.macs))), snnACsMean: tidy(mean(snn.flatMap(\.acs))),

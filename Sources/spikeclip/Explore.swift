@@ -242,6 +242,21 @@ func benchExplorer(checkpoint: String, assets: String, iterations: Int, width: I
         _ = explorer.handle(.char("d"))
         explorer.settle()
     }
+    // Toggling an intervention (issue 17): silence the Spikes panel's layer (a block's q_lif when there is one), then
+    // switch it off and on; each toggle is a new analysis of the image with the unmodified model beside it.
+    var toggleMS: [Double] = []
+    explorer.focus(.spikes)
+    for _ in 0..<6 { _ = explorer.handle(.char("]")) }
+    explorer.focus(.interventions)
+    _ = explorer.handle(.char("l"))
+    explorer.settle()
+    for _ in 0..<iterations {
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = explorer.handle(.char(" "))
+        explorer.settle()
+        _ = explorer.frame(width: width, height: height)
+        toggleMS.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
     func p(_ xs: [Double], _ q: Double) -> Double {
         let s = xs.sorted()
         return s[min(s.count - 1, max(0, Int((Double(s.count) * q).rounded(.up)) - 1))]
@@ -257,4 +272,5 @@ func benchExplorer(checkpoint: String, assets: String, iterations: Int, width: I
         say("explorer Fashion-MNIST n/p -> updated frame: not run (apt-get install dataset-fashion-mnist)")
     }
     say(line("explorer add a class prompt -> updated frame", promptMS))
+    say(line("explorer toggle an intervention -> updated frame", toggleMS))
 }

@@ -215,3 +215,46 @@ struct Sweep: ParsableCommand {
         for f in r.files { say("wrote \(f)") }
     }
 }
+
+/// Interventions given on the command line (`classify`, `eval`): a JSON intervention set (inline or `@FILE`, the
+/// format `sweep --json` prints under `interventions`) and the common ones as flags.
+struct InterventionOptions: ParsableArguments {
+    @Option(help: "Intervention set as JSON, or @FILE holding it: {\"interventions\": [{\"layer\": ..., \"action\": \"silence\", \"target\": \"head\", \"index\": 1}], \"steps\": 3}.")
+    var interventions: String?
+
+    @Option(parsing: .singleValue, help: "Silence a spiking layer (repeatable).")
+    var silence: [String] = []
+
+    @Option(help: "Multiply every LIF threshold by this factor.")
+    var thresholdScale: Double?
+
+    @Option(help: "Stop the spiking forward pass after this many time steps.")
+    var steps: Int?
+
+    /// The set, checked against the checkpoint's layers. - Throws: ``UserError`` naming the option.
+    func set(for ctx: ModelContext) throws -> InterventionSet {
+        var set = InterventionSet()
+        if let text = interventions {
+            let data: Data
+            if text.hasPrefix("@") {
+                let path = String(text.dropFirst())
+                guard let d = FileManager.default.contents(atPath: path) else { throw UserError(description: "--interventions: cannot read \(quotedPreview(path))") }
+                data = d
+            } else {
+                data = Data(text.utf8)
+            }
+            do { set = try JSONDecoder().decode(InterventionSet.self, from: data) } catch {
+                throw UserError(description: "--interventions: not an intervention set (\(quotedPreview("\(error)", limit: 120)))")
+            }
+        }
+        set.interventions += silence.map { Intervention(layer: $0, action: .silence) }
+        if let s = thresholdScale { set.interventions.append(Intervention(layer: "*", action: .threshold, scale: s)) }
+        if let steps { set.steps = steps }
+        do {
+            try set.validate(against: [ctx.pipeline.parts.spikingImage.graph, ctx.pipeline.parts.spikingText.graph], steps: ctx.config.T)
+        } catch {
+            throw UserError(description: "\(error)")
+        }
+        return set
+    }
+}

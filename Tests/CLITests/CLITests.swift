@@ -235,6 +235,20 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(again.status, 1)
         XCTAssertTrue(again.stderr.contains("file exists (use --force to overwrite)"), again.stderr)
 
+        // The same interventions on eval and classify: a silenced layer through eval equals that sweep point.
+        let silencedEval = try run(["eval", "--json", "--checkpoint", checkpoint, "--limit", "12", "--silence", q])
+        XCTAssertEqual(silencedEval.status, 0, silencedEval.stderr)
+        let lesionJSON = try run(["sweep", "--json", "--checkpoint", checkpoint, "--over", "silence", "--values", q, "--images", "12"])
+        let lesionPoints = try XCTUnwrap(lesionJSON.json["points"] as? [[String: Any]])
+        XCTAssertEqual((silencedEval.json["spiking"] as? [String: Any])?["top1"] as? Double, lesionPoints[1]["snn_top1"] as? Double)
+        XCTAssertNotNil(silencedEval.json["interventions"])
+        let classified = try run(["classify", "--json", "--checkpoint", checkpoint, "--image", Self.images[0], "--interventions",
+                                  #"{"interventions": [{"layer": "\#(q)", "action": "silence"}], "steps": 3}"#])
+        XCTAssertEqual(classified.status, 0, classified.stderr)
+        XCTAssertEqual((classified.json["interventions"] as? [String: Any])?["steps"] as? Int, 3)
+        let badJSON = try run(["classify", "--checkpoint", checkpoint, "--image", Self.images[0], "--interventions", "{"])
+        XCTAssertEqual(badJSON.status, 1)
+        XCTAssertTrue(badJSON.stderr.hasPrefix("error: --interventions: not an intervention set"), badJSON.stderr)
         let unknown = try run(["sweep", "--checkpoint", checkpoint, "--over", "silence", "--values", "vision.nope", "--images", "2"])
         XCTAssertEqual(unknown.status, 1)
         XCTAssertEqual(unknown.stderr, "error: --values 'vision.nope': intervention: no spiking layer named 'vision.nope'\n")
