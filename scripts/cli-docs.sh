@@ -89,6 +89,12 @@ TEXT
 mkdir -p "$WORK/run/folder/ankle_boot" "$WORK/run/folder/bag"
 cp "$ROOT"/assets/images/ankle-boot_*.png "$WORK/run/folder/ankle_boot/"; cp "$ROOT"/assets/images/bag_*.png "$WORK/run/folder/bag/"
 show "" eval --dataset folder --data-dir folder
+echo '## sweep and interventions'; echo
+show "Accuracy, SNN-ANN agreement and energy per image against the time steps run (the T = 4 row is \`eval\` on the same images), with a terminal plot; \`--out DIR\` writes CSV, PNG and SVG:" \
+  sweep --over T --images 500
+show "Each spiking layer silenced alone (the lesion table):" sweep --over silence --images 200 --values vision.patch_embed.block4_lif vision.block.0.attn.q_lif vision.block.0.mlp.mlp1_lif text.mlp_lif2
+show "\`classify\` and \`eval\` take the same interventions (\`--silence\`, \`--threshold-scale\`, \`--steps\`, or a JSON set with \`--interventions\`):" \
+  classify --image assets/images/bag_0018.png --prompt bag --prompt sneaker --silence vision.block.0.mlp.mlp1_lif --steps 3
 echo '## raster'; echo
 show "A titled raster (time step across, neuron down, firing-rate sidebar) as PNG (through libpng), SVG or text. The file is written atomically (temporary file in the same folder, then rename) and never replaces an existing file without \`--force\`." \
   raster --image assets/images/bag_0018.png --layer vision.block.0.attn.q_lif --out raster.png --max-neurons 96

@@ -208,7 +208,10 @@ struct Sweep: ParsableCommand {
         }
         if r.over == "silence", let base = r.points.first {
             let worst = r.points.dropFirst().max { (base.snnTop1 - $0.snnTop1) < (base.snnTop1 - $1.snnTop1) }
-            if let worst { say(String(format: "\nlargest drop: silencing %@ costs %.2f points of SNN top-1", terminalText(worst.value), (base.snnTop1 - worst.snnTop1) * 100)) }
+            if let worst {
+                say("")
+                say("largest drop: silencing \(terminalText(worst.value)) costs " + String(format: "%.2f", (base.snnTop1 - worst.snnTop1) * 100) + " points of SNN top-1")
+            }
         }
         say("")
         CurvePlot(curves).render(width: 80).lines.forEach { say($0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)) }
