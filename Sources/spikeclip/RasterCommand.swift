@@ -3,13 +3,6 @@ import Foundation
 import SpikeCLIP
 import Visualize
 
-extension RasterFigure {
-    /// The figure as a PNG file (libpng, through the engine's ``PNGEncoder``).
-    func png() throws -> [UInt8] {
-        try PNGEncoder.encode(pixels: pixels(), width: width, height: height, channels: 3)
-    }
-}
-
 struct RasterJSON: Codable {
     var checkpoint: String
     var note: String?
@@ -86,7 +79,7 @@ struct RasterCommand: ParsableCommand {
                 ?? Self.rasterData(ctx, image: image ?? "", layer: layer, firstNeuron: firstNeuron, maxNeurons: maxNeurons)
             let bytes: [UInt8]
             switch format {
-            case "png": bytes = try RasterFigure(data).png()
+            case "png": bytes = try RasterFigure(data).figure.png()
             case "svg": bytes = Array(RasterFigure(data).svg().utf8)
             default: bytes = Array(RasterFigure.text(data, glyphs: glyphs).utf8)
             }
