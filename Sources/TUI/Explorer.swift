@@ -274,6 +274,7 @@ public final class Explorer {
         case .loadImage: loadImage()
         case .listDirectory: listDirectory()
         case .startLesion: startLesion()
+        case let .startSweep(kind): startSweep(kind)
         case .none, .redraw: break
         }
         return true
@@ -302,6 +303,16 @@ public final class Explorer {
         _ = applyListing()
         lesions.wait()
         if let l = lesions.snapshot() { state.lesion = l }
+    }
+
+    /// Starts a sweep of the time steps (1...T) or of every threshold (x0.5 ... x2) for the image and prompts on screen.
+    func startSweep(_ kind: ProbeKind) {
+        guard let image, let request = job()?.request(image) else { state.message = "no image yet"; return }
+        let items: [(label: String, set: InterventionSet)] = kind == .steps
+            ? (1...max(1, steps)).map { (String($0), InterventionSet(steps: $0)) }
+            : [0.5, 0.75, 1, 1.25, 1.5, 2].map { (String(format: "%g", $0), InterventionSet([Intervention(layer: "*", action: .threshold, scale: $0)])) }
+        lesions.start(provider: provider, request: request, kind: kind, items: items, generation: state.generation)
+        state.lesion = lesions.snapshot()
     }
 
     /// Starts the lesion view for the image and prompts on screen: every spiking layer silenced alone.

@@ -13,6 +13,8 @@ public enum Effect: Equatable, Sendable {
     case loadImage
     /// Compute the lesion view in the background (issue 17).
     case startLesion
+    /// Compute a sweep over the image on screen in the background (issue 17).
+    case startSweep(ProbeKind)
     /// List `directory` (off the input thread) into `directoryEntries`.
     case listDirectory
     case quit

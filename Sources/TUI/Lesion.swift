@@ -1,8 +1,15 @@
 import Foundation
 import SpikeCLIP
 
-/// One row of the lesion view (issue 17): the spiking model with one layer silenced alone.
+/// What the probe view runs over the image on screen (issue 17): every layer silenced alone, or a sweep of the time
+/// steps or the threshold scale.
+public enum ProbeKind: String, Sendable, Equatable {
+    case lesion, steps = "T", threshold
+}
+
+/// One row of the lesion view (issue 17): the spiking model with one layer silenced alone (or one swept value).
 public struct LesionRow: Sendable, Equatable {
+    /// The silenced layer, or the swept value.
     public var layer: String
     /// Probability of the unmodified model's top class with the layer silenced.
     public var probability: Float
@@ -10,10 +17,13 @@ public struct LesionRow: Sendable, Equatable {
     public var drop: Float
     /// The top class with the layer silenced.
     public var top1: Int
+    /// The spiking image encoder's energy for the image (pJ, paper convention).
+    public var energyPJ: Double = 0
 }
 
 /// The lesion view's state: rows as they arrive, progress, for which input.
 public struct LesionState: Sendable, Equatable {
+    public var kind: ProbeKind = .lesion
     public var rows: [LesionRow] = []
     public var done = 0
     public var total = 0
@@ -34,12 +44,19 @@ final class LesionRunner: @unchecked Sendable {
     private var token = 0
     private var running = 0
 
+    /// Every layer of `layers` silenced alone.
     func start(provider: AnalysisProvider, request: AnalysisRequest, layers: [String], generation: Int) {
+        start(provider: provider, request: request, kind: .lesion,
+              items: layers.map { ($0, InterventionSet([Intervention(layer: $0, action: .silence)])) }, generation: generation)
+    }
+
+    /// Each of `items` (a label and the interventions it stands for) applied alone.
+    func start(provider: AnalysisProvider, request: AnalysisRequest, kind: ProbeKind, items: [(label: String, set: InterventionSet)], generation: Int) {
         condition.lock()
         token += 1
         let mine = token
         running += 1
-        state = LesionState(total: layers.count, generation: generation)
+        state = LesionState(kind: kind, total: items.count, generation: generation)
         condition.unlock()
         DispatchQueue.global(qos: .userInitiated).async { [self] in
             defer { condition.lock(); running -= 1; condition.broadcast(); condition.unlock() }
@@ -57,12 +74,14 @@ final class LesionRunner: @unchecked Sendable {
             do {
                 let base = try provider.analyze(plain).snn
                 guard update({ $0.topClass = base.top1; $0.baseProbability = base.probabilities[base.top1] }) else { return }
-                for layer in layers {
+                for item in items {
                     var r = plain
-                    r.interventions = InterventionSet([Intervention(layer: layer, action: .silence)])
-                    let s = try provider.analyze(r).snn
+                    r.interventions = item.set
+                    let a = try provider.analyze(r)
+                    let s = a.snn
                     let p = s.probabilities[base.top1]
-                    let row = LesionRow(layer: layer, probability: p, drop: base.probabilities[base.top1] - p, top1: s.top1)
+                    let row = LesionRow(layer: item.label, probability: p, drop: base.probabilities[base.top1] - p, top1: s.top1,
+                                        energyPJ: a.visionEnergy.totalPJ(.paper))
                     guard update({ $0.rows.append(row); $0.done += 1 }) else { return }
                 }
             } catch {

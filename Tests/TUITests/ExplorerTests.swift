@@ -483,6 +483,32 @@ final class ExplorerTests: XCTestCase {
         XCTAssertFalse(e.state.showLesion)
     }
 
+    /// The sweep view (issue 17): the image on screen over T = 1...T and over the threshold scale; the T = T and x1
+    /// points are the unmodified analysis.
+    func testSweepViewOverStepsAndThreshold() throws {
+        let e = try makeExplorer()
+        let a = try XCTUnwrap(e.analysis)
+        let p = a.snn.probabilities[a.snn.top1]
+        e.focus(.interventions)
+        _ = e.handle(.char("S"))
+        e.settle()
+        let t = try XCTUnwrap(e.state.lesion)
+        XCTAssertEqual(t.kind, .steps)
+        XCTAssertEqual(t.rows.map(\.layer), ["1", "2", "3", "4"])
+        XCTAssertEqual(t.rows.last?.probability, p)
+        XCTAssertEqual(t.rows.last?.energyPJ, a.visionEnergy.totalPJ(.paper))
+        XCTAssertEqual(t.rows.map(\.energyPJ), t.rows.map(\.energyPJ).sorted(), "energy grows with the steps run")
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("sweep over time steps run"))
+        _ = e.handle(.char("S"))
+        e.settle()
+        let th = try XCTUnwrap(e.state.lesion)
+        XCTAssertEqual(th.kind, .threshold)
+        XCTAssertEqual(th.rows.first { $0.layer == "1" }?.probability, p)
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("threshold scale"))
+        _ = e.handle(.char("S"))
+        XCTAssertFalse(e.state.showLesion, "S after the threshold sweep goes back to the list")
+    }
+
     func testHelpOverlayAndQuit() throws {
         let e = try makeExplorer()
         _ = e.handle(.char("?"))

@@ -18,6 +18,7 @@ enum InterventionsPanel: ExplorerPanel {
         "         space on/off  d delete  x clear  j/k",
         "         L lesion view: each layer silenced alone",
         "         (o sorts by drop / layer order, Esc back)",
+        "         S sweep this image over T, again: threshold",
     ]
     /// Tiled, it takes a quarter of the left column once in use (or focused); until then Anytime keeps the space.
     static let tile: Tile = Tile(.left) { available, _, state in
@@ -31,16 +32,25 @@ enum InterventionsPanel: ExplorerPanel {
         if state.showLesion {
             switch key {
             case .char("o"): state.lesionByDrop.toggle(); return .redraw
-            case .escape, .char("L"): state.showLesion = false; return .redraw
-            case .char("r"): return .startLesion
+            case .escape: state.showLesion = false; return .redraw
+            case .char("L") where state.lesion?.kind == .lesion: state.showLesion = false; return .redraw
+            case .char("r"): return state.lesion?.kind == .lesion || state.lesion == nil ? .startLesion : .startSweep(state.lesion!.kind)
+            case .char("S"):
+                // T first, then the threshold, then back to the list.
+                if state.lesion?.kind == .threshold { state.showLesion = false; return .redraw }
+                return .startSweep(state.lesion?.kind == .steps ? .threshold : .steps)
             default: break
             }
         }
         switch key {
+        case .char("S"):
+            state.showLesion = true
+            return .startSweep(.steps)
         case .char("L"):
             state.showLesion = true
             // Computed once per input; `r` recomputes.
-            return state.lesion?.generation == state.generation && state.lesion?.error == nil ? .redraw : .startLesion
+            let fresh = state.lesion?.kind == .lesion && state.lesion?.generation == state.generation && state.lesion?.error == nil
+            return fresh ? .redraw : .startLesion
         case .down, .char("j"): state.interventionSelection = min(max(0, count - 1), state.interventionSelection + 1); return .redraw
         case .up, .char("k"): state.interventionSelection = max(0, state.interventionSelection - 1); return .redraw
         case .char(" "), .enter:
@@ -128,6 +138,7 @@ extension InterventionsPanel {
         }
         let names = ctx.analysis?.classNames ?? state.classNames
         let cls = l.topClass < names.count ? terminalSafe(names[l.topClass]) : "class \(l.topClass)"
+        if l.kind != .lesion { return sweepView(state, l, cls: cls, names: names, width: width, height: height) }
         var head = "lesion: p(\(cls)) \(String(format: "%.2f", l.baseProbability)) unmodified; each layer silenced alone"
         if let e = l.error { head = "lesion failed: " + terminalSafe(e) }
         else if !l.finished { head += "  computing \(l.done)/\(l.total)..." }
@@ -141,6 +152,35 @@ extension InterventionsPanel {
             let text = String(format: "%+7.3f  %5.2f  ", -r.drop, r.probability) + fit(then, 16) + "  " + r.layer
             g.put(fit(text, width), x: 0, y: 2 + i, role: r.top1 != l.topClass ? .warning : (r.drop > 0.05 ? .accent : .normal))
         }
+        return g
+    }
+}
+
+extension InterventionsPanel {
+    /// The image on screen swept over T or the threshold scale: p(top class) and the spiking image encoder's energy
+    /// per value, as a terminal plot and a table.
+    static func sweepView(_ state: ExplorerState, _ l: LesionState, cls: String, names: [String], width: Int, height: Int) -> CellGrid {
+        var g = CellGrid(width: width, height: height)
+        let over = l.kind == .steps ? "time steps run" : "threshold scale (every layer)"
+        var head = "sweep over \(over): p(\(cls)) \(String(format: "%.2f", l.baseProbability)) unmodified"
+        if let e = l.error { head = "sweep failed: " + terminalSafe(e) }
+        else if !l.finished { head += "  computing \(l.done)/\(l.total)..." }
+        else if l.generation != state.generation { head += "  (for an earlier input: r recomputes)" }
+        g.put(fit(head, width), x: 0, y: 0, role: l.error == nil ? .accent : .warning)
+        let data = CurveData(title: "", subtitle: "", xLabel: l.kind == .steps ? "T" : "threshold x", xTicks: l.rows.map(\.layer), panels: [
+            .init(yLabel: "p(\(cls))", series: [.init(name: "SNN", values: l.rows.map { Double($0.probability) })], yRange: 0...1),
+            .init(yLabel: "energy (uJ)", series: [.init(name: "image encoder", values: l.rows.map { $0.energyPJ / 1e6 })]),
+        ])
+        let plotH = max(2, min(6, (height - 4) / 2 - 2))
+        if height >= 2 * (plotH + 2) + 3 {
+            g.blit(CurvePlot(data).render(width: width, panelHeight: plotH), x: 0, y: 1)
+        } else {
+            for (i, r) in l.rows.prefix(max(0, height - 1)).enumerated() {
+                let then = r.top1 < names.count ? terminalSafe(names[r.top1]) : "\(r.top1)"
+                g.put(fit(rightAligned(r.layer, 6) + String(format: "  p %.3f  ", r.probability) + formatEnergy(picojoules: r.energyPJ) + "  " + then, width), x: 0, y: 1 + i)
+            }
+        }
+        g.put(fit("S: next sweep  r: recompute  Esc: back", width), x: 0, y: height - 1, role: .dim)
         return g
     }
 }
