@@ -17,6 +17,8 @@ public struct ImageInput: Sendable {
     /// Grey preview `[S, S]` of CLIP's view, in `[0, 1]`.
     public var clipPreview: [Float]?
     public var clipSide: Int
+    /// The decoded image it came from (a second checkpoint prepares its own input from it, `--compare`).
+    public var decoded: DecodedImage?
 
     public init(pixels: [Float], preview: [Float], previewHeight: Int, previewWidth: Int, title: String, label: String?,
                 clipPixels: [Float]? = nil, clipPreview: [Float]? = nil, clipSide: Int = 0) {
@@ -108,6 +110,22 @@ public struct Analysis: Sendable {
     public var baseline: Baseline?
     /// The interventions this analysis applied.
     public var interventions: InterventionSet = .none
+    /// The second checkpoint on the same image and prompts (`--compare`), nil without one.
+    public var compared: Comparison?
+
+    /// A second checkpoint's numbers beside the first's (issue 17: after alignment vs after fine-tuning, two seeds,
+    /// two sizes).
+    public struct Comparison: Sendable {
+        /// Its file name.
+        public var name: String
+        public var snn: ZeroShotScores
+        public var ann: ZeroShotScores?
+        public var visionEnergy: EnergyReport
+        /// Firing rate per spiking layer.
+        public var rates: [String: Double]
+        /// Why it could not be computed (then the scores are the first checkpoint's placeholders).
+        public var error: String?
+    }
 
     /// What the panels compare an intervened analysis with.
     public struct Baseline: Sendable {

@@ -7,21 +7,37 @@ public enum ExplorerSession {
     /// True for an empty or whitespace-only (any Unicode White_Space) text.
     static func isBlank(_ text: String) -> Bool { text.unicodeScalars.allSatisfy { $0.properties.isWhitespace } }
 
+    /// A checkpoint's name in panels: the file name, with its folder when the name alone says nothing
+    /// (`official-import/model.safetensors`).
+    static func shortName(_ path: String) -> String {
+        let name = (path as NSString).lastPathComponent
+        let folder = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+        return ["model.safetensors", "checkpoint.safetensors", "spikeclip.safetensors"].contains(name) && !folder.isEmpty ? folder + "/" + name : name
+    }
+
     /// - Parameters:
     ///   - checkpoint: a SpikeCLIP checkpoint (docs/CHECKPOINT.md).
     ///   - assets: the assets folder (demo images, MiniLM).
     ///   - verifyANNTextHash: false only on the user's explicit request (`--ignore-ann-text-hash`).
+    ///   - compare: a second checkpoint shown beside the first (issue 17), loaded the same way.
     /// - Throws: ``BundleError`` (unknown tokenizer kind, missing vocabulary or ANN text model, hash mismatch),
     ///   ``CheckpointError``, ``TokenizerError``, MiniLM loading errors,
     ///   ``ExplorerError/emptyPrompt(index:)`` / ``ExplorerError/emptyTemplate(index:)`` for a blank prompt or template.
     public static func make(checkpoint: String, assets: String, glyphs: GlyphSet, prompts: [String]? = nil,
-                            templates: [String]? = nil, verifyANNTextHash: Bool = true) throws -> Explorer {
+                            templates: [String]? = nil, verifyANNTextHash: Bool = true, compare: String? = nil) throws -> Explorer {
         // Checked before the checkpoint is read: a typing mistake is reported at once.
         if let i = prompts?.firstIndex(where: isBlank) { throw ExplorerError.emptyPrompt(index: i + 1) }
         if let i = templates?.firstIndex(where: isBlank) { throw ExplorerError.emptyTemplate(index: i + 1) }
         let bundle = try CheckpointBundle(checkpoint: checkpoint, assets: assets, verifyANNTextHash: verifyANNTextHash)
-        let provider = ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle))
         let catalog = ImageCatalog(preprocessor: bundle.preprocessor, demoDirectory: (assets as NSString).appendingPathComponent("images"))
+        var provider: AnalysisProvider = ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle))
+        if let compare {
+            let second = try CheckpointBundle(checkpoint: compare, assets: assets, verifyANNTextHash: verifyANNTextHash)
+            provider = ComparingProvider(
+                first: provider, second: ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: second)),
+                secondCatalog: ImageCatalog(preprocessor: second.preprocessor, demoDirectory: (assets as NSString).appendingPathComponent("images")),
+                secondName: Self.shortName(compare))
+        }
         var state = ExplorerState(
             classNames: prompts ?? bundle.defaultClasses, templates: templates ?? bundle.defaultTemplates,
             glyphs: glyphs, directory: FileManager.default.currentDirectoryPath)

@@ -97,9 +97,11 @@ public struct ImageCatalog: Sendable {
         let views = preprocessor.views(image)
         let h = preprocessor.outputHeight, w = preprocessor.outputWidth
         let side = preprocessor.clip?.cropSize ?? 0
-        return ImageInput(pixels: views.spiking, preview: preview(views.spiking, height: h, width: w), previewHeight: h,
-                          previewWidth: w, title: title, label: label, clipPixels: views.clip,
-                          clipPreview: views.clip.map { preview($0, height: side, width: side) }, clipSide: side)
+        var input = ImageInput(pixels: views.spiking, preview: preview(views.spiking, height: h, width: w), previewHeight: h,
+                               previewWidth: w, title: title, label: label, clipPixels: views.clip,
+                               clipPreview: views.clip.map { preview($0, height: side, width: side) }, clipSide: side)
+        input.decoded = image
+        return input
     }
 
     /// Grey `[h, w]` in `[0, 1]` of normalised planes `[C, h, w]`: de-normalised, BT.601 luma for three channels.

@@ -94,3 +94,43 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
             milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, baseline: baseline, interventions: iv)
     }
 }
+
+/// Two checkpoints side by side (`--compare`, issue 17): every analysis of the first is followed by the second's on
+/// the same image (prepared by its own preprocessing from the decoded file) and prompts (through its own tokenizer);
+/// the second's numbers ride along in ``Analysis/compared``. Interventions apply to the first only.
+public final class ComparingProvider: AnalysisProvider, @unchecked Sendable {
+    public let first: AnalysisProvider
+    public let second: AnalysisProvider
+    let secondCatalog: ImageCatalog
+    let secondName: String
+
+    public init(first: AnalysisProvider, second: AnalysisProvider, secondCatalog: ImageCatalog, secondName: String) {
+        self.first = first
+        self.second = second
+        self.secondCatalog = secondCatalog
+        self.secondName = secondName
+    }
+
+    public var contextLength: Int { first.contextLength }
+    public var layerNames: [String] { first.layerNames }
+    public var attentionHeads: Int { first.attentionHeads }
+    public func tokens(of prompt: String) -> PromptTokens { first.tokens(of: prompt) }
+
+    public func analyze(_ request: AnalysisRequest) throws -> Analysis {
+        var a = try first.analyze(request)
+        guard request.wantBaseline, let decoded = request.image.decoded else { return a }  // lesion runs: first only
+        var r = request
+        r.image = secondCatalog.input(from: decoded, title: request.image.title, label: request.image.label)
+        r.interventions = .none
+        r.membrane = [:]
+        do {
+            let b = try second.analyze(r)
+            var rates: [String: Double] = [:]
+            for l in b.visionRecording.layers + b.textRecording.layers { rates[l.name] = l.firingRate(item: 0) }
+            a.compared = .init(name: secondName, snn: b.snn, ann: b.ann, visionEnergy: b.visionEnergy, rates: rates)
+        } catch {
+            a.compared = .init(name: secondName, snn: a.snn, ann: nil, visionEnergy: a.visionEnergy, rates: [:], error: "\(error)")
+        }
+        return a
+    }
+}

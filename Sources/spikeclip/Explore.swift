@@ -30,6 +30,9 @@ struct ExplorerOptions: ParsableArguments {
     @Option(parsing: .singleValue, help: "A prompt template with {} (repeat; default: the checkpoint's templates).")
     var template: [String] = []
 
+    @Option(help: "A second checkpoint shown beside the first (ANN vs SNN, Energy and Spikes show both).")
+    var compare: String?
+
     static let defaultCheckpoint = "assets/checkpoints/default.safetensors"
     static let fallbackCheckpoint = "Tests/Fixtures/tiny-default/model.safetensors"
 
@@ -92,7 +95,7 @@ struct ExplorerOptions: ParsableArguments {
         let (path, note) = try resolvedCheckpoint
         let explorer = try ExplorerSession.make(
             checkpoint: path, assets: Self.resolveAssets(assets), glyphs: glyphs, prompts: prompt.isEmpty ? nil : prompt,
-            templates: template.isEmpty ? nil : template, verifyANNTextHash: !ignoreAnnTextHash)
+            templates: template.isEmpty ? nil : template, verifyANNTextHash: !ignoreAnnTextHash, compare: compare)
         return (explorer, note)
     }
 }

@@ -509,6 +509,36 @@ final class ExplorerTests: XCTestCase {
         XCTAssertFalse(e.state.showLesion, "S after the threshold sweep goes back to the list")
     }
 
+    /// Two checkpoints side by side (`--compare`, issue 17): the second's scores on the same image (its own
+    /// preprocessing, here 3x32x32 beside the default's 1x28x28) and prompts (its own tokenizer) equal a direct
+    /// analysis, and ANN vs SNN, Energy and Spikes name it with the differences.
+    func testCompareShowsTheSecondCheckpoint() throws {
+        let first = root.appendingPathComponent("assets/checkpoints/default.safetensors").path
+        let second = root.appendingPathComponent("Tests/Fixtures/official-import/model.safetensors").path
+        let e = try ExplorerSession.make(checkpoint: first, assets: assetsDir, glyphs: .ascii, compare: second)
+        e.settle()
+        let a = try XCTUnwrap(e.analysis)
+        let c = try XCTUnwrap(a.compared)
+        XCTAssertNil(c.error)
+        XCTAssertEqual(c.name, "official-import/model.safetensors")
+        let bundle = try CheckpointBundle(checkpoint: second, assets: assetsDir)
+        let pipeline = SpikeCLIPPipeline(bundle: bundle)
+        let image = try XCTUnwrap(e.image?.decoded)
+        let text = try pipeline.encodeText(PromptSet(classes: e.state.classNames, templates: e.state.templates))
+        let direct = try pipeline.analyze(images: [pipeline.prepare(image)], text: text)
+        XCTAssertEqual(c.snn.cosines, direct.images[0].snn?.cosines)
+        XCTAssertEqual(c.visionEnergy, direct.images[0].energy)
+        e.focus(.compare)
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines[3].contains("official-import/model.safetensors: SNN top-1"), e.frame(width: 80, height: 24).lines[3])
+        e.focus(.energy)
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("% vs this"))
+        e.focus(.spikes)
+        XCTAssertTrue(e.frame(width: 120, height: 40).lines.joined().contains("rate 12.8% (official-import/") || e.frame(width: 120, height: 40).lines.joined().contains("% (official-import/"))
+        XCTAssertThrowsError(try ExplorerSession.make(checkpoint: first, assets: assetsDir, glyphs: .ascii, compare: "/nonexistent.safetensors")) {
+            XCTAssertEqual("\($0)", "/nonexistent.safetensors: no such checkpoint file")
+        }
+    }
+
     func testHelpOverlayAndQuit() throws {
         let e = try makeExplorer()
         _ = e.handle(.char("?"))

@@ -45,15 +45,29 @@ enum ComparePanel: ExplorerPanel {
             summary += width >= 90 ? "  (ANN = CLIP)" : ""
         }
         g.put(fit(summary, width), x: 0, y: 0, role: a.top1Agrees == false ? .warning : .normal)
-        // With interventions, one line against the unmodified spiking model (issue 17).
+        // With interventions, one line against the unmodified spiking model; with --compare, one for the second
+        // checkpoint (issue 17).
         var top = 1
+        if let c = a.compared {
+            let line: String
+            if let e = c.error {
+                line = "\(terminalSafe(c.name)): " + terminalSafe(e)
+            } else {
+                let maxDelta = zip(a.snn.cosines, c.snn.cosines).map { abs($0 - $1) }.max() ?? 0
+                line = "\(terminalSafe(c.name)): SNN top-1 \(terminalSafe(a.classNames[c.snn.top1])) "
+                    + String(format: "%.2f", c.snn.probabilities[c.snn.top1]) + (c.snn.top1 == a.snn.top1 ? " (same)" : " (differs)")
+                    + String(format: ", max |dcos| %.3f", maxDelta)
+            }
+            g.put(fit(line, width), x: 0, y: top, role: c.error == nil && c.snn.top1 == a.snn.top1 ? .ann : .warning)
+            top += 1
+        }
         if let b = a.baseline {
             let maxDelta = zip(a.snn.cosines, b.snn.cosines).map { abs($0 - $1) }.max() ?? 0
             let k = a.snn.top1, kb = b.snn.top1
             let line = "intervened SNN vs unmodified: top-1 " + (k == kb ? "kept" : "\(terminalSafe(a.classNames[kb])) -> \(terminalSafe(a.classNames[k]))")
                 + String(format: ", p(top-1) %+.3f, max |dcos| %.3f", a.snn.probabilities[kb] - b.snn.probabilities[kb], maxDelta)
-            g.put(fit(line, width), x: 0, y: 1, role: k == kb ? .accent : .warning)
-            top = 2
+            g.put(fit(line, width), x: 0, y: top, role: k == kb ? .accent : .warning)
+            top += 1
         }
         // Columns: class | SNN bar | SNN cos p | ANN bar | ANN cos p | text cos(SNN, ANN).
         let nums = 12, textW = a.textCosines == nil ? 0 : 9

@@ -45,8 +45,15 @@ enum EnergyPanel: ExplorerPanel {
         } else {
             g.put(fit("image: SNN \(formatEnergy(picojoules: snn))  (no ANN side to compare)", width), x: 0, y: 1)
         }
-        let perStep = (0..<a.visionEnergy.steps).map { a.visionEnergy.stepPJ($0, conv) }
-        g.put(fit("per step: " + perStep.map { formatEnergy(picojoules: $0) }.joined(separator: "  ") + "  " + sparkline(perStep, glyphs: state.glyphs), width), x: 0, y: 2, role: .dim)
+        if let c = a.compared, c.error == nil {
+            // --compare: the second checkpoint's spiking image encoder on the same image, in place of the per-step line.
+            let other = c.visionEnergy.totalPJ(conv)
+            g.put(fit("\(terminalSafe(c.name)): SNN \(formatEnergy(picojoules: other)) (" + String(format: "%+.1f %%", (other - snn) / max(snn, 1e-30) * 100)
+                      + " vs this), \(formatCount(c.visionEnergy.totalACs)) ACs", width), x: 0, y: 2, role: .ann)
+        } else {
+            let perStep = (0..<a.visionEnergy.steps).map { a.visionEnergy.stepPJ($0, conv) }
+            g.put(fit("per step: " + perStep.map { formatEnergy(picojoules: $0) }.joined(separator: "  ") + "  " + sparkline(perStep, glyphs: state.glyphs), width), x: 0, y: 2, role: .dim)
+        }
         let nameW = max(10, width - 30)
         g.put(fit(fit("layer", nameW) + rightAligned("MACs", 9) + rightAligned("ACs", 9) + rightAligned("energy", 11), width), x: 0, y: 3, role: .dim)
         let layers = a.visionEnergy.layers.filter { $0.energyPJ(conv, a.visionEnergy.constants) > 0 }

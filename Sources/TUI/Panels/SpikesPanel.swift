@@ -43,7 +43,8 @@ enum SpikesPanel: ExplorerPanel {
         let shape = layer.shape.map(String.init).joined(separator: "x")
         let rate = layer.firingRate(item: item) * 100
         // With interventions: the unmodified model's rate beside (for the image, and prompt 1 of the text side).
-        let was = a.baseline?.rates[name].map { String(format: " (unmodified %.1f%%)", $0 * 100) } ?? ""
+        var was = a.baseline?.rates[name].map { String(format: " (unmodified %.1f%%)", $0 * 100) } ?? ""
+        if let c = a.compared, let r = c.rates[name] { was += " (\(terminalSafe(c.name)) " + String(format: "%.1f%%)", r * 100) }
         g.put(fit("\(state.layerIndex + 1)/\(ctx.layerNames.count) \(name) [\(shape)] rate \(String(format: "%.1f%%", rate))" + was, width), x: 0, y: 0, role: .accent)
         let play = state.playing ? "playing" : "paused"
         let itemName = isText ? "prompt \(item + 1)/\(a.prompts.count) (n/N): \(a.prompts.indices.contains(item) ? a.prompts[item].text : "")" : "image"
