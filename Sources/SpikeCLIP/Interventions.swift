@@ -37,7 +37,8 @@ public struct Intervention: Sendable, Equatable, Hashable, Codable {
         layer = try c.decode(String.self, forKey: .layer)
         action = try c.decode(Action.self, forKey: .action)
         target = try c.decodeIfPresent(Target.self, forKey: .target) ?? .layer
-        index = try c.decodeIfPresent(Int.self, forKey: .index) ?? 0
+        // A channel, head, token or neuron needs its index (no silent neuron 0).
+        index = target == .layer ? (try c.decodeIfPresent(Int.self, forKey: .index) ?? 0) : try c.decode(Int.self, forKey: .index)
         scale = try c.decodeIfPresent(Double.self, forKey: .scale) ?? 1
     }
 

@@ -244,7 +244,8 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
             let annEmbedding = annOut.map { row($0, i) }
             var anytime: [[Float]]?
             if options.anytime, let out = snnOut {
-                anytime = (1...t).map { steps in
+                // Only the steps run when the pass stops early (issue 17).
+                anytime = (1...min(t, options.interventions.steps ?? t)).map { steps in
                     text.snn.score(imageEmbedding: row(image.readout(stepFeatures: out.stepFeatures, batch: b, steps: steps, mode: options.mode), i)).probabilities
                 }
             }

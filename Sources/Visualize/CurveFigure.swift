@@ -151,7 +151,8 @@ public struct CurvePlot: Sendable {
                     g.put(String(repeating: " ", count: labelW - 1) + "|", x: 0, y: y0 + 1 + row, role: .dim)
                 }
             }
-            for (si, s) in panel.series.enumerated() {
+            // Drawn last-first so that the first series (the headline one) stays visible where marks coincide.
+            for (si, s) in panel.series.enumerated().reversed() {
                 for (i, v) in s.values.enumerated() {
                     guard let v, v.isFinite else { continue }
                     let f = (v - r.lowerBound) / (r.upperBound - r.lowerBound)
@@ -161,9 +162,12 @@ public struct CurvePlot: Sendable {
                 }
             }
         }
-        var ticks = String(repeating: " ", count: labelW)
-        for t in data.xTicks { ticks += padded(t, colW) }
-        g.put(padded(ticks, width), x: 0, y: data.panels.count * rowsPerPanel - 1, role: .dim)
+        // Each x label centred under its marks (column `labelW + i * colW + colW / 2`).
+        for (i, t) in data.xTicks.enumerated() {
+            let label = String(t.prefix(max(1, colW)))
+            let x = labelW + i * colW + colW / 2 - (label.count - 1) / 2
+            if x >= 0, x + label.count <= width { g.put(label, x: x, y: data.panels.count * rowsPerPanel - 1, role: .dim) }
+        }
         g.put(padded(String(repeating: " ", count: labelW) + data.xLabel, width), x: 0, y: data.panels.count * rowsPerPanel, role: .dim)
         return g
     }

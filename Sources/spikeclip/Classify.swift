@@ -165,7 +165,12 @@ struct Classify: ParsableCommand {
         let width = min(24, max(5, r.classes.map(\.count).max() ?? 5))
         for image in r.images {
             let agree = image.agree.map { $0 ? " (agree)" : " (differ)" } ?? ""
-            say(); say("\(image.path): SNN top-1 \(image.snn.top1Class)" + (image.ann.map { ", ANN top-1 \($0.top1Class)" } ?? "") + agree)
+            // A top-1 that ties with other classes is said so (a silenced text encoder or T = 1 can make every class equal).
+            func tie(_ s: ScoresJSON) -> String {
+                let n = s.probabilities.filter { abs($0 - s.probabilities[s.top1]) <= 1e-7 }.count
+                return n > 1 ? " (tied with \(n - 1) other class\(n == 2 ? "" : "es"))" : ""
+            }
+            say(); say("\(image.path): SNN top-1 \(image.snn.top1Class)" + tie(image.snn) + (image.ann.map { ", ANN top-1 \($0.top1Class)" + tie($0) } ?? "") + agree)
             say("  " + pad("class", width) + "   SNN cos   SNN p" + (image.ann == nil ? "" : "     ANN cos   ANN p"))
             for k in r.classes.indices {
                 let mark = (k == image.snn.top1 ? "*" : " ") + (k == image.ann?.top1 ? "+" : " ")

@@ -25,6 +25,13 @@ struct SweepJSON: Codable {
         var snnACsMean: Double
         /// Mean firing rate over the image encoder's LIF layers.
         var imageFiringRateMean: Double
+
+        // Spelled out: the automatic snake case would write `snn_a_cs_mean` (regression, fresh-user trial).
+        enum CodingKeys: String, CodingKey {
+            case value, interventions, snnTop1 = "snn_top1", snnTop5 = "snn_top5", annTop1 = "ann_top1", agreement
+            case snnPaperPJMean = "snn_paper_pj_mean", snnFullerPJMean = "snn_fuller_pj_mean", snnACsMean = "snn_acs_mean"
+            case imageFiringRateMean = "image_firing_rate_mean"
+        }
     }
     var checkpoint: String
     var note: String?
@@ -40,7 +47,7 @@ struct SweepJSON: Codable {
 
 struct Sweep: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Accuracy, SNN-ANN agreement and energy per image against the time steps T, a threshold scale, or which LIF layer is silenced (issue 17).",
+        abstract: "Accuracy, SNN-ANN agreement and energy per image against the time steps T, a threshold scale, or which LIF layer is silenced.",
         discussion: """
             --over T: the readout stopped after t = 1..T steps (energy counts the steps run). --over threshold: every
             LIF threshold times each value (default 0.5 0.75 1 1.25 1.5 2). --over silence: each LIF layer silenced in
@@ -234,6 +241,19 @@ struct InterventionOptions: ParsableArguments {
     @Option(help: "Stop the spiking forward pass after this many time steps.")
     var steps: Int?
 
+    /// A decoding error in a few words naming the key.
+    static func reason(_ error: Error) -> String {
+        func path(_ keys: [CodingKey]) -> String {
+            keys.reduce("") { s, k in k.intValue.map { s + "[\($0)]" } ?? (s.isEmpty ? k.stringValue : s + "." + k.stringValue) }
+        }
+        switch error {
+        case let DecodingError.keyNotFound(key, c): return "missing '\(path(c.codingPath + [key]))'"
+        case let DecodingError.typeMismatch(_, c), let DecodingError.valueNotFound(_, c): return "wrong type at '\(path(c.codingPath))'"
+        case let DecodingError.dataCorrupted(c): return c.codingPath.isEmpty ? "not valid JSON" : "invalid value at '\(path(c.codingPath))'"
+        default: return "not valid JSON"
+        }
+    }
+
     /// The set, checked against the checkpoint's layers. - Throws: ``UserError`` naming the option.
     func set(for ctx: ModelContext) throws -> InterventionSet {
         var set = InterventionSet()
@@ -241,13 +261,14 @@ struct InterventionOptions: ParsableArguments {
             let data: Data
             if text.hasPrefix("@") {
                 let path = String(text.dropFirst())
-                guard let d = FileManager.default.contents(atPath: path) else { throw UserError(description: "--interventions: cannot read \(quotedPreview(path))") }
+                guard !path.isEmpty else { throw UserError(description: "--interventions @: give a file name after @") }
+                guard let d = FileManager.default.contents(atPath: path) else { throw UserError(description: "--interventions: cannot read file '\(quotedPreview(path))'") }
                 data = d
             } else {
                 data = Data(text.utf8)
             }
             do { set = try JSONDecoder().decode(InterventionSet.self, from: data) } catch {
-                throw UserError(description: "--interventions: not an intervention set (\(quotedPreview("\(error)", limit: 120)))")
+                throw UserError(description: "--interventions: not an intervention set (\(Self.reason(error))); expected {\"interventions\": [{\"layer\": NAME, \"action\": silence|force|threshold, \"target\": layer|channel|head|token|neuron, \"index\": N, \"scale\": X}], \"steps\": N}")
             }
         }
         set.interventions += silence.map { Intervention(layer: $0, action: .silence) }

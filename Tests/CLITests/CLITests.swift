@@ -217,6 +217,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(energies, energies.sorted())
         XCTAssertLessThan(energies[0], energies[3] / 2, "one step costs well under half of four")
         XCTAssertEqual(Set(points.compactMap { $0["ann_top1"] as? Double }).count, 1, "the ANN side is not swept")
+        XCTAssertNotNil(points[0]["snn_acs_mean"] as? Double, "regression: the key was snn_a_cs_mean")
 
         let dir = try temporaryDirectory()
         let q = "vision.block.0.attn.q_lif"
@@ -249,6 +250,15 @@ final class CLITests: XCTestCase {
         let badJSON = try run(["classify", "--checkpoint", checkpoint, "--image", Self.images[0], "--interventions", "{"])
         XCTAssertEqual(badJSON.status, 1)
         XCTAssertTrue(badJSON.stderr.hasPrefix("error: --interventions: not an intervention set"), badJSON.stderr)
+        // Regressions (fresh-user trial): the bad key is named, a target needs its index, ties are said.
+        let badAction = try run(["classify", "--checkpoint", checkpoint, "--image", Self.images[0], "--interventions",
+                                 #"{"interventions": [{"layer": "\#(q)", "action": "boom"}]}"#])
+        XCTAssertTrue(badAction.stderr.contains("invalid value at 'interventions[0].action'") && badAction.stderr.contains("silence|force|threshold"), badAction.stderr)
+        let noIndex = try run(["classify", "--checkpoint", checkpoint, "--image", Self.images[0], "--interventions",
+                               #"{"interventions": [{"layer": "\#(q)", "action": "silence", "target": "neuron"}]}"#])
+        XCTAssertTrue(noIndex.stderr.contains("missing 'interventions[0].index'"), noIndex.stderr)
+        let tie = try run(["classify", "--checkpoint", checkpoint, "--image", Self.images[0], "--silence", "text.mlp_lif1"])
+        XCTAssertTrue(tie.stdout.contains("(tied with 9 other classes)"), tie.stdout)
         let unknown = try run(["sweep", "--checkpoint", checkpoint, "--over", "silence", "--values", "vision.nope", "--images", "2"])
         XCTAssertEqual(unknown.status, 1)
         XCTAssertEqual(unknown.stderr, "error: --values 'vision.nope': intervention: no spiking layer named 'vision.nope'\n")

@@ -192,11 +192,12 @@ extension ExplorerState {
         if let i = interventions.firstIndex(where: { $0.intervention == iv }) {
             interventions[i].enabled = true
             interventionSelection = i
+            message = "already listed (switched on): " + iv.label
         } else {
             interventions.append((iv, true))
             interventionSelection = interventions.count - 1
+            message = "added: " + iv.label
         }
-        message = "added: " + iv.label
         return .recompute
     }
 
