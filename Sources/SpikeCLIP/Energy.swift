@@ -306,16 +306,8 @@ public enum EnergyAccounting {
         var pre = LayerOps(name: "ann_vision.pre_layrnorm", steps: 1)
         pre.macs[0] = 2 * n * dd
         ops.append(pre)
-        for i in 0..<a.depths {
-            let p = "ann_vision.encoder.layers.\(i)."
-            var attn = LayerOps(name: p + "self_attn", steps: 1)
-            attn.macs[0] = 4 * n * dd * dd + 2 * n * n * dd + Double(a.numHeads) * n * n + 2 * n * dd
-            attn.adds[0] = 4 * n * dd + n * dd
-            var mlp = LayerOps(name: p + "mlp", steps: 1)
-            mlp.macs[0] = 2 * n * dd * Double(dh) + n * Double(dh) + 2 * n * dd
-            mlp.adds[0] = n * Double(dh) + n * dd + n * dd
-            ops += [attn, mlp]
-        }
+        ops += transformerLayers(prefix: "ann_vision.encoder.layers.", width: a.embedDims, intermediate: dh, layers: a.depths,
+                                 heads: a.numHeads, tokens: n)
         var post = LayerOps(name: "ann_vision.post_layernorm", steps: 1)
         post.macs[0] = 2 * dd
         post.adds[0] = n * dd
@@ -338,7 +330,8 @@ public enum EnergyAccounting {
         embed.adds[0] = n * d
         var pre = LayerOps(name: "clip.vision_model.pre_layrnorm", steps: 1)
         pre.macs[0] = 2 * n * d
-        var ops = [embed, pre] + transformerLayers(prefix: "clip.vision_model.encoder.layers.", tower: t, tokens: n)
+        var ops = [embed, pre] + transformerLayers(prefix: "clip.vision_model.encoder.layers.", width: t.hiddenSize, intermediate: t.intermediateSize,
+                                                   layers: t.numHiddenLayers, heads: t.numAttentionHeads, tokens: n)
         var post = LayerOps(name: "clip.vision_model.post_layernorm", steps: 1)
         post.macs[0] = 2 * d
         var proj = LayerOps(name: "clip.visual_projection", steps: 1)
@@ -354,7 +347,8 @@ public enum EnergyAccounting {
         let n = Double(max(1, tokens)), d = Double(t.hiddenSize)
         var embed = LayerOps(name: "clip.text_model.embeddings", steps: 1)
         embed.adds[0] = n * d
-        var ops = [embed] + transformerLayers(prefix: "clip.text_model.encoder.layers.", tower: t, tokens: n)
+        var ops = [embed] + transformerLayers(prefix: "clip.text_model.encoder.layers.", width: t.hiddenSize, intermediate: t.intermediateSize,
+                                              layers: t.numHiddenLayers, heads: t.numAttentionHeads, tokens: n)
         var post = LayerOps(name: "clip.text_model.final_layer_norm", steps: 1)
         post.macs[0] = 2 * n * d
         var proj = LayerOps(name: "clip.text_projection", steps: 1)
@@ -363,13 +357,13 @@ public enum EnergyAccounting {
         return EnergyReport(layers: ops, constants: constants, steps: 1)
     }
 
-    /// Per layer of a pre-LN transformer tower over `n` tokens: `self_attn` and `mlp` rows.
-    static func transformerLayers(prefix: String, tower t: CLIPConfig.Tower, tokens n: Double) -> [LayerOps] {
-        let d = Double(t.hiddenSize), i = Double(t.intermediateSize)
+    /// Per layer of a pre-LN transformer tower (the ANN twin's, CLIP's) over `n` tokens: `self_attn` and `mlp` rows.
+    static func transformerLayers(prefix: String, width: Int, intermediate: Int, layers: Int, heads: Int, tokens n: Double) -> [LayerOps] {
+        let d = Double(width), i = Double(intermediate)
         var ops: [LayerOps] = []
-        for layer in 0..<t.numHiddenLayers {
+        for layer in 0..<layers {
             var attn = LayerOps(name: "\(prefix)\(layer).self_attn", steps: 1)
-            attn.macs[0] = 2 * n * d + 4 * n * d * d + 2 * n * n * d + Double(t.numAttentionHeads) * n * n
+            attn.macs[0] = 2 * n * d + 4 * n * d * d + 2 * n * n * d + Double(heads) * n * n
             attn.adds[0] = 4 * n * d + n * d
             var mlp = LayerOps(name: "\(prefix)\(layer).mlp", steps: 1)
             mlp.macs[0] = 2 * n * d + 2 * n * d * i + n * i

@@ -23,7 +23,6 @@ unless ``--classes`` / ``--templates`` name files with one per line). The output
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -34,6 +33,7 @@ from typing import Optional
 import torch
 
 from . import st_io
+from .st_io import sha256_file
 from .config import (LIFConfig, PreprocessConfig, SpikeCLIPConfig, TextConfig, TextEmbeddingConfig,
                      TokenizerConfig, VisionConfig, AnnTextRef)
 from .official_io import OfficialFileError, load_state_dict
@@ -55,14 +55,6 @@ MAX_LINE = 300                                             # characters per line
 
 class ConvertError(ValueError):
     """The inputs cannot be converted; the message is one line naming the file (and the key)."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def clip_then_resize_config(image_size, shortest_edge: int = 224, crop_size: int = 224, mean=None, std=None

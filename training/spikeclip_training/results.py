@@ -12,12 +12,13 @@ acceptance of issue 4 (ANN teacher >= 91 %, spiking >= 89 % and within 2 points)
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
 from pathlib import Path
 from typing import Optional
+
+from .st_io import sha256_file as sha256
 
 ACCEPT = {"ann": 0.91, "snn": 0.89, "gap": 0.02}
 STAGES = ["teacher", "text-align", "align", "finetune", "export", "evaluate", "fixtures"]
@@ -32,12 +33,6 @@ def _metrics(run: Path) -> list[dict]:
     return [json.loads(l) for l in p.read_text().splitlines()] if p.exists() else []
 
 
-def sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for c in iter(lambda: f.read(1 << 20), b""):
-            h.update(c)
-    return h.hexdigest()
 
 
 def acceptance(res: dict) -> dict:

@@ -10,6 +10,7 @@ back with the ``safetensors`` package in the tests.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -149,3 +150,12 @@ def read_header(path) -> tuple[dict, dict, int]:
         if b > data_size:
             raise SafetensorsFormatError(f"{name}: truncated data (needs bytes up to {b}, file has {data_size})")
     return meta, header, size
+
+
+def sha256_file(path) -> str:
+    """Hex SHA-256 of the file at ``path``, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
