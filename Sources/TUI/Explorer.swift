@@ -126,6 +126,9 @@ public final class Explorer {
     private var applied = 0
     private let lister = DirectoryLister()
     private let lesions = LesionRunner()
+    /// Loads a second checkpoint for ``ComparingProvider`` (set by ``ExplorerSession``; nil: the key says so).
+    public var comparisonLoader: (@Sendable (String) throws -> ComparingProvider.Side)?
+    private let comparisonLoads = ComparisonLoads()
     private var lastTick = DispatchTime.now().uptimeNanoseconds
     /// Show computation times (off for deterministic snapshots).
     public var showTimings = true
@@ -218,6 +221,7 @@ public final class Explorer {
     func poll() -> Bool {
         var changed = applyListing()
         if let l = lesions.snapshot(), l != state.lesion { state.lesion = l; changed = true }
+        if let loaded = comparisonLoads.take() { applyComparison(loaded); changed = true }
         if let done = worker.take(), done.generation == requested { apply(done); applied = done.generation; changed = true }  // else stale
         return changed
     }
@@ -275,6 +279,12 @@ public final class Explorer {
         case .listDirectory: listDirectory()
         case .startLesion: startLesion()
         case let .startSweep(kind): startSweep(kind)
+        case let .loadComparison(path): loadComparison(path)
+        case .closeComparison:
+            guard let c = provider as? ComparingProvider, let side = c.second else { state.message = "no second checkpoint to close"; break }
+            c.second = nil
+            state.message = "closed " + terminalSafe(side.name)
+            recompute()
         case .none, .redraw: break
         }
         return true
@@ -303,6 +313,32 @@ public final class Explorer {
         _ = applyListing()
         lesions.wait()
         if let l = lesions.snapshot() { state.lesion = l }
+        comparisonLoads.wait()
+        if let loaded = comparisonLoads.take() {
+            applyComparison(loaded)
+            if requested > 0, applied != requested { apply(worker.wait(for: requested)); applied = requested }
+        }
+    }
+
+    /// Loads the checkpoint at `path` in the background; the next poll shows it beside the first, or says why not.
+    func loadComparison(_ path: String) {
+        guard let loader = comparisonLoader, provider is ComparingProvider else {
+            state.message = "this explorer cannot load a second checkpoint"
+            return
+        }
+        state.message = "loading \(terminalSafe(ExplorerSession.shortName(path))) to compare..."
+        comparisonLoads.start { try loader(path) }
+    }
+
+    func applyComparison(_ loaded: Result<ComparingProvider.Side, Error>) {
+        switch loaded {
+        case let .success(side):
+            (provider as? ComparingProvider)?.second = side
+            state.message = "comparing with \(terminalSafe(side.name)): ANN vs SNN (b: its columns), Energy, Spikes"
+            recompute()
+        case let .failure(e):
+            state.message = "cannot compare: " + terminalSafe("\(e)")
+        }
     }
 
     /// Starts a sweep of the time steps (1...T) or of every threshold (x0.5 ... x2) for the image and prompts on screen.
@@ -315,10 +351,17 @@ public final class Explorer {
         state.lesion = lesions.snapshot()
     }
 
-    /// Starts the lesion view for the image and prompts on screen: every spiking layer silenced alone.
+    /// Starts the lesion view for the image and prompts on screen: every spiking layer silenced alone, then every
+    /// attention head alone (its channels of the block's `attn_lif`, the spikes of `attn v` that feed the projection).
     func startLesion() {
         guard let image, let request = job()?.request(image) else { state.message = "no image yet"; return }
-        lesions.start(provider: provider, request: request, layers: provider.layerNames, generation: state.generation)
+        var items = provider.layerNames.map { (label: $0, set: InterventionSet([Intervention(layer: $0, action: .silence)])) }
+        for layer in provider.layerNames where layer.hasPrefix("vision.block.") && layer.hasSuffix(".attn.attn_lif") {
+            for h in 0..<provider.attentionHeads {
+                items.append(("\(layer) head \(h)", InterventionSet([Intervention(layer: layer, action: .silence, target: .head, index: h)])))
+            }
+        }
+        lesions.start(provider: provider, request: request, kind: .lesion, items: items, generation: state.generation)
         state.lesion = lesions.snapshot()
     }
 
@@ -365,6 +408,40 @@ public final class Explorer {
             if !handle(key) { return }
             dirty = true
         }
+    }
+}
+
+/// Second-checkpoint loads (issue 17): one at a time in the background, the newest result kept for the input thread.
+final class ComparisonLoads: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var finished: Result<ComparingProvider.Side, Error>?
+    private var running = 0
+
+    func start(_ load: @escaping @Sendable () throws -> ComparingProvider.Side) {
+        condition.lock()
+        running += 1
+        condition.unlock()
+        DispatchQueue.global(qos: .userInitiated).async { [self] in
+            let result = Result { try load() }
+            condition.lock()
+            finished = result
+            running -= 1
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    func take() -> Result<ComparingProvider.Side, Error>? {
+        condition.lock()
+        defer { finished = nil; condition.unlock() }
+        return finished
+    }
+
+    /// Blocks until no load is running (for `settle`).
+    func wait() {
+        condition.lock()
+        while running > 0 { condition.wait() }
+        condition.unlock()
     }
 }
 

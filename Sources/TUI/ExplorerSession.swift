@@ -30,18 +30,26 @@ public enum ExplorerSession {
         if let i = templates?.firstIndex(where: isBlank) { throw ExplorerError.emptyTemplate(index: i + 1) }
         let bundle = try CheckpointBundle(checkpoint: checkpoint, assets: assets, verifyANNTextHash: verifyANNTextHash)
         let catalog = ImageCatalog(preprocessor: bundle.preprocessor, demoDirectory: (assets as NSString).appendingPathComponent("images"))
-        var provider: AnalysisProvider = ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle))
-        if let compare {
-            let second = try CheckpointBundle(checkpoint: compare, assets: assets, verifyANNTextHash: verifyANNTextHash)
-            provider = ComparingProvider(
-                first: provider, second: ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: second)),
-                secondCatalog: ImageCatalog(preprocessor: second.preprocessor, demoDirectory: (assets as NSString).appendingPathComponent("images")),
-                secondName: Self.shortName(compare))
+        let load: @Sendable (String) throws -> ComparingProvider.Side = { path in
+            try comparisonSide(checkpoint: path, assets: assets, verifyANNTextHash: verifyANNTextHash)
         }
+        let provider = ComparingProvider(first: ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle)),
+                                         second: try compare.map(load))
         var state = ExplorerState(
             classNames: prompts ?? bundle.defaultClasses, templates: templates ?? bundle.defaultTemplates,
             glyphs: glyphs, directory: FileManager.default.currentDirectoryPath)
         if catalog.demo.isEmpty { state.source = .fashionMNIST }
-        return Explorer(provider: provider, catalog: catalog, state: state, checkpointName: (checkpoint as NSString).lastPathComponent)
+        let explorer = Explorer(provider: provider, catalog: catalog, state: state, checkpointName: (checkpoint as NSString).lastPathComponent)
+        explorer.comparisonLoader = load
+        return explorer
+    }
+
+    /// A second checkpoint to show beside the first, loaded as the first is (its own preprocessing and tokenizer).
+    /// - Throws: what ``CheckpointBundle`` throws (one line naming the file).
+    public static func comparisonSide(checkpoint: String, assets: String, verifyANNTextHash: Bool = true) throws -> ComparingProvider.Side {
+        let bundle = try CheckpointBundle(checkpoint: checkpoint, assets: assets, verifyANNTextHash: verifyANNTextHash)
+        return .init(provider: ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle)),
+                     catalog: ImageCatalog(preprocessor: bundle.preprocessor, demoDirectory: (assets as NSString).appendingPathComponent("images")),
+                     name: shortName(checkpoint))
     }
 }

@@ -17,6 +17,10 @@ public enum Effect: Equatable, Sendable {
     case startSweep(ProbeKind)
     /// List `directory` (off the input thread) into `directoryEntries`.
     case listDirectory
+    /// Load the checkpoint at this path (off the input thread) and show it beside the first (issue 17).
+    case loadComparison(String)
+    /// Stop showing the second checkpoint.
+    case closeComparison
     case quit
 }
 
@@ -75,6 +79,8 @@ public struct ExplorerState: Sendable {
     public var showSoftmax = false
     /// First class row of the ANN vs SNN table when the classes do not fit.
     public var compareScroll = 0
+    /// With a second checkpoint: its spiking columns in ANN vs SNN in place of the ANN's (`b` toggles).
+    public var compareSecondColumns = true
     public var convention: EnergyConvention = .paper
     public var energyScroll = 0
 
@@ -88,6 +94,8 @@ public struct ExplorerState: Sendable {
     public var showLesion = false
     public var lesion: LesionState?
     public var lesionByDrop = true
+    /// First row shown in the lesion and sweep tables (j/k when they do not fit).
+    public var lesionScroll = 0
 
     /// What the analysis applies: the interventions switched on and the step limit.
     public var activeInterventions: InterventionSet {

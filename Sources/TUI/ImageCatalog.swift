@@ -12,6 +12,8 @@ public enum ImageSourceKind: String, Sendable, CaseIterable {
 public struct DirectoryEntry: Sendable, Equatable {
     public var name: String
     public var isDirectory: Bool
+    /// A SpikeCLIP checkpoint (`.safetensors`): Enter loads it beside the model instead of opening an image.
+    public var isCheckpoint: Bool { !isDirectory && (name as NSString).pathExtension.lowercased() == "safetensors" }
 }
 
 /// Loads images from the three sources and preprocesses them for a checkpoint.
@@ -114,7 +116,7 @@ public struct ImageCatalog: Sendable {
         }
     }
 
-    /// Directory listing for the browser: `..` first, then folders, then image files, each sorted; unreadable
+    /// Directory listing for the browser: `..` first, then folders, then image files and checkpoints, each sorted; unreadable
     /// entries, dangling symbolic links and link loops are skipped, and at most `limit` entries besides `..` are
     /// returned (a folder that cannot be listed gives only `..`). 5,000 entries list in well under a second.
     public static func list(directory: String, limit: Int = 5000) -> [DirectoryEntry] {
@@ -126,7 +128,9 @@ public struct ImageCatalog: Sendable {
             let path = (directory as NSString).appendingPathComponent(name)
             guard fm.fileExists(atPath: path, isDirectory: &isDir) else { continue }
             if isDir.boolValue { dirs.append(DirectoryEntry(name: name, isDirectory: true)) }
-            else if imageExtensions.contains((name as NSString).pathExtension.lowercased()) { files.append(DirectoryEntry(name: name, isDirectory: false)) }
+            else if imageExtensions.contains((name as NSString).pathExtension.lowercased()) || DirectoryEntry(name: name, isDirectory: false).isCheckpoint {
+                files.append(DirectoryEntry(name: name, isDirectory: false))
+            }
             if dirs.count + files.count >= limit { break }
         }
         return [DirectoryEntry(name: "..", isDirectory: true)] + dirs + files

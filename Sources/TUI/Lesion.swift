@@ -44,12 +44,6 @@ final class LesionRunner: @unchecked Sendable {
     private var token = 0
     private var running = 0
 
-    /// Every layer of `layers` silenced alone.
-    func start(provider: AnalysisProvider, request: AnalysisRequest, layers: [String], generation: Int) {
-        start(provider: provider, request: request, kind: .lesion,
-              items: layers.map { ($0, InterventionSet([Intervention(layer: $0, action: .silence)])) }, generation: generation)
-    }
-
     /// Each of `items` (a label and the interventions it stands for) applied alone.
     func start(provider: AnalysisProvider, request: AnalysisRequest, kind: ProbeKind, items: [(label: String, set: InterventionSet)], generation: Int) {
         condition.lock()

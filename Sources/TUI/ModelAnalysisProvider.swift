@@ -95,20 +95,37 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
     }
 }
 
-/// Two checkpoints side by side (`--compare`, issue 17): every analysis of the first is followed by the second's on
-/// the same image (prepared by its own preprocessing from the decoded file) and prompts (through its own tokenizer);
-/// the second's numbers ride along in ``Analysis/compared``. Interventions apply to the first only.
+/// Two checkpoints side by side (`--compare`, or loaded from the explorer's directory browser; issue 17): every
+/// analysis of the first is followed by the second's on the same image (prepared by its own preprocessing from the
+/// decoded file) and prompts (through its own tokenizer); the second's numbers ride along in ``Analysis/compared``.
+/// Interventions apply to the first only. Without a second checkpoint it passes the first's analyses through; the
+/// second can be set and removed while analyses run (the next analysis sees the change).
 public final class ComparingProvider: AnalysisProvider, @unchecked Sendable {
-    public let first: AnalysisProvider
-    public let second: AnalysisProvider
-    let secondCatalog: ImageCatalog
-    let secondName: String
+    /// The second checkpoint: its analyses, its image preparation and its name in panels.
+    public struct Side: Sendable {
+        public var provider: AnalysisProvider
+        public var catalog: ImageCatalog
+        public var name: String
+        public init(provider: AnalysisProvider, catalog: ImageCatalog, name: String) {
+            self.provider = provider
+            self.catalog = catalog
+            self.name = name
+        }
+    }
 
-    public init(first: AnalysisProvider, second: AnalysisProvider, secondCatalog: ImageCatalog, secondName: String) {
+    public let first: AnalysisProvider
+    private let lock = NSLock()
+    private var side: Side?
+
+    public init(first: AnalysisProvider, second: Side? = nil) {
         self.first = first
-        self.second = second
-        self.secondCatalog = secondCatalog
-        self.secondName = secondName
+        self.side = second
+    }
+
+    /// The second checkpoint, nil when there is none.
+    public var second: Side? {
+        get { lock.lock(); defer { lock.unlock() }; return side }
+        set { lock.lock(); side = newValue; lock.unlock() }
     }
 
     public var contextLength: Int { first.contextLength }
@@ -118,18 +135,19 @@ public final class ComparingProvider: AnalysisProvider, @unchecked Sendable {
 
     public func analyze(_ request: AnalysisRequest) throws -> Analysis {
         var a = try first.analyze(request)
-        guard request.wantBaseline, let decoded = request.image.decoded else { return a }  // lesion runs: first only
+        // Lesion and sweep runs ask for no baseline: the first checkpoint only.
+        guard let side = second, request.wantBaseline, let decoded = request.image.decoded else { return a }
         var r = request
-        r.image = secondCatalog.input(from: decoded, title: request.image.title, label: request.image.label)
+        r.image = side.catalog.input(from: decoded, title: request.image.title, label: request.image.label)
         r.interventions = .none
         r.membrane = [:]
         do {
-            let b = try second.analyze(r)
+            let b = try side.provider.analyze(r)
             var rates: [String: Double] = [:]
             for l in b.visionRecording.layers + b.textRecording.layers { rates[l.name] = l.firingRate(item: 0) }
-            a.compared = .init(name: secondName, snn: b.snn, ann: b.ann, visionEnergy: b.visionEnergy, rates: rates)
+            a.compared = .init(name: side.name, snn: b.snn, ann: b.ann, visionEnergy: b.visionEnergy, rates: rates)
         } catch {
-            a.compared = .init(name: secondName, snn: a.snn, ann: nil, visionEnergy: a.visionEnergy, rates: [:], error: "\(error)")
+            a.compared = .init(name: side.name, snn: a.snn, ann: nil, visionEnergy: a.visionEnergy, rates: [:], error: "\(error)")
         }
         return a
     }

@@ -133,7 +133,15 @@ struct Sweep: ParsableCommand {
             var first: EvalJSON?
             for (i, (value, set)) in sets.enumerated() {
                 if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[2Ksweep \(over): point \(i + 1)/\(sets.count) (\(terminalText(value)))".utf8)) }
+                let started = DispatchTime.now().uptimeNanoseconds
                 let r = try d.evaluate(ctx, interventions: set, progress: false)
+                if !stderrIsTerminal {
+                    // Logs and pipes get one plain line per point (no carriage returns).
+                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                    printError("sweep \(over): point \(i + 1)/\(sets.count) (\(value)) done: SNN "
+                               + String(format: "%.1f %%, ", r.spiking.top1 * 100) + formatEnergy(picojoules: r.energy.snnPaperPJMean)
+                               + String(format: " per image, %.1f s", seconds))
+                }
                 first = first ?? r
                 let imageRates = r.firingRates.filter { $0.layer.hasPrefix("vision.") }.map(\.firingRate)
                 points.append(.init(

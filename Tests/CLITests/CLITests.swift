@@ -206,6 +206,11 @@ final class CLITests: XCTestCase {
         let checkpoint = Self.root.appendingPathComponent("assets/checkpoints/default.safetensors").path
         let sweep = try run(["sweep", "--json", "--checkpoint", checkpoint, "--over", "T", "--images", "24"])
         XCTAssertEqual(sweep.status, 0, sweep.stderr)
+        // stderr is a pipe here: one plain progress line per point, no carriage returns or escapes.
+        let progress = sweep.stderr.split(separator: "\n")
+        XCTAssertEqual(progress.count, 4, sweep.stderr)
+        XCTAssertTrue(progress.allSatisfy { $0.hasPrefix("sweep T: point ") && $0.contains(" done: SNN ") }, sweep.stderr)
+        XCTAssertFalse(sweep.stderr.contains("\r") || sweep.stderr.contains("\u{1B}"))
         let points = try XCTUnwrap(sweep.json["points"] as? [[String: Any]])
         XCTAssertEqual(points.map { $0["value"] as? String }, ["1", "2", "3", "4"])
         let eval = try run(["eval", "--json", "--checkpoint", checkpoint, "--limit", "24"])

@@ -145,6 +145,66 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.dropFirst(40).contains("SNN: ") }, screen)
     }
 
+    /// A second checkpoint loaded from inside the explorer (issue 17): `o` in ANN vs SNN opens the directory browser,
+    /// Enter on a `.safetensors` loads it in the background; its columns equal a direct analysis; `b` switches back to
+    /// the ANN's, `O` closes it; a broken file is one line in the status and changes nothing.
+    func testCompareCheckpointLoadsFromTheDirectoryBrowser() throws {
+        let e = try makeExplorer()
+        e.focus(.compare)
+        _ = e.handle(.char("o"))
+        XCTAssertEqual(e.state.focus, .image)
+        XCTAssertEqual(e.state.source, .directory)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spikeclip-compare-\(getpid())")
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("not a checkpoint".utf8).write(to: folder.appendingPathComponent("broken.safetensors"))
+        try Data().write(to: folder.appendingPathComponent("notes.txt"))
+        e.state.directory = folder.path
+        e.browse(".")
+        e.settle()
+        XCTAssertEqual(e.state.directoryEntries.map(\.name), ["..", "broken.safetensors"], "checkpoints are listed, other files not")
+        XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("broken.safetensors (compare)"))
+        // A broken file: one line, nothing compared.
+        _ = e.handle(.char("j"))
+        _ = e.handle(.enter)
+        e.settle()
+        XCTAssertTrue(e.state.message?.hasPrefix("cannot compare: ") == true && e.state.message?.contains("broken.safetensors") == true, e.state.message ?? "")
+        XCTAssertNil(e.analysis?.compared)
+        // The converted official fixture (3x32x32, CLIP BPE) beside the token-id fixture.
+        let second = root.appendingPathComponent("Tests/Fixtures/official-import/model.safetensors").path
+        e.state.directory = (second as NSString).deletingLastPathComponent
+        e.browse(".")
+        e.settle()
+        while e.state.directoryEntries[e.state.directorySelection].name != "model.safetensors" { _ = e.handle(.char("j")) }
+        _ = e.handle(.enter)
+        XCTAssertTrue(e.state.message?.hasPrefix("loading official-import/model.safetensors") == true, e.state.message ?? "")
+        e.settle()
+        let a = try XCTUnwrap(e.analysis)
+        let c = try XCTUnwrap(a.compared)
+        XCTAssertNil(c.error)
+        XCTAssertEqual(c.name, "official-import/model.safetensors")
+        let side = try ExplorerSession.comparisonSide(checkpoint: second, assets: assetsDir)
+        var request = try XCTUnwrap(e.job()).request(try XCTUnwrap(e.image))
+        request.image = side.catalog.input(from: try XCTUnwrap(e.image?.decoded), title: "", label: nil)
+        let direct = try side.provider.analyze(request)
+        XCTAssertEqual(c.snn.cosines, direct.snn.cosines)
+        e.focus(.compare)
+        var frame = e.frame(width: 100, height: 30).lines.joined(separator: "\n")
+        XCTAssertTrue(frame.contains("2nd SNN cos bar") && frame.contains("2nd-1st"), frame)
+        let k = a.snn.top1
+        XCTAssertTrue(frame.contains(String(format: "  %+.3f", c.snn.cosines[k] - a.snn.cosines[k])), frame)
+        _ = e.handle(.char("b"))
+        frame = e.frame(width: 100, height: 30).lines.joined(separator: "\n")
+        XCTAssertTrue(frame.contains("ANN cos bar") && !frame.contains("2nd-1st"), frame)
+        _ = e.handle(.char("O"))
+        e.settle()
+        XCTAssertNil(e.analysis?.compared)
+        XCTAssertEqual(e.state.message, "closed official-import/model.safetensors")
+        _ = e.handle(.char("O"))
+        XCTAssertEqual(e.state.message, "no second checkpoint to close")
+    }
+
     func testEditingAddsPromptAndNeverInsertsControlCharacters() throws {
         let e = try makeExplorer()
         let before = e.state.classNames.count
@@ -459,7 +519,10 @@ final class ExplorerTests: XCTestCase {
         e.settle()
         let l = try XCTUnwrap(e.state.lesion)
         XCTAssertTrue(l.finished)
-        XCTAssertEqual(l.rows.map(\.layer), e.provider.layerNames)
+        // Every layer, then every head of each block's attn_lif.
+        let attn = e.provider.layerNames.filter { $0.hasSuffix(".attn.attn_lif") }
+        XCTAssertFalse(attn.isEmpty)
+        XCTAssertEqual(l.rows.map(\.layer), e.provider.layerNames + attn.flatMap { a in (0..<e.provider.attentionHeads).map { "\(a) head \($0)" } })
         XCTAssertEqual(l.topClass, before.snn.top1)
         XCTAssertEqual(l.baseProbability, before.snn.probabilities[before.snn.top1])
         let q = "vision.block.0.attn.q_lif"
@@ -471,6 +534,14 @@ final class ExplorerTests: XCTestCase {
         let row = try XCTUnwrap(l.rows.first { $0.layer == q })
         XCTAssertEqual(row.probability, silenced.snn.probabilities[before.snn.top1])
         XCTAssertEqual(row.drop, before.snn.probabilities[before.snn.top1] - row.probability)
+        // A head row is the analysis with that one head silenced.
+        _ = e.handle(.char("x"))
+        e.settle()
+        let headIV = Intervention(layer: attn[0], action: .silence, target: .head, index: 1)
+        var request = try XCTUnwrap(e.job()).request(try XCTUnwrap(e.image))
+        request.interventions = InterventionSet([headIV])
+        let headed = try e.provider.analyze(request)
+        XCTAssertEqual(l.rows.first { $0.layer == "\(attn[0]) head 1" }?.probability, headed.snn.probabilities[before.snn.top1])
         e.focus(.interventions)
         let frame = e.frame(width: 80, height: 24).lines
         XCTAssertTrue(frame[2].contains("lesion: p("), frame[2])
@@ -479,8 +550,45 @@ final class ExplorerTests: XCTestCase {
         XCTAssertEqual(shown.first, l.rows.max { $0.drop < $1.drop }?.layer)
         _ = e.handle(.char("o"))
         XCTAssertTrue(e.frame(width: 80, height: 24).lines[4].contains(e.provider.layerNames[0]))
+        // More rows than fit: the last row says so and j/k scroll to the heads at the end.
+        let small = e.frame(width: 80, height: 16).lines.joined(separator: "\n")
+        XCTAssertTrue(small.contains("0 above, "), small)
+        for _ in 0..<l.rows.count { _ = e.handle(.char("j")) }
+        let end = e.frame(width: 80, height: 16).lines.joined(separator: "\n")
+        XCTAssertTrue(end.contains("\(attn[0]) head \(e.provider.attentionHeads - 1)") && end.contains(", 0 below"), end)
+        for _ in 0..<l.rows.count { _ = e.handle(.char("k")) }
+        XCTAssertTrue(e.frame(width: 80, height: 16).lines.joined().contains("0 above, "))
         _ = e.handle(.escape)
         XCTAssertFalse(e.state.showLesion)
+    }
+
+    /// `+` and `-` on a layer with a threshold entry change that entry (x1.25 twice is x1.5625; back to x1 removes
+    /// it) instead of stacking entries (issue 17).
+    func testThresholdKeysMultiplyIntoOneEntry() throws {
+        let e = try makeExplorer()
+        let before = try XCTUnwrap(e.analysis)
+        e.focus(.spikes)
+        _ = e.handle(.char("]"))
+        let layer = e.selectedLayer.name
+        e.focus(.interventions)
+        _ = e.handle(.char("+"))
+        _ = e.handle(.char("+"))
+        XCTAssertEqual(e.state.interventions.count, 1)
+        XCTAssertEqual(e.state.interventions[0].intervention, Intervention(layer: layer, action: .threshold, scale: 1.5625))
+        e.settle()
+        XCTAssertEqual(e.analysis?.interventions, InterventionSet([Intervention(layer: layer, action: .threshold, scale: 1.5625)]))
+        _ = e.handle(.char("-"))
+        XCTAssertEqual(e.state.interventions[0].intervention.scale, 1.25, accuracy: 1e-12)
+        _ = e.handle(.char("-"))
+        XCTAssertTrue(e.state.interventions.isEmpty, "x1.25 then x0.8 is x1: the entry goes")
+        e.settle()
+        XCTAssertEqual(e.analysis?.snn.cosines, before.snn.cosines)
+        // A switched-off entry is left alone: the next key adds a new one (an identical one is switched back on).
+        _ = e.handle(.char("+"))
+        _ = e.handle(.char(" "))
+        _ = e.handle(.char("-"))
+        XCTAssertEqual(e.state.interventions.map(\.enabled), [false, true])
+        XCTAssertEqual(e.state.interventions.map(\.intervention.scale), [1.25, 0.8])
     }
 
     /// The sweep view (issue 17): the image on screen over T = 1...T and over the threshold scale; the T = T and x1
@@ -542,7 +650,7 @@ final class ExplorerTests: XCTestCase {
     func testHelpOverlayAndQuit() throws {
         let e = try makeExplorer()
         _ = e.handle(.char("?"))
-        XCTAssertTrue(e.frame(width: 80, height: 24).lines.joined().contains("Letters work everywhere"))
+        XCTAssertTrue(e.frame(width: 80, height: 40).lines.joined().contains("Letters work everywhere"))
         // Every help line is shown whole in the minimum terminal, scrolling with j when there are more lines than rows.
         var seen = ""
         for _ in 0..<ExplorerView.helpLines.count {

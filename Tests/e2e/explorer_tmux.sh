@@ -148,7 +148,7 @@ if [ -f assets/checkpoints/default.safetensors ]; then
     check "trained default starts" "[1 Prompts]"
     check "first analysis done" "SNN: Ankle boot"
     tm send-keys -t "$SESSION" 7 L
-    check "the lesion view completes on the default" "13 layers d"
+    check "the lesion view completes on the default (13 layers, 4 heads)" ": 17 done"
     check "the lesion view lists the layers" "vision.block.0.attn.q_lif"
     tm send-keys -t "$SESSION" q
     check "q after the lesion view exits" "exit=0"

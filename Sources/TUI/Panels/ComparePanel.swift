@@ -10,16 +10,26 @@ extension PanelID {
 enum ComparePanel: ExplorerPanel {
     static let id = PanelID.compare
     static let title = "ANN vs SNN"
-    static let helpLines: [String] = ["ANN/SNN  c cosine <-> softmax  j/k scroll"]
+    static let helpLines: [String] = ["ANN/SNN  c cosine <-> softmax  j/k scroll",
+                                      "         o open a checkpoint to compare  O close it",
+                                      "         b its SNN columns <-> the ANN's"]
     static let tile: Tile = Tile(.right) { available, ctx, state in min((ctx.analysis?.classNames.count ?? state.classNames.count) + 4, available / 3 + 2) }
 
-    static func boxTitle(_ state: ExplorerState) -> String { "ANN vs SNN  c:\(state.showSoftmax ? "cosine" : "softmax") j/k:scroll" }
+    static func boxTitle(_ state: ExplorerState) -> String { "ANN vs SNN  c:\(state.showSoftmax ? "cosine" : "softmax") j/k:scroll o:compare" }
 
     static func handle(_ key: Key, _ state: inout ExplorerState, _ input: PanelInput) -> Effect? {
         switch key {
         case .char("c"): state.showSoftmax.toggle(); return .redraw
         case .down, .char("j"): state.compareScroll = min(max(0, state.classNames.count - 1), state.compareScroll + 1); return .redraw
         case .up, .char("k"): state.compareScroll = max(0, state.compareScroll - 1); return .redraw
+        case .char("b"): state.compareSecondColumns.toggle(); return .redraw
+        case .char("O"): return .closeComparison
+        case .char("o"):
+            // The Image panel's directory browser lists checkpoints; Enter on one loads it here.
+            state.focus = .image
+            state.message = "pick a .safetensors checkpoint and press Enter to compare with it"
+            if state.source != .directory { state.source = .directory; return .listDirectory }
+            return .redraw
         default: return nil
         }
     }
@@ -54,7 +64,7 @@ enum ComparePanel: ExplorerPanel {
                 line = "\(terminalSafe(c.name)): " + terminalSafe(e)
             } else {
                 let maxDelta = zip(a.snn.cosines, c.snn.cosines).map { abs($0 - $1) }.max() ?? 0
-                line = "\(terminalSafe(c.name)): SNN top-1 \(terminalSafe(a.classNames[c.snn.top1])) "
+                line = "2nd \(terminalSafe(c.name)): SNN top-1 \(terminalSafe(a.classNames[c.snn.top1])) "
                     + String(format: "%.2f", c.snn.probabilities[c.snn.top1]) + (c.snn.top1 == a.snn.top1 ? " (same)" : " (differs)")
                     + String(format: ", max |dcos| %.3f", maxDelta)
             }
@@ -69,13 +79,17 @@ enum ComparePanel: ExplorerPanel {
             g.put(fit(line, width), x: 0, y: top, role: k == kb ? .accent : .warning)
             top += 1
         }
-        // Columns: class | SNN bar | SNN cos p | ANN bar | ANN cos p | text cos(SNN, ANN).
-        let nums = 12, textW = a.textCosines == nil ? 0 : 9
+        // Columns: class | SNN bar | SNN cos p | ANN bar | ANN cos p | text cos(SNN, ANN); with a second checkpoint
+        // (b toggles), its SNN in place of the ANN and the cosine difference in place of the text cosine.
+        let second = a.compared.flatMap { $0.error == nil && state.compareSecondColumns ? $0 : nil }
+        let right: ZeroShotScores? = second?.snn ?? a.ann
+        let rightName = second == nil ? "ANN" : "2nd SNN"
+        let nums = 12, textW = second != nil ? 10 : a.textCosines == nil ? 0 : 9
         let nameW = min(16, max(6, width / 6))
         let barW = max(3, (width - nameW - 2 * nums - textW - 4) / 2)
         let what = state.showSoftmax ? "p" : "cos"
-        var header = fit("class", nameW) + " " + fit("SNN \(what) bar", barW) + fit("    cos    p", nums) + " " + fit("ANN \(what) bar", barW) + fit("    cos    p", nums)
-        if textW > 0 { header += fit(" text cos", textW) }
+        var header = fit("class", nameW) + " " + fit("SNN \(what) bar", barW) + fit("    cos    p", nums) + " " + fit("\(rightName) \(what) bar", barW) + fit("    cos    p", nums)
+        if textW > 0 { header += fit(second != nil ? "  2nd-1st" : " text cos", textW) }
         g.put(fit(header, width), x: 0, y: top, role: .dim)
         // Rows scroll (j/k) when the classes do not fit; the last row then says how many are hidden.
         let rows = height - 1 - top
@@ -94,13 +108,14 @@ enum ComparePanel: ExplorerPanel {
             let s = state.showSoftmax ? Double(a.snn.probabilities[c]) : Double(max(0, a.snn.cosines[c]))
             g.put(state.glyphs.bar(fraction: s, width: barW), x: x, y: y, role: .snn); x += barW
             g.put(fit(String(format: " %+.3f %.2f", a.snn.cosines[c], a.snn.probabilities[c]), nums), x: x, y: y, role: role); x += nums + 1
-            if let ann = a.ann {
+            if let ann = right {
                 let v = state.showSoftmax ? Double(ann.probabilities[c]) : Double(max(0, ann.cosines[c]))
                 g.put(state.glyphs.bar(fraction: v, width: barW), x: x, y: y, role: .ann)
                 g.put(fit(String(format: " %+.3f %.2f", ann.cosines[c], ann.probabilities[c]), nums), x: x + barW, y: y, role: c == ann.top1 ? .accent : .normal)
             }
             x += barW + nums
-            if let t = a.textCosines { g.put(fit(String(format: "  %+.3f", t[c]), textW), x: x, y: y) }
+            if let b = second?.snn { g.put(fit(String(format: "  %+.3f", b.cosines[c] - a.snn.cosines[c]), textW), x: x, y: y) }
+            else if let t = a.textCosines { g.put(fit(String(format: "  %+.3f", t[c]), textW), x: x, y: y) }
         }
         return g
     }

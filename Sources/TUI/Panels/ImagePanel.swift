@@ -10,7 +10,8 @@ extension PanelID {
 enum ImagePanel: ExplorerPanel {
     static let id = PanelID.image
     static let title = "Image"
-    static let helpLines: [String] = ["Image    s source  n/p next/prev  N/P +-100  i index", "         directory: Enter opens, Backspace goes up"]
+    static let helpLines: [String] = ["Image    s source  n/p next/prev  N/P +-100  i index", "         directory: Enter opens, Backspace goes up",
+                                      "         Enter on a .safetensors: compare with it"]
     static let tile: Tile = .share(.left, 32)
 
     static func boxTitle(_ state: ExplorerState) -> String {
@@ -38,7 +39,7 @@ enum ImagePanel: ExplorerPanel {
             let first = max(0, min(state.directorySelection - rows / 2, state.directoryEntries.count - rows))
             for (row, i) in (first..<min(state.directoryEntries.count, first + rows)).enumerated() {
                 let e = state.directoryEntries[i]
-                let text = (i == state.directorySelection ? "> " : "  ") + e.name + (e.isDirectory ? "/" : "")
+                let text = (i == state.directorySelection ? "> " : "  ") + e.name + (e.isDirectory ? "/" : e.isCheckpoint ? " (compare)" : "")
                 g.put(fit(text, listW - 1), x: 0, y: 2 + row, role: i == state.directorySelection ? .accent : (e.isDirectory ? .dim : .normal))
             }
             if listW < width, let image = ctx.image {
@@ -134,6 +135,7 @@ extension ExplorerState {
                 guard directoryEntries.indices.contains(directorySelection) else { return .none }
                 let entry = directoryEntries[directorySelection]
                 if entry.isDirectory { enter(entry.name); return .listDirectory }
+                if entry.isCheckpoint { return .loadComparison((directory as NSString).appendingPathComponent(entry.name)) }
                 chosenFile = (directory as NSString).appendingPathComponent(entry.name)
                 return .loadImage
             default: return .none

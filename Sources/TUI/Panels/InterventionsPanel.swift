@@ -31,13 +31,16 @@ enum InterventionsPanel: ExplorerPanel {
         let count = state.interventions.count
         if state.showLesion {
             switch key {
-            case .char("o"): state.lesionByDrop.toggle(); return .redraw
+            case .char("o"): state.lesionByDrop.toggle(); state.lesionScroll = 0; return .redraw
+            case .down, .char("j"): state.lesionScroll = min(max(0, (state.lesion?.rows.count ?? 1) - 1), state.lesionScroll + 1); return .redraw
+            case .up, .char("k"): state.lesionScroll = max(0, state.lesionScroll - 1); return .redraw
             case .escape: state.showLesion = false; return .redraw
             case .char("L") where state.lesion?.kind == .lesion: state.showLesion = false; return .redraw
             case .char("r"): return state.lesion?.kind == .lesion || state.lesion == nil ? .startLesion : .startSweep(state.lesion!.kind)
             case .char("S"):
                 // T first, then the threshold, then back to the list.
                 if state.lesion?.kind == .threshold { state.showLesion = false; return .redraw }
+                state.lesionScroll = 0
                 return .startSweep(state.lesion?.kind == .steps ? .threshold : .steps)
             default: break
             }
@@ -45,9 +48,11 @@ enum InterventionsPanel: ExplorerPanel {
         switch key {
         case .char("S"):
             state.showLesion = true
+            state.lesionScroll = 0
             return .startSweep(.steps)
         case .char("L"):
             state.showLesion = true
+            state.lesionScroll = 0
             // Computed once per input; `r` recomputes.
             let fresh = state.lesion?.kind == .lesion && state.lesion?.generation == state.generation && state.lesion?.error == nil
             return fresh ? .redraw : .startLesion
@@ -139,15 +144,17 @@ extension InterventionsPanel {
         let names = ctx.analysis?.classNames ?? state.classNames
         let cls = l.topClass < names.count ? terminalSafe(names[l.topClass]) : "class \(l.topClass)"
         if l.kind != .lesion { return sweepView(state, l, cls: cls, names: names, width: width, height: height) }
-        var head = "lesion: p(\(cls)) \(String(format: "%.2f", l.baseProbability)) unmodified; each layer silenced alone"
+        var head = "lesion: p(\(cls)) \(String(format: "%.2f", l.baseProbability)) unmodified; each layer, then head, silenced alone"
         if let e = l.error { head = "lesion failed: " + terminalSafe(e) }
         else if !l.finished { head += "  computing \(l.done)/\(l.total)..." }
         else if l.generation != state.generation { head += "  (for an earlier input: r recomputes)" }
-        else { head += ": \(l.total) layers done" }
+        else { head += ": \(l.total) done" }
         g.put(fit(head, width), x: 0, y: 0, role: l.error == nil ? .accent : .warning)
-        g.put(fit(" change  p(top)  top-1 then        layer   (o: \(state.lesionByDrop ? "layer order" : "by drop"), Esc: back)", width), x: 0, y: 1, role: .dim)
+        g.put(fit(" change  p(top)  top-1 then        silenced   (o: \(state.lesionByDrop ? "layer order" : "by drop"), Esc: back)", width), x: 0, y: 1, role: .dim)
         let rows = state.lesionByDrop ? l.rows.sorted { $0.drop > $1.drop } : l.rows
-        for (i, r) in rows.prefix(max(0, height - 2)).enumerated() {
+        let (first, shown, note) = scrolled(rows.count, rows: height - 2, scroll: state.lesionScroll)
+        if let note { g.put(fit(note, width), x: 0, y: height - 1, role: .dim) }
+        for (i, r) in rows[first..<first + shown].enumerated() {
             let then = r.top1 < names.count ? terminalSafe(names[r.top1]) : "\(r.top1)"
             let text = String(format: "%+7.3f  %5.2f  ", -r.drop, r.probability) + fit(then, 16) + "  " + r.layer
             g.put(fit(text, width), x: 0, y: 2 + i, role: r.top1 != l.topClass ? .warning : (r.drop > 0.05 ? .accent : .normal))
@@ -171,24 +178,58 @@ extension InterventionsPanel {
             .init(yLabel: "p(\(cls))", series: [.init(name: "SNN", values: l.rows.map { Double($0.probability) })], yRange: 0...1),
             .init(yLabel: "energy (uJ)", series: [.init(name: "image encoder", values: l.rows.map { $0.energyPJ / 1e6 })]),
         ])
+        var scrollNote: String?
         let plotH = max(2, min(6, (height - 4) / 2 - 2))
         if height >= 2 * (plotH + 2) + 3 {
             g.blit(CurvePlot(data).render(width: width, panelHeight: plotH), x: 0, y: 1)
         } else {
-            for (i, r) in l.rows.prefix(max(0, height - 1)).enumerated() {
+            // The last row holds the key hints, and the scroll note when the table does not fit.
+            let (first, shown, note) = scrolled(l.rows.count, rows: height - 2, scroll: state.lesionScroll, noteRow: false)
+            scrollNote = note
+            for (i, r) in l.rows[first..<first + shown].enumerated() {
                 let then = r.top1 < names.count ? terminalSafe(names[r.top1]) : "\(r.top1)"
                 g.put(fit(rightAligned(r.layer, 6) + String(format: "  p %.3f  ", r.probability) + formatEnergy(picojoules: r.energyPJ) + "  " + then, width), x: 0, y: 1 + i)
             }
         }
-        g.put(fit("S: next sweep  r: recompute  Esc: back", width), x: 0, y: height - 1, role: .dim)
+        g.put(fit((scrollNote.map { $0 + "  " } ?? "") + "S: next sweep  r: recompute  Esc: back", width), x: 0, y: height - 1, role: .dim)
         return g
     }
 }
 
+extension InterventionsPanel {
+    /// The window of a table of `count` rows in `rows` screen rows from `scroll`, and when it does not fit the line
+    /// that says how many rows are above and below (j/k scroll), drawn in the last of `rows` unless `noteRow` is false
+    /// (the caller has a line for it).
+    static func scrolled(_ count: Int, rows: Int, scroll: Int, noteRow: Bool = true) -> (first: Int, shown: Int, note: String?) {
+        guard rows > 0 else { return (0, 0, nil) }
+        if count <= rows { return (0, count, nil) }
+        let shown = max(1, noteRow ? rows - 1 : rows)
+        let first = max(0, min(scroll, count - shown))
+        return (first, shown, "\(first) above, \(count - first - shown) below (j/k)")
+    }
+}
+
 extension ExplorerState {
-    /// Adds `iv` (switched on, selected), or switches an identical one back on; recomputes.
+    /// Adds `iv` (switched on, selected), or switches an identical one back on; recomputes. A threshold scale on a
+    /// layer that already has one multiplies into that entry (`+` twice is x1.5625, `+` then `-` is x1 and removes it).
     mutating func addIntervention(_ iv: Intervention, _ input: PanelInput) -> Effect {
         guard !iv.layer.isEmpty else { message = "no layer yet: wait for the first analysis"; return .redraw }
+        if iv.action == .threshold, let i = interventions.firstIndex(where: {
+            $0.enabled && $0.intervention.action == .threshold && $0.intervention.layer == iv.layer
+                && $0.intervention.target == iv.target && $0.intervention.index == iv.index
+        }) {
+            let scale = interventions[i].intervention.scale * iv.scale
+            if abs(scale - 1) < 1e-9 {
+                interventions.remove(at: i)
+                interventionSelection = max(0, min(interventionSelection, interventions.count - 1))
+                message = "threshold of \(iv.layer) back to x1: entry removed"
+            } else {
+                interventions[i].intervention.scale = scale
+                interventionSelection = i
+                message = "now: " + interventions[i].intervention.label
+            }
+            return .recompute
+        }
         if let i = interventions.firstIndex(where: { $0.intervention == iv }) {
             interventions[i].enabled = true
             interventionSelection = i
