@@ -130,10 +130,7 @@ public struct InterventionSet: Sendable, Equatable, Hashable, Codable {
     /// Attention heads of the transformer block holding `layer`, nil outside a block.
     static func heads(of layer: String, graphs: [LayerGraph]) -> Int? {
         guard layer.hasPrefix("vision.block.") else { return nil }
-        for g in graphs {
-            for l in g.layers { if case let .attention(heads, _) = l.kind { return heads } }
-        }
-        return nil
+        return graphs.lazy.compactMap(\.attentionHeads).first
     }
 
     /// Flat indices (per item) of `iv`'s target in a layer of per-step shape `shape`.

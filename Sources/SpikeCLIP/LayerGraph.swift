@@ -84,6 +84,12 @@ public struct LayerGraph: Sendable, Equatable {
     /// The spiking layers in forward order (the names recordings, rasters and membrane requests use).
     public var neuronLayers: [LayerSpec] { layers.filter { $0.neuron != nil } }
 
+    /// Heads of the graph's spiking attention (every block has the same), nil without attention.
+    public var attentionHeads: Int? {
+        for l in layers { if case let .attention(heads, _) = l.kind { return heads } }
+        return nil
+    }
+
     /// The neuron parameters every spiking layer of `config` gets (`attention: true` for `attn_lif`).
     static func neuron(_ config: ModelConfig, attention: Bool = false) -> LayerSpec.Kind {
         let l = config.lif

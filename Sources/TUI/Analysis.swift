@@ -160,11 +160,17 @@ public protocol AnalysisProvider: Sendable {
     var contextLength: Int { get }
     /// Token count and truncation of one prompt (fast; called on the input thread while typing).
     func tokens(of prompt: String) -> PromptTokens
-    /// The spiking layers, in forward order (vision then text).
-    var layerNames: [String] { get }
-    /// Attention heads of the spiking image encoder's blocks (for head interventions).
-    var attentionHeads: Int { get }
+    /// The model's layer graphs as data (issue 12): the spiking image encoder's, then the spiking text encoder's.
+    /// Panels read names, kinds, shapes and neuron parameters from here.
+    var graphs: [LayerGraph] { get }
     func analyze(_ request: AnalysisRequest) throws -> Analysis
+}
+
+extension AnalysisProvider {
+    /// The spiking layers, in forward order (vision then text).
+    public var layerNames: [String] { graphs.flatMap(\.neuronLayers).map(\.name) }
+    /// Attention heads of the spiking image encoder's blocks (for head interventions; 0 without attention).
+    public var attentionHeads: Int { graphs.first.flatMap(\.attentionHeads) ?? 0 }
 }
 
 import Foundation

@@ -256,7 +256,7 @@ public final class Explorer {
     public func frame(width: Int, height: Int) -> CellGrid {
         lastFrameSize = (width, height)
         let ctx = FrameContext(
-            analysis: analysis, computing: analysis?.generation != requested, image: image, layerNames: provider.layerNames,
+            analysis: analysis, computing: analysis?.generation != requested, image: image, graphs: provider.graphs,
             contextLength: provider.contextLength, tokens: { [provider] in provider.tokens(of: $0) },
             checkpointName: checkpointName, error: error)
         var context = ctx

@@ -8,7 +8,10 @@ public struct FrameContext: Sendable {
     /// True while the worker computes a newer generation than `analysis`.
     public var computing: Bool
     public var image: ImageInput?
-    public var layerNames: [String]
+    /// The model's layer graphs (image encoder, then text encoder).
+    public var graphs: [LayerGraph]
+    /// The spiking layers in forward order.
+    public var layerNames: [String] { graphs.flatMap(\.neuronLayers).map(\.name) }
     public var contextLength: Int
     /// Token use of a prompt (for the live counter).
     public var tokens: @Sendable (String) -> PromptTokens
@@ -17,12 +20,12 @@ public struct FrameContext: Sendable {
     /// Show the computation time in the status line (off for snapshots).
     public var showTimings = true
 
-    public init(analysis: Analysis?, computing: Bool, image: ImageInput?, layerNames: [String], contextLength: Int,
+    public init(analysis: Analysis?, computing: Bool, image: ImageInput?, graphs: [LayerGraph], contextLength: Int,
                 tokens: @escaping @Sendable (String) -> PromptTokens, checkpointName: String, error: String?) {
         self.analysis = analysis
         self.computing = computing
         self.image = image
-        self.layerNames = layerNames
+        self.graphs = graphs
         self.contextLength = contextLength
         self.tokens = tokens
         self.checkpointName = checkpointName

@@ -37,8 +37,7 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
 
     public var model: SpikeCLIPModel { pipeline.bundle.model }
     public var contextLength: Int { pipeline.contextLength }
-    public var layerNames: [String] { pipeline.neuronLayerNames }
-    public var attentionHeads: Int { pipeline.config.vision.numHeads }
+    public var graphs: [LayerGraph] { [pipeline.parts.spikingImage.graph, pipeline.parts.spikingText.graph] }
 
     public func tokens(of prompt: String) -> PromptTokens {
         let c = pipeline.tokenCount(prompt)
@@ -129,8 +128,7 @@ public final class ComparingProvider: AnalysisProvider, @unchecked Sendable {
     }
 
     public var contextLength: Int { first.contextLength }
-    public var layerNames: [String] { first.layerNames }
-    public var attentionHeads: Int { first.attentionHeads }
+    public var graphs: [LayerGraph] { first.graphs }
     public func tokens(of prompt: String) -> PromptTokens { first.tokens(of: prompt) }
 
     public func analyze(_ request: AnalysisRequest) throws -> Analysis {

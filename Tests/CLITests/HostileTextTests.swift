@@ -156,7 +156,7 @@ extension CLITests {
             t["kind"] = "sentencepiece"
             c["tokenizer"] = t
         }
-        let expected = "error: \(path): tokenizer kind 'sentencepiece' is not supported (bert-wordpiece or ids or clip-bpe)"
+        let expected = "error: \(path): tokenizer kind 'sentencepiece' is not supported (\(ModelFamilies.all.map(\.kind).joined(separator: " or ")))"
         for args in [["classify", "--image", Self.images[0], "--checkpoint", path], ["tokenize", "--text", "1 2", "--checkpoint", path],
                      ["snapshot", "--size", "80x24", "--checkpoint", path], ["inspect", path]] {
             let r = try run(args)

@@ -74,8 +74,7 @@ final class GatedProvider: AnalysisProvider, @unchecked Sendable {
     let gate = DispatchSemaphore(value: 0)
     init(_ inner: AnalysisProvider) { self.inner = inner }
     var contextLength: Int { inner.contextLength }
-    var layerNames: [String] { inner.layerNames }
-    var attentionHeads: Int { inner.attentionHeads }
+    var graphs: [LayerGraph] { inner.graphs }
     func tokens(of prompt: String) -> PromptTokens { inner.tokens(of: prompt) }
     func analyze(_ request: AnalysisRequest) throws -> Analysis {
         gate.wait()
