@@ -79,6 +79,8 @@ public struct ExplorerState: Sendable {
     public var showSoftmax = false
     /// First class row of the ANN vs SNN table when the classes do not fit.
     public var compareScroll = 0
+    /// The focused panel alone on a screen large enough to tile (`z`, as tmux's zoom).
+    public var zoomed = false
     /// With a second checkpoint: its spiking columns in ANN vs SNN in place of the ANN's (`b` toggles).
     public var compareSecondColumns = true
     public var convention: EnergyConvention = .paper
@@ -144,6 +146,7 @@ public struct ExplorerState: Sendable {
         case let .char(c) where c.isASCII && c.isNumber && (1...PanelID.allCases.count).contains(Int(String(c)) ?? 0):
             focus = PanelID.allCases[Int(String(c))! - 1]
             return .redraw
+        case .char("z"): zoomed.toggle(); return .redraw
         case .char("g"):
             guard unicodeGlyphs else { message = "ASCII only: started with --ascii or a locale without UTF-8"; return .redraw }
             glyphs = GlyphSet.allCases[(GlyphSet.allCases.firstIndex(of: glyphs)! + 1) % GlyphSet.allCases.count]

@@ -50,7 +50,7 @@ public enum ExplorerView {
         let ascii = state.glyphs == .ascii
         drawTabs(&grid, state, width: width)
         let body = (x: 0, y: 1, w: width, h: height - 2)
-        if width >= tiledSize.width && height >= tiledSize.height {
+        if width >= tiledSize.width && height >= tiledSize.height && !state.zoomed {
             // Two columns, each panel where its `tile` says, in registry order (the left column a third wide).
             let left = min(44, width / 3)
             for (column, x, w) in [(Tile.Column.left, 0, left), (.right, left, width - left)] {
@@ -138,7 +138,8 @@ public enum ExplorerView {
     /// The help overlay: the global keys, each registered panel's lines, a footer; at most 54 columns each (the
     /// minimum 60x16 terminal). When there are more lines than rows the overlay scrolls (j/k, shown in its title).
     static var helpLines: [String] {
-        ["Tab/Shift-Tab or 1-\(ExplorerPanels.all.count) panel  g glyphs  ? help  q quit"]
+        ["Tab/Shift-Tab or 1-\(ExplorerPanels.all.count) panel  g glyphs  ? help  q quit",
+         "z zoom: the focused panel alone on a large screen"]
             + ExplorerPanels.all.flatMap { $0.helpLines }
             + ["Letters work everywhere; no function keys needed.", "j/k scroll this help when cut; other keys close it."]
     }

@@ -191,7 +191,7 @@ final class ExplorerTests: XCTestCase {
         XCTAssertEqual(c.snn.cosines, direct.snn.cosines)
         e.focus(.compare)
         var frame = e.frame(width: 100, height: 30).lines.joined(separator: "\n")
-        XCTAssertTrue(frame.contains("2nd SNN cos bar") && frame.contains("2nd-1st"), frame)
+        XCTAssertTrue(frame.contains("2nd cos bar") && frame.contains("2nd-1st"), frame)
         let k = a.snn.top1
         XCTAssertTrue(frame.contains(String(format: "  %+.3f", c.snn.cosines[k] - a.snn.cosines[k])), frame)
         _ = e.handle(.char("b"))
@@ -560,6 +560,24 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(e.frame(width: 80, height: 16).lines.joined().contains("0 above, "))
         _ = e.handle(.escape)
         XCTAssertFalse(e.state.showLesion)
+    }
+
+    /// `z` zooms the focused panel to the whole screen in the tiled layout (the lesion view's rows then fit), and
+    /// back; the tiled layout shows the lesion view compact with the hint.
+    func testZoomShowsTheFocusedPanelAlone() throws {
+        let e = try makeExplorer()
+        e.focus(.interventions)
+        _ = e.handle(.char("L"))
+        e.settle()
+        let tiled = e.frame(width: 120, height: 40).lines
+        XCTAssertTrue(tiled[0].contains("[7 Interventions]"))
+        XCTAssertTrue(tiled.joined().contains("z:zoom") && tiled.joined().contains("Spikes"), tiled.joined(separator: "\n"))
+        _ = e.handle(.char("z"))
+        let zoomed = e.frame(width: 120, height: 40).lines.joined(separator: "\n")
+        XCTAssertFalse(zoomed.contains("┌ Spikes") || zoomed.contains("+ Spikes"), zoomed)
+        for row in try XCTUnwrap(e.state.lesion).rows { XCTAssertTrue(zoomed.contains(row.layer), "zoomed, every row fits: \(row.layer)") }
+        _ = e.handle(.char("z"))
+        XCTAssertTrue(e.frame(width: 120, height: 40).lines.joined().contains("Spikes  [/]"))
     }
 
     /// `+` and `-` on a layer with a threshold entry change that entry (x1.25 twice is x1.5625; back to x1 removes

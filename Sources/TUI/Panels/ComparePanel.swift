@@ -83,7 +83,7 @@ enum ComparePanel: ExplorerPanel {
         // (b toggles), its SNN in place of the ANN and the cosine difference in place of the text cosine.
         let second = a.compared.flatMap { $0.error == nil && state.compareSecondColumns ? $0 : nil }
         let right: ZeroShotScores? = second?.snn ?? a.ann
-        let rightName = second == nil ? "ANN" : "2nd SNN"
+        let rightName = second == nil ? "ANN" : "2nd"
         let nums = 12, textW = second != nil ? 10 : a.textCosines == nil ? 0 : 9
         let nameW = min(16, max(6, width / 6))
         let barW = max(3, (width - nameW - 2 * nums - textW - 4) / 2)

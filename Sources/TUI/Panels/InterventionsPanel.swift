@@ -22,7 +22,8 @@ enum InterventionsPanel: ExplorerPanel {
     ]
     /// Tiled, it takes a quarter of the left column once in use (or focused); until then Anytime keeps the space.
     static let tile: Tile = Tile(.left) { available, _, state in
-        state.focus == .interventions || !state.interventions.isEmpty || state.interventionSteps != nil ? available * 20 / 100 : 0
+        // A quarter of the column; the lesion and sweep views say `z` (zoom) shows them on the whole screen.
+        return state.focus == .interventions || !state.interventions.isEmpty || state.interventionSteps != nil ? available * 20 / 100 : 0
     }
 
     static func boxTitle(_ state: ExplorerState) -> String { "Interventions  l/n/c/h/t silence f force +/- space d" }
@@ -150,13 +151,18 @@ extension InterventionsPanel {
         else if l.generation != state.generation { head += "  (for an earlier input: r recomputes)" }
         else { head += ": \(l.total) done" }
         g.put(fit(head, width), x: 0, y: 0, role: l.error == nil ? .accent : .warning)
-        g.put(fit(" change  p(top)  top-1 then        silenced   (o: \(state.lesionByDrop ? "layer order" : "by drop"), Esc: back)", width), x: 0, y: 1, role: .dim)
+        // Narrow (tiled): no top-1 column, image layers without their `vision.` prefix.
+        let compact = width < 64
+        let order = "(o: \(state.lesionByDrop ? "layer order" : "by drop"), Esc: back)"
+        g.put(fit(compact ? " change p(top) layer  o:sort z:zoom" : " change  p(top)  top-1 then        silenced   " + order, width), x: 0, y: 1, role: .dim)
         let rows = state.lesionByDrop ? l.rows.sorted { $0.drop > $1.drop } : l.rows
         let (first, shown, note) = scrolled(rows.count, rows: height - 2, scroll: state.lesionScroll)
         if let note { g.put(fit(note, width), x: 0, y: height - 1, role: .dim) }
         for (i, r) in rows[first..<first + shown].enumerated() {
             let then = r.top1 < names.count ? terminalSafe(names[r.top1]) : "\(r.top1)"
-            let text = String(format: "%+7.3f  %5.2f  ", -r.drop, r.probability) + fit(then, 16) + "  " + r.layer
+            let text = compact
+                ? String(format: "%+7.3f %5.2f ", -r.drop, r.probability) + (r.layer.hasPrefix("vision.") ? String(r.layer.dropFirst(7)) : r.layer)
+                : String(format: "%+7.3f  %5.2f  ", -r.drop, r.probability) + fit(then, 16) + "  " + r.layer
             g.put(fit(text, width), x: 0, y: 2 + i, role: r.top1 != l.topClass ? .warning : (r.drop > 0.05 ? .accent : .normal))
         }
         return g
@@ -191,7 +197,7 @@ extension InterventionsPanel {
                 g.put(fit(rightAligned(r.layer, 6) + String(format: "  p %.3f  ", r.probability) + formatEnergy(picojoules: r.energyPJ) + "  " + then, width), x: 0, y: 1 + i)
             }
         }
-        g.put(fit((scrollNote.map { $0 + "  " } ?? "") + "S: next sweep  r: recompute  Esc: back", width), x: 0, y: height - 1, role: .dim)
+        g.put(fit((scrollNote.map { $0 + "  " } ?? "") + "S: next sweep  r: recompute  Esc: back  z:zoom", width), x: 0, y: height - 1, role: .dim)
         return g
     }
 }
