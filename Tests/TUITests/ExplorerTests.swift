@@ -544,7 +544,7 @@ final class ExplorerTests: XCTestCase {
         XCTAssertEqual(l.rows.first { $0.layer == "\(attn[0]) head 1" }?.probability, headed.snn.probabilities[before.snn.top1])
         e.focus(.interventions)
         let frame = e.frame(width: 80, height: 24).lines
-        XCTAssertTrue(frame[2].contains("lesion: p("), frame[2])
+        XCTAssertTrue(frame[2].contains("lesion of an earlier input (r recomputes): p("), "the inputs changed since: \(frame[2])")
         // Sorted by drop (largest first), `o` for forward order; stale once the input changes.
         let shown = frame[4...].compactMap { line in e.provider.layerNames.first { line.contains($0 + " ") || line.hasSuffix($0 + " |") || line.contains($0 + "|") } }
         XCTAssertEqual(shown.first, l.rows.max { $0.drop < $1.drop }?.layer)

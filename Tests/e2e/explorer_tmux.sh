@@ -97,7 +97,9 @@ check "below the minimum: too-small screen" "current 40x10"
 tm resize-window -t "$SESSION" -x 80 -y 24
 check "resize back to 80x24" "[3 Spikes] 4  5  6  7"
 tm send-keys -t "$SESSION" '?'
-check "? opens help" "Letters work everywhere"
+check "? opens help" "z zoom: the focused panel alone"
+tm send-keys -t "$SESSION" j j j j j j j j
+check "j scrolls the help to its end" "Letters work everywhere"
 tm send-keys -t "$SESSION" x
 tm send-keys -t "$SESSION" q
 check "q quits with status 0" "exit=0"
@@ -148,7 +150,7 @@ if [ -f assets/checkpoints/default.safetensors ]; then
     check "trained default starts" "[1 Prompts]"
     check "first analysis done" "SNN: Ankle boot"
     tm send-keys -t "$SESSION" 7 L
-    check "the lesion view completes on the default (13 layers, 4 heads)" ": 17 done"
+    check "the lesion view completes on the default (13 layers, 4 heads)" "lesion 17 done"
     check "the lesion view lists the layers" "vision.block.0.attn.q_lif"
     tm send-keys -t "$SESSION" q
     check "q after the lesion view exits" "exit=0"

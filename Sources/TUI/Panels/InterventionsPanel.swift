@@ -145,11 +145,13 @@ extension InterventionsPanel {
         let names = ctx.analysis?.classNames ?? state.classNames
         let cls = l.topClass < names.count ? terminalSafe(names[l.topClass]) : "class \(l.topClass)"
         if l.kind != .lesion { return sweepView(state, l, cls: cls, names: names, width: width, height: height) }
-        var head = "lesion: p(\(cls)) \(String(format: "%.2f", l.baseProbability)) unmodified; each layer, then head, silenced alone"
+        // Progress first, so a narrow panel never cuts it.
+        let what = ": p(\(cls)) \(String(format: "%.2f", l.baseProbability)) unmodified; each layer, then head, silenced alone"
+        let head: String
         if let e = l.error { head = "lesion failed: " + terminalSafe(e) }
-        else if !l.finished { head += "  computing \(l.done)/\(l.total)..." }
-        else if l.generation != state.generation { head += "  (for an earlier input: r recomputes)" }
-        else { head += ": \(l.total) done" }
+        else if !l.finished { head = "lesion computing \(l.done)/\(l.total)" + what }
+        else if l.generation != state.generation { head = "lesion of an earlier input (r recomputes)" + what }
+        else { head = "lesion \(l.total) done" + what }
         g.put(fit(head, width), x: 0, y: 0, role: l.error == nil ? .accent : .warning)
         // Narrow (tiled): no top-1 column, image layers without their `vision.` prefix.
         let compact = width < 64
