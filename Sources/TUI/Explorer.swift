@@ -129,6 +129,8 @@ public final class Explorer {
     /// Loads a second checkpoint for ``ComparingProvider`` (set by ``ExplorerSession``; nil: the key says so).
     public var comparisonLoader: (@Sendable (String) throws -> ComparingProvider.Side)?
     private let comparisonLoads = ComparisonLoads()
+    /// The provider when it can show a second checkpoint (``ExplorerSession`` always builds one).
+    private let comparison: ComparingProvider?
     private var lastTick = DispatchTime.now().uptimeNanoseconds
     /// Show computation times (off for deterministic snapshots).
     public var showTimings = true
@@ -137,6 +139,7 @@ public final class Explorer {
 
     public init(provider: AnalysisProvider, catalog: ImageCatalog, state: ExplorerState, checkpointName: String) {
         self.provider = provider
+        self.comparison = provider as? ComparingProvider
         self.catalog = catalog
         self.state = state
         self.checkpointName = checkpointName
@@ -281,7 +284,7 @@ public final class Explorer {
         case let .startSweep(kind): startSweep(kind)
         case let .loadComparison(path): loadComparison(path)
         case .closeComparison:
-            guard let c = provider as? ComparingProvider, let side = c.second else { state.message = "no second checkpoint to close"; break }
+            guard let c = comparison, let side = c.second else { state.message = "no second checkpoint to close"; break }
             c.second = nil
             state.message = "closed " + terminalSafe(side.name)
             recompute()
@@ -322,7 +325,7 @@ public final class Explorer {
 
     /// Loads the checkpoint at `path` in the background; the next poll shows it beside the first, or says why not.
     func loadComparison(_ path: String) {
-        guard let loader = comparisonLoader, provider is ComparingProvider else {
+        guard let loader = comparisonLoader, comparison != nil else {
             state.message = "this explorer cannot load a second checkpoint"
             return
         }
@@ -333,7 +336,7 @@ public final class Explorer {
     func applyComparison(_ loaded: Result<ComparingProvider.Side, Error>) {
         switch loaded {
         case let .success(side):
-            (provider as? ComparingProvider)?.second = side
+            comparison?.second = side
             state.message = "comparing with \(terminalSafe(side.name)): ANN vs SNN (b: its columns), Energy, Spikes"
             recompute()
         case let .failure(e):

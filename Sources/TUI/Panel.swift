@@ -73,3 +73,14 @@ public enum ExplorerPanels {
     /// The registered panel `id` (the first panel for an unknown id).
     public static func panel(_ id: PanelID) -> any ExplorerPanel.Type { all.first { $0.id == id } ?? all[0] }
 }
+
+/// The window of a table of `count` rows shown in `rows` screen rows from `scroll` (ANN vs SNN, lesion and sweep
+/// tables), and when it does not fit the line that says how many rows are above and below; that line takes the last
+/// of `rows` unless `noteRow` is false (the caller has a line for it).
+func scrollWindow(_ count: Int, rows: Int, scroll: Int, noteRow: Bool = true) -> (first: Int, shown: Int, note: String?) {
+    guard rows > 0 else { return (0, 0, nil) }
+    if count <= rows { return (0, count, nil) }
+    let shown = max(1, noteRow ? rows - 1 : rows)
+    let first = max(0, min(scroll, count - shown))
+    return (first, shown, "\(first) above, \(count - first - shown) below (j/k scroll)")
+}

@@ -93,13 +93,8 @@ enum ComparePanel: ExplorerPanel {
         g.put(fit(header, width), x: 0, y: top, role: .dim)
         // Rows scroll (j/k) when the classes do not fit; the last row then says how many are hidden.
         let rows = height - 1 - top
-        let fits = a.classNames.count <= rows
-        let shown = fits ? a.classNames.count : max(1, rows - 1)
-        let first = fits ? 0 : min(state.compareScroll, a.classNames.count - shown)
-        if !fits {
-            let below = a.classNames.count - first - shown
-            g.put(fit("\(first) above, \(below) below (j/k scroll)", width), x: 0, y: height - 1, role: .dim)
-        }
+        let (first, shown, note) = scrollWindow(a.classNames.count, rows: rows, scroll: state.compareScroll)
+        if let note { g.put(fit(note, width), x: 0, y: height - 1, role: .dim) }
         for (c, name) in a.classNames.enumerated() where c >= first && c < first + shown {
             let y = top + 1 + c - first
             let role: ColorRole = c == a.snn.top1 ? .accent : .normal

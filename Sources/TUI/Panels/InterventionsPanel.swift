@@ -158,7 +158,7 @@ extension InterventionsPanel {
         let order = "(o: \(state.lesionByDrop ? "layer order" : "by drop"), Esc: back)"
         g.put(fit(compact ? " change p(top) layer  o:sort z:zoom" : " change  p(top)  top-1 then        silenced   " + order, width), x: 0, y: 1, role: .dim)
         let rows = state.lesionByDrop ? l.rows.sorted { $0.drop > $1.drop } : l.rows
-        let (first, shown, note) = scrolled(rows.count, rows: height - 2, scroll: state.lesionScroll)
+        let (first, shown, note) = scrollWindow(rows.count, rows: height - 2, scroll: state.lesionScroll)
         if let note { g.put(fit(note, width), x: 0, y: height - 1, role: .dim) }
         for (i, r) in rows[first..<first + shown].enumerated() {
             let then = r.top1 < names.count ? terminalSafe(names[r.top1]) : "\(r.top1)"
@@ -192,7 +192,7 @@ extension InterventionsPanel {
             g.blit(CurvePlot(data).render(width: width, panelHeight: plotH), x: 0, y: 1)
         } else {
             // The last row holds the key hints, and the scroll note when the table does not fit.
-            let (first, shown, note) = scrolled(l.rows.count, rows: height - 2, scroll: state.lesionScroll, noteRow: false)
+            let (first, shown, note) = scrollWindow(l.rows.count, rows: height - 2, scroll: state.lesionScroll, noteRow: false)
             scrollNote = note
             for (i, r) in l.rows[first..<first + shown].enumerated() {
                 let then = r.top1 < names.count ? terminalSafe(names[r.top1]) : "\(r.top1)"
@@ -201,19 +201,6 @@ extension InterventionsPanel {
         }
         g.put(fit((scrollNote.map { $0 + "  " } ?? "") + "S: next sweep  r: recompute  Esc: back  z:zoom", width), x: 0, y: height - 1, role: .dim)
         return g
-    }
-}
-
-extension InterventionsPanel {
-    /// The window of a table of `count` rows in `rows` screen rows from `scroll`, and when it does not fit the line
-    /// that says how many rows are above and below (j/k scroll), drawn in the last of `rows` unless `noteRow` is false
-    /// (the caller has a line for it).
-    static func scrolled(_ count: Int, rows: Int, scroll: Int, noteRow: Bool = true) -> (first: Int, shown: Int, note: String?) {
-        guard rows > 0 else { return (0, 0, nil) }
-        if count <= rows { return (0, count, nil) }
-        let shown = max(1, noteRow ? rows - 1 : rows)
-        let first = max(0, min(scroll, count - shown))
-        return (first, shown, "\(first) above, \(count - first - shown) below (j/k)")
     }
 }
 
