@@ -11,6 +11,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // The explorer's config file (issue 18): TOML through toml++.
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // C libraries (Debian: libopenblas-dev, libpng-dev, libjpeg62-turbo-dev, libturbojpeg0-dev, zlib1g-dev).
@@ -29,7 +31,7 @@ let package = Package(
         // Pure renderers: plain data in, a cell grid out. Knows nothing of the engine or the terminal.
         .target(name: "Visualize"),
         // Panels, screen manager, terminal drivers (ncursesw and in-memory), the inference worker.
-        .target(name: "TUI", dependencies: ["SpikeCLIP", "Visualize", "CTerminal"]),
+        .target(name: "TUI", dependencies: ["SpikeCLIP", "Visualize", "CTerminal", .product(name: "TOMLKit", package: "TOMLKit")]),
         .executableTarget(
             name: "spikeclip",
             dependencies: [

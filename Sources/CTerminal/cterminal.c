@@ -58,12 +58,39 @@ int ct_colors(void) { return colors; }
 void ct_init_pair(short pair, short fg, short bg) { if (colors) init_pair(pair, fg, bg); }
 void ct_erase(void) { if (active) erase(); }
 
-void ct_put(int y, int x, const char *utf8, short pair, int bold) {
+void ct_put(int y, int x, const char *utf8, short pair, int style) {
     if (!active) return;
-    attr_t attrs = bold ? A_BOLD : A_NORMAL;
+    attr_t attrs = A_NORMAL;
+    if (style & CT_BOLD) attrs |= A_BOLD;
+    if (style & CT_DIM) attrs |= A_DIM;
+    if (style & CT_UNDERLINE) attrs |= A_UNDERLINE;
+    if (style & CT_REVERSE) attrs |= A_REVERSE;
     attr_set(attrs, colors ? pair : 0, NULL);
     mvaddstr(y, x, utf8);
     attr_set(A_NORMAL, 0, NULL);
+}
+
+void ct_background(short pair) { if (active && colors) bkgdset(COLOR_PAIR(pair) | ' '); }
+
+// Button 1 presses and the wheel (buttons 4 and 5) only; no motion reports (they would flood a slow link).
+void ct_mouse(int on) {
+    if (!active) return;
+    mmask_t mask = on ? (BUTTON1_PRESSED | BUTTON1_CLICKED | BUTTON4_PRESSED | BUTTON5_PRESSED) : 0;
+    mousemask(mask, NULL);
+    mouseinterval(0);
+}
+
+int ct_key_mouse(void) { return KEY_MOUSE; }
+
+int ct_get_mouse(int *x, int *y) {
+    MEVENT event;
+    if (getmouse(&event) != OK) return 0;
+    *x = event.x;
+    *y = event.y;
+    if (event.bstate & BUTTON4_PRESSED) return 4;
+    if (event.bstate & BUTTON5_PRESSED) return 5;
+    if (event.bstate & (BUTTON1_PRESSED | BUTTON1_CLICKED)) return 1;
+    return 0;
 }
 
 void ct_refresh(void) { if (active) refresh(); }

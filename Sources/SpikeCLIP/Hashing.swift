@@ -15,3 +15,8 @@ public func sha256Hex(path: String) throws -> String {
     }
     return hasher.finalize().map { String(format: "%02x", $0) }.joined()
 }
+
+/// SHA-256 of `bytes`, lowercase hex.
+public func sha256Hex(_ bytes: [UInt8]) -> String {
+    SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+}

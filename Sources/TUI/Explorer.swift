@@ -136,6 +136,16 @@ public final class Explorer {
     public var showTimings = true
     /// Time between animation steps while playing (ms).
     public var playIntervalMS = 600
+    /// Shortest time between two frames drawn (ms): 0 draws after every change; `--slow` sets it so that a slow link
+    /// is sent at most a few frames a second (keys are still handled at once, frames coalesce).
+    public var minFrameIntervalMS = 0
+    /// Writes every input, the state it changed and the frame it drew (`--record`); the loop then waits for each
+    /// analysis before it reads the next input.
+    public var recorder: SessionRecorder?
+    /// The checkpoint file and what a probe card says about it (set by ``ExplorerSession``; nil: `C` says so).
+    public var cardCheckpoint: (path: String, provenance: JSONValue?, logitScale: Double)?
+    /// The folder `C` writes cards into (`spikeclip-card-N`, the first N free).
+    public var cardFolder = FileManager.default.currentDirectoryPath
 
     public init(provider: AnalysisProvider, catalog: ImageCatalog, state: ExplorerState, checkpointName: String) {
         self.provider = provider
@@ -197,7 +207,8 @@ public final class Explorer {
     func job() -> AnalysisJob? {
         guard let imageSpec else { return nil }
         var membrane: [String: [Int]] = [:]
-        if state.spikeView == .membrane, state.layerIndex < provider.layerNames.count {
+        // Presenter mode explains the LIF equation with the traced neuron's membrane potential.
+        if state.spikeView == .membrane || state.presenting, state.layerIndex < provider.layerNames.count {
             let name = provider.layerNames[state.layerIndex]
             if let text = analysis?.textRecording[name] {
                 // Text layers: the neuron of the prompt shown (n/N), flat over [P, n].
@@ -255,16 +266,28 @@ public final class Explorer {
     /// offers nothing else, and the panels the other keys would change are not visible).
     private var lastFrameSize = (width: Int.max, height: Int.max)
 
-    /// The frame for the current state.
-    public func frame(width: Int, height: Int) -> CellGrid {
-        lastFrameSize = (width, height)
-        let ctx = FrameContext(
+    /// What a frame shows besides the state.
+    func frameContext() -> FrameContext {
+        var ctx = FrameContext(
             analysis: analysis, computing: analysis?.generation != requested, image: image, graphs: provider.graphs,
             contextLength: provider.contextLength, tokens: { [provider] in provider.tokens(of: $0) },
             checkpointName: checkpointName, error: error)
-        var context = ctx
-        context.showTimings = showTimings
-        return ExplorerView.render(state, context, width: width, height: height)
+        ctx.showTimings = showTimings
+        return ctx
+    }
+
+    /// The frame for the current state.
+    public func frame(width: Int, height: Int) -> CellGrid {
+        lastFrameSize = (width, height)
+        return ExplorerView.render(state, frameContext(), width: width, height: height)
+    }
+
+    /// What the panels' key handlers get besides the state.
+    func panelInput() -> PanelInput {
+        let layer = selectedLayer
+        return PanelInput(layers: layerCount, steps: steps, neurons: selectedNeurons, prompts: analysis?.prompts.count ?? 1, layerName: layer.name,
+                          layerShape: layer.shape, heads: layer.name.hasPrefix("vision.block.") ? provider.attentionHeads : nil,
+                          layerNames: provider.layerNames)
     }
 
     /// Handles one key; returns false to quit.
@@ -273,9 +296,43 @@ public final class Explorer {
             return key != .char("q")
         }
         state.message = nil
-        let layer = selectedLayer
-        switch state.handle(key, layers: layerCount, steps: steps, neurons: selectedNeurons, prompts: analysis?.prompts.count ?? 1,
-                            layerName: layer.name, layerShape: layer.shape, heads: layer.name.hasPrefix("vision.block.") ? provider.attentionHeads : nil) {
+        if case let .mouse(m) = key { return handleMouse(m) }
+        let i = panelInput()
+        return perform(state.handle(key, layers: i.layers, steps: i.steps, neurons: i.neurons, prompts: i.prompts, layerName: i.layerName,
+                                    layerShape: i.layerShape, heads: i.heads, layerNames: i.layerNames))
+    }
+
+    /// A mouse event (with the mouse on): a press on a tab focuses its panel, on a panel focuses it and on a list row
+    /// selects it (a press on the selected row acts as Enter); the wheel scrolls the panel under the pointer as
+    /// up/down do. Nothing happens while text is typed or the help is open.
+    func handleMouse(_ m: MouseEvent) -> Bool {
+        guard state.mouse, state.editBuffer == nil, state.indexBuffer == nil, state.search?.typing != true, !state.showHelp else { return true }
+        let (w, h) = lastFrameSize
+        if m.y == 0 {
+            if m.kind == .press, let id = ExplorerView.tab(at: m.x, state, width: w) { state.focus = id; state.search = nil }
+            return true
+        }
+        let ctx = frameContext()
+        guard let box = ExplorerView.layout(state, ctx, width: w, height: h).first(where: { m.x >= $0.x && m.x < $0.x + $0.w && m.y >= $0.y && m.y < $0.y + $0.h })
+        else { return true }
+        state.focus = box.id
+        switch m.kind {
+        case .wheelUp: return handle(.up)
+        case .wheelDown: return handle(.down)
+        case .press:
+            let panel = ExplorerPanels.panel(box.id), input = panelInput()
+            let row = m.y - box.y - 1
+            guard let window = panel.listWindow(state, ctx, height: box.h - 2), let list = panel.list(state, input), row >= window.row else { return true }
+            let index = window.first + row - window.row
+            guard list.items.indices.contains(index) else { return true }
+            if index == list.selected { return handle(.enter) }
+            return perform(panel.select(index, &state, input))
+        }
+    }
+
+    /// Carries out what a key asked for; false to quit.
+    func perform(_ effect: Effect) -> Bool {
+        switch effect {
         case .quit: return false
         case .recompute: recompute()
         case .loadImage: loadImage()
@@ -288,10 +345,85 @@ public final class Explorer {
             c.second = nil
             state.message = "closed " + terminalSafe(side.name)
             recompute()
+        case .writeCard:
+            let fm = FileManager.default
+            let n = (1...10_000).first { !fm.fileExists(atPath: (cardFolder as NSString).appendingPathComponent("spikeclip-card-\($0)")) } ?? 10_001
+            let dir = (cardFolder as NSString).appendingPathComponent("spikeclip-card-\(n)")
+            do {
+                try writeCard(to: dir, force: false)
+                state.message = "wrote probe card spikeclip-card-\(n)/ (card.md, card.json, raster and spatial map as PNG and SVG)"
+            } catch {
+                state.message = "no card: " + terminalSafe("\(error)")
+            }
         case .none, .redraw: break
         }
         return true
     }
+
+    /// The file of the image on screen, nil for a Fashion-MNIST record.
+    var shownImagePath: String? {
+        if case let .file(path, _) = shownImage { return path }
+        return nil
+    }
+
+    /// Writes a probe card of the analysis on screen to the folder `directory` (issue 18): the Spikes panel's layer
+    /// is drawn (raster from its first shown neuron, spatial map), the energy convention shown is named.
+    /// - Throws: ``CardError`` (no analysis yet, the folder exists without `force`, a write failure),
+    ///   ``BundleError`` when a file cannot be hashed.
+    public func writeCard(to directory: String, force: Bool) throws {
+        guard let a = analysis, let image, !computing else { throw CardError(description: "no analysis on screen yet") }
+        guard let model = cardCheckpoint else { throw CardError(description: "this explorer has no checkpoint file to describe") }
+        let layer = selectedLayer.name
+        let card = try ProbeCard.make(
+            analysis: a, image: image, imagePath: shownImagePath,
+            checkpoint: .init(file: (model.path as NSString).lastPathComponent, sha256: try sha256Hex(path: model.path), provenance: model.provenance),
+            templates: state.templates, ensemble: state.ensemble, logitScale: model.logitScale, convention: state.convention, layer: layer)
+        guard let rec = a.visionRecording[layer] ?? a.textRecording[layer] else { throw CardError(description: "layer \(layer) was not recorded") }
+        let isText = a.textRecording[layer] != nil
+        let item = isText ? min(state.textPrompt, max(0, rec.batch - 1)) : 0
+        let source = isText ? "prompt '\(a.prompts.indices.contains(item) ? a.prompts[item].text : "")'" : image.title
+        let raster = RasterFigure(try RasterData(recording: rec, layer: layer, source: source, firstNeuron: min(state.neuronOffset, rec.neuronsPerItem - 1),
+                                                 maxNeurons: 256, item: item))
+        // The spatial map: this layer's, or the first image-encoder layer with a spatial grid.
+        let spatialLayer = SpikesPanel.spatialGrid(rec) != nil && !isText ? rec : a.visionRecording.layers.first { SpikesPanel.spatialGrid($0) != nil }
+        guard let spatialLayer, let spatial = ProbeCard.spatialFigure(spatialLayer, title: terminalText("Spatial map: \(spatialLayer.name), spikes per position (all channels, all steps)")) else {
+            throw CardError(description: "no layer with a spatial grid to map")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let json = try encoder.encode(card)
+        try ProbeCard.writeDirectory([
+            ("card.md", Array(card.markdown.utf8)), ("card.json", Array(json) + [10]),
+            ("raster.png", try raster.figure.png()), ("raster.svg", Array(raster.svg().utf8)),
+            ("spatial.png", try spatial.png()), ("spatial.svg", Array(spatial.svg().utf8)),
+        ], to: directory, force: force)
+    }
+
+    /// True while the analysis on screen is older than the inputs.
+    var computing: Bool { analysis?.generation != requested }
+
+    /// One play step (the loop's timer; a record's `tick`).
+    func advancePlay() { state.step = (state.step + 1) % max(1, steps) }
+
+    /// One line for `--plain`: the focused panel, its headline and selected row, and the status line.
+    public func plainSummary() -> String {
+        let ctx = frameContext()
+        let panel = ExplorerPanels.panel(state.focus)
+        let lines = panel.render(state, ctx, width: 200, height: 40).lines.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        var parts = ["[\(panel.title)]"]
+        if let first = lines.first { parts.append(first) }
+        if let selected = lines.first(where: { $0.hasPrefix("> ") }), selected != lines.first { parts.append(selected) }
+        if let edit = state.editBuffer { parts.append("edit> " + edit) }
+        let status = ExplorerView.statusParts(state, ctx, width: 200).joined(separator: " | ")
+        if !status.isEmpty { parts.append(status) }
+        return terminalSafe(parts.joined(separator: " | ").replacingOccurrences(of: "  +", with: " ", options: .regularExpression))
+    }
+
+    /// Changes the state directly (start-up settings: the config file's key remaps, mouse, presenter mode).
+    public func update(_ body: (inout ExplorerState) -> Void) { body(&state) }
+
+    /// The spiking layers, in forward order (image encoder, then text encoder).
+    public var layerNames: [String] { provider.layerNames }
 
     /// Shows `text` in the status line until the next key.
     public func note(_ text: String) { state.message = text }
@@ -393,24 +525,60 @@ public final class Explorer {
     /// The event loop: returns on `q`, a signal (SIGINT, SIGTERM, SIGHUP) or when `shouldStop` says so.
     public func run(on terminal: TerminalDriver, shouldStop: () -> Bool = { false }) {
         var dirty = true
+        var lastDraw: UInt64 = 0
+        var mouseOn: Bool?
+        if recorder != nil { showTimings = false }
+        /// Draws and, when recording, logs the frame with the input that led to it.
+        func draw(_ input: String?) {
+            let size = terminal.size
+            let grid = frame(width: size.width, height: size.height)
+            terminal.draw(grid)
+            if let input { recorder?.log(input, state: state, size: size, frame: grid) }
+            lastDraw = DispatchTime.now().uptimeNanoseconds
+            dirty = false
+        }
+        if recorder != nil { settle(); draw("start") }
         while !shouldStop() {
             if terminal.takeSignal() != nil { return }
+            if mouseOn != state.mouse { terminal.setMouse(state.mouse); mouseOn = state.mouse }
             if poll() { dirty = true }
             let now = DispatchTime.now().uptimeNanoseconds
-            if state.playing && now - lastTick > UInt64(playIntervalMS) * 1_000_000 {
-                state.step = (state.step + 1) % max(1, steps)
+            if state.playing && now - lastTick > UInt64(max(playIntervalMS, minFrameIntervalMS)) * 1_000_000 {
+                advancePlay()
                 lastTick = now
-                dirty = true
+                if recorder != nil { draw("tick") } else { dirty = true }
             }
-            if dirty {
-                let size = terminal.size
-                terminal.draw(frame(width: size.width, height: size.height))
-                dirty = false
+            let wait = UInt64(minFrameIntervalMS) * 1_000_000
+            if dirty && now - lastDraw >= wait { draw(nil) }
+            let timeout = dirty ? max(1, Int((wait - min(wait, now - lastDraw)) / 1_000_000)) : 40
+            guard let key = terminal.readKey(timeoutMS: timeout) else { continue }
+            if !handle(key) {
+                recorder?.log(key.name, state: state, size: terminal.size, frame: nil)
+                return
             }
-            guard let key = terminal.readKey(timeoutMS: 40) else { continue }
-            if !handle(key) { return }
-            dirty = true
+            if recorder != nil { settle(); draw(key.name) } else { dirty = true }
         }
+    }
+
+    /// Replays a record's inputs after its `start` (keys, mouse events, ticks; sizes from each event unless `size` is
+    /// given) and returns the frame after each, settled as when it was recorded.
+    public func replay(_ events: [SessionRecord.Event], size: (width: Int, height: Int)?) -> [CellGrid] {
+        showTimings = false
+        settle()
+        var frames: [CellGrid] = []
+        for e in events {
+            let w = size?.width ?? e.size[0], h = size?.height ?? e.size[1]
+            switch e.input {
+            case "start": break
+            case "tick": advancePlay()
+            default:
+                guard let key = Key(name: e.input) else { continue }  // checked by SessionRecord.read
+                if !handle(key) { return frames }
+                settle()
+            }
+            frames.append(frame(width: w, height: h))
+        }
+        return frames
     }
 }
 

@@ -41,6 +41,7 @@ public enum ExplorerSession {
         if catalog.demo.isEmpty { state.source = .fashionMNIST }
         let explorer = Explorer(provider: provider, catalog: catalog, state: state, checkpointName: (checkpoint as NSString).lastPathComponent)
         explorer.comparisonLoader = load
+        explorer.cardCheckpoint = (checkpoint, bundle.model.config.provenance, bundle.model.config.logitScale)
         return explorer
     }
 

@@ -11,6 +11,8 @@ public enum Effect: Equatable, Sendable {
     case recompute
     /// Load another image (the loop does the I/O and then recomputes).
     case loadImage
+    /// Write a probe card of what is on screen (issue 18, `C`).
+    case writeCard
     /// Compute the lesion view in the background (issue 17).
     case startLesion
     /// Compute a sweep over the image on screen in the background (issue 17).
@@ -104,6 +106,25 @@ public struct ExplorerState: Sendable {
         InterventionSet(interventions.filter(\.enabled).map(\.intervention), steps: interventionSteps)
     }
 
+    // Teaching and sharing (issue 18).
+    /// Presenter mode: one panel at a time with a large title, an explanation and a narration line (`Z`, `--present`).
+    public var presenting = false
+    /// `/` search in the focused panel's list: being typed, or done (n/N step through its matches, Esc ends it).
+    public var search: Search?
+    /// Mouse reporting on (`--mouse`, the config file, `M`).
+    public var mouse = false
+    /// Key remaps from the config file: pressing the key acts as the other (never while typing text).
+    public var keyMap: [Character: Key] = [:]
+
+    /// A `/` search: its text, whether it is still being typed, the panel whose list it searches, and the selection
+    /// before it started (Esc while typing goes back there).
+    public struct Search: Sendable, Equatable {
+        public var query = ""
+        public var typing = true
+        public var panel: PanelID
+        public var origin: Int
+    }
+
     /// Increases whenever inputs change; the worker's results carry it.
     public var generation = 0
     /// A one-line message for the status bar (errors, hints).
@@ -126,9 +147,22 @@ public struct ExplorerState: Sendable {
     /// Handles one key. `layers` is the number of LIF layers, `steps` is T, `neurons` the selected layer's neurons per
     /// item, `prompts` the number of expanded prompts (classes x templates in use) the text layers recorded.
     public mutating func handle(_ key: Key, layers: Int, steps: Int, neurons: Int, prompts: Int = 1,
-                                layerName: String = "", layerShape: [Int] = [], heads: Int? = nil) -> Effect {
+                                layerName: String = "", layerShape: [Int] = [], heads: Int? = nil, layerNames: [String] = []) -> Effect {
         if editBuffer != nil { return handleEditing(key) }
         if indexBuffer != nil { return handleIndexEntry(key) }
+        let input = PanelInput(layers: layers, steps: steps, neurons: neurons, prompts: prompts, layerName: layerName,
+                               layerShape: layerShape, heads: heads, layerNames: layerNames)
+        if search?.typing == true { return handleSearchTyping(key, input) }
+        var key = key
+        if case let .char(c) = key, let mapped = keyMap[c] { key = mapped }
+        if search != nil {
+            switch key {
+            case .char("n"), .char("N"): return stepSearch(forward: key == .char("n"), input)
+            case .escape: search = nil; return .redraw
+            case .char("/"): break
+            default: search = nil  // any other key ends the search and acts as usual
+            }
+        }
         if showHelp {
             switch key {
             case .char("q"): return .quit
@@ -147,6 +181,14 @@ public struct ExplorerState: Sendable {
             focus = PanelID.allCases[Int(String(c))! - 1]
             return .redraw
         case .char("z"): zoomed.toggle(); return .redraw
+        case .char("Z"): presenting.toggle(); return .recompute  // presenting records the traced neuron's potential
+        case .char("M"): mouse.toggle(); message = "mouse \(mouse ? "on: click tabs and list rows, wheel scrolls" : "off")"; return .redraw
+        case .char("C"): return .writeCard
+        case .char("/"): return startSearch(input)
+        case let .char(c) where presenting && (c == "," || c == "."):
+            let t = max(1, steps)
+            step = (step + (c == "." ? 1 : t - 1)) % t
+            return .redraw
         case .char("g"):
             guard unicodeGlyphs else { message = "ASCII only: started with --ascii or a locale without UTF-8"; return .redraw }
             glyphs = GlyphSet.allCases[(GlyphSet.allCases.firstIndex(of: glyphs)! + 1) % GlyphSet.allCases.count]
@@ -154,9 +196,68 @@ public struct ExplorerState: Sendable {
         case .resize: return .redraw
         default: break
         }
-        let input = PanelInput(layers: layers, steps: steps, neurons: neurons, prompts: prompts, layerName: layerName,
-                               layerShape: layerShape, heads: heads)
         return ExplorerPanels.panel(focus).handle(key, &self, input) ?? .none
+    }
+
+    // MARK: - `/` search (issue 18)
+
+    /// Indices of `items` containing `query`, ignoring case.
+    static func matches(_ query: String, in items: [String]) -> [Int] {
+        guard !query.isEmpty else { return [] }
+        return items.indices.filter { items[$0].range(of: query, options: [.caseInsensitive, .diacriticInsensitive]) != nil }
+    }
+
+    mutating func startSearch(_ input: PanelInput) -> Effect {
+        let panel = ExplorerPanels.panel(focus)
+        guard let list = panel.list(self, input) else {
+            message = "/ searches the class and template lists (Prompts), the layers (Spikes) and a directory (Image)"
+            return .redraw
+        }
+        search = Search(panel: focus, origin: list.selected)
+        message = "/_  type to search, Enter keeps it, Esc cancels"
+        return .redraw
+    }
+
+    mutating func handleSearchTyping(_ key: Key, _ input: PanelInput) -> Effect {
+        guard var s = search else { return .none }
+        let panel = ExplorerPanels.panel(s.panel)
+        guard let list = panel.list(self, input) else { search = nil; return .redraw }
+        switch key {
+        case .escape:
+            search = nil
+            return panel.select(min(s.origin, max(0, list.items.count - 1)), &self, input)
+        case .enter:
+            let found = Self.matches(s.query, in: list.items)
+            guard !found.isEmpty else { search = nil; message = s.query.isEmpty ? nil : "no match for '\(terminalSafe(s.query))'"; return .redraw }
+            s.typing = false
+            search = s
+            let at = (found.firstIndex(of: list.selected) ?? 0) + 1
+            message = "match \(at)/\(found.count) for '\(terminalSafe(s.query))'  n/N next/previous, Esc ends"
+            return .redraw
+        case .backspace:
+            if !s.query.isEmpty { s.query.removeLast() }
+        case let .char(c):
+            guard !c.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }), s.query.count < 100 else { return .none }
+            s.query.append(c)
+        default: return .none
+        }
+        search = s
+        // Incremental: the first match from where the search started.
+        let found = Self.matches(s.query, in: list.items)
+        let next = found.first { $0 >= s.origin } ?? found.first
+        message = "/\(terminalSafe(s.query))_  " + (s.query.isEmpty ? "type to search" : found.isEmpty ? "no match" : "\(found.count) match\(found.count == 1 ? "" : "es")") + ", Enter keeps it, Esc cancels"
+        return panel.select(next ?? min(s.origin, max(0, list.items.count - 1)), &self, input)
+    }
+
+    mutating func stepSearch(forward: Bool, _ input: PanelInput) -> Effect {
+        guard let s = search else { return .none }
+        let panel = ExplorerPanels.panel(s.panel)
+        guard let list = panel.list(self, input) else { search = nil; return .redraw }
+        let found = Self.matches(s.query, in: list.items)
+        guard !found.isEmpty else { search = nil; return .redraw }
+        let next = forward ? (found.first { $0 > list.selected } ?? found[0]) : (found.last { $0 < list.selected } ?? found[found.count - 1])
+        message = "match \((found.firstIndex(of: next) ?? 0) + 1)/\(found.count) for '\(terminalSafe(s.query))'  n/N next/previous, Esc ends"
+        return panel.select(next, &self, input)
     }
 
     mutating func handleEditing(_ key: Key) -> Effect {
@@ -212,7 +313,8 @@ public struct ExplorerState: Sendable {
 
 }
 
-extension Effect {
-    /// Membrane traces are recorded on request, so changing the traced neuron needs a new forward pass.
-    static func recomputeIfMembrane(_ view: SpikeView) -> Effect { view == .membrane ? .recompute : .redraw }
+extension ExplorerState {
+    /// Membrane traces are recorded on request (the membrane view, presenter mode), so changing the traced neuron
+    /// or its layer then needs a new forward pass.
+    var traceEffect: Effect { spikeView == .membrane || presenting ? .recompute : .redraw }
 }

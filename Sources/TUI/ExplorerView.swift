@@ -49,25 +49,10 @@ public enum ExplorerView {
         }
         let ascii = state.glyphs == .ascii
         drawTabs(&grid, state, width: width)
-        let body = (x: 0, y: 1, w: width, h: height - 2)
-        if width >= tiledSize.width && height >= tiledSize.height && !state.zoomed {
-            // Two columns, each panel where its `tile` says, in registry order (the left column a third wide).
-            let left = min(44, width / 3)
-            for (column, x, w) in [(Tile.Column.left, 0, left), (.right, left, width - left)] {
-                let panels = ExplorerPanels.all.filter { $0.tile.column == column }
-                var heights = panels.map { $0.tile.height(body.h, ctx, state) }
-                let rest = max(0, body.h - heights.reduce(0) { $0 + ($1 ?? 0) })
-                let flexible = heights.filter { $0 == nil }.count
-                heights = heights.map { $0 ?? rest / max(1, flexible) }
-                var y = body.y
-                for (panel, h) in zip(panels, heights) where h! >= 3 {  // a panel with no rows now (Interventions unused) is left out
-                    place(&grid, panel.id, state, ctx, x: x, y: y, w: w, h: h!, ascii: ascii)
-                    y += h!
-                }
-            }
-        } else {
-            place(&grid, state.focus, state, ctx, x: 0, y: body.y, w: width, h: body.h, ascii: ascii)
+        for box in layout(state, ctx, width: width, height: height) {
+            place(&grid, box.id, state, ctx, x: box.x, y: box.y, w: box.w, h: box.h, ascii: ascii)
         }
+        if state.presenting { drawPresenter(&grid, state, ctx, width: width, height: height, ascii: ascii) }
         drawStatus(&grid, state, ctx, width: width, y: height - 1)
         if state.showHelp { drawHelp(&grid, width: width, height: height, scroll: state.helpScroll, ascii: ascii) }
         if ascii {
@@ -79,32 +64,137 @@ public enum ExplorerView {
         return grid
     }
 
+    /// Where each panel on screen goes, as boxes (the inside is one cell in from each edge): the focused panel alone
+    /// (below 120x36, zoomed, or presenting), or the tiled columns. Drawing and mouse clicks both use it.
+    public static func layout(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> [(id: PanelID, x: Int, y: Int, w: Int, h: Int)] {
+        guard width >= minimumSize.width, height >= minimumSize.height else { return [] }
+        let body = (x: 0, y: 1, w: width, h: height - 2)
+        if state.presenting {
+            // Title row above; the explanation box below.
+            let notes = presenterNotes(state, ctx, width: width - 4, height: height)
+            return [(state.focus, 0, 2, width, max(3, height - 3 - (notes.count + 2)))]
+        }
+        guard width >= tiledSize.width && height >= tiledSize.height && !state.zoomed else {
+            return [(state.focus, body.x, body.y, body.w, body.h)]
+        }
+        // Two columns, each panel where its `tile` says, in registry order (the left column a third wide).
+        var boxes: [(id: PanelID, x: Int, y: Int, w: Int, h: Int)] = []
+        let left = min(44, width / 3)
+        for (column, x, w) in [(Tile.Column.left, 0, left), (.right, left, width - left)] {
+            let panels = ExplorerPanels.all.filter { $0.tile.column == column }
+            var heights = panels.map { $0.tile.height(body.h, ctx, state) }
+            let rest = max(0, body.h - heights.reduce(0) { $0 + ($1 ?? 0) })
+            let flexible = heights.filter { $0 == nil }.count
+            heights = heights.map { $0 ?? rest / max(1, flexible) }
+            var y = body.y
+            for (panel, h) in zip(panels, heights) where h! >= 3 {  // a panel with no rows now (Interventions unused) is left out
+                boxes.append((panel.id, x, y, w, h!))
+                y += h!
+            }
+        }
+        return boxes
+    }
+
+    // MARK: - presenter mode (issue 18)
+
+    /// The explanation box's lines: the focused panel's explanation wrapped to `width` (at most 4 lines, fewer on a
+    /// short screen), then the narration line of the time step shown.
+    static func presenterNotes(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> [String] {
+        let most = height >= 30 ? 4 : height >= 20 ? 3 : 2
+        var lines = ExplorerPanels.panel(state.focus).explanation(state, ctx).flatMap { wrap(terminalSafe($0), width: width) }
+        if lines.count > most {
+            lines = Array(lines.prefix(most))
+            let last = lines[most - 1]  // cut, with the mark
+            lines[most - 1] = displayWidth(last) <= width - 2 ? last + " " + String(cutMark) : displayPrefix(last, columns: width - 1) + String(cutMark)
+        }
+        return lines + [narration(state, ctx)]
+    }
+
+    /// One line on the time step shown: what the Spikes panel's layer did at it and what the readout says after it.
+    static func narration(_ state: ExplorerState, _ ctx: FrameContext) -> String {
+        guard let a = ctx.analysis, !ctx.layerNames.isEmpty else { return "t: waiting for the analysis" }
+        let name = ctx.layerNames[min(state.layerIndex, ctx.layerNames.count - 1)]
+        guard let layer = a.visionRecording[name] ?? a.textRecording[name] else { return "" }
+        let t = min(state.step, layer.steps - 1)
+        let item = a.textRecording[name] != nil ? min(state.textPrompt, max(0, layer.batch - 1)) : 0
+        let fired = layer.spikeCount(step: t, item: item)
+        // Most important first: a narrow screen cuts the end.
+        var line = "t=\(t + 1)/\(layer.steps): " + String(format: "%.1f%%", Double(fired) * 100 / Double(max(1, layer.neuronsPerItem)))
+            + " of \(name.hasPrefix("vision.") ? String(name.dropFirst(7)) : name) fired"
+        if a.anytime.indices.contains(t) {
+            let p = a.anytime[t], k = p.indices.max { p[$0] < p[$1] } ?? 0
+            line += "; readout after t=\(t + 1): \(a.classNames[k]) " + String(format: "%.2f", p[k])
+        }
+        return line + " (\(fired) of \(layer.neuronsPerItem) neurons; , . step t)"
+    }
+
+    /// The presenter's large title (spaced capitals: readable from the back of a room) and the explanation box.
+    static func drawPresenter(_ grid: inout CellGrid, _ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int, ascii: Bool) {
+        let title = ExplorerPanels.panel(state.focus).title.uppercased().map(String.init).joined(separator: " ")
+        let position = "panel \(state.focus.rawValue + 1) of \(ExplorerPanels.all.count) (Tab, 1-\(ExplorerPanels.all.count))   Z: leave presenter mode"
+        grid.put(fit("  " + title + "    " + position, width - 1), x: 0, y: 1, role: .accent)
+        let notes = presenterNotes(state, ctx, width: width - 4, height: height)
+        let h = notes.count + 2, y = height - 1 - h
+        grid.box(x: 0, y: y, width: width, height: h, title: "What this shows", role: .accent, ascii: ascii)
+        for (i, line) in notes.enumerated() {
+            grid.put(fit(line, width - 4), x: 2, y: y + 1 + i, role: i == notes.count - 1 ? .accent : .normal)
+        }
+    }
+
+    /// `text` broken at spaces into lines of at most `width` columns (a longer word is cut).
+    static func wrap(_ text: String, width: Int) -> [String] {
+        guard width > 0 else { return [] }
+        var lines: [String] = [], line = ""
+        for word in text.split(separator: " ", omittingEmptySubsequences: true).map(String.init) {
+            let candidate = line.isEmpty ? word : line + " " + word
+            if displayWidth(candidate) <= width { line = candidate; continue }
+            if !line.isEmpty { lines.append(line) }
+            line = displayWidth(word) <= width ? word : displayPrefix(word, columns: width)
+        }
+        if !line.isEmpty { lines.append(line) }
+        return lines
+    }
+
     /// The tab bar: the widest layout that fits, so the help hint and the focused panel's name stay visible down to
     /// the minimum width (full names with the product name; full names; the focused name with the others' numbers).
     static func drawTabs(_ grid: inout CellGrid, _ state: ExplorerState, width: Int) {
+        let bar = tabBar(state, width: width)
+        if bar.brand { grid.put("SpikeCLIP ", x: 0, y: 0, role: .accent) }
+        for tab in bar.tabs { grid.put(tab.text, x: tab.x, y: 0, role: tab.id == state.focus ? .accent : .dim) }
+        if bar.hint { grid.put(tabHint, x: width - tabHint.count, y: 0, role: .dim) }
+    }
+
+    static let tabHint = " ?:help q:quit"
+
+    /// The tab bar's layout: whether the product name and help hint show, and each tab's text and column.
+    static func tabBar(_ state: ExplorerState, width: Int) -> (brand: Bool, tabs: [(id: PanelID, text: String, x: Int)], hint: Bool) {
         let brand = "SpikeCLIP "
-        let hint = " ?:help q:quit"
-        func tabs(compact: Bool) -> [(String, Bool)] {
+        func tabs(compact: Bool) -> [(PanelID, String)] {
             PanelID.allCases.map { p in
                 let focused = p == state.focus
                 let label = compact && !focused ? "\(p.rawValue + 1)" : "\(p.rawValue + 1) \(p.title)"
-                return (focused ? "[\(label)]" : " \(label) ", focused)
+                return (p, focused ? "[\(label)]" : " \(label) ")
             }
         }
-        let layouts: [(brand: Bool, tabs: [(String, Bool)], hint: Bool)] = [
+        let layouts: [(brand: Bool, tabs: [(PanelID, String)], hint: Bool)] = [
             (true, tabs(compact: false), true), (false, tabs(compact: false), true),
             (true, tabs(compact: true), true), (false, tabs(compact: true), true), (false, tabs(compact: true), false),
         ]
         let chosen = layouts.first { l in
-            (l.brand ? brand.count : 0) + l.tabs.reduce(0) { $0 + $1.0.count } + (l.hint ? hint.count : 0) <= width
+            (l.brand ? brand.count : 0) + l.tabs.reduce(0) { $0 + $1.1.count } + (l.hint ? tabHint.count : 0) <= width
         } ?? layouts[layouts.count - 1]
-        var x = 0
-        if chosen.brand { grid.put(brand, x: x, y: 0, role: .accent); x += brand.count }
-        for (text, focused) in chosen.tabs {
-            grid.put(text, x: x, y: 0, role: focused ? .accent : .dim)
+        var x = chosen.brand ? brand.count : 0
+        var placed: [(id: PanelID, text: String, x: Int)] = []
+        for (id, text) in chosen.tabs {
+            placed.append((id, text, x))
             x += text.count
         }
-        if chosen.hint { grid.put(hint, x: width - hint.count, y: 0, role: .dim) }
+        return (chosen.brand, placed, chosen.hint)
+    }
+
+    /// The panel whose tab covers column `x` of the tab bar, nil elsewhere.
+    public static func tab(at x: Int, _ state: ExplorerState, width: Int) -> PanelID? {
+        tabBar(state, width: width).tabs.first { x >= $0.x && x < $0.x + $0.text.count }?.id
     }
 
     static func place(_ grid: inout CellGrid, _ id: PanelID, _ state: ExplorerState, _ ctx: FrameContext,
@@ -115,10 +205,16 @@ public enum ExplorerView {
     }
 
     static func drawStatus(_ grid: inout CellGrid, _ state: ExplorerState, _ ctx: FrameContext, width: Int, y: Int) {
+        let role: ColorRole = ctx.error != nil ? .warning : .normal
+        // One column short: the bottom-right cell is never drawn (writing it scrolls some terminals).
+        grid.put(fit(statusParts(state, ctx, width: width).joined(separator: " | "), width - 1), x: 0, y: y, role: role)
+    }
+
+    /// The status line's parts: an error or message first (so that a narrow terminal cuts the scores, never the
+    /// message), both sides' top-1, the energy, the time taken (from 100 columns), "computing...".
+    static func statusParts(_ state: ExplorerState, _ ctx: FrameContext, width: Int) -> [String] {
         var parts: [String] = []
-        var role: ColorRole = .normal
-        // An error or message comes first, so that a narrow terminal cuts the scores, never the message.
-        if let e = ctx.error ?? state.message { parts.append(terminalSafe(e)); role = ctx.error != nil ? .warning : .normal }
+        if let e = ctx.error ?? state.message { parts.append(terminalSafe(e)) }
         if let a = ctx.analysis {
             let k = a.snn.top1
             parts.append("SNN: \(terminalSafe(a.classNames[k])) \(String(format: "%.2f", a.snn.probabilities[k]))")
@@ -131,15 +227,17 @@ public enum ExplorerView {
             if ctx.showTimings && width >= 100 { parts.append(String(format: "%.0f ms", a.milliseconds)) }
         }
         if ctx.computing { parts.append("computing...") }
-        // One column short: the bottom-right cell is never drawn (writing it scrolls some terminals).
-        grid.put(fit(parts.joined(separator: " | "), width - 1), x: 0, y: y, role: role)
+        return parts
     }
 
     /// The help overlay: the global keys, each registered panel's lines, a footer; at most 54 columns each (the
     /// minimum 60x16 terminal). When there are more lines than rows the overlay scrolls (j/k, shown in its title).
     static var helpLines: [String] {
         ["Tab/Shift-Tab or 1-\(ExplorerPanels.all.count) panel  g glyphs  ? help  q quit",
-         "z zoom: the focused panel alone on a large screen"]
+         "z zoom: the focused panel alone on a large screen",
+         "Z presenter mode: one panel, explained; , . step t",
+         "/ search the list (n/N next/prev)  C probe card",
+         "M mouse on/off (click tabs and rows, wheel)"]
             + ExplorerPanels.all.flatMap { $0.helpLines }
             + ["Letters work everywhere; no function keys needed.", "j/k scroll this help when cut; other keys close it."]
     }

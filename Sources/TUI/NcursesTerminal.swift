@@ -17,13 +17,40 @@ public enum TerminalError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// The real terminal through ncursesw (C shim `CTerminal`). Color roles map to curses color pairs here, in one place.
+/// The real terminal through ncursesw (C shim `CTerminal`). Color roles map to curses color pairs and attributes
+/// here, in one place, per ``Theme``.
 public final class NcursesTerminal: TerminalDriver {
     public let colorEnabled: Bool
-    private static let pairs: [ColorRole: (pair: Int16, fg: Int16, bold: Bool)] = [
-        .normal: (0, -1, false), .dim: (1, 8, false), .spike: (2, 3, true), .threshold: (3, 1, false),
-        .ann: (4, 6, false), .snn: (5, 2, false), .warning: (6, 1, true), .accent: (7, 4, true),
-    ]
+    public let theme: Theme
+    /// How a role is drawn: color pair, foreground (-1: the terminal's), background (-1: the terminal's) and the
+    /// CT_* attribute bits.
+    struct Style { var pair: Int16, fg: Int16, bg: Int16, attrs: Int32 }
+
+    /// Each role's style in `theme` (`colors`: how many colors the terminal has; colors 8-15 only from 16 on).
+    static func styles(_ theme: Theme, colors: Int32) -> [ColorRole: Style] {
+        let bold = Int32(CT_BOLD), dim = Int32(CT_DIM), underline = Int32(CT_UNDERLINE)
+        switch theme {
+        case .dark:
+            return [.normal: Style(pair: 0, fg: -1, bg: -1, attrs: 0), .dim: Style(pair: 1, fg: 8 < colors ? 8 : -1, bg: -1, attrs: 0),
+                    .spike: Style(pair: 2, fg: 3, bg: -1, attrs: bold), .threshold: Style(pair: 3, fg: 1, bg: -1, attrs: 0),
+                    .ann: Style(pair: 4, fg: 6, bg: -1, attrs: 0), .snn: Style(pair: 5, fg: 2, bg: -1, attrs: 0),
+                    .warning: Style(pair: 6, fg: 1, bg: -1, attrs: bold), .accent: Style(pair: 7, fg: 4, bg: -1, attrs: bold)]
+        case .light:
+            // Dark inks on a white the explorer paints itself (bright white where there are 16 colors).
+            let paper: Int16 = colors >= 16 ? 15 : 7
+            return [.normal: Style(pair: 8, fg: 0, bg: paper, attrs: 0), .dim: Style(pair: 1, fg: colors >= 16 ? 8 : 0, bg: paper, attrs: 0),
+                    .spike: Style(pair: 2, fg: 5, bg: paper, attrs: bold), .threshold: Style(pair: 3, fg: 1, bg: paper, attrs: 0),
+                    .ann: Style(pair: 4, fg: 4, bg: paper, attrs: 0), .snn: Style(pair: 5, fg: 2, bg: paper, attrs: 0),
+                    .warning: Style(pair: 6, fg: 1, bg: paper, attrs: bold), .accent: Style(pair: 7, fg: 4, bg: paper, attrs: bold)]
+        case .monochrome:
+            return [.normal: Style(pair: 0, fg: -1, bg: -1, attrs: 0), .dim: Style(pair: 0, fg: -1, bg: -1, attrs: dim),
+                    .spike: Style(pair: 0, fg: -1, bg: -1, attrs: bold), .threshold: Style(pair: 0, fg: -1, bg: -1, attrs: underline),
+                    .ann: Style(pair: 0, fg: -1, bg: -1, attrs: 0), .snn: Style(pair: 0, fg: -1, bg: -1, attrs: 0),
+                    .warning: Style(pair: 0, fg: -1, bg: -1, attrs: bold | underline), .accent: Style(pair: 0, fg: -1, bg: -1, attrs: bold)]
+        }
+    }
+
+    private let styles: [ColorRole: Style]
 
     /// Checks, without starting curses, that ``init(color:)`` will find a usable terminal, so that a caller can refuse
     /// before it starts any background work. - Throws: ``TerminalError`` when there is none.
@@ -34,22 +61,24 @@ public final class NcursesTerminal: TerminalDriver {
         }
     }
 
-    /// Starts curses. - Throws: ``TerminalError`` when there is no usable terminal.
-    public init(color: Bool) throws {
+    /// Starts curses. `color` false (or a terminal without colors) draws the monochrome theme; `mouse` turns on
+    /// mouse reporting. - Throws: ``TerminalError`` when there is no usable terminal.
+    public init(color: Bool, theme: Theme = .dark, mouse: Bool = false) throws {
         guard ct_isatty() != 0 else { throw TerminalError.notATerminal }
-        guard ct_begin(color ? 1 : 0) == 0 else {
+        guard ct_begin(color && theme != .monochrome ? 1 : 0) == 0 else {
             throw TerminalError.cannotInitialise(term: ProcessInfo.processInfo.environment["TERM"] ?? "")
         }
         ct_install_signal_handlers()
         // Restore the terminal on any exit (including exit() from a library and uncaught errors after this point).
         atexit { ct_end() }
-        colorEnabled = color && ct_colors() > 0
+        colorEnabled = color && theme != .monochrome && ct_colors() > 0
+        self.theme = colorEnabled ? theme : .monochrome
+        styles = Self.styles(self.theme, colors: ct_colors())
         if colorEnabled {
-            for (_, p) in Self.pairs where p.pair > 0 {
-                // Color 8 (bright black) exists only with 16+ colors; fall back to the default foreground.
-                ct_init_pair(p.pair, p.fg >= ct_colors() ? -1 : p.fg, -1)
-            }
+            for (_, s) in styles where s.pair > 0 { ct_init_pair(s.pair, s.fg, s.bg) }
+            if let normal = styles[.normal], normal.pair > 0 { ct_background(normal.pair) }
         }
+        ct_mouse(mouse ? 1 : 0)
     }
 
     /// Restores the terminal; also called on every exit path by the caller.
@@ -79,8 +108,8 @@ public final class NcursesTerminal: TerminalDriver {
                     }
                     x += 1
                 }
-                let style = Self.pairs[role] ?? (0, -1, false)
-                ct_put(Int32(y), Int32(start), run, colorEnabled ? style.pair : 0, style.bold ? 1 : 0)
+                let style = styles[role] ?? Style(pair: 0, fg: -1, bg: -1, attrs: 0)
+                ct_put(Int32(y), Int32(start), run, colorEnabled ? style.pair : 0, style.attrs)
             }
         }
         ct_refresh()
@@ -113,6 +142,14 @@ public final class NcursesTerminal: TerminalDriver {
             case ct_key_dc(): return .delete
             case ct_key_enter(): return .enter
             case ct_key_btab(): return .backTab
+            case ct_key_mouse():
+                var x: Int32 = 0, y: Int32 = 0
+                switch ct_get_mouse(&x, &y) {
+                case 1: return .mouse(MouseEvent(x: Int(x), y: Int(y), kind: .press))
+                case 4: return .mouse(MouseEvent(x: Int(x), y: Int(y), kind: .wheelUp))
+                case 5: return .mouse(MouseEvent(x: Int(x), y: Int(y), kind: .wheelDown))
+                default: return nil
+                }
             case ct_key_resize():
                 // Found by the soak test: after a burst of resizes the terminal could hold the frame one line off
                 // (scrolled) while curses believed it in place, and stayed so. Each resize now repaints everything.
@@ -124,6 +161,8 @@ public final class NcursesTerminal: TerminalDriver {
             return nil
         }
     }
+
+    public func setMouse(_ on: Bool) { ct_mouse(on ? 1 : 0) }
 
     public func takeSignal() -> Int32? {
         let s = ct_take_signal()

@@ -24,6 +24,8 @@ public struct PanelInput: Sendable {
     public var layerName: String = ""
     public var layerShape: [Int] = []
     public var heads: Int? = nil
+    /// The spiking layers in forward order (what `/` searches in the Spikes panel).
+    public var layerNames: [String] = []
 }
 
 /// Where the tiled layout (from ``ExplorerView/tiledSize``) puts a panel.
@@ -60,7 +62,28 @@ public protocol ExplorerPanel: Sendable {
     static func handle(_ key: Key, _ state: inout ExplorerState, _ input: PanelInput) -> Effect?
     /// The panel's inside (without the box), `width` x `height` cells.
     static func render(_ state: ExplorerState, _ ctx: FrameContext, width: Int, height: Int) -> CellGrid
+    /// The list `/` searches and a mouse click picks from while the panel is focused (items, the selected one), nil
+    /// when the panel has none now (issue 18).
+    static func list(_ state: ExplorerState, _ input: PanelInput) -> (items: [String], selected: Int)?
+    /// Selects item `index` of ``list(_:_:)``.
+    static func select(_ index: Int, _ state: inout ExplorerState, _ input: PanelInput) -> Effect
+    /// Where ``list(_:_:)`` is drawn in a panel inside `height` rows tall: the row of its first item on screen and
+    /// that item's index; nil when it is not drawn (clicks then do nothing).
+    static func listWindow(_ state: ExplorerState, _ ctx: FrameContext, height: Int) -> (row: Int, first: Int)?
+    /// Presenter mode: two to four sentences on what the panel shows, in the field's terms, with the numbers on
+    /// screen (wrapped by the caller).
+    static func explanation(_ state: ExplorerState, _ ctx: FrameContext) -> [String]
 }
+
+extension ExplorerPanel {
+    public static func list(_ state: ExplorerState, _ input: PanelInput) -> (items: [String], selected: Int)? { nil }
+    public static func select(_ index: Int, _ state: inout ExplorerState, _ input: PanelInput) -> Effect { .none }
+    public static func listWindow(_ state: ExplorerState, _ ctx: FrameContext, height: Int) -> (row: Int, first: Int)? { nil }
+}
+
+/// The first item shown of a list of `count` items in `rows` rows that keeps `selected` in the middle when it can
+/// (the Prompts and directory lists; the same number for drawing and for mouse clicks).
+func listFirst(selected: Int, count: Int, rows: Int) -> Int { max(0, min(selected - rows / 2, count - rows)) }
 
 /// The panel registry.
 public enum ExplorerPanels {

@@ -33,6 +33,21 @@ struct ExplorerOptions: ParsableArguments {
     @Option(help: "A second checkpoint shown beside the first (ANN vs SNN, Energy and Spikes show both).")
     var compare: String?
 
+    @Option(help: "Settings file (default: $XDG_CONFIG_HOME/spikeclip/config.toml, else ~/.config/spikeclip/config.toml).")
+    var config: String?
+
+    @Flag(help: "Ignore the settings file: start with the defaults.")
+    var noConfig = false
+
+    @Option(help: "Colour theme: dark, light or monochrome (default: the settings file's, else dark).")
+    var theme: Theme?
+
+    @Flag(inversion: .prefixedNo, help: "Mouse: click tabs and list rows, wheel scrolls (default: the settings file's, else off).")
+    var mouse: Bool?
+
+    @Flag(help: "Start in presenter mode: one panel at a time, explained (Z toggles).")
+    var present = false
+
     static let defaultCheckpoint = "assets/checkpoints/default.safetensors"
     static let fallbackCheckpoint = "Tests/Fixtures/tiny-default/model.safetensors"
 
@@ -91,14 +106,35 @@ struct ExplorerOptions: ParsableArguments {
 
     var color: Bool { !noColor && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty }
 
-    func makeExplorer() throws -> (Explorer, String?) {
-        let (path, note) = try resolvedCheckpoint
+    /// The settings file's contents (none with `--no-config`; a missing default file is no error, a missing
+    /// `--config` file is). - Throws: ``ConfigError``, one line naming the file and the key.
+    func loadConfig() throws -> ExplorerConfig {
+        if noConfig { return ExplorerConfig() }
+        guard let path = config ?? ExplorerConfig.defaultPath() else { return ExplorerConfig() }
+        return try ExplorerConfig.load(path: path, mustExist: config != nil)
+    }
+
+    /// The explorer for these options and `settings` (command-line options win over the settings file).
+    func makeExplorer(settings: ExplorerConfig = ExplorerConfig()) throws -> (Explorer, String?) {
+        let (path, note) = try Self.resolve(checkpoint ?? settings.checkpoint)
+        let chosen: GlyphSet = ascii || glyphs == .ascii ? .ascii : settings.glyphs ?? glyphs
         let explorer = try ExplorerSession.make(
-            checkpoint: path, assets: Self.resolveAssets(assets), glyphs: glyphs, prompts: prompt.isEmpty ? nil : prompt,
+            checkpoint: path, assets: Self.resolveAssets(assets), glyphs: chosen, prompts: prompt.isEmpty ? nil : prompt,
             templates: template.isEmpty ? nil : template, verifyANNTextHash: !ignoreAnnTextHash, compare: compare)
+        explorer.update { state in
+            state.keyMap = settings.keys
+            state.mouse = mouse ?? settings.mouse
+            state.presenting = present
+            if let dir = settings.imageDirectory { state.directory = dir }
+        }
         return (explorer, note)
     }
+
+    /// The theme drawn: `--theme`, else the settings file's; monochrome without colors (`--no-color`, NO_COLOR).
+    func chosenTheme(_ settings: ExplorerConfig) -> Theme { color ? theme ?? settings.theme : .monochrome }
 }
+
+extension Theme: ExpressibleByArgument {}
 
 struct Explore: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -106,25 +142,60 @@ struct Explore: ParsableCommand {
 
     @OptionGroup var options: ExplorerOptions
 
+    @Flag(help: "Cap redraws at two frames a second for slow links (keys still act at once).")
+    var slow = false
+
+    @Flag(help: "No drawing: read keys from standard input and print one line per change of state (logs, screen readers, scripts).")
+    var plain = false
+
+    @Option(help: "Write every input, the state it changed and the frame it drew to this file (JSON lines; see 'spikeclip replay').")
+    var record: String?
+
     func run() throws {
         try SpikeCLIPCommand.guarded {
+            let settings = try options.loadConfig()
+            if plain {
+                let (explorer, note) = try options.makeExplorer(settings: settings)
+                if let note { explorer.note(note) }
+                explorer.runPlain(keys: StandardInputKeys(), output: { say($0) })
+                Self.leave(0)
+            }
             // Refuse an unusable terminal before the explorer exists: making it starts the first analysis on a
             // worker, and a process that exits while the worker is inside OpenBLAS crashes in OpenBLAS's exit
             // handler (TERM=dumb segfaulted in CI this way).
             try NcursesTerminal.preflight()
-            let (explorer, note) = try options.makeExplorer()
+            let (explorer, note) = try options.makeExplorer(settings: settings)
+            if slow || settings.slow { explorer.minFrameIntervalMS = 500 }
+            let recorder = try record.map { path in
+                try SessionRecorder(path: path, header: try sessionHeader(explorer, note: note))
+            }
             let terminal: NcursesTerminal
             do {
-                terminal = try NcursesTerminal(color: options.color)
+                terminal = try NcursesTerminal(color: options.color, theme: options.chosenTheme(settings), mouse: explorer.state.mouse)
             } catch {
                 printError("error: \(error)")
                 Self.leave(1)
             }
             if let note { explorer.note(note) }
+            explorer.recorder = recorder
             explorer.run(on: terminal)
             terminal.end()
+            if let recorder { say("recorded the session to \(recorder.path) (spikeclip replay \(recorder.path))") }
             Self.leave(0)
         }
+    }
+
+    /// What `spikeclip replay` needs to rebuild this explorer.
+    func sessionHeader(_ explorer: Explorer, note: String?) throws -> SessionRecord.Header {
+        let (path, _) = try ExplorerOptions.resolve(options.checkpoint ?? (try options.loadConfig()).checkpoint)
+        let s = explorer.state
+        var keys: [String: String] = [:]
+        for (c, k) in s.keyMap { keys[String(c)] = k.name }
+        return SessionRecord.Header(
+            checkpoint: path, checkpointSHA256: try sha256Hex(path: path), assets: ExplorerOptions.resolveAssets(options.assets),
+            prompts: options.prompt.isEmpty ? nil : options.prompt, templates: options.template.isEmpty ? nil : options.template,
+            compare: options.compare, glyphs: s.glyphs.rawValue, directory: s.directory, presenting: s.presenting, mouse: s.mouse,
+            keys: keys, note: note)
     }
 
     /// Leaves at once, skipping exit-time cleanup: an analysis may still be running on the worker inside OpenBLAS,
@@ -174,7 +245,7 @@ struct Snapshot: ParsableCommand {
     func run() throws {
         try SpikeCLIPCommand.guarded {
             let parts = parsedSize.map { [$0.width, $0.height] } ?? [80, 24]  // checked in validate()
-            let (explorer, note) = try options.makeExplorer()
+            let (explorer, note) = try options.makeExplorer(settings: try options.loadConfig())
             if let note { explorer.note(note) }
             if let image { try explorer.open(imagePath: image) }
             if let focus {
@@ -189,6 +260,128 @@ struct Snapshot: ParsableCommand {
             }
             let frame = explorer.frame(width: parts[0], height: parts[1])
             frame.lines.forEach { say($0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)) }
+        }
+    }
+}
+
+/// `spikeclip replay`: rebuilds a recorded session and compares every frame with the record.
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replay a session recorded with 'explore --record FILE' frame by frame and check each frame against the record.")
+
+    @Argument(help: "The session record (JSON lines).")
+    var file: String
+
+    @Option(help: "Frame size WIDTHxHEIGHT instead of the recorded sizes (frames are then not compared).")
+    var size: String?
+
+    @Flag(help: "Print only the summary, not the frames.")
+    var quiet = false
+
+    @Option(help: "Assets folder (default: the one recorded).")
+    var assets: String?
+
+    func validate() throws {
+        if let size, parseSize(size) == nil { throw ValidationError("--size '\(quotedPreview(size))' is not WIDTHxHEIGHT with 1-1000 each (e.g. 80x24)") }
+    }
+
+    func run() throws {
+        try SpikeCLIPCommand.guarded {
+            let (header, events) = try SessionRecord.read(file)
+            guard FileManager.default.fileExists(atPath: header.checkpoint) else {
+                throw UserError(description: "\(file): the recorded checkpoint \(header.checkpoint) is not here")
+            }
+            let sha = try sha256Hex(path: header.checkpoint)
+            guard sha == header.checkpointSHA256 else {
+                throw UserError(description: "\(file): \(header.checkpoint) has sha256 \(sha), the record was made with \(header.checkpointSHA256)")
+            }
+            guard let glyphs = GlyphSet(rawValue: header.glyphs) else { throw UserError(description: "\(file):1: unknown glyphs '\(quotedPreview(header.glyphs))'") }
+            let explorer = try ExplorerSession.make(
+                checkpoint: header.checkpoint, assets: assets ?? header.assets, glyphs: glyphs, prompts: header.prompts, templates: header.templates,
+                compare: header.compare)
+            var keys: [Character: Key] = [:]
+            for (from, to) in header.keys {
+                guard from.count == 1, let c = from.first, let k = Key(name: to) else { throw UserError(description: "\(file):1: bad key remap '\(quotedPreview(from))'") }
+                keys[c] = k
+            }
+            explorer.update { s in
+                s.directory = header.directory
+                s.presenting = header.presenting
+                s.mouse = header.mouse
+                s.keyMap = keys
+            }
+            if let note = header.note { explorer.note(note) }
+            let forced = size.flatMap(parseSize)
+            let frames = explorer.replay(events, size: forced)
+            var differ: [Int] = []
+            for (e, frame) in zip(events, frames) {
+                let same = forced == nil && e.frameSHA256 == SessionRecord.hash(frame.lines)
+                if forced == nil && !same { differ.append(e.n) }
+                if !quiet {
+                    say("-- event \(e.n): \(e.input)" + (forced != nil ? "" : same ? " (frame as recorded)" : " (FRAME DIFFERS from the record)"))
+                    frame.lines.forEach { say($0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)) }
+                }
+            }
+            let framed = events.filter { $0.frameSHA256 != nil }.count
+            if forced != nil {
+                say("replayed \(frames.count) of \(events.count) events at \(forced!.width)x\(forced!.height) (frames not compared: the record is at other sizes)")
+            } else if differ.isEmpty {
+                say("replayed \(frames.count) of \(events.count) events: all \(min(framed, frames.count)) frames identical to the record")
+            } else {
+                say("replayed \(frames.count) of \(events.count) events: \(differ.count) frames differ from the record (first: event \(differ[0]))")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    func parseSize(_ s: String) -> (width: Int, height: Int)? {
+        let parts = s.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 2, let w = parts[0], let h = parts[1], (1...1000).contains(w), (1...1000).contains(h) else { return nil }
+        return (w, h)
+    }
+}
+
+/// `spikeclip card`: the probe card of one image against class prompts (the explorer's `C` writes the same).
+struct Card: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a probe card (Markdown, JSON, raster and spatial map as PNG and SVG) of one image against class prompts.")
+
+    @OptionGroup var options: ExplorerOptions
+
+    @Option(help: "Image file: PNG, JPEG, PGM/PPM or IDX.")
+    var image: String
+
+    @Option(help: "Output folder (created; refused when it exists unless --force).")
+    var out: String
+
+    @Flag(help: "Replace an existing probe card folder.")
+    var force = false
+
+    @Option(help: "Spiking layer drawn in the raster (default: the first, as in the explorer; see 'spikeclip inspect').")
+    var layer: String?
+
+    @Flag(help: "Print card.json on stdout.")
+    var json = false
+
+    func run() throws {
+        try SpikeCLIPCommand.guarded {
+            let (explorer, note) = try options.makeExplorer(settings: try options.loadConfig())
+            try explorer.open(imagePath: image)
+            if let layer {
+                guard let i = explorer.layerNames.firstIndex(of: layer) else {
+                    throw UserError(description: "--layer '\(quotedPreview(layer))' is not a spiking layer of this model; known: \(explorer.layerNames.joined(separator: ", "))")
+                }
+                explorer.update { $0.layerIndex = i }
+            }
+            explorer.settle()
+            if let error = explorer.error { throw UserError(description: error) }
+            try explorer.writeCard(to: out, force: force)
+            if json {
+                say(try String(contentsOfFile: (out as NSString).appendingPathComponent("card.json"), encoding: .utf8).trimmingCharacters(in: .newlines))
+                return
+            }
+            if let note { say("note: \(note)") }
+            say("wrote probe card \(out)/: card.md, card.json, raster.png, raster.svg, spatial.png, spatial.svg")
         }
     }
 }

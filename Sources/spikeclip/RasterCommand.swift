@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SpikeCLIP
+import TUI
 import Visualize
 
 struct RasterJSON: Codable {
@@ -120,23 +121,8 @@ struct RasterCommand: ParsableCommand {
                        firstNeuron: firstNeuron, maxNeurons: maxNeurons)
     }
 
-    /// The plotted window of batch item 0 of `rec`.
+    /// The plotted window of batch item 0 of `rec` (the probe card draws the same).
     static func cut(_ rec: LayerRecording, layer: String, source: String, firstNeuron: Int, maxNeurons: Int) throws -> RasterData {
-        let total = rec.neuronsPerItem
-        guard firstNeuron < total else { throw UserError(description: "--first-neuron \(firstNeuron) is outside the layer's \(total) neurons") }
-        let n = min(maxNeurons, total - firstNeuron)
-        var spikes = [UInt8](repeating: 0, count: rec.steps * n)
-        for t in 0..<rec.steps {
-            let s = rec.spikes(step: t, item: 0)
-            for i in 0..<n { spikes[t * n + i] = s[s.startIndex + firstNeuron + i] }
-        }
-        let shape = rec.shape.dropFirst(2).map(String.init).joined(separator: "x")
-        // Titles name a layer, prompt or file from the command line: escaped once here, for every output format.
-        return RasterData(
-            title: terminalText("Spike raster: \(layer)"),
-            subtitle: terminalText("\(source); neurons \(firstNeuron)-\(firstNeuron + n - 1) of \(total)\(rec.shape.count > 3 ? " (\(shape))" : ""); T = \(rec.steps); layer firing rate "
-                + String(format: "%.1f%%", rec.firingRate(item: 0) * 100)),
-            layer: layer, steps: rec.steps, firstNeuron: firstNeuron, neurons: n, totalNeurons: total, spikes: spikes,
-            layerRate: rec.firingRate(item: 0))
+        try RasterData(recording: rec, layer: layer, source: source, firstNeuron: firstNeuron, maxNeurons: maxNeurons)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SpikeCLIP
+import TUI
 import Visualize
 
 /// Bad input: a one-line message, exit code 1.
@@ -17,7 +18,8 @@ struct SpikeCLIPCommand: ParsableCommand {
             Every scripted subcommand takes --json for machine-readable output on stdout.
             Exit codes: 0 ok, 1 runtime error (one line 'error: ...' on stderr), 2 usage error.
             """,
-        subcommands: [Explore.self, Snapshot.self, Classify.self, Eval.self, Sweep.self, RasterCommand.self, EnergyCommand.self,
+        version: "spikeclip \(spikeclipVersion)",
+        subcommands: [Explore.self, Snapshot.self, Replay.self, Card.self, Classify.self, Eval.self, Sweep.self, RasterCommand.self, EnergyCommand.self,
                       Inspect.self, Tokenize.self, Embed.self, Demo.self, Bench.self],
         defaultSubcommand: Explore.self)
 

@@ -1,14 +1,8 @@
 import ArgumentParser
 import Foundation
 import SpikeCLIP
+import TUI
 import Visualize
-
-extension Figure {
-    /// The figure as a PNG file (libpng, through the engine's ``PNGEncoder``).
-    func png() throws -> [UInt8] {
-        try PNGEncoder.encode(pixels: pixels(), width: width, height: height, channels: 3)
-    }
-}
 
 /// `spikeclip sweep` output: one point per swept value.
 struct SweepJSON: Codable {

@@ -15,7 +15,7 @@ let hostilePrompts = [
 /// Asserts that `frame` is safe to send to a terminal: `height` lines each taking exactly `width` terminal columns
 /// (a wide character counts two, ``displayWidth(_:)``), every Character one whose width is known, no C0/C1 control or
 /// DEL anywhere, and the focused panel's box (compact layout, ASCII or box-drawing glyphs) intact.
-func assertSafeFrame(_ frame: CellGrid, width: Int, height: Int, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+func assertSafeFrame(_ frame: CellGrid, width: Int, height: Int, _ what: String, compactLayout: Bool = true, file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(frame.width, width, what, file: file, line: line)
     let lines = frame.lines
     XCTAssertEqual(lines.count, height, what, file: file, line: line)
@@ -27,7 +27,7 @@ func assertSafeFrame(_ frame: CellGrid, width: Int, height: Int, _ what: String,
         let bad = text.unicodeScalars.filter { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
         XCTAssertTrue(bad.isEmpty, "\(what): line \(y) holds control characters \(bad.map(\.value))", file: file, line: line)
     }
-    guard lines.count == height, width >= ExplorerView.minimumSize.width, width < ExplorerView.tiledSize.width else { return }
+    guard compactLayout, lines.count == height, width >= ExplorerView.minimumSize.width, width < ExplorerView.tiledSize.width else { return }
     // Compact layout: the focused panel's box spans rows 1 ... height - 2 and the whole width.
     for (x, y) in [(0, 1), (width - 1, 1), (0, height - 2), (width - 1, height - 2)] {
         XCTAssertTrue("+┌┐└┘".contains(frame[x, y].character), "\(what): corner (\(x), \(y)) is \(frame[x, y].character)", file: file, line: line)

@@ -48,6 +48,32 @@ final class FrameSnapshotTests: XCTestCase {
     /// Prompts in CJK, fullwidth Latin, an emoji ZWJ sequence, a flag and combining accents on the trained default
     /// (text prompts, so every panel shows them): drawn at their width in UTF-8, `?` per column in ASCII, every
     /// border in place (issue 11).
+    /// Presenter mode (issue 18) on the trained default: every panel at 80x24, and at 120x40 (one panel, not tiled),
+    /// each with its explanation and the narration of the step shown (t = 2 here).
+    func testPresenterFrames() throws {
+        let checkpoint = root.appendingPathComponent("assets/checkpoints/default.safetensors").path
+        let e = try ExplorerSession.make(checkpoint: checkpoint, assets: assetsDir, glyphs: .braille)
+        e.showTimings = false
+        e.settle()
+        _ = e.frame(width: 80, height: 24)
+        XCTAssertTrue(e.handle(.char("Z")))
+        XCTAssertTrue(e.handle(.char(".")))
+        e.settle()
+        for panel in PanelID.allCases {
+            e.focus(panel)
+            for (w, h) in [(80, 24), (120, 40)] {
+                let frame = e.frame(width: w, height: h)
+                assertSafeFrame(frame, width: w, height: h, "presenter \(panel)", compactLayout: false)
+                // Title row, the panel's box from row 2, the explanation box above the status line.
+                XCTAssertTrue(frame.lines[1].contains(panel.title.uppercased().map(String.init).joined(separator: " ")), frame.lines[1])
+                XCTAssertTrue("┌".contains(frame[0, 2].character), "\(panel) \(w)x\(h): \(frame.lines[2])")
+                XCTAssertTrue(frame.lines.contains { $0.hasPrefix("┌ What this shows") })
+                XCTAssertTrue(frame.lines[h - 2].hasPrefix("└"), frame.lines[h - 2])
+                try assertSnapshot(frame, named: "presenter-\(panel)-\(w)x\(h)")
+            }
+        }
+    }
+
     static let widePrompts = ["東京タワー", "ｆｕｌｌ ｗｉｄｔｈ coat", "👨‍👩‍👧 family", "🇯🇵 flag", "cafe\u{301} cre\u{300}me shirt", "sneaker 👟"]
 
     func testWideCharacterFrames() throws {

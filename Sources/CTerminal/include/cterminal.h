@@ -22,8 +22,20 @@ int ct_colors(void);
 void ct_init_pair(short pair, short fg, short bg);
 /// Clears the back buffer.
 void ct_erase(void);
-/// Writes UTF-8 text at (y, x) with color pair `pair` (0 = default) and bold when `bold` != 0.
-void ct_put(int y, int x, const char *utf8, short pair, int bold);
+/// Attribute bits for ct_put's `style`.
+#define CT_BOLD 1
+#define CT_DIM 2
+#define CT_UNDERLINE 4
+#define CT_REVERSE 8
+/// Writes UTF-8 text at (y, x) with color pair `pair` (0 = default) and the CT_* attribute bits in `style`.
+void ct_put(int y, int x, const char *utf8, short pair, int style);
+/// Paints erased cells with color pair `pair` (the light theme's white background); no-op without colors.
+void ct_background(short pair);
+/// Turns mouse reporting (button 1 presses, wheel) on or off.
+void ct_mouse(int on);
+int ct_key_mouse(void);
+/// After ct_read returned KEY_MOUSE: the cell in *x, *y and 1 (button 1), 4 (wheel up), 5 (wheel down) or 0 (other).
+int ct_get_mouse(int *x, int *y);
 /// Flushes the back buffer to the terminal.
 void ct_refresh(void);
 void ct_repaint(void);

@@ -44,3 +44,13 @@ func noAnalysis(width: Int, height: Int) -> CellGrid {
     if width > 0 && height > 0 { g.put(fit("no analysis yet", width), x: 0, y: 0, role: .dim) }
     return g
 }
+
+extension AnytimePanel {
+    static func explanation(_ state: ExplorerState, _ ctx: FrameContext) -> [String] {
+        guard let a = ctx.analysis, !a.anytime.isEmpty else { return ["The prediction after each time step, once an analysis is ready."] }
+        let t = min(state.step, a.anytime.count - 1)
+        let p = a.anytime[t], k = p.indices.max { p[$0] < p[$1] } ?? 0
+        return ["Anytime readout: the image embedding averaged over the first t of T = \(a.anytime.count) time steps, scored like the full one. A spiking network can answer early and refine its answer as spikes arrive.",
+                "After t = \(t + 1): '\(a.classNames[k])' with p \(String(format: "%.2f", p[k])) (, and . step t)."]
+    }
+}

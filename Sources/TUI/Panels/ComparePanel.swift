@@ -115,3 +115,20 @@ enum ComparePanel: ExplorerPanel {
         return g
     }
 }
+
+extension ComparePanel {
+    static func explanation(_ state: ExplorerState, _ ctx: FrameContext) -> [String] {
+        guard let a = ctx.analysis else { return ["The spiking model beside its ANN teacher, once an analysis is ready."] }
+        var lines: [String] = []
+        if let ann = a.ann {
+            let kl = a.klANNtoSNN.map { String(format: "%.3f", $0) } ?? "-"
+            lines.append("KL(ANN || SNN) = \(kl) nats; top-1 \(a.top1Agrees == true ? "agrees" : "differs") (SNN '\(a.classNames[a.snn.top1])', ANN '\(a.classNames[ann.top1])')"
+                + (a.imageCosine.map { String(format: "; image embeddings cos %.3f.", $0) } ?? "."))
+        }
+        lines.append("cos: cosine of the image and class embeddings; p: softmax over classes of cos x logit scale. The SNN was distilled from this ANN (alignment, then CE + KL fine-tuning).")
+        if a.textCosines != nil {
+            lines.append("text cos: the spiking text encoder's class embedding against the ANN text model's (how well the spiking MLP learned the teacher's text side).")
+        }
+        return lines
+    }
+}

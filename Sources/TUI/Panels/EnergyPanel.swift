@@ -85,3 +85,16 @@ enum EnergyPanel: ExplorerPanel {
         return g
     }
 }
+
+extension EnergyPanel {
+    static func explanation(_ state: ExplorerState, _ ctx: FrameContext) -> [String] {
+        guard let a = ctx.analysis else { return ["Energy per image, once an analysis is ready."] }
+        let e = a.visionEnergy, k = e.constants
+        var lines = ["SNN: \(formatCount(e.totalMACs)) MACs + \(formatCount(e.totalACs)) ACs = \(formatEnergy(picojoules: e.totalPJ(state.convention)))"
+            + (a.annEnergy.map { " vs ANN: \(formatCount($0.totalMACs)) MACs = \(formatEnergy(picojoules: $0.totalPJ(state.convention))) (\(String(format: "%.2f", e.totalPJ(state.convention) / max(1e-12, $0.totalPJ(state.convention))))x)" } ?? "")
+            + "; \(state.convention.rawValue) convention (u switches)."]
+        lines.append("Counted, not measured: a MAC (multiply-accumulate, real-valued input) costs \(String(format: "%g", k.macPJ)) pJ, an AC (accumulate: a spike reaching a synapse) \(String(format: "%g", k.acPJ)) pJ; \(k.source).")
+        lines.append("ACs scale with the firing rate: fewer spikes, less energy. Memory traffic is in neither convention.")
+        return lines
+    }
+}

@@ -36,7 +36,7 @@ enum ImagePanel: ExplorerPanel {
             g.put(fit(state.directory, listW), x: 0, y: 1, role: .dim)
             let rows = height - 2
             if state.directoryEntries.isEmpty { g.put(fit("listing...", listW), x: 0, y: 2, role: .dim) }
-            let first = max(0, min(state.directorySelection - rows / 2, state.directoryEntries.count - rows))
+            let first = listFirst(selected: state.directorySelection, count: state.directoryEntries.count, rows: rows)
             for (row, i) in (first..<min(state.directoryEntries.count, first + rows)).enumerated() {
                 let e = state.directoryEntries[i]
                 let text = (i == state.directorySelection ? "> " : "  ") + e.name + (e.isDirectory ? "/" : e.isCheckpoint ? " (compare)" : "")
@@ -98,6 +98,35 @@ enum ImagePanel: ExplorerPanel {
             }
         }
         return g
+    }
+}
+
+extension ImagePanel {
+    static func list(_ state: ExplorerState, _ input: PanelInput) -> (items: [String], selected: Int)? {
+        state.source == .directory ? (state.directoryEntries.map(\.name), state.directorySelection) : nil
+    }
+
+    static func select(_ index: Int, _ state: inout ExplorerState, _ input: PanelInput) -> Effect {
+        state.directorySelection = index
+        return .redraw
+    }
+
+    static func listWindow(_ state: ExplorerState, _ ctx: FrameContext, height: Int) -> (row: Int, first: Int)? {
+        guard state.source == .directory else { return nil }
+        return (2, listFirst(selected: state.directorySelection, count: state.directoryEntries.count, rows: height - 2))
+    }
+
+    static func explanation(_ state: ExplorerState, _ ctx: FrameContext) -> [String] {
+        guard let image = ctx.image else { return ["No image yet: s picks a source (demo images, Fashion-MNIST, a directory)."] }
+        let channels = image.pixels.count / max(1, image.previewHeight * image.previewWidth)
+        var lines: [String] = []
+        if let a = ctx.analysis {
+            let truth = image.label.map { a.classNames[a.snn.top1].lowercased() == $0.lowercased() ? " (correct)" : " (true label: \($0))" } ?? ""
+            lines.append("The spiking model reads it as '\(a.classNames[a.snn.top1])'\(truth)" + (a.ann.map { "; its ANN twin as '\(a.classNames[$0.top1])'." } ?? "."))
+        }
+        lines.append("Input \(channels)x\(image.previewHeight)x\(image.previewWidth) (C x H x W), fed as real values to the first convolution at every time step (direct encoding): the spiking encoder's only MACs.")
+        lines.append("Everything after it is binary spikes: each layer of LIF neurons turns its input current into spikes over T time steps.")
+        return lines
     }
 }
 

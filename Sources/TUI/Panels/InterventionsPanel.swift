@@ -256,3 +256,14 @@ extension ExplorerState {
         }
     }
 }
+
+extension InterventionsPanel {
+    static func explanation(_ state: ExplorerState, _ ctx: FrameContext) -> [String] {
+        var lines = ["An intervention changes the spiking forward pass: silence neurons (S = 0), force them (S = 1), scale the threshold V_th, or stop after t steps. The unmodified model runs beside it, so every panel shows the change."]
+        lines.append("The lesion view (L) silences each layer and attention head alone and ranks them by the drop in the top class's probability: which parts the answer depends on.")
+        if let a = ctx.analysis, let b = a.baseline {
+            lines.append("Now: \(terminalSafe(a.interventions.summary)); SNN top-1 '\(a.classNames[a.snn.top1])' (was '\(a.classNames[b.snn.top1])').")
+        }
+        return lines
+    }
+}

@@ -30,8 +30,8 @@ enum PromptsPanel: ExplorerPanel {
         let selected = min(max(0, items.count - 1), state.editingTemplates ? state.selectedTemplate : state.selectedClass)
         g.put(fit("\(header) \(selected + 1)/\(items.count)   ensembling \(state.ensemble ? "on" : "off") (t)", width), x: 0, y: y, role: .accent)
         y += 1
-        let listHeight = max(1, height - y - (state.editBuffer != nil ? 2 : 0) - (state.editingTemplates ? 0 : 1))
-        let first = max(0, min(selected - listHeight / 2, items.count - listHeight))
+        let listHeight = Self.listHeight(state, height: height)
+        let first = listFirst(selected: selected, count: items.count, rows: listHeight)
         for i in first..<min(items.count, first + listHeight) {
             // Worst case over the templates in use: a class prompt is filled into each template.
             let worst = worstTokens(state, ctx, item: items[i])
@@ -67,6 +67,36 @@ enum PromptsPanel: ExplorerPanel {
 }
 
 extension PromptsPanel {
+    /// Rows of the class or template list in a panel inside `height` rows tall.
+    static func listHeight(_ state: ExplorerState, height: Int) -> Int {
+        max(1, height - 1 - (state.editBuffer != nil ? 2 : 0) - (state.editingTemplates ? 0 : 1))
+    }
+
+    static func list(_ state: ExplorerState, _ input: PanelInput) -> (items: [String], selected: Int)? {
+        state.editingTemplates ? (state.templates, state.selectedTemplate) : (state.classNames, state.selectedClass)
+    }
+
+    static func select(_ index: Int, _ state: inout ExplorerState, _ input: PanelInput) -> Effect {
+        if state.editingTemplates { state.selectedTemplate = index } else { state.selectedClass = index }
+        return .redraw
+    }
+
+    static func listWindow(_ state: ExplorerState, _ ctx: FrameContext, height: Int) -> (row: Int, first: Int)? {
+        let (items, selected) = state.editingTemplates ? (state.templates, state.selectedTemplate) : (state.classNames, state.selectedClass)
+        return (1, listFirst(selected: min(max(0, items.count - 1), selected), count: items.count, rows: listHeight(state, height: height)))
+    }
+
+    static func explanation(_ state: ExplorerState, _ ctx: FrameContext) -> [String] {
+        let m = state.ensemble ? state.templates.count : 1
+        var lines: [String] = []
+        if let a = ctx.analysis {
+            lines.append("Top-1 now: '\(a.classNames[a.snn.top1])' (p \(String(format: "%.2f", a.snn.probabilities[a.snn.top1]))) of K = \(state.classNames.count) classes x M = \(m) template\(m == 1 ? "" : "s") = \(state.classNames.count * m) prompts (at most L = \(ctx.contextLength) tokens each).")
+        }
+        lines.append("Zero-shot: the spiking text encoder reads every prompt; a class's prompt embeddings are averaged into one class embedding, so any text can be a class, trained on or not.")
+        lines.append("The image is scored against each class by cosine similarity x logit scale, then softmax.")
+        return lines
+    }
+
     /// Token use of the longest prompt `item` takes part in: a class prompt filled into each template in use, or a
     /// template filled with each class prompt.
     static func worstTokens(_ state: ExplorerState, _ ctx: FrameContext, item: String) -> PromptTokens {

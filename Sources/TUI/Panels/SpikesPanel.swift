@@ -50,6 +50,9 @@ enum SpikesPanel: ExplorerPanel {
         let itemName = isText ? "prompt \(item + 1)/\(a.prompts.count) (n/N): \(a.prompts.indices.contains(item) ? a.prompts[item].text : "")" : "image"
         g.put(fit("step \(state.step + 1)/\(steps) (\(play))  view: \(state.spikeView.rawValue)  \(itemName)", width), x: 0, y: 1, role: .dim)
         let bodyH = height - 2
+        // Per-neuron statistics of the traced neuron (+/-), the numbers a student reads off one raster row.
+        let traced = min(state.traceNeuron, max(0, layer.neuronsPerItem - 1))
+        let stats = "neuron \(traced) (+/-): " + neuronStats(layer, item: item, neuron: traced).summary
         switch state.spikeView {
         case .raster:
             let n = layer.neuronsPerItem
@@ -59,8 +62,9 @@ enum SpikesPanel: ExplorerPanel {
                 for t in 0..<steps { for (i, s) in layer.spikes(step: t, item: item).enumerated() { counts[i] += Int(s) } }
                 order.sort { counts[$0] > counts[$1] || (counts[$0] == counts[$1] && $0 < $1) }
             }
+            g.put(fit(stats, width), x: 0, y: 2, role: .dim)
             let dotsY = state.glyphs.dotsPerCell.y
-            let shown = min(n - min(state.neuronOffset, n), (bodyH - 1) * dotsY)
+            let shown = min(n - min(state.neuronOffset, n), max(0, bodyH - 2) * dotsY)
             var spikes = [UInt8](repeating: 0, count: steps * shown)
             for t in 0..<steps {
                 let s = layer.spikes(step: t, item: item)
@@ -68,7 +72,7 @@ enum SpikesPanel: ExplorerPanel {
             }
             let rasterW = min(width, 5 + min(24, (width - 5) / steps) * steps)
             let raster = SpikeRaster(spikes: spikes, steps: steps, neurons: shown)
-            g.blit(raster.render(width: rasterW, height: bodyH - 1, glyphs: state.glyphs), x: 0, y: 2)
+            g.blit(raster.render(width: rasterW, height: bodyH - 2, glyphs: state.glyphs), x: 0, y: 3)
             // Mark the current time step under its columns.
             let cols = (rasterW - 5)
             let perStep = max(1, cols / steps)
@@ -127,10 +131,49 @@ enum SpikesPanel: ExplorerPanel {
             }
             let fired = (0..<steps).map { t in let s = layer.spikes(step: t, item: item); return s[s.startIndex + neuron] != 0 }
             g.put(fit("neuron \(neuron) (+/-): h[t] " + trace.map { String(format: "%.3f", $0) }.joined(separator: " ") + "  threshold \(layer.threshold)", width), x: 0, y: 2)
-            g.blit(MembraneTrace(values: trace, threshold: layer.threshold, spikes: fired).render(width: min(width, 60), height: bodyH - 2), x: 0, y: 3)
+            g.put(fit(String(stats.drop { $0 != ":" }.dropFirst(2)), width), x: 0, y: 3, role: .dim)
+            g.blit(MembraneTrace(values: trace, threshold: layer.threshold, spikes: fired).render(width: min(width, 60), height: bodyH - 3), x: 0, y: 4)
             g.put(fit("t = 1..\(steps) across  o h[t]  * spike (h >= threshold, then reset)  - threshold", width), x: 0, y: height - 1, role: .dim)
         }
         return g
+    }
+
+    /// Spike count, firing rate, first-spike time and inter-spike intervals of `neuron` of batch item `item`.
+    static func neuronStats(_ layer: LayerRecording, item: Int, neuron: Int) -> NeuronStats {
+        let times = (0..<layer.steps).filter { t in let s = layer.spikes(step: t, item: item); return s[s.startIndex + neuron] != 0 }
+        return NeuronStats(steps: layer.steps, spikeTimes: times)
+    }
+
+    static func list(_ state: ExplorerState, _ input: PanelInput) -> (items: [String], selected: Int)? {
+        input.layerNames.isEmpty ? nil : (input.layerNames, state.layerIndex)
+    }
+
+    static func select(_ index: Int, _ state: inout ExplorerState, _ input: PanelInput) -> Effect {
+        state.layerIndex = index
+        state.neuronOffset = 0
+        state.traceNeuron = 0
+        return state.traceEffect
+    }
+
+    static func explanation(_ state: ExplorerState, _ ctx: FrameContext) -> [String] {
+        guard let a = ctx.analysis, !ctx.layerNames.isEmpty else { return ["Spikes of one layer of LIF neurons, once an analysis is ready."] }
+        let name = ctx.layerNames[min(state.layerIndex, ctx.layerNames.count - 1)]
+        guard let layer = a.visionRecording[name] ?? a.textRecording[name] else { return [] }
+        let item = a.textRecording[name] != nil ? min(state.textPrompt, max(0, layer.batch - 1)) : 0
+        let spec = ctx.graphs.lazy.compactMap { $0[name]?.neuron }.first
+        let tau = spec.map { String(format: "%g", $0.tau) } ?? "2", vth = spec.map { String(format: "%g", $0.vThreshold) } ?? "\(layer.threshold)"
+        let vreset = spec.map { String(format: "%g", $0.vReset) } ?? "0"
+        let neuron = min(state.traceNeuron, max(0, layer.neuronsPerItem - 1))
+        let stats = neuronStats(layer, item: item, neuron: neuron)
+        var lif = "LIF neuron: H[t] = V[t-1] + (X[t] - (V[t-1] - V_reset)) / tau; spike S[t] = 1 when H[t] >= V_th, then V[t] = V_reset (tau = \(tau), V_th = \(vth), V_reset = \(vreset))."
+        if let trace = layer.membrane[item * layer.neuronsPerItem + neuron] {
+            lif += " Neuron \(neuron): H = " + trace.map { String(format: "%.2f", $0) }.joined(separator: ", ") + "; " + stats.summary + "."
+        } else {
+            lif += " Neuron \(neuron): " + stats.summary + "."
+        }
+        return [lif,
+                "Raster: neurons in rows, time steps in columns, a dot per spike. Firing rate = spikes / (neurons x T) = \(String(format: "%.1f%%", layer.firingRate(item: item) * 100)) here (\(layer.neuronsPerItem) neurons, T = \(layer.steps)).",
+                "Every spike costs one accumulate (AC) per synapse it reaches; silent neurons cost nothing: that is where the energy saving comes from."]
     }
 
     /// `(grid height, grid width, channels)` for layers laid out over a spatial grid.
@@ -145,14 +188,32 @@ enum SpikesPanel: ExplorerPanel {
     }
 }
 
+/// What one neuron did over the T time steps (Spikes panel, presenter mode).
+struct NeuronStats: Equatable {
+    var steps: Int
+    /// Time steps (0-based) at which it spiked.
+    var spikeTimes: [Int]
+    var count: Int { spikeTimes.count }
+    var rate: Double { Double(count) / Double(max(1, steps)) }
+    /// Inter-spike intervals in time steps.
+    var intervals: [Int] { zip(spikeTimes.dropFirst(), spikeTimes).map { $0 - $1 } }
+    /// `3/4 steps spiked (rate 0.75), first at t=1, ISI 1 2` (t counted from 1 as in the panels).
+    var summary: String {
+        var s = "\(count)/\(steps) steps spiked (rate \(String(format: "%.2f", rate)))"
+        if let first = spikeTimes.first { s += ", first at t=\(first + 1)" } else { s += ", silent" }
+        if count >= 2 { s += ", ISI " + intervals.map(String.init).joined(separator: " ") }
+        return s
+    }
+}
+
 extension ExplorerState {
     mutating func handleSpikes(_ key: Key, layers: Int, steps: Int, neurons: Int, prompts: Int) -> Effect {
         let p = max(1, prompts)
         switch key {
-        case .char("n"): textPrompt = (min(textPrompt, p - 1) + 1) % p; return .recomputeIfMembrane(spikeView)
-        case .char("N"): textPrompt = (min(textPrompt, p - 1) + p - 1) % p; return .recomputeIfMembrane(spikeView)
-        case .char("]"), .char("l"): layerIndex = min(layers - 1, layerIndex + 1); neuronOffset = 0; traceNeuron = 0; return .recomputeIfMembrane(spikeView)
-        case .char("["), .char("h"): layerIndex = max(0, layerIndex - 1); neuronOffset = 0; traceNeuron = 0; return .recomputeIfMembrane(spikeView)
+        case .char("n"): textPrompt = (min(textPrompt, p - 1) + 1) % p; return traceEffect
+        case .char("N"): textPrompt = (min(textPrompt, p - 1) + p - 1) % p; return traceEffect
+        case .char("]"), .char("l"): layerIndex = min(layers - 1, layerIndex + 1); neuronOffset = 0; traceNeuron = 0; return traceEffect
+        case .char("["), .char("h"): layerIndex = max(0, layerIndex - 1); neuronOffset = 0; traceNeuron = 0; return traceEffect
         case .char("."), .right: step = (step + 1) % max(1, steps); return .redraw
         case .char(","), .left: step = (step + max(1, steps) - 1) % max(1, steps); return .redraw
         case .char(" "), .char("p"): playing.toggle(); return .redraw
@@ -164,8 +225,8 @@ extension ExplorerState {
         case .char("v"):
             spikeView = SpikeView.allCases[(SpikeView.allCases.firstIndex(of: spikeView)! + 1) % SpikeView.allCases.count]
             return spikeView == .membrane ? .recompute : .redraw
-        case .char("+"), .char("="): traceNeuron = min(max(0, neurons - 1), traceNeuron + 1); return .recomputeIfMembrane(spikeView)
-        case .char("-"): traceNeuron = max(0, traceNeuron - 1); return .recomputeIfMembrane(spikeView)
+        case .char("+"), .char("="): traceNeuron = min(max(0, neurons - 1), traceNeuron + 1); return traceEffect
+        case .char("-"): traceNeuron = max(0, traceNeuron - 1); return traceEffect
         default: return .none
         }
     }
