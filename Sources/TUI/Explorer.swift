@@ -146,6 +146,8 @@ public final class Explorer {
     public var cardCheckpoint: (path: String, provenance: JSONValue?, logitScale: Double)?
     /// The folder `C` writes cards into (`spikeclip-card-N`, the first N free).
     public var cardFolder = FileManager.default.currentDirectoryPath
+    /// While replaying: the card number the record names (the replay writes into a temporary folder).
+    var replayCardNumber: Int?
 
     public init(provider: AnalysisProvider, catalog: ImageCatalog, state: ExplorerState, checkpointName: String) {
         self.provider = provider
@@ -347,7 +349,7 @@ public final class Explorer {
             recompute()
         case .writeCard:
             let fm = FileManager.default
-            let n = (1...10_000).first { !fm.fileExists(atPath: (cardFolder as NSString).appendingPathComponent("spikeclip-card-\($0)")) } ?? 10_001
+            let n = replayCardNumber ?? (1...10_000).first { !fm.fileExists(atPath: (cardFolder as NSString).appendingPathComponent("spikeclip-card-\($0)")) } ?? 10_001
             let dir = (cardFolder as NSString).appendingPathComponent("spikeclip-card-\(n)")
             do {
                 try writeCard(to: dir, force: false)
@@ -564,6 +566,13 @@ public final class Explorer {
     /// given) and returns the frame after each, settled as when it was recorded.
     public func replay(_ events: [SessionRecord.Event], size: (width: Int, height: Int)?) -> [CellGrid] {
         showTimings = false
+        // Probe cards (`C`) go to a temporary folder, under the numbers the record shows: a replay writes nothing
+        // where it runs.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spikeclip-replay-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let savedFolder = cardFolder
+        cardFolder = folder
+        defer { cardFolder = savedFolder; try? FileManager.default.removeItem(atPath: folder) }
         settle()
         var frames: [CellGrid] = []
         for e in events {
@@ -573,6 +582,7 @@ public final class Explorer {
             case "tick": advancePlay()
             default:
                 guard let key = Key(name: e.input) else { continue }  // checked by SessionRecord.read
+                replayCardNumber = e.changed["message"]?.firstMatch(of: /wrote probe card spikeclip-card-([0-9]+)\//).flatMap { Int($0.1) }
                 if !handle(key) { return frames }
                 settle()
             }

@@ -295,12 +295,12 @@ final class TeachingTests: XCTestCase {
     func testRecordedSessionReplaysToIdenticalFrames() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("session-\(UUID().uuidString).jsonl").path
         let keys: [Key] = [
-            .char("j"), .char("j"), .char("a"), .char("w"), .char("o"), .char("o"), .char("l"), .enter, .char("t"), .tab,
+            .char("j"), .char("j"), .char("a"), .char("5"), .char(" "), .char("6"), .char("7"), .enter, .char("t"), .tab,
             .char("n"), .char("n"), .char("p"), .char("3"), .char("]"), .char("]"), .char("."), .char("v"), .char("v"), .char("+"),
             .char("o"), .char("4"), .char("c"), .char("b"), .char("5"), .char("u"), .char("6"), .char("Z"), .char("."), .char(","),
             .char("Z"), .char("3"), .char("x"), .char("7"), .char(" "), .char(" "), .char("d"), .char("1"), .char("/"), .char("c"),
             .char("o"), .enter, .char("n"), .escape, .char("M"), .mouse(MouseEvent(x: 30, y: 0, kind: .press)), .char("g"), .char("?"), .char("j"), .char("x"),
-            .char("z"), .char("3"), .char("["), .char("o"), .char("j"), .char("k"), .char("4"), .char("c"), .resize, .char("2"),
+            .char("z"), .char("3"), .char("["), .char("o"), .char("j"), .char("C"), .char("4"), .char("c"), .resize, .char("2"),
         ]
         XCTAssertEqual(keys.count, 60)
         let e = try makeExplorer(glyphs: .braille)
@@ -308,6 +308,9 @@ final class TeachingTests: XCTestCase {
             checkpoint: fixtureCheckpoint, checkpointSHA256: try sha256Hex(path: fixtureCheckpoint), assets: assetsDir, prompts: nil, templates: nil,
             compare: nil, glyphs: "braille", directory: e.state.directory, presenting: false, mouse: false, keys: [:], note: nil)
         e.recorder = try SessionRecorder(path: path, header: header)
+        let cards = FileManager.default.temporaryDirectory.appendingPathComponent("cards-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: cards + "/spikeclip-card-1", withIntermediateDirectories: true)
+        e.cardFolder = cards  // holds card 1 already: the record's card is number 2, and so is the replay's
         let terminal = MemoryTerminal(width: 80, height: 24, keys: keys)
         var resized = false
         e.run(on: terminal, shouldStop: {
@@ -321,8 +324,10 @@ final class TeachingTests: XCTestCase {
         XCTAssertEqual(events.count, 61)
         XCTAssertEqual(events[0].input, "start")
         XCTAssertEqual(events.map(\.input).dropFirst().map { Key(name: $0) }, keys.map { Optional($0) })
-        XCTAssertEqual(events[4].changed["edit"], "w", "the state changes are listed: the edit line after 'a', 'w'")
-        XCTAssertEqual(events[8].changed["classes"]?.hasSuffix("| wool"), true)
+        XCTAssertEqual(events[4].changed["edit"], "5", "the state changes are listed: the edit line after 'a', '5'")
+        XCTAssertEqual(events[8].changed["classes"]?.hasSuffix("| 5 67"), true)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: cards + "/spikeclip-card-2/card.json"), "C wrote a card while recording")
+        XCTAssertTrue(terminal.frames[56].lines.last?.contains("wrote probe card spikeclip-card-2/") == true, terminal.frames[56].lines.last ?? "")
         // The replay: a fresh explorer, the recorded inputs, every frame compared.
         let fresh = try ExplorerSession.make(checkpoint: read.checkpoint, assets: read.assets, glyphs: .braille)
         let frames = fresh.replay(events, size: nil)
@@ -330,6 +335,21 @@ final class TeachingTests: XCTestCase {
         for (i, (recorded, replayed)) in zip(terminal.frames, frames).enumerated() {
             XCTAssertEqual(replayed.lines, recorded.lines, "frame \(i) (\(events[i].input))")
             XCTAssertEqual(SessionRecord.hash(replayed.lines), events[i].frameSHA256)
+        }
+    }
+
+    /// `--slow`: keys are handled at once, frames coalesce (at most one per interval).
+    func testSlowModeCoalescesFrames() throws {
+        for (interval, most) in [(0, 31), (400, 3)] {
+            let e = try makeExplorer()
+            e.minFrameIntervalMS = interval
+            let terminal = MemoryTerminal(width: 80, height: 24, keys: Array(repeating: .char("j"), count: 15) + Array(repeating: .char("k"), count: 15))
+            let start = Date()
+            e.run(on: terminal, shouldStop: { terminal.keys.isEmpty && Date().timeIntervalSince(start) > 0.5 })
+            XCTAssertTrue(terminal.keys.isEmpty, "every key was handled")
+            XCTAssertLessThanOrEqual(terminal.frames.count, most, "interval \(interval) ms")
+            XCTAssertGreaterThanOrEqual(terminal.frames.count, 2)
+            XCTAssertEqual(e.state.selectedClass, 0)
         }
     }
 

@@ -10,6 +10,8 @@ CHECKPOINT="${E2E_CHECKPOINT:-Tests/Fixtures/tiny-default/model.safetensors}"
 SESSION="spikeclip-e2e-$$"
 SOCKET="spikeclip-e2e-$$"
 passed=0; failed=0
+# No user settings file: every start below sees only the config files this script writes (issue 18).
+export XDG_CONFIG_HOME="$(mktemp -d)"
 tm() { tmux -L "$SOCKET" "$@"; }
 screen() { tm capture-pane -t "$SESSION" -p; }
 check() {  # check NAME PATTERN: the screen must contain PATTERN (fixed string) within 10 s
@@ -155,6 +157,73 @@ if [ -f assets/checkpoints/default.safetensors ]; then
     tm send-keys -t "$SESSION" q
     check "q after the lesion view exits" "exit=0"
 fi
+
+# Issue 18: a config file (light theme, mouse on, remap w -> Tab), mouse clicks and the wheel, presenter mode,
+# / search, recording the session and replaying it, --plain.
+CFG="$(mktemp -d)"; REC="$CFG/session.jsonl"; mkdir -p "$CFG/spikeclip"
+printf 'theme = "light"\nmouse = true\n[keys]\nw = "tab"\n' > "$CFG/spikeclip/config.toml"
+click() {  # click X Y [BUTTON]: an X10 mouse report (button 0 press, 64 wheel up, 65 wheel down), then the release
+    local b="${3:-0}"
+    tm send-keys -t "$SESSION" -l "$(printf '\033[M%b%b%b' "\\$(printf '%03o' $((32 + b)))" "\\$(printf '%03o' $((33 + $1)))" "\\$(printf '%03o' $((33 + $2)))")"
+    [ "$b" -ge 64 ] || tm send-keys -t "$SESSION" -l "$(printf '\033[M#%b%b' "\\$(printf '%03o' $((33 + $1)))" "\\$(printf '%03o' $((33 + $2)))")"
+}
+column_of() { screen | head -1 | "${PY:-python3}" -c 'import sys; print(sys.stdin.read().index(sys.argv[1]))' "$1"; }
+tm send-keys -t "$SESSION" "clear; XDG_CONFIG_HOME=$CFG LANG=C.UTF-8 $BIN --checkpoint $CHECKPOINT --record $REC; echo exit=\$?" Enter
+check "config: starts with the settings file" "[1 Prompts]"
+if tm capture-pane -t "$SESSION" -p -e | grep -qE '\[(([0-9]+;)*)(47|107|48;5;15)m'; then
+    passed=$((passed + 1)); echo "ok   config: the light theme paints a white background"
+else
+    failed=$((failed + 1)); echo "FAIL config: no white background in the light theme:"; tm capture-pane -t "$SESSION" -p -e | head -3 | cat -v | sed 's/^/     | /'
+fi
+tm send-keys -t "$SESSION" w
+check "config: the remap w acts as Tab" "[2 Image]"
+click "$(column_of ' 4 ')" 0
+check "mouse: a click on tab 4 focuses ANN vs SNN" "[4 ANN vs SNN]"
+click "$(column_of ' 1 ')" 0
+check "mouse: a click on tab 1 focuses Prompts" "[1 Prompts]"
+click 10 5
+check "mouse: a click on the third row selects it" "Class prompts 3/"
+click 10 8 64
+check "mouse: the wheel scrolls the list up" "Class prompts 2/"
+click 10 8 65
+check "mouse: and down" "Class prompts 3/"
+tm send-keys -t "$SESSION" 3 Z
+check "presenter: Z shows the panel explained" "What this shows"
+check "presenter: the large title" "S P I K E S"
+tm send-keys -t "$SESSION" .
+check "presenter: . steps t with a narration line" "t=2/4: "
+tm send-keys -t "$SESSION" Z
+absent "presenter: Z leaves it" "What this shows"
+tm send-keys -t "$SESSION" / a t t n
+check "search: typing finds layers" "/attn_"
+tm send-keys -t "$SESSION" Enter
+check "search: Enter keeps the first match" "match 1/"
+tm send-keys -t "$SESSION" n
+check "search: n steps to the next match" "match 2/"
+tm send-keys -t "$SESSION" C
+check "C writes a probe card" "wrote probe card spikeclip-card-"
+card="$(screen | grep -o 'spikeclip-card-[0-9]*' | head -1)"
+tm send-keys -t "$SESSION" q
+check "q quits the recorded session" "exit=0"
+if [ -n "$card" ] && [ -f "$card/card.json" ] && [ -f "$card/raster.png" ] && [ -f "$card/spatial.svg" ]; then
+    passed=$((passed + 1)); echo "ok   the card folder holds card.json, raster.png, spatial.svg"
+else
+    failed=$((failed + 1)); echo "FAIL no complete card folder '$card'"
+fi
+[ -n "$card" ] && rm -rf "$card"
+tm send-keys -t "$SESSION" "clear; $BIN replay $REC --quiet; echo exit=\$?" Enter
+check "replay: every recorded frame is reproduced" "frames identical to the record"
+check "replay: exits 0" "exit=0"
+printf 'theme = "blue"\n' > "$CFG/spikeclip/config.toml"
+tm send-keys -t "$SESSION" "clear; XDG_CONFIG_HOME=$CFG $BIN --checkpoint $CHECKPOINT; echo exit=\$?" Enter
+check "a bad config file: one line naming the file and the key" "spikeclip/config.toml: theme: expected one of dark"
+check "a bad config file: exit 1" "exit=1"
+tm send-keys -t "$SESSION" "clear; XDG_CONFIG_HOME=$CFG LANG=C.UTF-8 $BIN --checkpoint $CHECKPOINT --no-config; echo exit=\$?" Enter
+check "--no-config starts with the defaults" "[1 Prompts]"
+tm send-keys -t "$SESSION" q
+check "--no-config quits" "exit=0"
+tm send-keys -t "$SESSION" "clear; printf '3]' | $BIN --plain --checkpoint $CHECKPOINT | tail -1; echo exit=\$?" Enter
+check "--plain: one line per change" "[Spikes] | 2/13 vision.patch_embed.block2_lif"
 
 # The terminal going away (SSH dropped, tmux killed): the explorer gets SIGHUP and must exit, not linger.
 tm new-session -d -s hup -x 80 -y 24 "exec env LANG=C.UTF-8 $BIN --checkpoint $CHECKPOINT"

@@ -18,7 +18,9 @@ import locale
 import os
 import random
 import shlex
+import shutil
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -32,6 +34,8 @@ KEYS = [
     ("n", 4), ("N", 2), ("p", 2), ("P", 1), ("s", 2), ("c", 1), ("u", 1), ("t", 1), ("m", 1), ("g", 1), ("?", 1),
     ("Escape", 2), ("BSpace", 1), ("Enter", 2), ("Up", 1), ("Down", 1), ("Left", 1), ("Right", 1), ("PPage", 1),
     ("NPage", 1), ("Home", 1), ("End", 1), ("i", 1), ("d", 3), ("a", 2), ("e", 1),
+    # Issue 18: presenter mode, search, mouse on/off, zoom, probe cards (written into the soak's own folder).
+    ("Z", 1), ("/", 1), ("M", 1), ("z", 1), ("C", 1), ("7", 1),
 ]
 WORDS = ["coat", "ankle boot", "a photo of a sneaker", "東京タワー", "👨‍👩‍👧 family", "🇯🇵", "café crème", "ｆｕｌｌ",
          "שלום", "\u202eevil", "x" * 40, "sandal"]
@@ -76,7 +80,9 @@ def sane(screen: str, width: int, height: int) -> str | None:
         return None if "Terminal too small" in screen else "no too-small notice below 60x16"
     if "q:quit" not in lines[0] and "?:help" not in lines[0]:
         return f"tab bar missing: {lines[0]!r}"
-    for i in range(1, height - 1):
+    # Presenter mode: row 1 is the large title, the panel and the explanation boxes follow.
+    first = 2 if "What this shows" in screen and " panel " in lines[1] else 1
+    for i in range(first, height - 1):
         line = lines[i]
         if not line or line[0] not in "┌│└+|" or display_width(line) != width or line[-1] not in "┐│┘+|":
             return f"row {i} lost a panel border: {line!r}"
@@ -95,8 +101,10 @@ def main() -> int:
     tm = Tmux(f"spikeclip-soak-{os.getpid()}")
     names = [k for k, _ in KEYS]
     weights = [w for _, w in KEYS]
-    command = (f"exec env LANG=C.UTF-8 TERM=tmux-256color {shlex.quote(os.path.abspath(args.binary))} "
-               f"--checkpoint {shlex.quote(args.checkpoint)}")
+    # In a folder of its own: `C` writes probe cards into the working directory.
+    workdir = tempfile.mkdtemp(prefix="spikeclip-soak-")
+    command = (f"cd {shlex.quote(workdir)} && exec env LANG=C.UTF-8 TERM=tmux-256color XDG_CONFIG_HOME={shlex.quote(workdir)} "
+               f"{shlex.quote(os.path.abspath(args.binary))} --checkpoint {shlex.quote(os.path.abspath(args.checkpoint))}")
     width, height = 80, 24
     tm("new-session", "-d", "-s", "soak", "-x", str(width), "-y", str(height), command)
     tm("set-option", "-t", "soak", "status", "off")
@@ -165,6 +173,9 @@ def main() -> int:
             rss_end = rss
     finally:
         tm("kill-server", check=False)
+        cards = len([d for d in os.listdir(workdir) if d.startswith("spikeclip-card-")])
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"soak: {cards} probe cards written by C")
     growth = (rss_end - rss_start) / rss_start * 100 if rss_start else float("nan")
     print(f"soak: {args.seconds:.0f} s, seed {args.seed}: {keys} keys in {bursts} bursts, {resizes} resizes, "
           f"{insane} insane frames, {crashes} crashes; RSS after warm-up {rss_start / 1024:.1f} MiB, "
