@@ -19,8 +19,8 @@ struct SpikeCLIPCommand: ParsableCommand {
             Exit codes: 0 ok, 1 runtime error (one line 'error: ...' on stderr), 2 usage error.
             """,
         version: "spikeclip \(spikeclipVersion)",
-        subcommands: [Explore.self, Snapshot.self, Replay.self, Card.self, Classify.self, Eval.self, Sweep.self, RasterCommand.self, EnergyCommand.self,
-                      Inspect.self, Tokenize.self, Embed.self, Demo.self, Bench.self],
+        subcommands: [Explore.self, Snapshot.self, Classify.self, Eval.self, Sweep.self, RasterCommand.self, EnergyCommand.self,
+                      Inspect.self, Tokenize.self, Embed.self, Card.self, Replay.self, Demo.self, Bench.self],
         defaultSubcommand: Explore.self)
 
     /// Parses and runs, mapping errors to the documented exit codes: 0 ok (help and version included), 1 runtime
