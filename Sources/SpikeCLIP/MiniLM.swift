@@ -196,14 +196,24 @@ public struct MiniLMTextEncoder: Sendable {
     /// - Returns: `[B, L, D]`.
     public func inputEmbeddings(tokenIds: [Int], batch: Int) -> [Float] {
         precondition(batch > 0 && tokenIds.count % batch == 0, "tokenIds must be [B, L]")
-        let length = tokenIds.count / batch, d = config.hiddenSize
-        precondition(length <= config.maxPositionEmbeddings, "L = \(length) exceeds max_position_embeddings")
+        return inputEmbeddings(tokenIds: tokenIds, lengths: [Int](repeating: tokenIds.count / batch, count: batch))
+    }
+
+    /// Input embeddings of items packed one after another: item `b` is `lengths[b]` tokens, positions from 0.
+    func inputEmbeddings(tokenIds: [Int], lengths: [Int]) -> [Float] {
+        precondition(lengths.reduce(0, +) == tokenIds.count, "lengths must add up to the token count")
+        let d = config.hiddenSize
         var x = [Float](repeating: 0, count: tokenIds.count * d)
-        for (row, id) in tokenIds.enumerated() {
-            precondition(id >= 0 && id < config.vocabSize, "token id \(id) outside the vocabulary")
-            let position = row % length
-            for i in 0..<d {
-                x[row * d + i] = wordEmbeddings[id * d + i] + positionEmbeddings[position * d + i] + tokenTypeEmbeddings[i]
+        var row = 0
+        for length in lengths {
+            precondition(length <= config.maxPositionEmbeddings, "L = \(length) exceeds max_position_embeddings")
+            for position in 0..<length {
+                let id = tokenIds[row]
+                precondition(id >= 0 && id < config.vocabSize, "token id \(id) outside the vocabulary")
+                for i in 0..<d {
+                    x[row * d + i] = wordEmbeddings[id * d + i] + positionEmbeddings[position * d + i] + tokenTypeEmbeddings[i]
+                }
+                row += 1
             }
         }
         return layerNorm(x, rows: tokenIds.count, weight: embeddingLayerNorm.weight, bias: embeddingLayerNorm.bias, eps: config.layerNormEps)
@@ -218,45 +228,58 @@ public struct MiniLMTextEncoder: Sendable {
     /// - Returns: `[B, L, D]`.
     public func hiddenStates(tokenIds: [Int], attentionMask: [Int], batch: Int, mode: KernelMode = .blas) -> [Float] {
         precondition(attentionMask.count == tokenIds.count, "attentionMask must be [B, L] like tokenIds")
-        let length = tokenIds.count / batch, d = config.hiddenSize, rows = tokenIds.count
+        let lengths = [Int](repeating: tokenIds.count / batch, count: batch)
+        return encode(inputEmbeddings(tokenIds: tokenIds, batch: batch), lengths: lengths, keyMask: attentionMask, mode: mode)
+    }
+
+    /// The transformer layers over items packed one after another (item `b` is `lengths[b]` rows of `x`); a token
+    /// attends to the tokens of its own item whose `keyMask` is 1 (nil: to all of them).
+    /// - Returns: the hidden states, the same rows as `x`.
+    func encode(_ input: [Float], lengths: [Int], keyMask: [Int]?, mode: KernelMode) -> [Float] {
+        let d = config.hiddenSize, rows = lengths.reduce(0, +)
         let heads = config.numAttentionHeads, headWidth = d / heads
         let scale = Float(1 / Double(headWidth).squareRoot())
-        var x = inputEmbeddings(tokenIds: tokenIds, batch: batch)
-        var scores = [Float](repeating: 0, count: length)
+        var starts: [Int] = [], start = 0
+        for l in lengths { starts.append(start); start += l }
+        var x = input
+        var scores = [Float](repeating: 0, count: max(1, lengths.max() ?? 1))
         for layer in layers {
             let q = layer.query.apply(x, rows: rows, mode: mode, binary: false)
             let k = layer.key.apply(x, rows: rows, mode: mode, binary: false)
             let v = layer.value.apply(x, rows: rows, mode: mode, binary: false)
             var context = [Float](repeating: 0, count: rows * d)
-            for b in 0..<batch {
-                let base = b * length
-                precondition(attentionMask[base..<(base + length)].contains(1), "item \(b) has no unmasked token")
-                for h in 0..<heads {
-                    let offset = h * headWidth
-                    for i in 0..<length {
-                        let qi = (base + i) * d + offset
-                        var maximum = -Float.infinity
-                        for j in 0..<length {
-                            guard attentionMask[base + j] != 0 else { scores[j] = -.infinity; continue }
-                            let kj = (base + j) * d + offset
-                            var dot: Float = 0
-                            for e in 0..<headWidth { dot += q[qi + e] * k[kj + e] }
-                            scores[j] = dot * scale
-                            maximum = max(maximum, scores[j])
-                        }
-                        var sum: Float = 0
-                        for j in 0..<length {
-                            scores[j] = attentionMask[base + j] != 0 ? Float(exp(Double(scores[j] - maximum))) : 0
-                            sum += scores[j]
-                        }
-                        let ci = (base + i) * d + offset
-                        for j in 0..<length where scores[j] != 0 {
-                            let p = scores[j] / sum, vj = (base + j) * d + offset
-                            for e in 0..<headWidth { context[ci + e] += p * v[vj + e] }
+            q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+            context.withUnsafeMutableBufferPointer { cp in scores.withUnsafeMutableBufferPointer { sp in
+                for (b, length) in lengths.enumerated() {
+                    let base = starts[b]
+                    if let keyMask { precondition(keyMask[base..<(base + length)].contains(1), "item \(b) has no unmasked token") }
+                    for h in 0..<heads {
+                        let offset = h * headWidth
+                        for i in 0..<length {
+                            let qi = qp.baseAddress! + (base + i) * d + offset
+                            var maximum = -Float.infinity
+                            for j in 0..<length {
+                                if let keyMask, keyMask[base + j] == 0 { sp[j] = -.infinity; continue }
+                                let kj = kp.baseAddress! + (base + j) * d + offset
+                                var dot: Float = 0
+                                for e in 0..<headWidth { dot += qi[e] * kj[e] }
+                                sp[j] = dot * scale
+                                maximum = max(maximum, sp[j])
+                            }
+                            var sum: Float = 0
+                            for j in 0..<length {
+                                sp[j] = sp[j] == -.infinity ? 0 : Float(exp(Double(sp[j] - maximum)))
+                                sum += sp[j]
+                            }
+                            let ci = cp.baseAddress! + (base + i) * d + offset
+                            for j in 0..<length where sp[j] != 0 {
+                                let p = sp[j] / sum, vj = vp.baseAddress! + (base + j) * d + offset
+                                for e in 0..<headWidth { ci[e] += p * vj[e] }
+                            }
                         }
                     }
                 }
-            }
+            } } } } }
             var attended = layer.attentionOutput.apply(context, rows: rows, mode: mode, binary: false)
             for i in 0..<attended.count { attended[i] += x[i] }
             x = layerNorm(attended, rows: rows, weight: layer.attentionLayerNorm.weight, bias: layer.attentionLayerNorm.bias, eps: config.layerNormEps)
@@ -271,12 +294,33 @@ public struct MiniLMTextEncoder: Sendable {
 
     /// Sentence embeddings: hidden states mean-pooled over the attention mask, then L2-normalised
     /// (sentence-transformers `Pooling(mean)` + `Normalize`).
+    ///
+    /// Items whose mask is real tokens then padding (every tokenizer's output) run packed: only their real tokens, one
+    /// item after another, no padded rows (issue 15: a batch of prompts costs its tokens, not B x L). Padding is
+    /// masked out of attention and pooling, so the result is the padded computation's (to float rounding).
     /// - Parameters: as ``hiddenStates(tokenIds:attentionMask:batch:mode:)``.
     /// - Returns: `[B, D]`, each row of unit length.
     public func forward(tokenIds: [Int], attentionMask: [Int], batch: Int, mode: KernelMode = .blas) -> [Float] {
-        let hidden = hiddenStates(tokenIds: tokenIds, attentionMask: attentionMask, batch: batch, mode: mode)
         let length = tokenIds.count / batch, d = config.hiddenSize
+        precondition(attentionMask.count == tokenIds.count, "attentionMask must be [B, L] like tokenIds")
+        let real = (0..<batch).map { b in attentionMask[(b * length)..<((b + 1) * length)].prefix { $0 != 0 }.count }
+        let prefixMasks = (0..<batch).allSatisfy { b in real[b] > 0 && attentionMask[(b * length + real[b])..<((b + 1) * length)].allSatisfy { $0 == 0 } }
         var pooled = [Float](repeating: 0, count: batch * d)
+        if prefixMasks {
+            let ids = (0..<batch).flatMap { b in tokenIds[(b * length)..<(b * length + real[b])] }
+            let hidden = encode(inputEmbeddings(tokenIds: ids, lengths: real), lengths: real, keyMask: nil, mode: mode)
+            var row = 0
+            for b in 0..<batch {
+                var sum = [Double](repeating: 0, count: d)
+                for _ in 0..<real[b] {
+                    for i in 0..<d { sum[i] += Double(hidden[row * d + i]) }
+                    row += 1
+                }
+                pooled.replaceSubrange((b * d)..<((b + 1) * d), with: l2Normalized(sum.map { Float($0 / Double(real[b])) }))
+            }
+            return pooled
+        }
+        let hidden = hiddenStates(tokenIds: tokenIds, attentionMask: attentionMask, batch: batch, mode: mode)
         for b in 0..<batch {
             var sum = [Double](repeating: 0, count: d)
             var count = 0.0

@@ -111,6 +111,35 @@ final class MiniLMTests: XCTestCase {
         XCTAssertLessThan(cosine64(unmasked, Array(batch[384..<768])), 0.999)
     }
 
+    /// Issue 15: a batch runs packed (real tokens only); the result is the padded computation's: hidden states
+    /// over the full `[B, L]` with the mask, mean-pooled over the mask. A mask that is not real tokens then padding
+    /// takes the padded path.
+    func testPackedBatchEqualsThePaddedComputation() throws {
+        let e = try encoder()
+        let tokenizer = try XCTUnwrap(TokenizerTests.tokenizer)
+        let texts = ["a photo of a sandal.", "an ankle boot", "coat", "a black and white photo of the small pullover."]
+        let encoded = texts.map { tokenizer.encode($0, contextLength: 20) }
+        let ids = encoded.flatMap(\.ids), mask = encoded.flatMap(\.attentionMask)
+        let packed = e.forward(tokenIds: ids, attentionMask: mask, batch: texts.count)
+        let hidden = e.hiddenStates(tokenIds: ids, attentionMask: mask, batch: texts.count)
+        for b in texts.indices {
+            var sum = [Double](repeating: 0, count: 384), n = 0.0
+            for l in 0..<20 where mask[b * 20 + l] == 1 {
+                n += 1
+                for i in 0..<384 { sum[i] += Double(hidden[(b * 20 + l) * 384 + i]) }
+            }
+            let padded = l2Normalized(sum.map { Float($0 / n) })
+            let mine = Array(packed[(b * 384)..<((b + 1) * 384)])
+            let err = zip(mine, padded).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +).squareRoot()
+            XCTAssertLessThan(err, 1e-5, texts[b])
+        }
+        // A mask with a hole (not produced by tokenizers) is honoured as given.
+        var holed = encoded[0].attentionMask
+        holed[1] = 0
+        let odd = e.forward(tokenIds: encoded[0].ids, attentionMask: holed, batch: 1)
+        XCTAssertLessThan(cosine64(odd, Array(packed[0..<384])), 0.99999, "the hole changes the embedding")
+    }
+
     func testTinyModelBareAndPrefixedKeysAgreeAndKernelModesMatch() throws {
         let prefixed = try MiniLMTextEncoder(path: try TinyBert.write("tiny-bert-prefixed.safetensors"))
         let bare = try MiniLMTextEncoder(path: try TinyBert.write("tiny-bert-bare.safetensors", prefix: ""))
