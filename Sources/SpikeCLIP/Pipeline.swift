@@ -171,11 +171,17 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
     public func encodeText(_ prompts: PromptSet, mode: KernelMode = .blas, membrane: [String: [Int]] = [:],
                            interventions: InterventionSet = .none) throws -> TextAnalysis {
         let tokens = try prompts.prompts.map(tokenize)
-        let (flat, recording) = try parts.spikingText.forward(tokenIds: tokens.map(\.ids), mode: mode,
-                                                              options: RecordingOptions(spikes: true, membrane: membrane),
-                                                              interventions: interventions)
-        let dim = config.text.targetDim
-        let rows = (0..<tokens.count).map { Array(flat[($0 * dim)..<(($0 + 1) * dim)]) }
+        let rows: [[Float]], recording: Recording
+        if membrane.isEmpty && interventions.isEmpty {
+            (rows, recording) = try spikingTextCached(tokens.map(\.ids), mode: mode)
+        } else {
+            let (flat, rec) = try parts.spikingText.forward(tokenIds: tokens.map(\.ids), mode: mode,
+                                                            options: RecordingOptions(spikes: true, membrane: membrane),
+                                                            interventions: interventions)
+            let dim = config.text.targetDim
+            rows = (0..<tokens.count).map { Array(flat[($0 * dim)..<(($0 + 1) * dim)]) }
+            recording = rec
+        }
         let scale = Float(config.logitScale), m = prompts.templatesPerClass
         let snn = ZeroShotClassifier(textEmbeddings: rows, templatesPerClass: m, logitScale: scale)
         let annRows = try parts.annText.map { try annEmbeddings(tokens, $0) }
@@ -189,6 +195,53 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
         return TextAnalysis(prompts: prompts, tokens: tokens, snnEmbeddings: rows, annEmbeddings: annRows, recording: recording,
                             snn: snn, ann: ann ?? snn, annTextEncoder: parts.annText?.name ?? "spiking", annTextEnergy: annTextEnergy,
                             textCosines: textCosines, graph: parts.spikingText.graph, steps: interventions.steps)
+    }
+
+    /// One prompt's spiking text result: its embedding and, per text layer, its spikes `[T, n]`.
+    struct SpikingTextRow { var embedding: [Float]; var spikes: [[UInt8]] }
+    private var spikingTextCache: [[Int]: SpikingTextRow] = [:]
+    private var spikingTextCacheMode: KernelMode?
+    /// The text layers' names, per-prompt shapes and thresholds (from the first forward pass).
+    private var spikingTextLayout: [(name: String, itemShape: [Int], threshold: Float)]?
+
+    /// The spiking text encoder over `ids`, encoding only the prompts not cached (issue 15: adding a class prompt
+    /// encodes its M prompts, not all K x M). Prompts are independent in the encoder, so a prompt's embedding and
+    /// spikes do not depend on the others; the recording is assembled in `[T, P, ...]` order as a single pass gives it.
+    private func spikingTextCached(_ ids: [[Int]], mode: KernelMode) throws -> (rows: [[Float]], recording: Recording) {
+        var found: [[Int]: SpikingTextRow] = [:]
+        lock.lock()
+        if spikingTextCacheMode != mode { spikingTextCache = [:]; spikingTextCacheMode = mode }
+        for row in ids { found[row] = spikingTextCache[row] }
+        var layout = spikingTextLayout
+        lock.unlock()
+        var missing: [[Int]] = [], queued = Set<[Int]>()
+        for row in ids where found[row] == nil && queued.insert(row).inserted { missing.append(row) }
+        if !missing.isEmpty {
+            let (flat, rec) = try parts.spikingText.forward(tokenIds: missing, mode: mode, options: RecordingOptions(spikes: true), interventions: .none)
+            let dim = config.text.targetDim
+            layout = rec.layers.map { ($0.name, Array($0.shape.dropFirst(2)), $0.threshold) }
+            for (m, row) in missing.enumerated() {
+                let spikes = rec.layers.map { l -> [UInt8] in (0..<l.steps).flatMap { l.spikes(step: $0, item: m) } }
+                found[row] = SpikingTextRow(embedding: Array(flat[(m * dim)..<((m + 1) * dim)]), spikes: spikes)
+            }
+            lock.lock()
+            spikingTextLayout = layout
+            if spikingTextCache.count + missing.count > Self.annCacheLimit { spikingTextCache = [:] }
+            for row in missing { spikingTextCache[row] = found[row] }
+            lock.unlock()
+        }
+        var recording = Recording()
+        let steps = config.T
+        for (l, spec) in (layout ?? []).enumerated() {
+            let n = spec.itemShape.reduce(1, *)
+            var spikes = [UInt8](repeating: 0, count: steps * ids.count * n)
+            for (p, row) in ids.enumerated() {
+                let own = found[row]!.spikes[l]
+                for t in 0..<steps { spikes.replaceSubrange(((t * ids.count + p) * n)..<((t * ids.count + p + 1) * n), with: own[(t * n)..<((t + 1) * n)]) }
+            }
+            recording.append(LayerRecording(name: spec.name, shape: [steps, ids.count] + spec.itemShape, threshold: spec.threshold, spikes: spikes, membrane: [:]))
+        }
+        return (ids.map { found[$0]!.embedding }, recording)
     }
 
     /// ANN text embeddings, computing only the token rows not cached (one call for all missing rows).

@@ -232,6 +232,13 @@ struct Bench: ParsableCommand {
             }
             try benchTokenizerAndMiniLM(iterations: iterations)
             let explorerCheckpoint = try ExplorerOptions.resolve(checkpoint).path
+            // The explorer's text workload: every class x template of the checkpoint through the spiking text encoder.
+            let bundle = try CheckpointBundle(checkpoint: explorerCheckpoint, assets: ExplorerOptions.resolveAssets("assets"))
+            let prompts = PromptSet(classes: bundle.defaultClasses, templates: bundle.defaultTemplates)
+            let tokens = try prompts.prompts.map { try bundle.parts.tokenizer.tokenize($0, contextLength: bundle.config.text.contextLength).ids }
+            for mode in [KernelMode.blas, .spikeAware] {
+                try measure("spiking text encoder, \(tokens.count) prompts (\(mode.rawValue))") { _ = try bundle.parts.spikingText.forward(tokenIds: tokens, mode: mode, options: RecordingOptions(spikes: true), interventions: .none) }
+            }
             say("explorer on \(explorerCheckpoint):")
             try benchExplorer(checkpoint: explorerCheckpoint, assets: ExplorerOptions.resolveAssets("assets"), iterations: iterations)
             let (_, rec) = try model.vision.forward(pixels: one, batch: 1)

@@ -4,6 +4,35 @@ import XCTest
 
 /// The layer graph, the neuron protocol and the analysis pipeline (issue 12).
 final class PipelineTests: XCTestCase {
+    /// Issue 15: the spiking text side is cached per prompt, so adding a class encodes only its prompts; the result
+    /// (embeddings, every text layer's spikes in `[T, P, ...]` order, energy per prompt) equals one pass over all of
+    /// them in a fresh pipeline. Reordered and repeated prompts too.
+    func testPerPromptTextCacheEqualsOnePass() throws {
+        let checkpoint = fixturePath("tiny-default", "model.safetensors")
+        let assets = URL(fileURLWithPath: checkpoint).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("assets").path
+        let cached = SpikeCLIPPipeline(bundle: try CheckpointBundle(checkpoint: checkpoint, assets: assets))
+        let classes = cached.bundle.defaultClasses, templates = cached.bundle.defaultTemplates
+        _ = try cached.encodeText(PromptSet(classes: classes, templates: templates))
+        let grown = PromptSet(classes: [classes[1]] + classes + ["7 8 9"], templates: templates)
+        let a = try cached.encodeText(grown)
+        let b = try SpikeCLIPPipeline(bundle: cached.bundle).encodeText(grown)
+        XCTAssertEqual(a.snnEmbeddings, b.snnEmbeddings)
+        XCTAssertEqual(a.recording.layers.map(\.name), b.recording.layers.map(\.name))
+        for (x, y) in zip(a.recording.layers, b.recording.layers) {
+            XCTAssertEqual(x.shape, y.shape, x.name)
+            XCTAssertEqual(x.threshold, y.threshold, x.name)
+            XCTAssertEqual(x.spikes, y.spikes, x.name)
+        }
+        for p in grown.prompts.indices { XCTAssertEqual(try a.energy(prompt: p), try b.energy(prompt: p)) }
+        XCTAssertEqual(a.snn.classEmbeddings, b.snn.classEmbeddings)
+        // Membrane requests and interventions bypass the cache and still record what they ask for.
+        let layer = try XCTUnwrap(b.recording.layers.first?.name)
+        let traced = try cached.encodeText(grown, membrane: [layer: [3]])
+        XCTAssertNotNil(traced.recording[layer]?.membrane[3])
+        XCTAssertEqual(traced.snnEmbeddings, b.snnEmbeddings)
+    }
+
     /// The graph is what the forward pass records: every spiking layer, in order, with shape `[T, B] + shape` and its
     /// threshold; energy rows follow the graph (attention as `qk`, `av`).
     func testGraphDescribesTheRecordingAndTheEnergyRows() throws {
