@@ -226,11 +226,7 @@ struct Snapshot: ParsableCommand {
     var keys = ""
 
     /// `--size` as (width, height), nil when malformed.
-    var parsedSize: (width: Int, height: Int)? {
-        let parts = size.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
-        guard parts.count == 2, let w = parts[0], let h = parts[1] else { return nil }
-        return (w, h)
-    }
+    var parsedSize: (width: Int, height: Int)? { parseFrameSize(size) }
 
     func validate() throws {
         guard let s = parsedSize else { throw ValidationError("--size '\(quotedPreview(size))' is not WIDTHxHEIGHT (e.g. 120x40)") }
@@ -282,7 +278,11 @@ struct Replay: ParsableCommand {
     var assets: String?
 
     func validate() throws {
-        if let size, parseSize(size) == nil { throw ValidationError("--size '\(quotedPreview(size))' is not WIDTHxHEIGHT with 1-1000 each (e.g. 80x24)") }
+        if let size {
+            guard let s = parseFrameSize(size), (1...1000).contains(s.width), (1...1000).contains(s.height) else {
+                throw ValidationError("--size '\(quotedPreview(size))' is not WIDTHxHEIGHT with 1-1000 each (e.g. 80x24)")
+            }
+        }
     }
 
     func run() throws {
@@ -311,7 +311,7 @@ struct Replay: ParsableCommand {
                 s.keyMap = keys
             }
             if let note = header.note { explorer.note(note) }
-            let forced = size.flatMap(parseSize)
+            let forced = size.flatMap(parseFrameSize)
             let frames = explorer.replay(events, size: forced)
             var differ: [Int] = []
             for (e, frame) in zip(events, frames) {
@@ -334,11 +334,13 @@ struct Replay: ParsableCommand {
         }
     }
 
-    func parseSize(_ s: String) -> (width: Int, height: Int)? {
-        let parts = s.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
-        guard parts.count == 2, let w = parts[0], let h = parts[1], (1...1000).contains(w), (1...1000).contains(h) else { return nil }
-        return (w, h)
-    }
+}
+
+/// `WIDTHxHEIGHT` (`snapshot --size`, `replay --size`) as numbers, nil when it is not two integers around an `x`.
+func parseFrameSize(_ s: String) -> (width: Int, height: Int)? {
+    let parts = s.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+    guard parts.count == 2, let w = parts[0], let h = parts[1] else { return nil }
+    return (w, h)
 }
 
 /// `spikeclip card`: the probe card of one image against class prompts (the explorer's `C` writes the same).
