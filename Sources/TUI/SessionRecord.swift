@@ -85,6 +85,11 @@ public enum SessionRecord {
     /// Reads and checks a record.
     /// - Throws: ``RecordError``: unreadable, too large, not a session record, an unknown version, a bad line (named).
     public static func read(_ path: String) throws -> (header: Header, events: [Event]) {
+        var isDirectory: ObjCBool = false
+        // Regression (fresh-user trial): a directory crashed the reader (FileHandle raised "Is a directory").
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw RecordError(description: "\(path): " + (isDirectory.boolValue ? "is a directory, not a session record" : "cannot be read"))
+        }
         guard let handle = FileHandle(forReadingAtPath: path) else { throw RecordError(description: "\(path): cannot be read") }
         defer { try? handle.close() }
         let data = handle.readData(ofLength: maxBytes + 1)

@@ -368,6 +368,7 @@ final class TeachingTests: XCTestCase {
             let path = try temporaryFile("r.jsonl", text)
             XCTAssertThrowsError(try SessionRecord.read(path)) { XCTAssertTrue("\($0)".contains(needle), "\($0) lacks \(needle)") }
         }
+        XCTAssertThrowsError(try SessionRecord.read(NSTemporaryDirectory())) { XCTAssertTrue("\($0)".contains("is a directory"), "\($0)") }
         // The recorder never overwrites.
         let existing = try temporaryFile("r.jsonl", "keep")
         let h = SessionRecord.Header(checkpoint: "c", checkpointSHA256: "0", assets: "a", prompts: nil, templates: nil, compare: nil, glyphs: "ascii",
