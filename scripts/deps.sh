@@ -11,8 +11,10 @@ set -euo pipefail
 SPIKECLIP_DEBIAN_BUILD=(libopenblas-dev libpng-dev libjpeg62-turbo-dev libturbojpeg0-dev zlib1g-dev libncurses-dev)
 # Data the explorer and the CLI read at run time: the Fashion-MNIST test set (Image panel source, `spikeclip eval`).
 SPIKECLIP_DEBIAN_RUN=(dataset-fashion-mnist)
-# What only the tests and the training need besides: tmux (end-to-end tests), WordNet (caption synonyms in training).
-SPIKECLIP_DEBIAN_TEST=(tmux wordnet-base)
+# What only the tests and the training need besides: tmux (end-to-end tests), WordNet (caption synonyms in training),
+# the open-vocabulary image-text set (training/spikeclip_training/opendata.py): colour emoji bitmaps, their CLDR
+# names, public-domain clip art.
+SPIKECLIP_DEBIAN_TEST=(tmux wordnet-base fonts-noto-color-emoji unicode-cldr-core openclipart-png)
 
 spikeclip_apt_install() {
     local missing=()

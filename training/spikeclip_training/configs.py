@@ -66,6 +66,12 @@ class TrainConfig:
     eval_batch_size: int = 250
     energy_images: Optional[int] = None        # test images used for the energy estimate (None = all)
     threads: int = 0                           # torch threads per rank (0: cores / local ranks)
+    # data set (trainsets.py): "fashion-mnist" (1x28x28) or "open" (3x32x32, opendata.py)
+    dataset: str = "fashion-mnist"
+    fm_per_epoch: Optional[int] = None         # open: Fashion-MNIST training images per epoch (None: all)
+    pic_repeat: int = 1                        # open: each training pictogram this often per epoch
+    open_limit: Optional[int] = None           # open: first N emoji and N clip-art files only (smoke)
+    default_classes: list = field(default_factory=list)   # open: the checkpoint's default prompts
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -148,4 +154,29 @@ LARGE = TrainConfig(
     eval_batch_size=500,
 )
 
-CONFIGS = {"smoke": SMOKE, "default": DEFAULT, "large": LARGE}
+# The open-vocabulary default (issue 16): Fashion-MNIST + emoji + clip art at 3x32x32, thousands of concepts.
+# Sized so the whole pipeline trains in about an hour on 2 CPU cores (docs/TRAINING.md).
+OPEN_DEFAULT_CLASSES = ["cat", "dog", "bird", "fish", "car", "flower", "tree", "shoe", "apple", "house"]
+OPEN = replace(
+    DEFAULT, name="open", dataset="open",
+    teacher=StageConfig(epochs=14, batch_size=128, lr=2e-3, warmup_epochs=0.5),
+    text_align=StageConfig(epochs=4, batch_size=256, lr=1e-3, weight_decay=0.01, warmup_epochs=0.3),
+    align=StageConfig(epochs=2, batch_size=64, lr=2e-3, warmup_epochs=0.3),
+    finetune=StageConfig(epochs=5, batch_size=64, lr=1e-3, warmup_epochs=0.2),
+    fm_per_epoch=30000, pic_repeat=4,
+    corpus_noun_prompts=30000, corpus_glosses=12000, class_prompt_repeat=10,
+    default_classes=OPEN_DEFAULT_CLASSES, energy_images=2000,
+)
+# The same pipeline on a handful of each source (CI smoke, about a minute).
+OPEN_SMOKE = replace(
+    SMOKE, name="open-smoke", dataset="open", open_limit=40, fm_per_epoch=256, pic_repeat=2,
+    default_classes=OPEN_DEFAULT_CLASSES,
+)
+# The official widths on the open set, for a GPU (same command with --config open-large).
+OPEN_LARGE = replace(
+    LARGE, name="open-large", dataset="open", fm_per_epoch=None, pic_repeat=8,
+    default_classes=OPEN_DEFAULT_CLASSES,
+)
+
+CONFIGS = {"smoke": SMOKE, "default": DEFAULT, "large": LARGE, "open": OPEN, "open-smoke": OPEN_SMOKE,
+           "open-large": OPEN_LARGE}

@@ -155,13 +155,10 @@ def update_provenance(path: Path, res: dict, ann_text: Optional[AnnTextRef]) -> 
     from .export import read_checkpoint_config
     cfg = read_checkpoint_config(path)
     acc = dict(cfg.provenance.get("accuracy", {}))
-    acc["test"] = {k: res[k] for k in ("ann_teacher_acc", "spiking_acc", "ann_teacher_acc_heldout_templates",
-                                       "spiking_acc_heldout_templates") if k in res}
-    for k in list(res):
-        if k.startswith(("ann_teacher_heldout_classes", "spiking_heldout_classes")):
-            acc["test"][k] = res[k]
-    acc["test"]["n"] = res["n_test"]
-    acc["test"]["heldout_templates"] = res["templates"]["heldout"]
+    if "fashion_mnist" in res:                 # the open-vocabulary set (open_eval.py)
+        acc["test"] = open_summary(res)
+    else:
+        acc["test"] = fashion_summary(res)
     cfg.provenance = {**cfg.provenance, "accuracy": acc}
     if ann_text is not None:
         cfg.ann_text = ann_text
@@ -169,3 +166,28 @@ def update_provenance(path: Path, res: dict, ann_text: Optional[AnnTextRef]) -> 
     with safe_open(str(path), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     st_io.write_atomic(path, st_io.serialize(tensors, {**meta, "config": cfg.to_json()}), overwrite=True)
+
+
+def open_summary(res: dict) -> dict:
+    """The headline test numbers of ``open_eval.evaluate_open`` (what the checkpoint's provenance keeps)."""
+    fm, h = res["fashion_mnist"], res["heldout"]
+    out = {"fashion_mnist_canonical": {"spiking": fm["canonical"]["snn"], "ann_teacher": fm["canonical"]["ann"]},
+           "fashion_mnist_synonyms": {k: {"spiking": fm[k]["snn"], "ann_teacher": fm[k]["ann"], "names": fm["lists"][k]}
+                                      for k in fm["lists"] if k != "canonical"},
+           "heldout_concepts": {"concepts": h["concepts"], "pictures": h["pictures"],
+                                "spiking_top1": h["snn"]["top1"], "spiking_top5": h["snn"]["top5"],
+                                "ann_teacher_top1": h["ann"]["top1"], "ann_teacher_top5": h["ann"]["top5"]},
+           "text_heldout_cosine_mean": res["text_heldout_cosine"]["training_templates"]["mean"],
+           "n_fashion_mnist": fm["n"]}
+    return out
+
+
+def fashion_summary(res: dict) -> dict:
+    test = {k: res[k] for k in ("ann_teacher_acc", "spiking_acc", "ann_teacher_acc_heldout_templates",
+                                       "spiking_acc_heldout_templates") if k in res}
+    for k in list(res):
+        if k.startswith(("ann_teacher_heldout_classes", "spiking_heldout_classes")):
+            test[k] = res[k]
+    test["n"] = res["n_test"]
+    test["heldout_templates"] = res["templates"]["heldout"]
+    return test

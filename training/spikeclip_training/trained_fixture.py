@@ -40,15 +40,24 @@ def _margins(layers, prefix: str, item_dim: int = 1) -> tuple[torch.Tensor, int]
 
 
 def write_trained_fixture(ckpt: Path, out: Path, tok: text.Tokenizer, images: int = 2, seed: int = 0,
-                          candidates: int = 400, log: Optional[Callable[[str], None]] = None) -> dict:
-    """Write the golden file for ``ckpt`` to ``out``; returns a summary (chosen images, templates, margins)."""
+                          candidates: int = 400, log: Optional[Callable[[str], None]] = None,
+                          pixels: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None,
+                          source: str = "validation images {} (train-images index 55000 + i)") -> dict:
+    """Write the golden file for ``ckpt`` to ``out``; returns a summary (chosen images, templates, margins).
+
+    Candidates are the first ``candidates`` Fashion-MNIST validation images, or ``pixels`` ``[N, C, H, W]``
+    (preprocessed) with ``labels`` ``[N]`` (the open set's validation views); ``source`` describes them in the
+    metadata (``{}`` is replaced by the chosen indices)."""
     model, cfg = load_checkpoint(ckpt, dtype=torch.float64)
     model.eval()
     layers = lif_layers(model)
     for lif in layers.values():
         lif.record_full_membrane = True
-    x_u8, y = data.load_split("val", candidates)
-    pixels = data.normalize(x_u8).double()                  # F32 values held in float64
+    if pixels is None:
+        x_u8, y = data.load_split("val", candidates)
+        pixels = data.normalize(x_u8).double()              # F32 values held in float64
+    else:
+        pixels, y = pixels.float().double(), labels
     with torch.no_grad():
         model.vision(pixels)
         img_margin, _ = _margins(layers, "vision.")
@@ -104,7 +113,7 @@ def write_trained_fixture(ckpt: Path, out: Path, tok: text.Tokenizer, images: in
             "num_templates": str(len(keep)), "seed": str(seed), "min_threshold_margin": repr(min_margin),
             "min_threshold_margin_scope": "all LIF layers except *.attn_lif (exact dyadic charge, see README)",
             "attn_lif_exact_ties": str(ties), "generator": GENERATOR,
-            "images": "validation images " + ",".join(str(c) for c in chosen) + " (train-images index 55000 + i)",
+            "images": source.format(",".join(str(c) for c in chosen)),
             "templates": "|".join(templates)}
     st_io.write_atomic(out, st_io.serialize(golden, meta), overwrite=True)
     info = {"images": chosen, "labels": [int(y[c]) for c in chosen], "templates_kept": len(keep),
