@@ -101,6 +101,8 @@ struct Eval: ParsableCommand {
             replace the class list, in label order (line i is label i); lines starting with '+' extend it with
             distractor classes that only compete (e.g. '+sock'). A file of only '+' lines extends the default classes.
             Label i counts as correct iff the arg-max is class i.
+            --prompts-file: the same, but each line is a whole free-text prompt ("a knitted sweater with long
+            sleeves") used without templates.
             """)
 
     @OptionGroup var model: ModelOptions
@@ -188,6 +190,9 @@ struct DatasetOptions: ParsableArguments {
     @Option(help: "Prompt templates file, one template with {} per line (default: the checkpoint's templates; CLIP's 18 CIFAR templates for cifar10/cifar100).")
     var templatesFile: String?
 
+    @Option(help: "Free-text class descriptions, one whole prompt per line in label order, used as written (no templates); '+' lines add distractors, as in --classes-file.")
+    var promptsFile: String?
+
     @Option(help: "Folder holding the data set (default for fashion-mnist: \(FashionMNIST.defaultDirectory); required otherwise).")
     var dataDir: String?
 
@@ -206,7 +211,15 @@ struct DatasetOptions: ParsableArguments {
         if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1") } }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
         if let threads { guard threads >= 1 else { throw ValidationError("--threads must be >= 1") } }
+        if promptsFile != nil {
+            guard classesFile == nil, templatesFile == nil else {
+                throw ValidationError("--prompts-file replaces --classes-file and --templates-file; give one of them")
+            }
+        }
     }
+
+    /// The class list file in use: --prompts-file (whole prompts) or --classes-file (names for the templates).
+    var classListFile: String? { promptsFile ?? classesFile }
 
     static let datasets = ["fashion-mnist", "cifar10", "cifar100", "folder"]
 
@@ -240,7 +253,7 @@ struct DatasetOptions: ParsableArguments {
         }
         let labelCount = set.classNames.count
         let isIDs = ctx.bundle.family.kind == ModelFamily.tokenIDs.kind
-        let fileClasses = try classesFile.map(Self.readLines)
+        let fileClasses = try classListFile.map(Self.readLines)
         if isIDs && (fileClasses.map { $0.filter { !$0.hasPrefix("+") }.isEmpty } ?? true) {
             throw UserError(description: "\(ctx.path) takes token ids (tokenizer kind 'ids'): give --classes-file with one token-id list per dataset label")
         }
@@ -248,11 +261,13 @@ struct DatasetOptions: ParsableArguments {
         let defaults = dataset == "fashion-mnist" && c.classes.count >= labelCount ? c.classes
             : set.classNames.map { $0.replacingOccurrences(of: "_", with: " ") }
         let classes = Self.classes(defaults: defaults, file: fileClasses)
-        let labelClasses = classesFile == nil ? labelCount : min(labelCount, classes.count - (fileClasses?.filter { $0.hasPrefix("+") }.count ?? 0))
+        let labelClasses = classListFile == nil ? labelCount : min(labelCount, classes.count - (fileClasses?.filter { $0.hasPrefix("+") }.count ?? 0))
         if labelClasses < labelCount {
             printError("warning: only \(labelClasses) classes map to the \(labelCount) labels; labels \(labelClasses)-\(labelCount - 1) always count as wrong")
         }
-        let templates = try templatesFile.map(Self.readLines) ?? (set is CIFARSet ? CIFARSet.clipTemplates : ctx.defaultTemplates)
+        // A prompts file holds whole prompts: the identity template fills each in as written.
+        let templates = promptsFile != nil ? ["{}"]
+            : try templatesFile.map(Self.readLines) ?? (set is CIFARSet ? CIFARSet.clipTemplates : ctx.defaultTemplates)
         guard !templates.isEmpty else { throw UserError(description: "\(templatesFile ?? "templates"): no templates") }
         guard !classes.isEmpty else { throw UserError(description: "no classes") }
 

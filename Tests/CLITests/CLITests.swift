@@ -423,6 +423,37 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(usage.stderr.contains("--data-dir"), usage.stderr)
     }
 
+    /// `eval --prompts-file` (issue 16): whole free-text prompts, used as written, score exactly as the same
+    /// prompts built from `--classes-file` names and a one-line `--templates-file`; it excludes both options.
+    func testEvalPromptsFileUsesWholePromptsAsWritten() throws {
+        let dir = try temporaryDirectory()
+        let checkpoint = Self.root.appendingPathComponent("assets/checkpoints/default.safetensors").path
+        let names = ["tee", "pants", "sweater", "gown", "overcoat", "flip-flop", "blouse", "running shoe", "handbag", "short boot"]
+        try (["# whole prompts, label order"] + names.map { "a photo of my \($0), seen from the front." } + ["+a photo of a hat."])
+            .joined(separator: "\n").write(toFile: dir + "/prompts.txt", atomically: true, encoding: .utf8)
+        try (names + ["+hat"]).joined(separator: "\n").write(toFile: dir + "/classes.txt", atomically: true, encoding: .utf8)
+        try "a photo of my {}, seen from the front.".write(toFile: dir + "/templates.txt", atomically: true, encoding: .utf8)
+        try "a photo of a {}.".write(toFile: dir + "/hat-template.txt", atomically: true, encoding: .utf8)
+        let prompts = try run(["eval", "--json", "--checkpoint", checkpoint, "--limit", "40", "--prompts-file", dir + "/prompts.txt"])
+        XCTAssertEqual(prompts.status, 0, prompts.stderr)
+        XCTAssertEqual(prompts.json["templates"] as? [String], ["{}"])
+        XCTAssertEqual((prompts.json["classes"] as? [String])?.last, "a photo of a hat.")
+        XCTAssertEqual(prompts.json["label_classes"] as? Int, 10)
+        // The same ten prompts through names + template (the distractor differs in wording, so drop it there).
+        try names.joined(separator: "\n").write(toFile: dir + "/classes.txt", atomically: true, encoding: .utf8)
+        try (names.map { "a photo of my \($0), seen from the front." }).joined(separator: "\n").write(toFile: dir + "/prompts10.txt", atomically: true, encoding: .utf8)
+        let a = try run(["eval", "--json", "--checkpoint", checkpoint, "--limit", "40", "--prompts-file", dir + "/prompts10.txt"])
+        let b = try run(["eval", "--json", "--checkpoint", checkpoint, "--limit", "40", "--classes-file", dir + "/classes.txt", "--templates-file", dir + "/templates.txt"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let sa = try XCTUnwrap(a.json["spiking"] as? [String: Any]), sb = try XCTUnwrap(b.json["spiking"] as? [String: Any])
+        XCTAssertEqual(sa["confusion"] as? [[Int]], sb["confusion"] as? [[Int]])
+        XCTAssertEqual(double(sa["top1"]), double(sb["top1"]))
+        let both = try run(["eval", "--checkpoint", checkpoint, "--prompts-file", dir + "/prompts.txt", "--classes-file", dir + "/classes.txt"])
+        XCTAssertEqual(both.status, 2)
+        XCTAssertTrue(both.stderr.contains("--prompts-file replaces --classes-file"), both.stderr)
+    }
+
     func testEvalOnTokenIDCheckpointNeedsClassesFile() throws {
         let r = try run(["eval", "--checkpoint", Self.fixture, "--limit", "2"])
         XCTAssertEqual(r.status, 1)

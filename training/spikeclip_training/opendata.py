@@ -532,21 +532,63 @@ def load(cache_dir: Path, limit: Optional[int] = None, log=None) -> OpenData:
     return od
 
 
+LICENCES = {
+    "emoji": "Noto Color Emoji, Debian `fonts-noto-color-emoji` (SIL Open Font License 1.1); names and keywords: "
+             "Unicode CLDR, Debian `unicode-cldr-core` (Unicode License v3)",
+    "clipart": "Openclipart, Debian `openclipart-png` (public domain / CC0 1.0)",
+    "fashion-mnist": "Fashion-MNIST, Debian `dataset-fashion-mnist` (MIT, Zalando Research)",
+    "wordnet": "WordNet 3.0, Debian `wordnet-base` (WordNet 3.0 licence, Princeton University)",
+}
+
+
+def card(od: OpenData) -> str:
+    """The data card (markdown): counts per source and split, clip-art counts per top folder, caption examples,
+    what was left out and why, licences. ``python -m spikeclip_training.opendata --card`` prints it."""
+    import collections
+    L = ["| source | concepts seen | concepts held out | pictures train | val | test | held out |",
+         "|---|---|---|---|---|---|---|"]
+    by = collections.Counter((od.concepts[int(c)].source, s) for c, s in zip(od.pictures.concept, od.pictures.split))
+    for src in ("emoji", "clipart"):
+        seen = sum(1 for c in od.concepts if c.source == src and not c.heldout)
+        held = sum(1 for c in od.concepts if c.source == src and c.heldout)
+        L.append(f"| {src} | {seen} | {held} | {by[(src, 'train')]} | {by[(src, 'val')]} | {by[(src, 'test')]} | "
+                 f"{by[(src, 'heldout')]} |")
+    L.append("| fashion-mnist | 10 | 0 | 55 000 | 5 000 | 10 000 | 0 |")
+    L += ["", "Clip art per top-level folder (pictures kept, all splits):", ""]
+    top = collections.Counter(o.split("/")[0] for o, c in zip(od.pictures.origin, od.pictures.concept)
+                              if od.concepts[int(c)].source == "clipart")
+    L.append(", ".join(f"{k} {v}" for k, v in sorted(top.items(), key=lambda kv: -kv[1])))
+    L += ["", "Left out while building: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in od.info["dropped"].items()),
+          "", "Caption examples (a concept's name fills the 8 training templates; these extra captions join its "
+          "class embedding and the text corpus):", ""]
+    shown = 0
+    for c in od.concepts[10:]:
+        if c.captions and not c.heldout and shown < 6 and (shown < 3) == (c.source == "emoji"):
+            L.append(f"- {c.source} `{c.name}`: " + " / ".join(f"\"{x}\"" for x in c.captions[:2]))
+            shown += 1
+    L += ["", "Licences:", ""] + [f"- {k}: {v}" for k, v in LICENCES.items()]
+    return "\n".join(L) + "\n"
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """``python -m spikeclip_training.opendata [--limit N]``: build and print the data card's counts as JSON."""
     import argparse
     import collections
     ap = argparse.ArgumentParser(prog="python -m spikeclip_training.opendata")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--card", action="store_true", help="print the data card (markdown) instead of JSON counts")
     ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "spikeclip" / "opendata")
     args = ap.parse_args(argv)
     od = load(args.cache_dir, args.limit, log=print)
+    if args.card:
+        print(card(od), end="")
+        return 0
     by = collections.Counter()
     for cid, s in zip(od.pictures.concept, od.pictures.split):
         by[(od.concepts[cid].source, s)] += 1
-    card = {"concepts": collections.Counter(c.source + (" held out" if c.heldout else "") for c in od.concepts),
+    counts = {"concepts": collections.Counter(c.source + (" held out" if c.heldout else "") for c in od.concepts),
             "pictures": {f"{a} {b}": n for (a, b), n in sorted(by.items())}, "info": od.info}
-    print(json.dumps(card, indent=1, default=dict))
+    print(json.dumps(counts, indent=1, default=dict))
     return 0
 
 

@@ -796,7 +796,10 @@ def _export_main(run: Run) -> None:
                             "OFL-1.1; names: unicode-cldr-core, Unicode licence) + Openclipart (openclipart-png, "
                             "public domain); docs/TRAINING.md data card") if is_open(run)
                  else "Fashion-MNIST (Debian dataset-fashion-mnist, MIT)",
-                 "splits": "train = train-images[0:55000], val = train-images[55000:60000], test = t10k (evaluate only)",
+                 "splits": ("Fashion-MNIST train = train-images[0:55000], val = [55000:60000], test = t10k; pictograms: "
+                            "held-out concepts, then val/test/train by SHA-256 of the file (opendata.py); test and "
+                            "held-out read by evaluate only") if is_open(run)
+                 else "train = train-images[0:55000], val = train-images[55000:60000], test = t10k (evaluate only)",
                  "n_train": len(image_split(run, "train").y), "n_val": len(val.y),
                  "concepts": k_classes(run), "heldout_concepts": len(class_names(run)) - len(seen),
                  "holdout_classes": cfg.holdout_classes,
