@@ -175,7 +175,7 @@ struct Eval: ParsableCommand {
 /// The data set, classes, templates and batching of a zero-shot evaluation (`eval`, `sweep`).
 struct DatasetOptions: ParsableArguments {
 
-    @Option(help: "Dataset: fashion-mnist, cifar10 or cifar100 (the binary distributions), or folder (one sub-folder of images per class).")
+    @Option(help: "Dataset: fashion-mnist, cifar10 or cifar100 (the binary distributions), folder (one sub-folder of images per class), or open-heldout / open-seen-test (the open-vocabulary default's held-out concepts and held-out pictures of seen concepts, rebuilt from the installed emoji and clip-art packages).")
     var dataset = "fashion-mnist"
 
     @Option(help: "Split: test or train.")
@@ -193,7 +193,7 @@ struct DatasetOptions: ParsableArguments {
     @Option(help: "Free-text class descriptions, one whole prompt per line in label order, used as written (no templates); '+' lines add distractors, as in --classes-file.")
     var promptsFile: String?
 
-    @Option(help: "Folder holding the data set (default for fashion-mnist: \(FashionMNIST.defaultDirectory); required otherwise).")
+    @Option(help: "Folder holding the data set (default for fashion-mnist: \(FashionMNIST.defaultDirectory); for open-*: the folder of sets.json, default assets/open-vocabulary; required otherwise).")
     var dataDir: String?
 
     @Option(help: "Images per forward pass.")
@@ -206,7 +206,7 @@ struct DatasetOptions: ParsableArguments {
         guard Self.datasets.contains(dataset) else {
             throw ValidationError("--dataset '\(quotedPreview(dataset))' is not one of \(Self.datasets.joined(separator: ", "))")
         }
-        guard dataset == "fashion-mnist" || dataDir != nil else { throw ValidationError("--dataset \(dataset) needs --data-dir") }
+        guard dataset == "fashion-mnist" || dataset.hasPrefix("open-") || dataDir != nil else { throw ValidationError("--dataset \(dataset) needs --data-dir") }
         guard split == "test" || split == "train" else { throw ValidationError("--split must be test or train, got '\(split)'") }
         if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1") } }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
@@ -221,7 +221,7 @@ struct DatasetOptions: ParsableArguments {
     /// The class list file in use: --prompts-file (whole prompts) or --classes-file (names for the templates).
     var classListFile: String? { promptsFile ?? classesFile }
 
-    static let datasets = ["fashion-mnist", "cifar10", "cifar100", "folder"]
+    static let datasets = ["fashion-mnist", "cifar10", "cifar100", "folder"] + OpenVocabularySet.sets.map { "open-" + $0 }
 
     /// Reads a list file: trimmed lines, blank and `#` lines dropped.
     static func readLines(_ path: String) throws -> [String] {
@@ -249,6 +249,10 @@ struct DatasetOptions: ParsableArguments {
         case "cifar10": set = try CIFARSet(.cifar10, split: split, directory: dataDir ?? "")
         case "cifar100": set = try CIFARSet(.cifar100, split: split, directory: dataDir ?? "")
         case "folder": set = try ImageFolderSet(directory: dataDir ?? "")
+        case let open where open.hasPrefix("open-"):
+            // --data-dir: the folder holding sets.json (default assets/open-vocabulary, the checkout's manifest).
+            let manifest = dataDir.map { ($0 as NSString).appendingPathComponent("sets.json") } ?? OpenVocabularySet.defaultManifest
+            set = try OpenVocabularySet(set: String(open.dropFirst(5)), manifest: manifest)
         default: set = try FashionMNISTSet(split: split, directory: dataDir ?? FashionMNIST.defaultDirectory)
         }
         let labelCount = set.classNames.count

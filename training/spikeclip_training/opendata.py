@@ -532,6 +532,53 @@ def load(cache_dir: Path, limit: Optional[int] = None, log=None) -> OpenData:
     return od
 
 
+MANIFEST_FORMAT = "spikeclip-open-sets"
+
+
+def manifest(od: OpenData) -> dict:
+    """The evaluation sets as references into the installed packages (no pixels): ``heldout`` (pictures of the
+    held-out concepts; classes = the held-out names) and ``seen-test`` (held-out pictures of seen concepts; classes
+    = every seen name). A picture is ``U+XXXX`` (the emoji font's bitmap of that code point) or a path under
+    :data:`CLIPART_DIR`; the Swift engine rebuilds each view with the same geometry (:func:`to_rgba32`,
+    :func:`on_black`) at run time (``spikeclip eval --dataset open-heldout``)."""
+    sets = {}
+    for key, split, ids in (("heldout", "heldout", od.heldout()), ("seen-test", "test", od.seen())):
+        pos = {c: k for k, c in enumerate(ids)}
+        pics = [{"picture": o, "label": pos[int(c)]}
+                for o, c, s in zip(od.pictures.origin, od.pictures.concept, od.pictures.split) if s == split]
+        sets[key] = {"classes": [od.concepts[i].name for i in ids], "pictures": pics}
+    return {"format": MANIFEST_FORMAT, "version": VERSION, "generator": "python -m spikeclip_training.opendata "
+            "--manifest assets/open-vocabulary/sets.json", "emoji_font": str(EMOJI_FONT), "clipart_dir": str(CLIPART_DIR),
+            "packages": od.info["packages"], "image_size": IMAGE_SIZE, "content_size": CONTENT_SIZE, "sets": sets}
+
+
+def manifest_bytes(od: OpenData) -> bytes:
+    return (json.dumps(manifest(od), indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode()
+
+
+def write_view_fixture(od: OpenData, out: Path, per_source: int = 4) -> list[str]:
+    """``out/<k>.png`` (8-bit RGB, the canonical view) and ``out/pictures.json`` for the first ``per_source`` held-out
+    emoji and clip-art pictures of the manifest: the Swift engine's rebuild from the packages must give these bytes
+    (Tests/SpikeCLIPTests/OpenVocabularySetTests.swift)."""
+    from .image_fixtures import png_bytes
+    from .st_io import write_atomic
+    chosen: list[tuple[str, np.ndarray]] = []
+    for emoji in (True, False):
+        k = 0
+        for o, rgba, s in zip(od.pictures.origin, od.pictures.rgba, od.pictures.split):
+            if s == "heldout" and o.startswith("U+") == emoji and k < per_source:
+                chosen.append((o, on_black(rgba)))
+                k += 1
+    out = Path(out)
+    for i, (_, rgb) in enumerate(chosen):
+        write_atomic(out / f"{i}.png", png_bytes(rgb.astype(np.int64), 2, 8), overwrite=True)
+    write_atomic(out / "pictures.json", (json.dumps({"generator": "python -m spikeclip_training.opendata "
+                                                                  "--view-fixture Tests/Fixtures/open-views",
+                                                     "pictures": [o for o, _ in chosen]}, indent=1) + "\n").encode(),
+                 overwrite=True)
+    return [o for o, _ in chosen]
+
+
 LICENCES = {
     "emoji": "Noto Color Emoji, Debian `fonts-noto-color-emoji` (SIL Open Font License 1.1); names and keywords: "
              "Unicode CLDR, Debian `unicode-cldr-core` (Unicode License v3)",
@@ -577,11 +624,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m spikeclip_training.opendata")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--card", action="store_true", help="print the data card (markdown) instead of JSON counts")
+    ap.add_argument("--manifest", type=Path, help="write the evaluation sets' manifest (JSON) here")
+    ap.add_argument("--view-fixture", type=Path, help="write the Swift geometry fixture (PNGs + pictures.json) here")
     ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "spikeclip" / "opendata")
     args = ap.parse_args(argv)
     od = load(args.cache_dir, args.limit, log=print)
     if args.card:
         print(card(od), end="")
+        return 0
+    if args.view_fixture:
+        print(f"wrote {len(write_view_fixture(od, args.view_fixture))} views to {args.view_fixture}")
+        return 0
+    if args.manifest:
+        from .st_io import write_atomic
+        write_atomic(args.manifest, manifest_bytes(od), overwrite=True)
+        print(f"wrote {args.manifest}", file=__import__("sys").stderr)
         return 0
     by = collections.Counter()
     for cid, s in zip(od.pictures.concept, od.pictures.split):

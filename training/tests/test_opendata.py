@@ -155,3 +155,18 @@ def test_open_smoke_pipeline_end_to_end(tmp_path):
     _, train, val = text_corpus(run)
     f = opendata.PhraseFilter(run.ds.od.heldout_phrases())
     assert train and not any(f(s) for s in train + val)
+
+
+def test_committed_manifest_and_view_fixture_match_a_fresh_build(tmp_path):
+    """assets/open-vocabulary/sets.json and Tests/Fixtures/open-views regenerate byte for byte from the packages
+    (a change of the build rules must come with regenerated files: the commands in their generator fields)."""
+    od = opendata.load(Path.home() / ".cache" / "spikeclip" / "opendata")
+    committed = (REPO / "assets" / "open-vocabulary" / "sets.json").read_bytes()
+    assert opendata.manifest_bytes(od) == committed
+    m = json.loads(committed)
+    assert len(m["sets"]["heldout"]["classes"]) >= 200
+    names = opendata.write_view_fixture(od, tmp_path)
+    fixture = REPO / "Tests" / "Fixtures" / "open-views"
+    assert json.loads((fixture / "pictures.json").read_text())["pictures"] == names
+    for i in range(len(names)):
+        assert (tmp_path / f"{i}.png").read_bytes() == (fixture / f"{i}.png").read_bytes()
