@@ -139,6 +139,12 @@ struct Eval: ParsableCommand {
         say(String(format: "spiking model   %6.2f%%   %6.2f%%", r.spiking.top1 * 100, r.spiking.top5 * 100))
         if let ann = r.ann { say(pad(annName, 14) + String(format: "  %6.2f%%   %6.2f%%", ann.top1 * 100, ann.top5 * 100)) }
         if let agreement = r.agreement { say(String(format: "agreement (same top-1): %.2f%%", agreement * 100)) }
+        // Beyond a screenful of classes (the open-vocabulary sets: hundreds) the tables stay in --json.
+        guard r.classes.count <= Self.tableClasses else {
+            say(); say("confusion matrix and per-class accuracy: \(r.classes.count) classes, see --json")
+            printEnergyRatesThroughput(r, annName: annName)
+            return
+        }
         say(); say("confusion (spiking model; rows: true label, columns: predicted class):")
         let names = r.classes.map { String($0.prefix(6)) }
         say(pad("", 13) + names.map { rightAligned($0, 7) }.joined())
@@ -154,6 +160,13 @@ struct Eval: ParsableCommand {
             let ann = r.ann.map { y < $0.perClass.count ? (seen ? String(format: "  %6.2f%%", $0.perClass[y] * 100) : "        -") : "" } ?? ""
             say("  " + pad(String(label.prefix(24)), 25) + (seen ? String(format: "%6.2f%%", acc * 100) : "      -") + ann)
         }
+        printEnergyRatesThroughput(r, annName: annName)
+    }
+
+    /// Classes up to which the text output prints the confusion matrix and per-class accuracy.
+    static let tableClasses = 24
+
+    func printEnergyRatesThroughput(_ r: EvalJSON, annName: String) {
         let e = r.energy
         say(); say("energy per image, mean: SNN \(formatEnergy(picojoules: e.snnPaperPJMean)) paper convention, \(formatEnergy(picojoules: e.snnFullerPJMean)) fuller estimate"
               + " (\(formatCount(e.snnMACsMean)) MACs + \(formatCount(e.snnACsMean)) ACs)")

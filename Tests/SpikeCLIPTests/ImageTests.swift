@@ -151,14 +151,23 @@ final class ImageTests: XCTestCase {
         let dir = repositoryRoot.appendingPathComponent("assets/images")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("labels.json"))) as! [String: Any]
         let images = json["images"] as! [String: [String: Any]]
-        XCTAssertEqual(images.count, 20)
         var perClass = [Int: Int]()
+        var sources = [String: Int]()
         for (file, entry) in images {
             let image = try ImageDecoder.decode(path: dir.appendingPathComponent(file).path)
-            XCTAssertEqual([image.width, image.height, image.channels], [28, 28, 1], file)
-            perClass[entry["class_index"] as! Int, default: 0] += 1
+            if let index = entry["class_index"] as? Int {           // Fashion-MNIST test records
+                XCTAssertEqual([image.width, image.height, image.channels], [28, 28, 1], file)
+                perClass[index, default: 0] += 1
+            } else {                                                 // open-vocabulary pictograms (issue 16)
+                XCTAssertEqual([image.width, image.height, image.channels], [32, 32, 3], file)
+                XCTAssertNotNil(entry["licence"] as? String, file)
+                sources[entry["source"] as? String ?? "?", default: 0] += 1
+            }
+            XCTAssertFalse((entry["class_name"] as? String ?? "").isEmpty, file)
         }
         XCTAssertEqual(perClass, Dictionary(uniqueKeysWithValues: (0..<10).map { ($0, 2) }))
+        XCTAssertEqual(Set(sources.keys), ["emoji", "clipart"])
+        XCTAssertEqual(sources.values.reduce(0, +), images.count - 20)
     }
 
     // MARK: - errors
