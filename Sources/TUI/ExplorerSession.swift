@@ -29,7 +29,8 @@ public enum ExplorerSession {
         if let i = prompts?.firstIndex(where: isBlank) { throw ExplorerError.emptyPrompt(index: i + 1) }
         if let i = templates?.firstIndex(where: isBlank) { throw ExplorerError.emptyTemplate(index: i + 1) }
         let bundle = try CheckpointBundle(checkpoint: checkpoint, assets: assets, verifyANNTextHash: verifyANNTextHash)
-        let catalog = ImageCatalog(preprocessor: bundle.preprocessor, demoDirectory: (assets as NSString).appendingPathComponent("images"))
+        let catalog = ImageCatalog(preprocessor: bundle.preprocessor, demoDirectory: (assets as NSString).appendingPathComponent("images"),
+                                   preferredLabels: prompts ?? bundle.defaultClasses)
         let load: @Sendable (String) throws -> ComparingProvider.Side = { path in
             try comparisonSide(checkpoint: path, assets: assets, verifyANNTextHash: verifyANNTextHash)
         }
@@ -50,7 +51,8 @@ public enum ExplorerSession {
     public static func comparisonSide(checkpoint: String, assets: String, verifyANNTextHash: Bool = true) throws -> ComparingProvider.Side {
         let bundle = try CheckpointBundle(checkpoint: checkpoint, assets: assets, verifyANNTextHash: verifyANNTextHash)
         return .init(provider: ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle)),
-                     catalog: ImageCatalog(preprocessor: bundle.preprocessor, demoDirectory: (assets as NSString).appendingPathComponent("images")),
+                     catalog: ImageCatalog(preprocessor: bundle.preprocessor, demoDirectory: (assets as NSString).appendingPathComponent("images"),
+                                           preferredLabels: bundle.defaultClasses),
                      name: shortName(checkpoint))
     }
 }

@@ -31,11 +31,16 @@ public struct ImageCatalog: Sendable {
 
     /// - Parameters:
     ///   - demoDirectory: folder with `labels.json` (`{"file": {"class_name": ...}}` or a list of such objects).
-    public init(preprocessor: ImagePreprocessor, demoDirectory: String,
+    ///   - preferredLabels: demo images labelled with one of these (case-insensitive; the checkpoint's classes) come
+    ///     first, so each model opens on a picture of its own prompts (Fashion-MNIST records for the garment model,
+    ///     pictograms for the open-vocabulary default); the order is otherwise kept.
+    public init(preprocessor: ImagePreprocessor, demoDirectory: String, preferredLabels: [String] = [],
                 fashionImages: String = FashionMNIST.files(split: "test").images,
                 fashionLabels: String = FashionMNIST.files(split: "test").labels) {
         self.preprocessor = preprocessor
-        self.demo = Self.readDemoLabels(demoDirectory)
+        let preferred = Set(preferredLabels.map { $0.lowercased() })
+        let all = Self.readDemoLabels(demoDirectory)
+        self.demo = all.filter { preferred.contains($0.label.lowercased()) } + all.filter { !preferred.contains($0.label.lowercased()) }
         self.fashionImages = fashionImages
         self.fashionLabels = fashionLabels
         self.fashion = FashionMNISTCache(images: fashionImages, labels: fashionLabels)

@@ -72,6 +72,7 @@ class TrainConfig:
     pic_repeat: int = 1                        # open: each training pictogram this often per epoch
     open_limit: Optional[int] = None           # open: first N emoji and N clip-art files only (smoke)
     default_classes: list = field(default_factory=list)   # open: the checkpoint's default prompts
+    fm_own_classes: bool = True                # open: Fashion-MNIST images' CE/KL over the 10 garment names only
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -570,6 +570,17 @@ def k_classes(run: Run) -> int:
     return len(class_names(run))
 
 
+def own_classes_mask(run: Run, logits: Tensor, y_seen: Tensor) -> Tensor:
+    """Open set with ``fm_own_classes``: a Fashion-MNIST image's logits keep only the 10 garment columns (its
+    zero-shot task is 10-way; seen-bank columns 0-9 are the garments), others -1e4 (finite, so the KL stays defined);
+    pictograms keep every seen concept. Otherwise ``logits`` unchanged."""
+    if not (is_open(run) and run.cfg.fm_own_classes):
+        return logits
+    fm_rows = (y_seen < 10)[:, None]
+    other_cols = (torch.arange(logits.shape[1], device=logits.device) >= 10)[None, :]
+    return logits.masked_fill(fm_rows & other_cols, -1e4)
+
+
 # ============================================================================ stages
 
 def stage_teacher(run: Run) -> None:
@@ -596,7 +607,8 @@ def stage_teacher(run: Run) -> None:
 
     def step(idx, gen):
         x, y = image_batch(run, train, idx, gen if cfg.augment else None)
-        return F.cross_entropy(net(x), remap.to(run.device)[y])
+        ys = remap.to(run.device)[y]
+        return F.cross_entropy(own_classes_mask(run, net(x), ys), ys)
 
     def after_step():
         with torch.no_grad():
@@ -729,7 +741,9 @@ def stage_finetune(run: Run) -> None:
         with torch.no_grad():
             lt = scale * F.normalize(model.ann_vision(x), dim=-1) @ t_seen.T
         ls = scale * F.normalize(net(x), dim=-1) @ s_seen.T
-        ce_loss = F.cross_entropy(ls, remap.to(run.device)[y])
+        ys = remap.to(run.device)[y]
+        lt, ls = own_classes_mask(run, lt, ys), own_classes_mask(run, ls, ys)
+        ce_loss = F.cross_entropy(ls, ys)
         # KL(p_teacher || p_student) at temperature tau, averaged over the batch ("batchmean"), times tau^2.
         kl = F.kl_div(F.log_softmax(ls / tau, -1), F.log_softmax(lt / tau, -1), reduction="batchmean",
                       log_target=True)
