@@ -274,9 +274,9 @@ struct DatasetOptions: ParsableArguments {
         if isIDs && (fileClasses.map { $0.filter { !$0.hasPrefix("+") }.isEmpty } ?? true) {
             throw UserError(description: "\(ctx.path) takes token ids (tokenizer kind 'ids'): give --classes-file with one token-id list per dataset label")
         }
-        // Fashion-MNIST: the checkpoint's own names when it has one per label; other sets: their class names.
-        let defaults = dataset == "fashion-mnist" && c.classes.count >= labelCount ? c.classes
-            : set.classNames.map { $0.replacingOccurrences(of: "_", with: " ") }
+        // The set's own class names. (Regression: Fashion-MNIST took the checkpoint's classes whenever it had ten,
+        // which scored garments against the open-vocabulary default's "cat", "dog", ...)
+        let defaults = set.classNames.map { $0.replacingOccurrences(of: "_", with: " ") }
         let classes = Self.classes(defaults: defaults, file: fileClasses)
         let labelClasses = classListFile == nil ? labelCount : min(labelCount, classes.count - (fileClasses?.filter { $0.hasPrefix("+") }.count ?? 0))
         if labelClasses < labelCount {
