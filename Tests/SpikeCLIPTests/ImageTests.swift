@@ -150,7 +150,9 @@ final class ImageTests: XCTestCase {
     func testDemoImagesHaveLabels() throws {
         let dir = repositoryRoot.appendingPathComponent("assets/images")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("labels.json"))) as! [String: Any]
-        let images = json["images"] as! [String: [String: Any]]
+        let list = json["images"] as! [[String: Any]]
+        let images = Dictionary(uniqueKeysWithValues: list.map { ($0["file"] as! String, $0) })
+        XCTAssertEqual(images.count, list.count, "file names are unique")
         var perClass = [Int: Int]()
         var sources = [String: Int]()
         for (file, entry) in images {

@@ -6,7 +6,7 @@ two records of that class in the Fashion-MNIST test set (``/usr/share/datasets/f
 ``dataset-fashion-mnist``, MIT licence) as ``<class>_<record>.png`` (8-bit gray, written with zlib so the
 bytes do not depend on Pillow's version) and ``labels.json``: file -> class index, class name, record index.
 The pictograms (:data:`OPEN_DEMO`) are emoji (Noto Color Emoji, ``fonts-noto-color-emoji``, SIL OFL 1.1) and clip
-art (``openclipart-png``, public domain) rebuilt with ``opendata.to_rgba32`` / ``on_black``; ``labels.json`` says for
+art (``openclipart-png``, public domain) rebuilt with ``opendata.to_rgba32`` / ``on_black``; ``labels.json`` (a list, in display order) says for
 each whether its concept is held out of all training (zero-shot) or a held-out picture of a seen concept, and its
 licence. Output is byte-identical between runs.
 """
@@ -64,7 +64,11 @@ def build() -> dict[str, bytes]:
     source = {"dataset": "Fashion-MNIST test set (t10k), MIT licence; pictograms: Noto Color Emoji (SIL OFL 1.1) "
                          "and Openclipart (public domain), see each entry",
               "file": str(FASHION_TEST_IMAGES), "generator": "spikeclip_training.demo_images"}
-    files["labels.json"] = (json.dumps({"source": source, "images": table}, indent=2, sort_keys=True) + "\n").encode()
+    # A list, not a map: the explorer keeps this order (Fashion-MNIST records by file name, then the pictograms in
+    # OPEN_DEMO order, held-out concepts first) and shows a checkpoint's own classes first.
+    images = [{"file": f, **e} for f, e in sorted(table.items()) if "class_index" in e]
+    images += [{"file": f, **e} for f, e in table.items() if "class_index" not in e]
+    files["labels.json"] = (json.dumps({"source": source, "images": images}, indent=2, sort_keys=True) + "\n").encode()
     return files
 
 
