@@ -264,7 +264,8 @@ struct DatasetOptions: ParsableArguments {
         case "folder": set = try ImageFolderSet(directory: dataDir ?? "")
         case let open where open.hasPrefix("open-"):
             // --data-dir: the folder holding sets.json (default assets/open-vocabulary, the checkout's manifest).
-            let manifest = dataDir.map { ($0 as NSString).appendingPathComponent("sets.json") } ?? OpenVocabularySet.defaultManifest
+            let manifest = dataDir.map { ($0 as NSString).appendingPathComponent("sets.json") }
+                ?? ExplorerOptions.findInRoots(OpenVocabularySet.defaultManifest) ?? OpenVocabularySet.defaultManifest
             set = try OpenVocabularySet(set: String(open.dropFirst(5)), manifest: manifest)
         default: set = try FashionMNISTSet(split: split, directory: dataDir ?? FashionMNIST.defaultDirectory)
         }
