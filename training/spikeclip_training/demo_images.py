@@ -69,6 +69,7 @@ def build() -> dict[str, bytes]:
     images = [{"file": f, **e} for f, e in sorted(table.items()) if "class_index" in e]
     images += [{"file": f, **e} for f, e in table.items() if "class_index" not in e]
     files["labels.json"] = (json.dumps({"source": source, "images": images}, indent=2, sort_keys=True) + "\n").encode()
+    files["README.md"] = README.encode()       # attributions and licences, regenerated with the images
     return files
 
 
@@ -101,6 +102,27 @@ def open_demo(files: dict) -> dict:
         table[file] = {"class_name": name, "source": source, "picture": picture, "licence": licence,
                        "split": says[split.get(picture)]}
     return table
+
+
+README = """# Demo images
+
+`labels.json` lists every image in the explorer's display order with its class name, source and licence; the
+explorer shows first the images whose class is one of the checkpoint's prompts. Regenerate byte for byte with
+`PYTHONPATH=training python -m spikeclip_training.demo_images --out assets/images`.
+
+- `<class>_<record>.png` (20): Fashion-MNIST test records, 28x28 grey. Fashion-MNIST by Zalando Research, MIT
+  licence (Debian `dataset-fashion-mnist`).
+- `open-*.png` (22): 32x32 RGB views (area-averaged, composited on black; `training/spikeclip_training/opendata.py`)
+  of
+  - emoji from Noto Color Emoji (Google, SIL Open Font License 1.1; Debian `fonts-noto-color-emoji`): lion,
+    butterfly, kangaroo, flamingo, robot, tomato, ambulance, unicorn, dog, cat, house, car;
+  - clip art from Openclipart (public domain / CC0 1.0; Debian `openclipart-png`): piano, birthday cake, hamburger,
+    sword, guitar, bus, banana, teddy bear, sun, clock.
+
+  Each entry's `split` says whether the concept is held out of all training of the open-vocabulary default (lion,
+  butterfly, kangaroo, flamingo, robot, tomato, ambulance, unicorn, piano, birthday cake, hamburger, sword: zero-shot),
+  a held-out picture of a seen concept, or a training picture.
+"""
 
 
 def write(out: Path) -> dict[str, int]:
