@@ -22,9 +22,11 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // C helpers Swift cannot express (libpng reports errors by longjmp); wraps the setjmp side.
         .target(name: "CImageShims", dependencies: ["CPNG"]),
+        // Event-driven kernels on spikes (issue 15): C for run-time choice of AVX-512 / AVX2 / plain loops.
+        .target(name: "CSpikeKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // The engine: safetensors reader, LIF, encoders, recording, energy, image input. No UI.
         .target(name: "SpikeCLIP", dependencies: [
-            "CBLAS", "CPNG", "CJPEG", "CZlib", "CImageShims", .product(name: "Crypto", package: "swift-crypto"),
+            "CBLAS", "CSpikeKernels", "CPNG", "CJPEG", "CZlib", "CImageShims", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // ncursesw behind plain C functions (Swift 6 cannot use curses' globals and macros).
         .target(name: "CTerminal", linkerSettings: [.linkedLibrary("ncursesw")]),

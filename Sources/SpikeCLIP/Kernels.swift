@@ -1,16 +1,80 @@
 import CBLAS
+import CSpikeKernels
+import Dispatch
+import Foundation
+import Synchronization
 
 /// Which implementation computes the products of a forward pass.
 ///
-/// - `blas`: OpenBLAS `cblas_sgemm` on every product (the default).
 /// - `reference`: plain loops, kept as the readable reference and for tests.
-/// - `spikeAware`: layers whose input is binary spikes accumulate only the weights of active inputs (an AC per
-///   delivered spike, as on neuromorphic hardware); real-valued inputs fall back to BLAS. Must give the same spikes.
+/// - `blas`: OpenBLAS `cblas_sgemm` on every product, spikes included (dense: a MAC per input and weight).
+/// - `event`: layers whose input is binary spikes run event-driven (issue 15): each active input adds its weight row
+///   (an AC per delivered spike, as on neuromorphic hardware), 3x3 convs gather the rows of the active inputs under
+///   the kernel without im2col, spiking attention counts coincidences on bit sets with popcount; real-valued inputs,
+///   and spike inputs above ``EventKernels/crossover`` active, go to BLAS. The default (``fastest``).
+///
+/// Every mode computes the same function; sums run in different orders, so values agree to float rounding and
+/// spikes agree except where a membrane lands within rounding of the threshold (checked by ParityTests).
 public enum KernelMode: String, Sendable, CaseIterable {
-    case blas, reference, spikeAware = "spike-aware"
+    case reference, blas, event
+
+    /// What the CLI and the explorer use unless told otherwise (docs/PERFORMANCE.md has the measurements).
+    public static let fastest: KernelMode = .event
 }
 
-/// A linear layer's weights `W` `[O, I]` row-major with bias `[O]`, plus `W^T` `[I, O]` for the spike-aware path.
+/// Settings of the event-driven kernels and of intra-operator threading.
+public enum EventKernels {
+    /// Above this fraction of active inputs a spiking layer runs on dense BLAS instead of events. Measured with
+    /// `spikeclip bench --crossover` on the build machine (docs/PERFORMANCE.md): an event costs about the same as
+    /// one row of a dense product at ~40 % activity for these widths.
+    public static let crossover: Double = 0.4
+
+    private static let threadCount = Atomic<Int>(0)
+
+    /// Threads one forward pass may split an event layer across (frames, positions or rows). 0 (the default) means
+    /// every core; a caller running its own workers (batch evaluation) sets 1, and OpenBLAS's threads with it.
+    public static var threads: Int {
+        get { let n = threadCount.load(ordering: .relaxed); return n > 0 ? n : max(1, activeProcessorCount) }
+    }
+
+    /// Sets the intra-operator thread count of the event kernels and of OpenBLAS (`openblas_set_num_threads`).
+    public static func setThreads(_ n: Int) {
+        threadCount.store(max(0, n), ordering: .relaxed)
+        openblas_set_num_threads(Int32(n > 0 ? n : activeProcessorCount))  // OpenBLAS's cblas.h
+    }
+
+    /// The instruction set the event kernels use here: "avx512", "avx2" or "scalar".
+    public static var isa: String { String(cString: sk_isa()) }
+
+    static let activeProcessorCount = ProcessInfo.processInfo.activeProcessorCount
+}
+
+/// Runs `body(range)` over `0..<count` split into at most ``EventKernels/threads`` contiguous ranges (one per
+/// thread), inline when one suffices or the work (`cost`, in weight-row additions) is too small to share.
+func parallelRanges(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
+    let parts = min(count, EventKernels.threads, max(1, cost / 20_000))
+    if parts <= 1 { if count > 0 { body(0..<count) }; return }
+    withoutActuallyEscaping(body) { body in
+        let shared = UnsafeSendable(body)
+        DispatchQueue.concurrentPerform(iterations: parts) { k in
+            shared.value((k * count / parts)..<((k + 1) * count / parts))
+        }
+    }
+}
+
+/// Hands a value to worker threads of ``parallelRanges(_:cost:_:)`` (each writes its own range only).
+struct UnsafeSendable<T>: @unchecked Sendable { let value: T; init(_ v: T) { value = v } }
+
+/// Number of nonzero values of `x` (spikes of a binary tensor).
+@inline(__always)
+func activeCount(_ x: UnsafeBufferPointer<Float>) -> Int {
+    var n = 0
+    for v in x where v != 0 { n += 1 }
+    return n
+}
+
+/// A linear layer's weights `W` `[O, I]` row-major with bias `[O]`, plus the weight table `W^T` `[I, O]` (one row
+/// per input) for the event path.
 struct DenseWeights: Sendable {
     let outFeatures: Int
     let inFeatures: Int
@@ -24,33 +88,33 @@ struct DenseWeights: Sendable {
         self.inFeatures = inFeatures
         self.weight = weight
         self.bias = bias ?? [Float](repeating: 0, count: outFeatures)
-        var t = [Float](repeating: 0, count: weight.count)
-        for o in 0..<outFeatures { for i in 0..<inFeatures { t[i * outFeatures + o] = weight[o * inFeatures + i] } }
-        self.weightT = t
+        self.weightT = transpose(weight, rows: outFeatures, cols: inFeatures)
     }
 
     /// `Y[M, O] = X[M, I] W^T + b`.
     /// - Parameters:
     ///   - x: `[M, I]` row-major.
-    ///   - binary: the caller asserts `x` holds only 0 and 1 (spikes), enabling the spike-aware path.
+    ///   - binary: the caller asserts `x` holds only 0 and 1 (spikes), enabling the event path.
     func apply(_ x: [Float], rows m: Int, mode: KernelMode, binary: Bool) -> [Float] {
         precondition(x.count == m * inFeatures)
         var y = [Float](repeating: 0, count: m * outFeatures)
-        switch (mode, binary) {
-        case (.spikeAware, true):
-            // Accumulate-only: every active input adds its weight row W^T[i, :] to the output row.
-            weightT.withUnsafeBufferPointer { wt in
-                y.withUnsafeMutableBufferPointer { out in
-                    for r in 0..<m {
-                        let row = out.baseAddress! + r * outFeatures
-                        for i in 0..<inFeatures where x[r * inFeatures + i] != 0 {
-                            let w = wt.baseAddress! + i * outFeatures
-                            for o in 0..<outFeatures { row[o] += w[o] }
-                        }
+        if mode == .event && binary && m > 0 {
+            let events = x.withUnsafeBufferPointer { activeCount($0) }
+            if Double(events) <= EventKernels.crossover * Double(x.count) {
+                var start = [Int32](repeating: 0, count: m + 1)
+                var inputs = [Int32](repeating: 0, count: max(1, events))
+                _ = sk_events_rows(x, Int32(m), Int32(inFeatures), &start, &inputs)
+                let o = outFeatures
+                y.withUnsafeMutableBufferPointer { yp in
+                    let out = UnsafeSendable(yp.baseAddress!)
+                    parallelRanges(m, cost: events * o / 16) { r in
+                        sk_linear_events(weightT, bias, Int32(o), start, inputs, Int32(r.lowerBound), Int32(r.upperBound), out.value)
                     }
                 }
+                return y
             }
-        case (.reference, _):
+        }
+        if mode == .reference {
             for r in 0..<m {
                 for o in 0..<outFeatures {
                     var acc: Float = 0
@@ -58,12 +122,10 @@ struct DenseWeights: Sendable {
                     y[r * outFeatures + o] = acc
                 }
             }
-        default:
-            if m > 0 && outFeatures > 0 && inFeatures > 0 {
-                cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(outFeatures), Int32(inFeatures),
-                    1, x, Int32(inFeatures), weight, Int32(inFeatures), 0, &y, Int32(outFeatures))
-            }
+        } else if m > 0 && outFeatures > 0 && inFeatures > 0 {
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(outFeatures), Int32(inFeatures),
+                1, x, Int32(inFeatures), weight, Int32(inFeatures), 0, &y, Int32(outFeatures))
         }
         for r in 0..<m { for o in 0..<outFeatures { y[r * outFeatures + o] += bias[o] } }
         return y
@@ -84,20 +146,29 @@ struct Conv3x3: Sendable {
     let outChannels: Int
     /// Weights as a dense layer over im2col patches: `[O, C*9]`.
     let dense: DenseWeights
+    /// The event path's weight table, one row of `O` per kernel tap and input channel: `[9*C, O]`, row `tap*C + c`
+    /// with `tap = ky*3 + kx`.
+    let table: [Float]
 
     init(weight: [Float], bias: [Float], inChannels: Int, outChannels: Int) {
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.dense = DenseWeights(weight: weight, bias: bias, outFeatures: outChannels, inFeatures: inChannels * 9)
+        var table = [Float](repeating: 0, count: weight.count)
+        for o in 0..<outChannels {
+            for c in 0..<inChannels {
+                for tap in 0..<9 { table[(tap * inChannels + c) * outChannels + o] = weight[(o * inChannels + c) * 9 + tap] }
+            }
+        }
+        self.table = table
     }
 
     /// - Parameters:
     ///   - x: `[F, C, H, W]` (F frames = T*B).
     /// - Returns: `[F, O, H, W]`.
     func apply(_ x: [Float], frames: Int, height h: Int, width w: Int, mode: KernelMode, binary: Bool) -> [Float] {
-        if mode == .blas || (mode == .spikeAware && !binary) {
-            return applyBLAS(x, frames: frames, height: h, width: w)
-        }
+        if mode == .event && binary, let y = applyEvents(x, frames: frames, height: h, width: w) { return y }
+        if mode != .reference { return applyBLAS(x, frames: frames, height: h, width: w) }
         let hw = h * w
         let k = inChannels * 9
         var out = [Float](repeating: 0, count: frames * outChannels * hw)
@@ -125,6 +196,46 @@ struct Conv3x3: Sendable {
             let y = dense.apply(cols, rows: hw, mode: mode, binary: binary)  // [HW, O]
             let outBase = f * outChannels * hw
             for p in 0..<hw { for o in 0..<outChannels { out[outBase + o * hw + p] = y[p * outChannels + o] } }
+        }
+        return out
+    }
+
+    /// Event path: per frame, the event lists of the input and, per output position, the sum of the weight rows of
+    /// the active inputs under the 3x3 kernel. `nil` when the input is denser than ``EventKernels/crossover``.
+    private func applyEvents(_ x: [Float], frames: Int, height h: Int, width w: Int) -> [Float]? {
+        let hw = h * w, c = inChannels, o = outChannels
+        let events = x.withUnsafeBufferPointer { activeCount($0) }
+        guard Double(events) <= EventKernels.crossover * Double(x.count) else { return nil }
+        var out = [Float](repeating: 0, count: frames * o * hw)
+        var start = [Int32](repeating: 0, count: frames * (hw + 1))
+        var channels = [Int32](repeating: 0, count: max(1, x.count))
+        x.withUnsafeBufferPointer { xp in
+            start.withUnsafeMutableBufferPointer { sp in
+                channels.withUnsafeMutableBufferPointer { cp in
+                    for f in 0..<frames {
+                        _ = sk_events_channels_first(xp.baseAddress! + f * c * hw, Int32(c), Int32(hw),
+                                                     sp.baseAddress! + f * (hw + 1), cp.baseAddress! + f * c * hw)
+                    }
+                }
+            }
+        }
+        out.withUnsafeMutableBufferPointer { op in
+            let outp = UnsafeSendable(op.baseAddress!)
+            // Work items are (frame, output row): frames and rows split across threads alike.
+            parallelRanges(frames * h, cost: 9 * events * o / 16) { range in
+                var k = range.lowerBound
+                while k < range.upperBound {
+                    let f = k / h, y0 = k % h, y1 = min(h, y0 + (range.upperBound - k))
+                    start.withUnsafeBufferPointer { sp in
+                        channels.withUnsafeBufferPointer { cp in
+                            sk_conv3x3_events(table, dense.bias, Int32(c), Int32(o), Int32(h), Int32(w),
+                                              sp.baseAddress! + f * (hw + 1), cp.baseAddress! + f * c * hw,
+                                              Int32(y0), Int32(y1), outp.value + f * o * hw)
+                        }
+                    }
+                    k += y1 - y0
+                }
+            }
         }
         return out
     }
@@ -188,7 +299,40 @@ struct PointwiseConv: Sendable {
     func apply(_ x: [Float], frames: Int, positions n: Int, mode: KernelMode, binary: Bool) -> [Float] {
         let c = dense.inFeatures, o = dense.outFeatures
         var out = [Float](repeating: 0, count: frames * o * n)
-        if mode == .blas || (mode == .spikeAware && !binary) {
+        let events = mode == .event && binary ? x.withUnsafeBufferPointer { activeCount($0) } : 0
+        if mode == .event && binary && Double(events) <= EventKernels.crossover * Double(x.count) {
+            // Events per frame and position; each position's output column is the sum of its active channels' rows.
+            var start = [Int32](repeating: 0, count: frames * (n + 1))
+            var channels = [Int32](repeating: 0, count: max(1, x.count))
+            for f in 0..<frames {
+                x.withUnsafeBufferPointer { xp in
+                    start.withUnsafeMutableBufferPointer { sp in
+                        channels.withUnsafeMutableBufferPointer { cp in
+                            _ = sk_events_channels_first(xp.baseAddress! + f * c * n, Int32(c), Int32(n),
+                                                         sp.baseAddress! + f * (n + 1), cp.baseAddress! + f * c * n)
+                        }
+                    }
+                }
+            }
+            out.withUnsafeMutableBufferPointer { op in
+                let outp = UnsafeSendable(op.baseAddress!)
+                parallelRanges(frames * n, cost: events * o / 16) { range in
+                    var k = range.lowerBound
+                    while k < range.upperBound {
+                        let f = k / n, p0 = k % n, p1 = min(n, p0 + (range.upperBound - k))
+                        start.withUnsafeBufferPointer { sp in
+                            channels.withUnsafeBufferPointer { cp in
+                                sk_pointwise_events(dense.weightT, dense.bias, Int32(o), Int32(n), sp.baseAddress! + f * (n + 1),
+                                                    cp.baseAddress! + f * c * n, Int32(p0), Int32(p1), outp.value + f * o * n)
+                            }
+                        }
+                        k += p1 - p0
+                    }
+                }
+            }
+            return out
+        }
+        if mode != .reference {
             // Per frame Y[O, N] = W[O, C] . X[C, N]: no transposes in the channels-first layout.
             x.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in

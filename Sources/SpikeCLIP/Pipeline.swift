@@ -82,7 +82,7 @@ public struct AnalysisOptions: Sendable {
     /// Changes to the spiking image encoder's forward pass (issue 17); the text side takes its own in ``SpikeCLIPPipeline/encodeText(_:mode:membrane:interventions:)``.
     public var interventions: InterventionSet
 
-    public init(mode: KernelMode = .blas, spiking: Bool = true, ann: Bool = true, spikes: Bool = true,
+    public init(mode: KernelMode = .fastest, spiking: Bool = true, ann: Bool = true, spikes: Bool = true,
                 membrane: [String: [Int]] = [:], energy: Bool = true, anytime: Bool = false, interventions: InterventionSet = .none) {
         self.interventions = interventions
         self.mode = mode
@@ -168,7 +168,7 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
     ///   `interventions`: changes to the spiking text encoder's forward pass (issue 17).
     /// - Throws: ``PromptError`` (untokenizable prompt, ANN text model row count), ``InputError``, ``InterventionError``,
     ///   the ANN text model's errors.
-    public func encodeText(_ prompts: PromptSet, mode: KernelMode = .blas, membrane: [String: [Int]] = [:],
+    public func encodeText(_ prompts: PromptSet, mode: KernelMode = .fastest, membrane: [String: [Int]] = [:],
                            interventions: InterventionSet = .none) throws -> TextAnalysis {
         let tokens = try prompts.prompts.map(tokenize)
         let rows: [[Float]], recording: Recording

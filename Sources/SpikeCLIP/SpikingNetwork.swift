@@ -1,3 +1,4 @@
+import CSpikeKernels
 /// A ``LayerGraph`` with its weights loaded: the one forward pass of every spiking encoder walks it (issue 12).
 struct SpikingNetwork: Sendable {
     enum Weights: Sendable {
@@ -122,7 +123,7 @@ struct SpikingNetwork: Sendable {
                 out = dense.apply(x(), rows: frames, mode: mode, binary: isSpikes())
             case let (.attention(heads, scale), _):
                 out = spikingAttention(q: x(0), k: x(1), v: x(2), frames: frames, channels: l.shape[0],
-                                       tokens: l.shape.dropFirst().reduce(1, *), heads: heads, scale: scale)
+                                       tokens: l.shape.dropFirst().reduce(1, *), heads: heads, scale: scale, mode: mode)
             case (.add, _):
                 out = x(0)
                 let y = x(1)
@@ -166,9 +167,27 @@ struct SpikingNetwork: Sendable {
 /// Spiking self-attention without softmax (SPEC 1.2): per head, `attn = q k^T` (spike counts), `y = attn v * scale`.
 /// - Parameters: `q`, `k`, `v`: binary `[F, D, N]` with channel `c = head * D/h + d`.
 /// - Returns: `y` `[F, D, N]` (same channel layout; exact integers times `scale`, 0.125 in SpikeCLIP).
-func spikingAttention(q: [Float], k: [Float], v: [Float], frames: Int, channels: Int, tokens n: Int, heads: Int, scale: Float = 0.125) -> [Float] {
+/// `mode` `.event` runs ``sk_attention_bits`` (bit sets, popcount; frames across threads), the others these loops; all
+/// give identical results (integer counts are exact in float).
+func spikingAttention(q: [Float], k: [Float], v: [Float], frames: Int, channels: Int, tokens n: Int, heads: Int, scale: Float = 0.125,
+                      mode: KernelMode = .reference) -> [Float] {
     let dh = channels / heads
     var y = [Float](repeating: 0, count: q.count)
+    if mode == .event {
+        y.withUnsafeMutableBufferPointer { yp in
+            let out = UnsafeSendable(yp.baseAddress!)
+            parallelRanges(frames, cost: frames * channels * n * n / 16) { range in
+                for f in range {
+                    let base = f * channels * n
+                    q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+                        sk_attention_bits(qp.baseAddress! + base, kp.baseAddress! + base, vp.baseAddress! + base,
+                                          Int32(channels), Int32(n), Int32(heads), scale, out.value + base)
+                    } } }
+                }
+            }
+        }
+        return y
+    }
     var attn = [Float](repeating: 0, count: n * n)
     for f in 0..<frames {
         let base = f * channels * n

@@ -26,7 +26,7 @@ public struct SpikingTextEncoder: Sendable {
     ///   - interventions: changes to the forward pass of the text layers (issue 17; input noise applies to images only).
     /// - Throws: ``InputError/wrongTokenCount(row:expected:actual:)``, ``InputError/tokenOutOfRange(row:position:id:vocabSize:)``,
     ///   ``InterventionError``.
-    public func forward(tokenIds: [[Int]], mode: KernelMode = .blas, options: RecordingOptions = RecordingOptions(),
+    public func forward(tokenIds: [[Int]], mode: KernelMode = .fastest, options: RecordingOptions = RecordingOptions(),
                         interventions: InterventionSet = .none) throws -> (embedding: [Float], recording: Recording)
     {
         guard case let .embedding(embedding) = network.weights[0] else { preconditionFailure("text graph starts with its embedding") }

@@ -48,7 +48,7 @@ public struct SpikingVisionEncoder: Sendable {
     ///   - options: what to record.
     /// - Returns: image embeddings `[B, target_dim]` (not normalised) and the recording.
     /// - Throws: ``InputError/wrongImageSize(expected:count:)``.
-    public func forward(pixels: [Float], batch b: Int, mode: KernelMode = .blas, options: RecordingOptions = RecordingOptions())
+    public func forward(pixels: [Float], batch b: Int, mode: KernelMode = .fastest, options: RecordingOptions = RecordingOptions())
         throws -> (embedding: [Float], recording: Recording)
     {
         let r = try forwardDetailed(pixels: pixels, batch: b, mode: mode, options: options)
@@ -69,7 +69,7 @@ public struct SpikingVisionEncoder: Sendable {
     ///   thresholds, the readout stopped after `steps`, seeded input noise. `stepFeatures` always covers the `T` steps
     ///   run; `embedding` is the readout after `steps ?? T`.
     /// - Throws: ``InputError/wrongImageSize(expected:count:)``, ``InterventionError``.
-    public func forwardDetailed(pixels: [Float], batch b: Int, mode: KernelMode = .blas, options: RecordingOptions = RecordingOptions(),
+    public func forwardDetailed(pixels: [Float], batch b: Int, mode: KernelMode = .fastest, options: RecordingOptions = RecordingOptions(),
                                 interventions: InterventionSet = .none) throws -> Output
     {
         let v = config.vision
@@ -85,7 +85,7 @@ public struct SpikingVisionEncoder: Sendable {
     /// The readout after the first `steps` time steps: `proj(sum_{t < steps} w[t] * features[t])`.
     /// - Parameters: `stepFeatures` `[T, B, D]` from ``forwardDetailed(pixels:batch:mode:options:)``; `steps` in `1...T`.
     /// - Returns: `[B, target_dim]`. With `steps == T` this is the model's embedding ("anytime" readout otherwise).
-    public func readout(stepFeatures: [Float], batch b: Int, steps: Int, mode: KernelMode = .blas) -> [Float] {
+    public func readout(stepFeatures: [Float], batch b: Int, steps: Int, mode: KernelMode = .fastest) -> [Float] {
         network.readout(stepFeatures: stepFeatures, batch: b, steps: steps, mode: mode)
     }
 }

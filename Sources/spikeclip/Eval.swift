@@ -297,7 +297,7 @@ struct DatasetOptions: ParsableArguments {
 
         // Text side: class embeddings for both sides.
         try interventions.validate(against: [ctx.pipeline.parts.spikingImage.graph, ctx.pipeline.parts.spikingText.graph], steps: c.T)
-        let text = try ctx.pipeline.encodeText(PromptSet(classes: classes, templates: templates), mode: .spikeAware, interventions: interventions)
+        let text = try ctx.pipeline.encodeText(PromptSet(classes: classes, templates: templates), mode: .event, interventions: interventions)
         let textSeconds = seconds(since: start)
 
         // Images, preprocessed once: [N, C, H, W].
@@ -312,7 +312,7 @@ struct DatasetOptions: ParsableArguments {
         let batches = stride(from: 0, to: n, by: batchSize).map { $0..<min($0 + batchSize, n) }
         let workers = max(1, min(threads ?? ProcessInfo.processInfo.activeProcessorCount, batches.count))
         // The workers are the parallelism; OpenBLAS's own threads would only spin and yield against them.
-        if workers > 1 { setBLASThreads(1) }
+        if workers > 1 { EventKernels.setThreads(1) }
         let layerNames = ctx.model.vision.lifLayerNames
         let k5 = min(5, classes.count)
         let progress = Progress(total: 2 * n, enabled: showProgress)
@@ -326,7 +326,7 @@ struct DatasetOptions: ParsableArguments {
             let r = batches[j]
             do {
                 let out = try pipeline.analyze(pixels: Array(pixels[(r.lowerBound * per)..<(r.upperBound * per)]), batch: r.count, text: text,
-                                               options: AnalysisOptions(mode: .spikeAware, ann: false, interventions: interventions))
+                                               options: AnalysisOptions(mode: .event, ann: false, interventions: interventions))
                 var o = BatchOutput()
                 for image in out.images {
                     o.snnTop.append(image.snn!.topK(k5))
@@ -461,12 +461,4 @@ private final class Progress: @unchecked Sendable {
         guard enabled else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
-}
-
-/// Sets OpenBLAS's thread count when the library exports `openblas_set_num_threads` (looked up at run time, so the
-/// command line needs no direct BLAS dependency).
-private func setBLASThreads(_ n: Int32) {
-    typealias SetThreads = @convention(c) (Int32) -> Void
-    guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "openblas_set_num_threads") else { return }
-    unsafeBitCast(symbol, to: SetThreads.self)(n)
 }

@@ -130,8 +130,8 @@ struct Demo: ParsableCommand {
     @Option(help: "Glyphs: braille, half-blocks or ascii.")
     var glyphs: GlyphSet = .braille
 
-    @Option(help: "Kernels: blas, reference or spike-aware.")
-    var kernels: KernelMode = .blas
+    @Option(help: "Kernels: event (default: events on spikes, BLAS elsewhere), blas or reference.")
+    var kernels: KernelMode = .fastest
 
     func run() throws {
         try SpikeCLIPCommand.guarded {
@@ -197,12 +197,17 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed repetitions per measurement.")
     var iterations = 20
 
-    @Option(help: "Checkpoint for the explorer latency lines (default: the trained default if present, else the fixture).")
+    @Option(help: "Bench this checkpoint instead (any SpikeCLIP checkpoint, no golden file): our kernels beside the PyTorch reference on the same inputs and threads, the SGEMM rate, eval throughput.")
     var checkpoint: String?
+
+    @Flag(help: "With --checkpoint: print the report as JSON.")
+    var json = false
 
     func run() throws {
         try SpikeCLIPCommand.guarded {
             guard iterations >= 1 else { throw UserError(description: "--iterations must be >= 1") }
+            if let checkpoint { return try benchCheckpoint(path: checkpoint, iterations: iterations, json: json) }
+            guard !json else { throw UserError(description: "--json needs --checkpoint") }
             let model = try SpikeCLIPModel(path: fixture + "/model.safetensors")
             let inputs = try FixtureInputs(path: fixture + "/golden.safetensors")
             let one = Array(inputs.pixels.prefix(inputs.pixels.count / inputs.batch))
@@ -231,12 +236,12 @@ struct Bench: ParsableCommand {
                 try measure("ANN twin image encoder (blas)") { _ = try twin.forward(pixels: one, batch: 1) }
             }
             try benchTokenizerAndMiniLM(iterations: iterations)
-            let explorerCheckpoint = try ExplorerOptions.resolve(checkpoint).path
+            let explorerCheckpoint = try ExplorerOptions.resolve(nil).path
             // The explorer's text workload: every class x template of the checkpoint through the spiking text encoder.
             let bundle = try CheckpointBundle(checkpoint: explorerCheckpoint, assets: ExplorerOptions.resolveAssets("assets"))
             let prompts = PromptSet(classes: bundle.defaultClasses, templates: bundle.defaultTemplates)
             let tokens = try prompts.prompts.map { try bundle.parts.tokenizer.tokenize($0, contextLength: bundle.config.text.contextLength).ids }
-            for mode in [KernelMode.blas, .spikeAware] {
+            for mode in [KernelMode.blas, .event] {
                 try measure("spiking text encoder, \(tokens.count) prompts (\(mode.rawValue))") { _ = try bundle.parts.spikingText.forward(tokenIds: tokens, mode: mode, options: RecordingOptions(spikes: true), interventions: .none) }
             }
             say("explorer on \(explorerCheckpoint):")

@@ -85,7 +85,7 @@ final class CLITests: XCTestCase {
     }
 
     func classifier(_ model: SpikeCLIPModel, prompts: [[Int]]) throws -> ZeroShotClassifier {
-        let (flat, _) = try model.text.forward(tokenIds: prompts, mode: .spikeAware)
+        let (flat, _) = try model.text.forward(tokenIds: prompts, mode: .event)
         let d = model.config.text.targetDim
         let rows = (0..<prompts.count).map { Array(flat[($0 * d)..<(($0 + 1) * d)]) }
         return ZeroShotClassifier(textEmbeddings: rows, templatesPerClass: 1, logitScale: Float(model.config.logitScale))
@@ -115,7 +115,7 @@ final class CLITests: XCTestCase {
         let annEnergy = EnergyAccounting.annVision(config: model.config)!
         for (i, path) in Self.images.enumerated() {
             let x = try pixels(path, model)
-            let v = try model.vision.forward(pixels: x, batch: 1, mode: .spikeAware)
+            let v = try model.vision.forward(pixels: x, batch: 1, mode: .event)
             let snn = snnClassifier.score(imageEmbedding: v.embedding)
             let ann = snnClassifier.score(imageEmbedding: try model.annVision!.forward(pixels: x, batch: 1))
             let item = images[i]
@@ -167,7 +167,7 @@ final class CLITests: XCTestCase {
         let pre = try ImagePreprocessor(config: model.config.preprocess)
         let x = try (0..<n).flatMap { pre(try images.image(at: $0)) }
         let labels = try (0..<n).map(labelFile.label(at:))
-        let v = try model.vision.forward(pixels: x, batch: n, mode: .spikeAware)
+        let v = try model.vision.forward(pixels: x, batch: n, mode: .event)
         let ann = try model.annVision!.forward(pixels: x, batch: n)
         let d = model.config.text.targetDim
         var top1 = 0, top5 = 0, annTop1 = 0, agree = 0, paper = 0.0
@@ -312,8 +312,8 @@ final class CLITests: XCTestCase {
         // The same numbers as the engine called directly (prepared views: CLIP 224, spiking 32x32 resized from it).
         let bundle = try CheckpointBundle(checkpoint: checkpoint, assets: Self.root.appendingPathComponent("assets").path)
         let pipeline = SpikeCLIPPipeline(bundle: bundle)
-        let text = try pipeline.encodeText(PromptSet(classes: ["cat", "bag"], templates: bundle.defaultTemplates), mode: .spikeAware)
-        let r = try pipeline.analyze(images: [try pipeline.prepare(Self.images[0])], text: text, options: AnalysisOptions(mode: .spikeAware))
+        let text = try pipeline.encodeText(PromptSet(classes: ["cat", "bag"], templates: bundle.defaultTemplates), mode: .event)
+        let r = try pipeline.analyze(images: [try pipeline.prepare(Self.images[0])], text: text, options: AnalysisOptions(mode: .event))
         let annCos = try XCTUnwrap((image["ann"] as? [String: Any])?["cosines"] as? [Double]).map(Float.init)
         XCTAssertEqual(annCos, try XCTUnwrap(r.images[0].ann).cosines)
         let snnCos = try XCTUnwrap((image["snn"] as? [String: Any])?["cosines"] as? [Double]).map(Float.init)
@@ -464,7 +464,7 @@ final class CLITests: XCTestCase {
         let dir = try temporaryDirectory()
         let layer = "vision.block.0.attn.q_lif"
         let model = try self.model
-        let v = try model.vision.forward(pixels: try pixels(Self.images[0], model), batch: 1, mode: .spikeAware)
+        let v = try model.vision.forward(pixels: try pixels(Self.images[0], model), batch: 1, mode: .event)
         let rec = try XCTUnwrap(v.recording[layer])
         for ext in ["png", "svg", "txt"] {
             let out = dir + "/raster." + ext
@@ -515,7 +515,7 @@ final class CLITests: XCTestCase {
         let layer = "text.mlp_lif2"
         let model = try self.model
         let ids = [1, 85, 53, 39] + [Int](repeating: model.config.tokenizer.padId, count: model.config.text.contextLength - 4)
-        let (_, recording) = try model.text.forward(tokenIds: [ids], mode: .spikeAware)
+        let (_, recording) = try model.text.forward(tokenIds: [ids], mode: .event)
         let rec = try XCTUnwrap(recording[layer])
         let out = dir + "/text.txt"
         let r = try run(["raster", "--json", "--checkpoint", Self.fixture, "--prompt", "1 85 53 39", "--layer", layer, "--out", out,
@@ -548,7 +548,7 @@ final class CLITests: XCTestCase {
         let r = try run(["energy", "--json", "--checkpoint", Self.fixture, "--image", Self.images[2]])
         XCTAssertEqual(r.status, 0, r.stderr)
         let model = try self.model
-        let v = try model.vision.forward(pixels: try pixels(Self.images[2], model), batch: 1, mode: .spikeAware)
+        let v = try model.vision.forward(pixels: try pixels(Self.images[2], model), batch: 1, mode: .event)
         let report = try EnergyAccounting.vision(v.recording, config: model.config, item: 0)
         let snn = try XCTUnwrap(r.json["snn"] as? [String: Any])
         let layers = try XCTUnwrap(snn["layers"] as? [[String: Any]])
@@ -637,7 +637,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(t.status, 0, t.stderr)
         models = try XCTUnwrap(t.json["models"] as? [[String: Any]])
         let m = try model
-        let (text, _) = try m.text.forward(tokenIds: [[1, 2, 3] + [Int](repeating: m.config.tokenizer.padId, count: m.config.text.contextLength - 3)], mode: .spikeAware)
+        let (text, _) = try m.text.forward(tokenIds: [[1, 2, 3] + [Int](repeating: m.config.tokenizer.padId, count: m.config.text.contextLength - 3)], mode: .event)
         assertClose(floats((models[0]["texts"] as? [Any])?.first), text, "spiking text embedding")
     }
 

@@ -44,8 +44,8 @@ final class EnergyFixtureTests: XCTestCase {
             let model = try SpikeCLIPModel(path: fixturePath(name, "model.safetensors"))
             let golden = try ParityTests.Golden(path: fixturePath(name, "golden.safetensors"))
             let c = model.config
-            let (_, visionRec) = try model.vision.forward(pixels: golden.pixels, batch: golden.batch, mode: .spikeAware)
-            let (_, textRec) = try model.text.forward(tokenIds: golden.tokenIds, mode: .spikeAware)
+            let (_, visionRec) = try model.vision.forward(pixels: golden.pixels, batch: golden.batch, mode: .event)
+            let (_, textRec) = try model.text.forward(tokenIds: golden.tokenIds, mode: .event)
             let vision = try XCTUnwrap(json["vision"] as? [Any])
             XCTAssertEqual(vision.count, golden.batch)
             for b in 0..<golden.batch {

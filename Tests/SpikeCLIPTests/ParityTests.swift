@@ -145,7 +145,7 @@ final class ParityTests: XCTestCase {
             let golden = try Golden(path: goldenPath)
             let (dense, denseRec) = try model.vision.forward(pixels: golden.pixels, batch: golden.batch, mode: .blas)
             let (denseText, denseTextRec) = try model.text.forward(tokenIds: golden.tokenIds, mode: .blas)
-            for mode in [KernelMode.reference, .spikeAware] {
+            for mode in [KernelMode.reference, .event] {
                 let (out, rec) = try model.vision.forward(pixels: golden.pixels, batch: golden.batch, mode: mode)
                 XCTAssertLessThanOrEqual(Self.relativeL2(out, dense), 1e-5, "\(fixture) \(mode): vision output")
                 for (a, b) in zip(rec.layers, denseRec.layers) {

@@ -1,11 +1,15 @@
 """PyTorch reference timings for ``spikeclip bench`` (the same measurements as the Swift engine's lines).
 
     python -m spikeclip_training.bench CHECKPOINT [--iterations N] [--threads N] [--clip DIR]
+        [--inputs FILE.json --batch B --json]
 
 Times one image through the spiking image encoder and the ANN twin, and one prompt through the spiking text encoder,
 with the reference model of this package (CPU, float32, ``torch.no_grad``), and prints ``label p50 X ms p95 Y ms``
 lines; with ``--clip`` also a Hugging Face CLIPModel folder's image tower and text tower (transformers, float32,
-batch 1, L = 77). Inputs are zeros of the checkpoint's shapes (the forward cost does not depend on the values enough to matter
+batch 1, L = 77). ``--inputs`` (what ``spikeclip bench --checkpoint`` writes: ``pixels`` of one image after
+preprocessing, ``ids`` of one prompt) times those instead of zeros, ``--batch B`` adds B copies of the image through the
+spiking encoder, and ``--json`` prints ``{"torch": version, "threads": n, "p50": {...}, "p95": {...}}`` (ms; keys
+``spiking_image``, ``ann_image``, ``spiking_text``, ``spiking_image_batch``). Otherwise inputs are zeros of the checkpoint's shapes (the forward cost does not depend on the values enough to matter
 for a comparison; spike counts do, so read these as the reference's dense cost).
 """
 
@@ -26,14 +30,19 @@ def _percentiles(ms: list[float]) -> tuple[float, float]:
     return s[len(s) // 2], s[min(len(s) - 1, max(0, math.ceil(len(s) * 0.95) - 1))]
 
 
-def measure(label: str, fn, iterations: int) -> str:
-    fn()  # warm-up
+def timings(fn, iterations: int) -> tuple[float, float]:
+    """p50 and p95 of ``fn`` in ms, after one warm-up call."""
+    fn()
     ms = []
     for _ in range(iterations):
         t0 = time.perf_counter()
         fn()
         ms.append((time.perf_counter() - t0) * 1e3)
-    p50, p95 = _percentiles(ms)
+    return _percentiles(ms)
+
+
+def measure(label: str, fn, iterations: int) -> str:
+    p50, p95 = timings(fn, iterations)
     return f"{label:<48} p50 {p50:8.3f} ms   p95 {p95:8.3f} ms"
 
 
@@ -43,9 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--clip", help="a Hugging Face CLIPModel folder to time as well")
+    ap.add_argument("--inputs", help="JSON with the image (pixels) and prompt (ids) to time")
+    ap.add_argument("--batch", type=int, default=0, help="also time a batch of this many copies of the image")
+    ap.add_argument("--json", action="store_true", help="print the timings as JSON")
     args = ap.parse_args(argv)
-    if args.iterations < 1:
-        print("error: --iterations must be >= 1", file=sys.stderr)
+    if args.iterations < 1 or args.batch < 0:
+        print("error: --iterations must be >= 1 and --batch >= 0", file=sys.stderr)
         return 2
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -53,6 +65,25 @@ def main(argv: list[str] | None = None) -> int:
     v, t = cfg.vision, cfg.text
     image = torch.zeros(1, v.in_channels, v.image_size[0], v.image_size[1])
     ids = torch.full((1, t.context_length), cfg.tokenizer.pad_id, dtype=torch.long)
+    if args.inputs:
+        import json
+        with open(args.inputs, encoding="utf-8") as f:
+            given = json.load(f)
+        image = torch.tensor(given["pixels"], dtype=torch.float32).reshape(image.shape)
+        ids = torch.tensor([given["ids"]], dtype=torch.long).reshape(ids.shape)
+    if args.json:
+        import json
+        work = {"spiking_image": lambda: model.vision(image), "spiking_text": lambda: model.text(ids)}
+        if model.ann_vision is not None:
+            work["ann_image"] = lambda: model.ann_vision(image)
+        if args.batch:
+            many = image.expand(args.batch, -1, -1, -1).contiguous()
+            work["spiking_image_batch"] = lambda: model.vision(many)
+        with torch.no_grad():
+            got = {k: timings(fn, args.iterations) for k, fn in work.items()}
+        print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
+                          "p50": {k: v[0] for k, v in got.items()}, "p95": {k: v[1] for k, v in got.items()}}))
+        return 0
     with torch.no_grad():
         print(f"PyTorch {torch.__version__} reference, {torch.get_num_threads()} threads, batch 1")
         print(measure("torch: spiking image encoder", lambda: model.vision(image), args.iterations))

@@ -14,6 +14,10 @@ CLIP's real vocabulary; smaller widths than ViT-B/16 so that it stays quick on a
 
     python -m spikeclip_training.convert_official --vision DIR/vision.pth.tar --text DIR/text.pth.tar \\
         --clip DIR/clip --out DIR/spikeclip.safetensors
+
+``python -m spikeclip_training.official_fixtures --bench-checkpoint FILE`` writes instead one checkpoint in our own
+format at the official size with an ANN twin of the same size (random, calibrated as above), for
+``spikeclip bench --checkpoint FILE`` (issue 15).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .config import LIFConfig, SpikeCLIPConfig, TextConfig, TextEmbeddingConfig, VisionConfig
+from .config import AnnVisionConfig, LIFConfig, SpikeCLIPConfig, TextConfig, TextEmbeddingConfig, VisionConfig
 from .convert_official import CIFAR10_CLASSES, CLIP_VOCAB_SIZE, clip_then_resize_config, clip_tokenizer_config
 from .model import SpikeCLIP
 
@@ -147,11 +151,26 @@ def write_clip_folder(out: Path, seed: int = 0, spec: Optional[dict] = None) -> 
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m spikeclip_training.official_fixtures", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, type=Path, help="output folder")
+    ap.add_argument("--out", type=Path, help="output folder")
+    ap.add_argument("--bench-checkpoint", type=Path, help="write one official-size checkpoint with an ANN twin here instead")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--variant", choices=VARIANTS, default="timm")
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
+    if a.bench_checkpoint:
+        import dataclasses
+        from .export import save_checkpoint
+        cfg = official_size_config()
+        v = cfg.vision
+        cfg = dataclasses.replace(cfg, ann_vision=AnnVisionConfig(embed_dims=v.embed_dims, num_heads=v.num_heads,
+                                                                 mlp_ratios=v.mlp_ratios, depths=v.depths,
+                                                                 target_dim=v.target_dim, layer_norm_eps=1e-5),
+                                  provenance={"kind": "random-official-size", "seed": a.seed, "purpose": "bench"})
+        save_checkpoint(random_model(cfg, a.seed), cfg, a.bench_checkpoint)
+        print(f"wrote {a.bench_checkpoint}: official size (3x32x32, D 384, 8 heads, depth 4, T 4) with an ANN twin")
+        return 0
+    if a.out is None:
+        ap.error("--out or --bench-checkpoint is required")
     model = random_model(official_size_config(), a.seed)
     vp, tp = write_official(model, a.out, a.variant)
     clip = write_clip_folder(a.out / "clip", a.seed)

@@ -1,0 +1,54 @@
+// Event-driven kernels for layers whose input is binary spikes (issue 15). Exact: every output is the bias plus the
+// weights of the active inputs, summed in a fixed order (the order of the event lists), so results do not depend on
+// the thread count. Vectorised with AVX-512 or AVX2 where the CPU has them (chosen once at run time), plain C else.
+//
+// Layouts (row-major, float32): a "weight table" holds one row of O floats per input (per input channel and kernel
+// tap for the 3x3 conv), i.e. W^T; event lists are CSR: positions[p]..positions[p+1] index `channels`, the active
+// input channels at position p in increasing order (address-event representation).
+#ifndef SPIKE_KERNELS_H
+#define SPIKE_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Which instruction set the kernels use on this CPU: "avx512", "avx2" or "scalar".
+const char *sk_isa(void);
+
+/// Builds the event lists of a channels-first frame x [C, N] (values 0 or 1; anything nonzero counts as a spike).
+/// `start` has N + 1 entries; `channels` room for C * N. Returns the number of events.
+int64_t sk_events_channels_first(const float *x, int32_t c, int32_t n, int32_t *start, int32_t *channels);
+
+/// Builds the event lists of row-major rows x [M, I]: for row r the active inputs i. `start` M + 1, `inputs` M * I.
+int64_t sk_events_rows(const float *x, int32_t m, int32_t i, int32_t *start, int32_t *inputs);
+
+/// Linear layer on events, rows [r0, r1): y[r, :] = bias + sum over events e of row r of table[e, :].
+/// `table` [I, O]; `y` [M, O] row-major (only rows r0..r1 written).
+void sk_linear_events(const float *table, const float *bias, int32_t o, const int32_t *start, const int32_t *inputs,
+                      int32_t r0, int32_t r1, float *y);
+
+/// 1x1 conv on events, channels-first output, positions [p0, p1): y[:, p] = bias + sum of table rows of the events
+/// at p. `table` [C, O]; `y` [O, N].
+void sk_pointwise_events(const float *table, const float *bias, int32_t o, int32_t n, const int32_t *start,
+                         const int32_t *channels, int32_t p0, int32_t p1, float *y);
+
+/// 3x3 conv (stride 1, zero padding 1) on events, channels-first output, output rows [y0, y1):
+/// y[:, q] = bias + sum over taps (ky, kx) and events c at input position q + (ky - 1, kx - 1) of table[(tap*C + c), :]
+/// with tap = ky*3 + kx. `table` [9*C, O]; events of the frame [C, H, W] by position (sk_events_channels_first);
+/// `y` [O, H*W].
+void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
+                       const int32_t *start, const int32_t *channels, int32_t y0, int32_t y1, float *y);
+
+/// Spiking self-attention of one frame (SPEC 1.2) on bit sets: per head, attn[i, j] = popcount(q_i AND k_j) over the
+/// head's channels, y[c, i] = scale * sum over j with v[c, j] = 1 of attn[i, j]. q, k, v, y: [D, N] channels-first,
+/// channel c = head * D/heads + d. Integer counts are exact in float, so the result is exact.
+void sk_attention_bits(const float *q, const float *k, const float *v, int32_t d, int32_t n, int32_t heads,
+                       float scale, float *y);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

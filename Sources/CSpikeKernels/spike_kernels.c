@@ -1,0 +1,238 @@
+// Event-driven kernels (see include/spike_kernels.h). Ours (issue 15); the instruction set is chosen once at run time.
+#include "spike_kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <immintrin.h>
+
+// ---- the one inner loop: out[0..o) = bias + sum of `nrows` weight rows ---------------------------------------------
+// Rows are added in list order, one vertical add per lane, then the bias: every instruction set gives the same bits.
+
+static void sum_rows_scalar(const float *const *rows, int32_t nrows, const float *bias, int32_t o, float *out) {
+    for (int32_t j = 0; j < o; j++) out[j] = 0;
+    for (int32_t r = 0; r < nrows; r++) {
+        const float *w = rows[r];
+        for (int32_t j = 0; j < o; j++) out[j] += w[j];
+    }
+    for (int32_t j = 0; j < o; j++) out[j] += bias[j];
+}
+
+__attribute__((target("avx2")))
+static void sum_rows_avx2(const float *const *rows, int32_t nrows, const float *bias, int32_t o, float *out) {
+    int32_t j = 0;
+    for (; j + 64 <= o; j += 64) {  // 8 accumulators stay in registers over all rows
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (int32_t r = 0; r < nrows; r++) {
+            const float *w = rows[r] + j;
+            a0 = _mm256_add_ps(a0, _mm256_loadu_ps(w));      a1 = _mm256_add_ps(a1, _mm256_loadu_ps(w + 8));
+            a2 = _mm256_add_ps(a2, _mm256_loadu_ps(w + 16)); a3 = _mm256_add_ps(a3, _mm256_loadu_ps(w + 24));
+            a4 = _mm256_add_ps(a4, _mm256_loadu_ps(w + 32)); a5 = _mm256_add_ps(a5, _mm256_loadu_ps(w + 40));
+            a6 = _mm256_add_ps(a6, _mm256_loadu_ps(w + 48)); a7 = _mm256_add_ps(a7, _mm256_loadu_ps(w + 56));
+        }
+        const float *b = bias + j;
+        _mm256_storeu_ps(out + j, _mm256_add_ps(a0, _mm256_loadu_ps(b)));
+        _mm256_storeu_ps(out + j + 8, _mm256_add_ps(a1, _mm256_loadu_ps(b + 8)));
+        _mm256_storeu_ps(out + j + 16, _mm256_add_ps(a2, _mm256_loadu_ps(b + 16)));
+        _mm256_storeu_ps(out + j + 24, _mm256_add_ps(a3, _mm256_loadu_ps(b + 24)));
+        _mm256_storeu_ps(out + j + 32, _mm256_add_ps(a4, _mm256_loadu_ps(b + 32)));
+        _mm256_storeu_ps(out + j + 40, _mm256_add_ps(a5, _mm256_loadu_ps(b + 40)));
+        _mm256_storeu_ps(out + j + 48, _mm256_add_ps(a6, _mm256_loadu_ps(b + 48)));
+        _mm256_storeu_ps(out + j + 56, _mm256_add_ps(a7, _mm256_loadu_ps(b + 56)));
+    }
+    for (; j + 8 <= o; j += 8) {
+        __m256 a = _mm256_setzero_ps();
+        for (int32_t r = 0; r < nrows; r++) a = _mm256_add_ps(a, _mm256_loadu_ps(rows[r] + j));
+        _mm256_storeu_ps(out + j, _mm256_add_ps(a, _mm256_loadu_ps(bias + j)));
+    }
+    for (; j < o; j++) {
+        float a = 0;
+        for (int32_t r = 0; r < nrows; r++) a += rows[r][j];
+        out[j] = a + bias[j];
+    }
+}
+
+__attribute__((target("avx512f")))
+static void sum_rows_avx512(const float *const *rows, int32_t nrows, const float *bias, int32_t o, float *out) {
+    int32_t j = 0;
+    for (; j + 128 <= o; j += 128) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (int32_t r = 0; r < nrows; r++) {
+            const float *w = rows[r] + j;
+            a0 = _mm512_add_ps(a0, _mm512_loadu_ps(w));      a1 = _mm512_add_ps(a1, _mm512_loadu_ps(w + 16));
+            a2 = _mm512_add_ps(a2, _mm512_loadu_ps(w + 32)); a3 = _mm512_add_ps(a3, _mm512_loadu_ps(w + 48));
+            a4 = _mm512_add_ps(a4, _mm512_loadu_ps(w + 64)); a5 = _mm512_add_ps(a5, _mm512_loadu_ps(w + 80));
+            a6 = _mm512_add_ps(a6, _mm512_loadu_ps(w + 96)); a7 = _mm512_add_ps(a7, _mm512_loadu_ps(w + 112));
+        }
+        const float *b = bias + j;
+        _mm512_storeu_ps(out + j, _mm512_add_ps(a0, _mm512_loadu_ps(b)));
+        _mm512_storeu_ps(out + j + 16, _mm512_add_ps(a1, _mm512_loadu_ps(b + 16)));
+        _mm512_storeu_ps(out + j + 32, _mm512_add_ps(a2, _mm512_loadu_ps(b + 32)));
+        _mm512_storeu_ps(out + j + 48, _mm512_add_ps(a3, _mm512_loadu_ps(b + 48)));
+        _mm512_storeu_ps(out + j + 64, _mm512_add_ps(a4, _mm512_loadu_ps(b + 64)));
+        _mm512_storeu_ps(out + j + 80, _mm512_add_ps(a5, _mm512_loadu_ps(b + 80)));
+        _mm512_storeu_ps(out + j + 96, _mm512_add_ps(a6, _mm512_loadu_ps(b + 96)));
+        _mm512_storeu_ps(out + j + 112, _mm512_add_ps(a7, _mm512_loadu_ps(b + 112)));
+    }
+    for (; j < o; j += 16) {  // 16 at a time, the last one masked
+        __mmask16 m = (o - j) >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (o - j)) - 1);
+        __m512 a = _mm512_setzero_ps();
+        for (int32_t r = 0; r < nrows; r++) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, rows[r] + j));
+        _mm512_mask_storeu_ps(out + j, m, _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, bias + j)));
+    }
+}
+
+typedef void (*sum_rows_fn)(const float *const *, int32_t, const float *, int32_t, float *);
+
+static sum_rows_fn pick(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return sum_rows_avx512;
+    if (__builtin_cpu_supports("avx2")) return sum_rows_avx2;
+    return sum_rows_scalar;
+}
+
+static sum_rows_fn sum_rows_impl(void) {
+    static sum_rows_fn fn = 0;  // a benign race: every thread computes the same pointer
+    if (!fn) fn = pick();
+    return fn;
+}
+
+const char *sk_isa(void) {
+    sum_rows_fn f = sum_rows_impl();
+    return f == sum_rows_avx512 ? "avx512" : f == sum_rows_avx2 ? "avx2" : "scalar";
+}
+
+// ---- event lists --------------------------------------------------------------------------------------------------
+
+int64_t sk_events_channels_first(const float *x, int32_t c, int32_t n, int32_t *start, int32_t *channels) {
+    // Two passes: count per position, then fill in channel order (so each list is sorted).
+    for (int32_t p = 0; p <= n; p++) start[p] = 0;
+    for (int32_t ch = 0; ch < c; ch++) {
+        const float *row = x + (int64_t)ch * n;
+        for (int32_t p = 0; p < n; p++) start[p + 1] += row[p] != 0;
+    }
+    for (int32_t p = 0; p < n; p++) start[p + 1] += start[p];
+    int32_t *fill = (int32_t *)malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
+    memcpy(fill, start, sizeof(int32_t) * (size_t)n);
+    for (int32_t ch = 0; ch < c; ch++) {
+        const float *row = x + (int64_t)ch * n;
+        for (int32_t p = 0; p < n; p++) if (row[p] != 0) channels[fill[p]++] = ch;
+    }
+    free(fill);
+    return start[n];
+}
+
+int64_t sk_events_rows(const float *x, int32_t m, int32_t i, int32_t *start, int32_t *inputs) {
+    int64_t e = 0;
+    start[0] = 0;
+    for (int32_t r = 0; r < m; r++) {
+        const float *row = x + (int64_t)r * i;
+        for (int32_t k = 0; k < i; k++) if (row[k] != 0) inputs[e++] = k;
+        start[r + 1] = (int32_t)e;
+    }
+    return e;
+}
+
+// ---- layers -------------------------------------------------------------------------------------------------------
+
+void sk_linear_events(const float *table, const float *bias, int32_t o, const int32_t *start, const int32_t *inputs,
+                      int32_t r0, int32_t r1, float *y) {
+    sum_rows_fn sum = sum_rows_impl();
+    int32_t most = 0;
+    for (int32_t r = r0; r < r1; r++) if (start[r + 1] - start[r] > most) most = start[r + 1] - start[r];
+    const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(most > 0 ? most : 1));
+    for (int32_t r = r0; r < r1; r++) {
+        int32_t k = 0;
+        for (int32_t e = start[r]; e < start[r + 1]; e++) rows[k++] = table + (int64_t)inputs[e] * o;
+        sum(rows, k, bias, o, y + (int64_t)r * o);
+    }
+    free(rows);
+}
+
+void sk_pointwise_events(const float *table, const float *bias, int32_t o, int32_t n, const int32_t *start,
+                         const int32_t *channels, int32_t p0, int32_t p1, float *y) {
+    sum_rows_fn sum = sum_rows_impl();
+    int32_t most = 0;
+    for (int32_t p = p0; p < p1; p++) if (start[p + 1] - start[p] > most) most = start[p + 1] - start[p];
+    const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(most > 0 ? most : 1));
+    float *acc = (float *)malloc(sizeof(float) * (size_t)o);
+    for (int32_t p = p0; p < p1; p++) {
+        int32_t k = 0;
+        for (int32_t e = start[p]; e < start[p + 1]; e++) rows[k++] = table + (int64_t)channels[e] * o;
+        sum(rows, k, bias, o, acc);
+        for (int32_t j = 0; j < o; j++) y[(int64_t)j * n + p] = acc[j];
+    }
+    free(acc);
+    free(rows);
+}
+
+void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
+                       const int32_t *start, const int32_t *channels, int32_t y0, int32_t y1, float *y) {
+    sum_rows_fn sum = sum_rows_impl();
+    const int64_t hw = (int64_t)h * w;
+    const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(9 * (int64_t)c > 0 ? 9 * (int64_t)c : 1));
+    float *acc = (float *)malloc(sizeof(float) * (size_t)o);
+    for (int32_t oy = y0; oy < y1; oy++) {
+        for (int32_t ox = 0; ox < w; ox++) {
+            int32_t k = 0;
+            for (int32_t ky = 0; ky < 3; ky++) {
+                int32_t sy = oy + ky - 1;
+                if (sy < 0 || sy >= h) continue;
+                for (int32_t kx = 0; kx < 3; kx++) {
+                    int32_t sx = ox + kx - 1;
+                    if (sx < 0 || sx >= w) continue;
+                    int32_t p = sy * w + sx;
+                    const float *tap = table + (int64_t)(ky * 3 + kx) * c * o;
+                    for (int32_t e = start[p]; e < start[p + 1]; e++) rows[k++] = tap + (int64_t)channels[e] * o;
+                }
+            }
+            sum(rows, k, bias, o, acc);
+            int64_t q = (int64_t)oy * w + ox;
+            for (int32_t j = 0; j < o; j++) y[(int64_t)j * hw + q] = acc[j];
+        }
+    }
+    free(acc);
+    free(rows);
+}
+
+void sk_attention_bits(const float *q, const float *k, const float *v, int32_t d, int32_t n, int32_t heads,
+                       float scale, float *y) {
+    const int32_t dh = d / heads, wd = (dh + 63) / 64;
+    uint64_t *qb = (uint64_t *)calloc((size_t)n * wd, sizeof(uint64_t));
+    uint64_t *kb = (uint64_t *)calloc((size_t)n * wd, sizeof(uint64_t));
+    float *attnT = (float *)malloc(sizeof(float) * (size_t)n * n);  // [j, i]
+    float *acc = (float *)malloc(sizeof(float) * (size_t)n);
+    for (int32_t hd = 0; hd < heads; hd++) {
+        memset(qb, 0, sizeof(uint64_t) * (size_t)n * wd);
+        memset(kb, 0, sizeof(uint64_t) * (size_t)n * wd);
+        for (int32_t dd = 0; dd < dh; dd++) {
+            const int64_t row = (int64_t)(hd * dh + dd) * n;
+            const uint64_t bit = 1ull << (dd & 63);
+            const int32_t word = dd >> 6;
+            for (int32_t i = 0; i < n; i++) {
+                if (q[row + i] != 0) qb[i * wd + word] |= bit;
+                if (k[row + i] != 0) kb[i * wd + word] |= bit;
+            }
+        }
+        for (int32_t j = 0; j < n; j++) {
+            for (int32_t i = 0; i < n; i++) {
+                int32_t count = 0;
+                for (int32_t u = 0; u < wd; u++) count += __builtin_popcountll(qb[i * wd + u] & kb[j * wd + u]);
+                attnT[(int64_t)j * n + i] = (float)count;
+            }
+        }
+        for (int32_t dd = 0; dd < dh; dd++) {
+            const int64_t row = (int64_t)(hd * dh + dd) * n;
+            for (int32_t i = 0; i < n; i++) acc[i] = 0;
+            for (int32_t j = 0; j < n; j++) {
+                if (v[row + j] == 0) continue;
+                const float *a = attnT + (int64_t)j * n;
+                for (int32_t i = 0; i < n; i++) acc[i] += a[i];
+            }
+            for (int32_t i = 0; i < n; i++) y[row + i] = acc[i] * scale;
+        }
+    }
+    free(acc);
+    free(attnT);
+    free(kb);
+    free(qb);
+}

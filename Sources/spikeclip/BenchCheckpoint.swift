@@ -1,0 +1,156 @@
+import CBLAS
+import Dispatch
+import Foundation
+import SpikeCLIP
+
+/// One timed measurement of `spikeclip bench --checkpoint` (milliseconds per call unless `unit` says otherwise).
+struct BenchLine: Codable {
+    var label: String
+    var p50: Double
+    var p95: Double
+    /// What one call computes: images or prompts.
+    var items: Int
+    /// Dense-equivalent rate of the call at p50 (GFLOP/s, 2 per MAC) and its fraction of the SGEMM rate.
+    var denseGflops: Double?
+    var sgemmFraction: Double?
+    /// The PyTorch reference's p50 for the same work and ours divided by it (nil when the reference did not run).
+    var torchP50: Double?
+    var ratio: Double?
+}
+
+/// The whole run, as `--json` prints it.
+struct BenchReport: Codable {
+    var checkpoint: String
+    var threads: Int
+    var isa: String
+    var sgemmGflops: Double
+    var sgemmShape: [Int]
+    var spikingDenseMacs: Double
+    var annDenseMacs: Double?
+    var firingRate: Double
+    var torch: String?
+    var lines: [BenchLine]
+}
+
+/// The synthetic inputs both sides time (the same numbers reach the PyTorch reference through a JSON file): a
+/// pseudo-random image in `[-2, 2)` after normalisation (Knuth's multiplicative hash of the index) and one prompt of
+/// ten distinct token ids.
+func benchInputs(_ c: ModelConfig) -> (pixels: [Float], ids: [Int]) {
+    let n = c.vision.inChannels * c.vision.imageSize.reduce(1, *)
+    let pixels = (0..<n).map { i -> Float in Float(Double((UInt64(i) &* 2654435761 &+ 12345) % 4294967296) / 4294967296.0 * 4 - 2) }
+    let v = c.text.embedding.vocabSize, l = c.text.contextLength
+    var ids = [Int](repeating: c.tokenizer.padId, count: l)
+    for j in 0..<min(10, l) { ids[j] = (j * 7919 + 11) % max(1, v) }
+    return (pixels, ids)
+}
+
+/// SGEMM rate of this machine, measured now with OpenBLAS's current threads: `C[n, n] = A[n, n] B[n, n]`, best of
+/// five after a warm-up. Returns GFLOP/s (2 per MAC).
+func measureSGEMM(size n: Int = 1024) -> Double {
+    let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+    var c = [Float](repeating: 0, count: n * n)
+    var best = Double.infinity
+    for k in 0..<6 {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, &c, Int32(n))
+        let s = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        if k > 0 { best = min(best, s) }
+    }
+    return 2 * Double(n * n * n) / best / 1e9
+}
+
+/// `spikeclip bench --checkpoint FILE`: our engine beside the PyTorch reference on any checkpoint (issue 15).
+func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
+    let model = try SpikeCLIPModel(path: path)
+    let c = model.config
+    let (one, ids) = benchInputs(c)
+    let threads = EventKernels.threads
+    let sgemm = measureSGEMM()
+    let spikingMACs = model.vision.graph.denseMACs
+    // The twin has the same layer shapes computed once (no time steps); its projection counts once either way.
+    let proj = Double(c.vision.embedDims * c.vision.targetDim)
+    let annMACs = model.annVision.map { _ in (spikingMACs - proj) / Double(c.T) + proj }
+    var lines: [BenchLine] = []
+    func measure(_ label: String, items: Int = 1, macs: Double? = nil, _ body: () throws -> Void) rethrows {
+        try body()
+        var ms: [Double] = []
+        for _ in 0..<iterations {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try body()
+            ms.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+        ms.sort()
+        let p50 = ms[ms.count / 2], p95 = ms[min(ms.count - 1, Int((Double(ms.count) * 0.95).rounded(.up)) - 1)]
+        let gflops = macs.map { 2 * $0 * Double(items) / (p50 / 1e3) / 1e9 }
+        lines.append(BenchLine(label: label, p50: p50, p95: p95, items: items, denseGflops: gflops, sgemmFraction: gflops.map { $0 / sgemm }))
+    }
+    let (_, rec) = try model.vision.forward(pixels: one, batch: 1, mode: .event)
+    let spikes = rec.layers.reduce(0.0) { $0 + Double($1.spikes.reduce(0) { $0 + Int($1) }) }
+    let neurons = rec.layers.reduce(0.0) { $0 + Double($1.spikes.count) }
+    for mode in [KernelMode.event, .blas] {
+        try measure("spiking image encoder, batch 1 (\(mode.rawValue))", macs: spikingMACs) {
+            _ = try model.vision.forward(pixels: one, batch: 1, mode: mode, options: .none)
+        }
+    }
+    try measure("spiking image encoder, batch 1 (event, record)", macs: spikingMACs) {
+        _ = try model.vision.forward(pixels: one, batch: 1, mode: .event)
+    }
+    if let twin = model.annVision {
+        try measure("ANN twin image encoder, batch 1", macs: annMACs) { _ = try twin.forward(pixels: one, batch: 1) }
+    }
+    try measure("spiking text encoder, 1 prompt (event)") { _ = try model.text.forward(tokenIds: [ids], mode: .event) }
+    // Throughput as `spikeclip eval` runs it: one worker per core, single-threaded kernels, batches of 16.
+    let batch = 16, workers = threads
+    let many = [Float]((0..<batch).flatMap { _ in one })
+    EventKernels.setThreads(1)
+    defer { EventKernels.setThreads(0) }
+    for mode in [KernelMode.event, .blas] {
+        measure("eval throughput, \(workers) workers x batch \(batch) (\(mode.rawValue))", items: batch * workers, macs: spikingMACs) {
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                _ = try? model.vision.forward(pixels: many, batch: batch, mode: mode, options: .none)
+            }
+        }
+    }
+    EventKernels.setThreads(0)
+    // The PyTorch reference on the same inputs, weights and thread count.
+    let inputsFile = FileManager.default.temporaryDirectory.appendingPathComponent("spikeclip-bench-\(getpid()).json")
+    try JSONSerialization.data(withJSONObject: ["pixels": one.map(Double.init), "ids": ids]).write(to: inputsFile)
+    defer { try? FileManager.default.removeItem(at: inputsFile) }
+    let torch = runPyTorchReference(["-m", "spikeclip_training.bench", path, "--iterations", String(iterations), "--threads", String(threads),
+                                     "--inputs", inputsFile.path, "--batch", String(batch), "--json"])
+    var torchVersion: String?
+    switch torch {
+    case let .success(data):
+        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        torchVersion = object?["torch"] as? String
+        let p50s = (object?["p50"] as? [String: Double]) ?? [:]
+        for (i, l) in lines.enumerated() {
+            let key = l.label.hasPrefix("spiking image encoder, batch 1") ? "spiking_image"
+                : l.label.hasPrefix("ANN twin") ? "ann_image" : l.label.hasPrefix("spiking text") ? "spiking_text"
+                : l.label.hasPrefix("eval throughput") ? "spiking_image_batch" : ""
+            // The reference's batch line is one batch on all threads: per image it is the same work as ours per image.
+            guard var t = p50s[key] else { continue }
+            if key == "spiking_image_batch" { t *= Double(l.items) / Double(batch) }
+            lines[i].torchP50 = t
+            lines[i].ratio = l.p50 / t
+        }
+    case let .failure(reason):
+        if !json { say("PyTorch reference: not run (\(reason)); install it with pip install -r training/requirements-test.txt") }
+    }
+    let report = BenchReport(checkpoint: path, threads: threads, isa: EventKernels.isa, sgemmGflops: sgemm, sgemmShape: [1024, 1024, 1024],
+                             spikingDenseMacs: spikingMACs, annDenseMacs: annMACs, firingRate: neurons > 0 ? spikes / neurons : 0,
+                             torch: torchVersion, lines: lines)
+    if json { try printJSON(report); return }
+    say("bench on \(path): \(iterations) iterations, \(threads) threads, event kernels \(report.isa)")
+    say(String(format: "SGEMM 1024^3 here now: %.1f GFLOP/s; spiking encoder %.2f GMAC dense-equivalent per image, firing rate %.1f %%",
+               sgemm, spikingMACs / 1e9, 100 * report.firingRate))
+    if let torchVersion { say("PyTorch \(torchVersion) reference (training/spikeclip_training/bench.py), same weights, inputs and threads") }
+    say(pad("", 50) + "   p50 ms   p95 ms  GFLOP/s  of SGEMM  torch p50    ratio")
+    for l in lines {
+        let g = l.denseGflops.map { String(format: "%8.1f  %7.0f%%", $0, 100 * ($0 / sgemm)) } ?? String(repeating: " ", count: 18)
+        let t = l.torchP50.map { String(format: "  %9.3f  %6.2fx", $0, l.ratio ?? 0) } ?? ""
+        say(pad(l.label, 50) + String(format: " %8.3f %8.3f ", l.p50, l.p95) + g + t)
+    }
+    say("ratio: our p50 / PyTorch's (below 1: we are faster); eval lines time \(workers * batch) images per call")
+}
+
