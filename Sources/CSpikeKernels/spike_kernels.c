@@ -90,10 +90,19 @@ static sum_rows_fn pick(void) {
     return sum_rows_scalar;
 }
 
+static sum_rows_fn chosen = 0;  // a benign race: every thread computes the same pointer
+
 static sum_rows_fn sum_rows_impl(void) {
-    static sum_rows_fn fn = 0;  // a benign race: every thread computes the same pointer
-    if (!fn) fn = pick();
-    return fn;
+    if (!chosen) chosen = pick();
+    return chosen;
+}
+
+int sk_use_isa(const char *name) {
+    __builtin_cpu_init();
+    if (!strcmp(name, "scalar")) { chosen = sum_rows_scalar; return 1; }
+    if (!strcmp(name, "avx2") && __builtin_cpu_supports("avx2")) { chosen = sum_rows_avx2; return 1; }
+    if (!strcmp(name, "avx512") && __builtin_cpu_supports("avx512f")) { chosen = sum_rows_avx512; return 1; }
+    return 0;
 }
 
 const char *sk_isa(void) {
@@ -148,18 +157,32 @@ void sk_linear_events(const float *table, const float *bias, int32_t o, const in
     free(rows);
 }
 
+// Writes acc [count, o] (one row per position) into the channels-first output y[j * stride + p0 + q]: a channel's
+// `count` values land contiguously (strided stores of single floats cost more than the row sums at 32x32).
+static void store_transposed(const float *acc, int32_t count, int32_t o, float *y, int64_t stride, int64_t p0) {
+    for (int32_t j = 0; j < o; j++) {
+        float *dst = y + (int64_t)j * stride + p0;
+        for (int32_t q = 0; q < count; q++) dst[q] = acc[(int64_t)q * o + j];
+    }
+}
+
+enum { TILE = 32 };  // positions per transposed store
+
 void sk_pointwise_events(const float *table, const float *bias, int32_t o, int32_t n, const int32_t *start,
                          const int32_t *channels, int32_t p0, int32_t p1, float *y) {
     sum_rows_fn sum = sum_rows_impl();
     int32_t most = 0;
     for (int32_t p = p0; p < p1; p++) if (start[p + 1] - start[p] > most) most = start[p + 1] - start[p];
     const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(most > 0 ? most : 1));
-    float *acc = (float *)malloc(sizeof(float) * (size_t)o);
-    for (int32_t p = p0; p < p1; p++) {
-        int32_t k = 0;
-        for (int32_t e = start[p]; e < start[p + 1]; e++) rows[k++] = table + (int64_t)channels[e] * o;
-        sum(rows, k, bias, o, acc);
-        for (int32_t j = 0; j < o; j++) y[(int64_t)j * n + p] = acc[j];
+    float *acc = (float *)malloc(sizeof(float) * (size_t)o * TILE);
+    for (int32_t t0 = p0; t0 < p1; t0 += TILE) {
+        int32_t t1 = t0 + TILE < p1 ? t0 + TILE : p1;
+        for (int32_t p = t0; p < t1; p++) {
+            int32_t k = 0;
+            for (int32_t e = start[p]; e < start[p + 1]; e++) rows[k++] = table + (int64_t)channels[e] * o;
+            sum(rows, k, bias, o, acc + (int64_t)(p - t0) * o);
+        }
+        store_transposed(acc, t1 - t0, o, y, n, t0);
     }
     free(acc);
     free(rows);
@@ -170,7 +193,7 @@ void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t
     sum_rows_fn sum = sum_rows_impl();
     const int64_t hw = (int64_t)h * w;
     const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(9 * (int64_t)c > 0 ? 9 * (int64_t)c : 1));
-    float *acc = (float *)malloc(sizeof(float) * (size_t)o);
+    float *acc = (float *)malloc(sizeof(float) * (size_t)o * (size_t)(w > 0 ? w : 1));  // one output row [W, O]
     for (int32_t oy = y0; oy < y1; oy++) {
         for (int32_t ox = 0; ox < w; ox++) {
             int32_t k = 0;
@@ -185,13 +208,35 @@ void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t
                     for (int32_t e = start[p]; e < start[p + 1]; e++) rows[k++] = tap + (int64_t)channels[e] * o;
                 }
             }
-            sum(rows, k, bias, o, acc);
-            int64_t q = (int64_t)oy * w + ox;
-            for (int32_t j = 0; j < o; j++) y[(int64_t)j * hw + q] = acc[j];
+            sum(rows, k, bias, o, acc + (int64_t)ox * o);
         }
+        store_transposed(acc, w, o, y, hw, (int64_t)oy * w);
     }
     free(acc);
     free(rows);
+}
+
+int64_t sk_count_nonzero(const float *x, int64_t n) {
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; i++) count += x[i] != 0;
+    return count;
+}
+
+void sk_lif(const float *x, int32_t steps, int64_t n, float tau, float v_threshold, float v_reset, float *spikes) {
+    float *v = (float *)malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; i++) v[i] = v_reset;
+    for (int32_t t = 0; t < steps; t++) {
+        const float *xt = x + (int64_t)t * n;
+        float *st = spikes + (int64_t)t * n;
+        for (int64_t i = 0; i < n; i++) {
+            // The same IEEE operations in the same order as LIFParameters.charge/fire/reset (no fast-math here).
+            float h = v[i] + (xt[i] - (v[i] - v_reset)) / tau;
+            int fired = h - v_threshold >= 0;
+            st[i] = fired ? 1.0f : 0.0f;
+            v[i] = fired ? v_reset : h;
+        }
+    }
+    free(v);
 }
 
 void sk_attention_bits(const float *q, const float *k, const float *v, int32_t d, int32_t n, int32_t heads,

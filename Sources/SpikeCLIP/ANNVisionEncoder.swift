@@ -80,33 +80,10 @@ public struct ANNVisionEncoder: Sendable {
         let scale = Float(1 / Double(hd).squareRoot())
         for layer in layers {
             let normed = layerNorm(tokens, rows: b * n, weight: layer.norm1.weight, bias: layer.norm1.bias, eps: eps)
-            let q = layer.q.apply(normed, rows: b * n, mode: mode, binary: false).map { $0 * scale }
+            let q = layer.q.apply(normed, rows: b * n, mode: mode, binary: false)
             let k = layer.k.apply(normed, rows: b * n, mode: mode, binary: false)
             let vv = layer.v.apply(normed, rows: b * n, mode: mode, binary: false)
-            var context = [Float](repeating: 0, count: b * n * d)
-            var scores = [Double](repeating: 0, count: n)
-            for item in 0..<b {
-                for head in 0..<heads {
-                    for i in 0..<n {
-                        let qi = (item * n + i) * d + head * hd
-                        var maxScore = -Double.infinity
-                        for j in 0..<n {
-                            let kj = (item * n + j) * d + head * hd
-                            var s: Float = 0
-                            for e in 0..<hd { s += q[qi + e] * k[kj + e] }
-                            scores[j] = Double(s)
-                            maxScore = max(maxScore, scores[j])
-                        }
-                        var total = 0.0
-                        for j in 0..<n { scores[j] = exp(scores[j] - maxScore); total += scores[j] }
-                        for e in 0..<hd {
-                            var acc = 0.0
-                            for j in 0..<n { acc += scores[j] * Double(vv[(item * n + j) * d + head * hd + e]) }
-                            context[qi + e] = Float(acc / total)
-                        }
-                    }
-                }
-            }
+            let context = softmaxAttention(q: q, k: k, v: vv, lengths: [Int](repeating: n, count: b), dim: d, heads: heads, scale: scale)
             let attnOut = layer.out.apply(context, rows: b * n, mode: mode, binary: false)
             for i in 0..<tokens.count { tokens[i] += attnOut[i] }
             let normed2 = layerNorm(tokens, rows: b * n, weight: layer.norm2.weight, bias: layer.norm2.bias, eps: eps)

@@ -127,35 +127,8 @@ struct CLIPEncoderLayer: Sendable {
         let qs = q.apply(normed, rows: rows, mode: .blas, binary: false)
         let ks = k.apply(normed, rows: rows, mode: .blas, binary: false)
         let vs = v.apply(normed, rows: rows, mode: .blas, binary: false)
-        var context = [Float](repeating: 0, count: rows * d)
-        var scores = [Float](repeating: 0, count: l * l)
-        let scale = Float(1 / Double(hd).squareRoot())
-        qs.withUnsafeBufferPointer { qp in ks.withUnsafeBufferPointer { kp in vs.withUnsafeBufferPointer { vp in
-            context.withUnsafeMutableBufferPointer { cp in scores.withUnsafeMutableBufferPointer { sp in
-                for item in 0..<b {
-                    for h in 0..<heads {
-                        let off = item * l * d + h * hd
-                        // scores[L, L] = scale * Q_h K_h^T, rows of stride D.
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(l), Int32(l), Int32(hd), scale,
-                                    qp.baseAddress! + off, Int32(d), kp.baseAddress! + off, Int32(d), 0, sp.baseAddress, Int32(l))
-                        for i in 0..<l {
-                            let row = sp.baseAddress! + i * l
-                            let last = causal ? i : l - 1
-                            var m = -Float.infinity
-                            for j in 0...last { m = max(m, row[j]) }
-                            var sum: Double = 0
-                            for j in 0...last { let e = Foundation.exp(row[j] - m); row[j] = e; sum += Double(e) }
-                            let inv = Float(1 / sum)
-                            for j in 0...last { row[j] *= inv }
-                            if last + 1 < l { for j in (last + 1)..<l { row[j] = 0 } }
-                        }
-                        // context_h[L, hd] = P V_h.
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(l), Int32(hd), Int32(l), 1,
-                                    sp.baseAddress, Int32(l), vp.baseAddress! + off, Int32(d), 0, cp.baseAddress! + off, Int32(d))
-                    }
-                }
-            } }
-        } } }
+        let context = softmaxAttention(q: qs, k: ks, v: vs, lengths: [Int](repeating: l, count: b), dim: d, heads: heads,
+                                       scale: Float(1 / Double(hd).squareRoot()), causal: causal)
         var h = out.apply(context, rows: rows, mode: .blas, binary: false)
         for i in 0..<h.count { h[i] += x[i] }
         let normed2 = layerNorm(h, rows: rows, weight: norm2.weight, bias: norm2.bias, eps: t.layerNormEps)

@@ -11,7 +11,7 @@ import Synchronization
 /// - `event`: layers whose input is binary spikes run event-driven (issue 15): each active input adds its weight row
 ///   (an AC per delivered spike, as on neuromorphic hardware), 3x3 convs gather the rows of the active inputs under
 ///   the kernel without im2col, spiking attention counts coincidences on bit sets with popcount; real-valued inputs,
-///   and spike inputs above ``EventKernels/crossover`` active, go to BLAS. The default (``fastest``).
+///   and spike inputs denser than ``EventKernels/crossover``, go to BLAS. The default (``fastest``).
 ///
 /// Every mode computes the same function; sums run in different orders, so values agree to float rounding and
 /// spikes agree except where a membrane lands within rounding of the threshold (checked by ParityTests).
@@ -24,10 +24,31 @@ public enum KernelMode: String, Sendable, CaseIterable {
 
 /// Settings of the event-driven kernels and of intra-operator threading.
 public enum EventKernels {
-    /// Above this fraction of active inputs a spiking layer runs on dense BLAS instead of events. Measured with
-    /// `spikeclip bench --crossover` on the build machine (docs/PERFORMANCE.md): an event costs about the same as
-    /// one row of a dense product at ~40 % activity for these widths.
-    public static let crossover: Double = 0.4
+    /// Above these fractions of active inputs a spiking layer runs on dense BLAS instead of events (``Crossover``).
+    /// Settable for benchmarks and tests (``measureCrossover(rates:repeats:)`` measures them); the default is the
+    /// value measured on the build machine (docs/PERFORMANCE.md).
+    public static var crossover: Crossover {
+        get { Crossover(pointwise: Double(bitPattern: pointwiseBits.load(ordering: .relaxed)),
+                        conv3x3: Double(bitPattern: conv3x3Bits.load(ordering: .relaxed))) }
+        set {
+            pointwiseBits.store(newValue.pointwise.bitPattern, ordering: .relaxed)
+            conv3x3Bits.store(newValue.conv3x3.bitPattern, ordering: .relaxed)
+        }
+    }
+
+    /// Fractions of active inputs (0...1) up to which the event path runs: linear layers and 1x1 convs, 3x3 convs.
+    public struct Crossover: Sendable, Equatable, Codable {
+        public var pointwise: Double
+        public var conv3x3: Double
+        public init(pointwise: Double, conv3x3: Double) { self.pointwise = pointwise; self.conv3x3 = conv3x3 }
+        /// Measured with `spikeclip bench --crossover` (docs/PERFORMANCE.md).
+        public static let measured = Crossover(pointwise: 0.25, conv3x3: 0.4)
+        /// Events at every activity (tests of the event kernels).
+        public static let always = Crossover(pointwise: 1, conv3x3: 1)
+    }
+
+    private static let pointwiseBits = Atomic<UInt64>(Crossover.measured.pointwise.bitPattern)
+    private static let conv3x3Bits = Atomic<UInt64>(Crossover.measured.conv3x3.bitPattern)
 
     private static let threadCount = Atomic<Int>(0)
 
@@ -37,16 +58,66 @@ public enum EventKernels {
         get { let n = threadCount.load(ordering: .relaxed); return n > 0 ? n : max(1, activeProcessorCount) }
     }
 
-    /// Sets the intra-operator thread count of the event kernels and of OpenBLAS (`openblas_set_num_threads`).
+    /// Sets the intra-operator thread count of the event kernels and of ``gemm(transB:m:n:k:a:lda:b:ldb:c:ldc:)``.
     public static func setThreads(_ n: Int) {
         threadCount.store(max(0, n), ordering: .relaxed)
-        openblas_set_num_threads(Int32(n > 0 ? n : activeProcessorCount))  // OpenBLAS's cblas.h
+    }
+
+    /// The SGEMM rate of this machine now, in GFLOP/s (2 per MAC): `C[n, n] = A[n, n] B[n, n]` through the same
+    /// ``gemm(transB:m:n:k:a:lda:b:ldb:c:ldc:accumulate:)`` the engine uses (OpenBLAS, split across ``threads``),
+    /// best of five after a warm-up. What `spikeclip bench` compares dense-equivalent rates with.
+    public static func measureSGEMM(size n: Int = 1024) -> Double {
+        let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
+        var best = Double.infinity
+        for run in 0..<6 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                gemm(transB: false, m: n, n: n, k: n, a: ap.baseAddress!, lda: n, b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n)
+            } } }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            if run > 0 { best = min(best, seconds) }
+        }
+        return 2 * Double(n * n * n) / best / 1e9
     }
 
     /// The instruction set the event kernels use here: "avx512", "avx2" or "scalar".
     public static var isa: String { String(cString: sk_isa()) }
 
+    /// Makes the event kernels use instruction set `name` ("avx512", "avx2", "scalar"); false (and no change) when
+    /// this CPU lacks it. For tests: every instruction set must give the same bits.
+    @discardableResult
+    public static func useISA(_ name: String) -> Bool { sk_use_isa(name) != 0 }
+
     static let activeProcessorCount = ProcessInfo.processInfo.activeProcessorCount
+}
+
+/// OpenBLAS runs single-threaded in this process; ``gemm(transB:m:n:k:a:lda:b:ldb:c:ldc:)`` splits products across
+/// our own threads instead. OpenBLAS's idle workers spin on `sched_yield` for about 2^28 cycles after every call, which
+/// on a 2-core machine took a fifth of all cycles from the event kernels running between BLAS calls (docs/PERFORMANCE.md).
+private let openBLASSingleThreaded: Void = openblas_set_num_threads(1)  // OpenBLAS's cblas.h
+
+/// `C[M, N] = A[M, K] op(B) (+ C if accumulate)` in row-major, `op(B)` = `B[K, N]` or, with `transB`, `B[N, K]^T`:
+/// OpenBLAS `cblas_sgemm` with one thread per part, the larger of `M` and `N` split across ``EventKernels/threads``
+/// when the product is large enough to share (each part writes its own rows or columns of `C`).
+func gemm(transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+    _ = openBLASSingleThreaded
+    guard m > 0, n > 0, k > 0 else { return }
+    let beta: Float = accumulate ? 1 : 0
+    let (ap, bp, cp) = (UnsafeSendable(a), UnsafeSendable(b), UnsafeSendable(c))
+    let splitRows = m >= n
+    parallelRanges(splitRows ? m : n, cost: m * n * k / 64) { r in
+        let len = Int32(r.count)
+        if splitRows {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, len, Int32(n), Int32(k), 1,
+                        ap.value + r.lowerBound * lda, Int32(lda), bp.value, Int32(ldb), beta, cp.value + r.lowerBound * ldc, Int32(ldc))
+        } else {
+            let bOffset = transB ? r.lowerBound * ldb : r.lowerBound
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), len, Int32(k), 1,
+                        ap.value, Int32(lda), bp.value + bOffset, Int32(ldb), beta, cp.value + r.lowerBound, Int32(ldc))
+        }
+    }
 }
 
 /// Runs `body(range)` over `0..<count` split into at most ``EventKernels/threads`` contiguous ranges (one per
@@ -68,9 +139,7 @@ struct UnsafeSendable<T>: @unchecked Sendable { let value: T; init(_ v: T) { val
 /// Number of nonzero values of `x` (spikes of a binary tensor).
 @inline(__always)
 func activeCount(_ x: UnsafeBufferPointer<Float>) -> Int {
-    var n = 0
-    for v in x where v != 0 { n += 1 }
-    return n
+    x.isEmpty ? 0 : Int(sk_count_nonzero(x.baseAddress!, Int64(x.count)))
 }
 
 /// A linear layer's weights `W` `[O, I]` row-major with bias `[O]`, plus the weight table `W^T` `[I, O]` (one row
@@ -100,7 +169,7 @@ struct DenseWeights: Sendable {
         var y = [Float](repeating: 0, count: m * outFeatures)
         if mode == .event && binary && m > 0 {
             let events = x.withUnsafeBufferPointer { activeCount($0) }
-            if Double(events) <= EventKernels.crossover * Double(x.count) {
+            if Double(events) <= EventKernels.crossover.pointwise * Double(x.count) {
                 var start = [Int32](repeating: 0, count: m + 1)
                 var inputs = [Int32](repeating: 0, count: max(1, events))
                 _ = sk_events_rows(x, Int32(m), Int32(inFeatures), &start, &inputs)
@@ -122,10 +191,11 @@ struct DenseWeights: Sendable {
                     y[r * outFeatures + o] = acc
                 }
             }
-        } else if m > 0 && outFeatures > 0 && inFeatures > 0 {
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(outFeatures), Int32(inFeatures),
-                1, x, Int32(inFeatures), weight, Int32(inFeatures), 0, &y, Int32(outFeatures))
+        } else {
+            x.withUnsafeBufferPointer { xp in weight.withUnsafeBufferPointer { wp in y.withUnsafeMutableBufferPointer { yp in
+                gemm(transB: true, m: m, n: outFeatures, k: inFeatures, a: xp.baseAddress!, lda: inFeatures,
+                     b: wp.baseAddress!, ldb: inFeatures, c: yp.baseAddress!, ldc: outFeatures)
+            } } }
         }
         for r in 0..<m { for o in 0..<outFeatures { y[r * outFeatures + o] += bias[o] } }
         return y
@@ -205,7 +275,7 @@ struct Conv3x3: Sendable {
     private func applyEvents(_ x: [Float], frames: Int, height h: Int, width w: Int) -> [Float]? {
         let hw = h * w, c = inChannels, o = outChannels
         let events = x.withUnsafeBufferPointer { activeCount($0) }
-        guard Double(events) <= EventKernels.crossover * Double(x.count) else { return nil }
+        guard Double(events) <= EventKernels.crossover.conv3x3 * Double(x.count) else { return nil }
         var out = [Float](repeating: 0, count: frames * o * hw)
         var start = [Int32](repeating: 0, count: frames * (hw + 1))
         var channels = [Int32](repeating: 0, count: max(1, x.count))
@@ -274,8 +344,8 @@ struct Conv3x3: Sendable {
                         }
                         let y = op.baseAddress! + f * outChannels * hw
                         dense.weight.withUnsafeBufferPointer { wp in
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(hw), Int32(k),
-                                        1, wp.baseAddress, Int32(k), cp.baseAddress, Int32(hw), 0, y, Int32(hw))
+                            gemm(transB: false, m: outChannels, n: hw, k: k, a: wp.baseAddress!, lda: k,
+                                 b: UnsafePointer(cp.baseAddress!), ldb: hw, c: y, ldc: hw)
                         }
                         for o in 0..<outChannels {
                             let b = dense.bias[o]
@@ -300,7 +370,7 @@ struct PointwiseConv: Sendable {
         let c = dense.inFeatures, o = dense.outFeatures
         var out = [Float](repeating: 0, count: frames * o * n)
         let events = mode == .event && binary ? x.withUnsafeBufferPointer { activeCount($0) } : 0
-        if mode == .event && binary && Double(events) <= EventKernels.crossover * Double(x.count) {
+        if mode == .event && binary && Double(events) <= EventKernels.crossover.pointwise * Double(x.count) {
             // Events per frame and position; each position's output column is the sum of its active channels' rows.
             var start = [Int32](repeating: 0, count: frames * (n + 1))
             var channels = [Int32](repeating: 0, count: max(1, x.count))
@@ -339,8 +409,8 @@ struct PointwiseConv: Sendable {
                     dense.weight.withUnsafeBufferPointer { wp in
                         for f in 0..<frames {
                             let y = op.baseAddress! + f * o * n
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(c),
-                                        1, wp.baseAddress, Int32(c), xp.baseAddress! + f * c * n, Int32(n), 0, y, Int32(n))
+                            gemm(transB: false, m: o, n: n, k: c, a: wp.baseAddress!, lda: c,
+                                 b: xp.baseAddress! + f * c * n, ldb: n, c: y, ldc: n)
                             for j in 0..<o {
                                 let b = dense.bias[j]
                                 for p in 0..<n { y[j * n + p] += b }
@@ -359,6 +429,63 @@ struct PointwiseConv: Sendable {
         }
         return out
     }
+}
+
+/// Softmax self-attention over items packed one after another (one implementation for MiniLM, CLIP's towers and the
+/// ANN twin): per item and head, `scores = scale * Q_h K_h^T` (OpenBLAS), masked keys and (with `causal`) later
+/// tokens at -inf, a row softmax (exp in double, sums in double), `context_h = P V_h` (OpenBLAS). Items and heads are
+/// split across ``EventKernels/threads``.
+/// - Parameters:
+///   - q, k, v: `[R, D]` row-major, item `b` being `lengths[b]` consecutive rows; channel `c = head * D/heads + e`.
+///   - keyMask: `[R]`, 0 for keys no token may attend to (padding); each item needs one key with 1 (precondition).
+/// - Returns: the context `[R, D]` (before the output projection).
+func softmaxAttention(q: [Float], k: [Float], v: [Float], lengths: [Int], dim d: Int, heads: Int, scale: Float,
+                      causal: Bool = false, keyMask: [Int]? = nil) -> [Float] {
+    _ = openBLASSingleThreaded
+    let hd = d / heads, rows = lengths.reduce(0, +)
+    precondition(q.count == rows * d && k.count == q.count && v.count == q.count && (keyMask?.count ?? rows) == rows)
+    var starts: [Int] = [], start = 0
+    for l in lengths { starts.append(start); start += l }
+    var context = [Float](repeating: 0, count: rows * d)
+    let longest = lengths.max() ?? 0
+    guard longest > 0 else { return context }
+    q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+    context.withUnsafeMutableBufferPointer { cp in
+        let (qs, ks, vs, cs) = (UnsafeSendable(qp.baseAddress!), UnsafeSendable(kp.baseAddress!), UnsafeSendable(vp.baseAddress!), UnsafeSendable(cp.baseAddress!))
+        let work = lengths.reduce(0) { $0 + $1 * $1 } * d
+        parallelRanges(lengths.count * heads, cost: work / 8) { range in
+            var scores = [Float](repeating: 0, count: longest * longest)
+            scores.withUnsafeMutableBufferPointer { sp in
+                let sb = sp.baseAddress!
+                for job in range {
+                    let item = job / heads, h = job % heads, l = lengths[item], base = starts[item]
+                    guard l > 0 else { continue }
+                    if let keyMask { precondition(keyMask[base..<(base + l)].contains(1), "item \(item) has no unmasked token") }
+                    let off = base * d + h * hd
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(l), Int32(l), Int32(hd), scale,
+                                qs.value + off, Int32(d), ks.value + off, Int32(d), 0, sb, Int32(l))
+                    for i in 0..<l {
+                        let row = sb + i * l
+                        let last = causal ? i : l - 1
+                        var m = -Float.infinity
+                        for j in 0...last where keyMask.map({ $0[base + j] != 0 }) ?? true { m = max(m, row[j]) }
+                        var sum = 0.0
+                        for j in 0..<l {
+                            let masked = j > last || (keyMask.map { $0[base + j] == 0 } ?? false)
+                            let e = masked ? 0 : Foundation.exp(Double(row[j] - m))
+                            row[j] = Float(e)
+                            sum += e
+                        }
+                        let inv = sum > 0 ? 1 / sum : 0
+                        for j in 0..<l { row[j] = Float(Double(row[j]) * inv) }
+                    }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(l), Int32(hd), Int32(l), 1,
+                                sb, Int32(l), vs.value + off, Int32(d), 0, cs.value + off, Int32(d))
+                }
+            }
+        }
+    } } } }
+    return context
 }
 
 /// Max pooling, kernel 3, stride 2, padding 1 (`block3_mp`, `block4_mp`).

@@ -1,3 +1,4 @@
+import CSpikeKernels
 /// A spiking neuron model (issue 12): one time step as three pure functions over explicit state, the membrane potential
 /// `v`. A model runs a whole layer through ``simulate(_:steps:neurons:traceNeurons:)``; conformers implement it by calling
 /// ``simulateNeurons(_:_:steps:neurons:traceNeurons:)`` so the loop is specialised for them (no dynamic dispatch per neuron).
@@ -81,7 +82,17 @@ public struct LIFParameters: NeuronModel, Equatable {
     @inline(__always) public func fire(h: Float) -> Bool { h - vThreshold >= 0 }
     @inline(__always) public func reset(h: Float, spike: Bool) -> Float { spike ? vReset : h }
     public func simulate(_ x: [Float], steps: Int, neurons n: Int, traceNeurons: [Int]) -> (spikes: [Float], traces: [Float]) {
-        simulateNeurons(self, x, steps: steps, neurons: n, traceNeurons: traceNeurons)
+        guard traceNeurons.isEmpty, x.count == steps * n else {
+            return simulateNeurons(self, x, steps: steps, neurons: n, traceNeurons: traceNeurons)
+        }
+        // The vectorised C loop (CSpikeKernels `sk_lif`): the same operations, so the same bits (ParityTests).
+        var s = [Float](repeating: 0, count: x.count)
+        s.withUnsafeMutableBufferPointer { sp in
+            x.withUnsafeBufferPointer { xp in
+                if let xb = xp.baseAddress, let sb = sp.baseAddress { sk_lif(xb, Int32(steps), Int64(n), tau, vThreshold, vReset, sb) }
+            }
+        }
+        return (s, [])
     }
     public func scalingThreshold(by scale: Float) -> any NeuronModel {
         LIFParameters(tau: tau, vThreshold: vThreshold * scale, vReset: vReset)

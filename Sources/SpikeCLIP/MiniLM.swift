@@ -239,47 +239,12 @@ public struct MiniLMTextEncoder: Sendable {
         let d = config.hiddenSize, rows = lengths.reduce(0, +)
         let heads = config.numAttentionHeads, headWidth = d / heads
         let scale = Float(1 / Double(headWidth).squareRoot())
-        var starts: [Int] = [], start = 0
-        for l in lengths { starts.append(start); start += l }
         var x = input
-        var scores = [Float](repeating: 0, count: max(1, lengths.max() ?? 1))
         for layer in layers {
             let q = layer.query.apply(x, rows: rows, mode: mode, binary: false)
             let k = layer.key.apply(x, rows: rows, mode: mode, binary: false)
             let v = layer.value.apply(x, rows: rows, mode: mode, binary: false)
-            var context = [Float](repeating: 0, count: rows * d)
-            q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
-            context.withUnsafeMutableBufferPointer { cp in scores.withUnsafeMutableBufferPointer { sp in
-                for (b, length) in lengths.enumerated() {
-                    let base = starts[b]
-                    if let keyMask { precondition(keyMask[base..<(base + length)].contains(1), "item \(b) has no unmasked token") }
-                    for h in 0..<heads {
-                        let offset = h * headWidth
-                        for i in 0..<length {
-                            let qi = qp.baseAddress! + (base + i) * d + offset
-                            var maximum = -Float.infinity
-                            for j in 0..<length {
-                                if let keyMask, keyMask[base + j] == 0 { sp[j] = -.infinity; continue }
-                                let kj = kp.baseAddress! + (base + j) * d + offset
-                                var dot: Float = 0
-                                for e in 0..<headWidth { dot += qi[e] * kj[e] }
-                                sp[j] = dot * scale
-                                maximum = max(maximum, sp[j])
-                            }
-                            var sum: Float = 0
-                            for j in 0..<length {
-                                sp[j] = sp[j] == -.infinity ? 0 : Float(exp(Double(sp[j] - maximum)))
-                                sum += sp[j]
-                            }
-                            let ci = cp.baseAddress! + (base + i) * d + offset
-                            for j in 0..<length where sp[j] != 0 {
-                                let p = sp[j] / sum, vj = vp.baseAddress! + (base + j) * d + offset
-                                for e in 0..<headWidth { ci[e] += p * vj[e] }
-                            }
-                        }
-                    }
-                }
-            } } } } }
+            let context = softmaxAttention(q: q, k: k, v: v, lengths: lengths, dim: d, heads: heads, scale: scale, keyMask: keyMask)
             var attended = layer.attentionOutput.apply(context, rows: rows, mode: mode, binary: false)
             for i in 0..<attended.count { attended[i] += x[i] }
             x = layerNorm(attended, rows: rows, weight: layer.attentionLayerNorm.weight, bias: layer.attentionLayerNorm.bias, eps: config.layerNormEps)

@@ -44,28 +44,13 @@ func benchInputs(_ c: ModelConfig) -> (pixels: [Float], ids: [Int]) {
     return (pixels, ids)
 }
 
-/// SGEMM rate of this machine, measured now with OpenBLAS's current threads: `C[n, n] = A[n, n] B[n, n]`, best of
-/// five after a warm-up. Returns GFLOP/s (2 per MAC).
-func measureSGEMM(size n: Int = 1024) -> Double {
-    let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
-    var c = [Float](repeating: 0, count: n * n)
-    var best = Double.infinity
-    for k in 0..<6 {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, &c, Int32(n))
-        let s = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        if k > 0 { best = min(best, s) }
-    }
-    return 2 * Double(n * n * n) / best / 1e9
-}
-
 /// `spikeclip bench --checkpoint FILE`: our engine beside the PyTorch reference on any checkpoint (issue 15).
 func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
     let model = try SpikeCLIPModel(path: path)
     let c = model.config
     let (one, ids) = benchInputs(c)
     let threads = EventKernels.threads
-    let sgemm = measureSGEMM()
+    let sgemm = EventKernels.measureSGEMM()
     let spikingMACs = model.vision.graph.denseMACs
     // The twin has the same layer shapes computed once (no time steps); its projection counts once either way.
     let proj = Double(c.vision.embedDims * c.vision.targetDim)
@@ -154,3 +139,19 @@ func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
     say("ratio: our p50 / PyTorch's (below 1: we are faster); eval lines time \(workers * batch) images per call")
 }
 
+
+/// `spikeclip bench --crossover`: the event path against dense BLAS per official-size spiking layer and firing rate,
+/// and the crossover each kind of layer would switch at (issue 15; docs/PERFORMANCE.md).
+func benchCrossover(iterations: Int, json: Bool) throws {
+    let (samples, estimate) = EventKernels.measureCrossover(repeats: iterations)
+    struct Report: Codable { var threads: Int; var isa: String; var samples: [CrossoverSample]; var measured: EventKernels.Crossover; var inUse: EventKernels.Crossover }
+    let report = Report(threads: EventKernels.threads, isa: EventKernels.isa, samples: samples, measured: estimate, inUse: EventKernels.crossover)
+    if json { try printJSON(report); return }
+    say("event path vs dense BLAS, random weights and Bernoulli spikes, \(report.threads) threads, \(report.isa), p50 of \(iterations)")
+    say(pad("layer", 34) + "  rate   event ms    BLAS ms  event/BLAS")
+    for s in samples {
+        say(pad(s.layer, 34) + String(format: " %5.2f %10.3f %10.3f %9.2f", s.rate, s.eventMs, s.blasMs, s.eventMs / s.blasMs))
+    }
+    say(String(format: "crossover measured now: linear/1x1 %.2f, 3x3 %.2f (in use: %.2f, %.2f)",
+               estimate.pointwise, estimate.conv3x3, report.inUse.pointwise, report.inUse.conv3x3))
+}

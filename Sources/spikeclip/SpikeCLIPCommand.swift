@@ -200,14 +200,18 @@ struct Bench: ParsableCommand {
     @Option(help: "Bench this checkpoint instead (any SpikeCLIP checkpoint, no golden file): our kernels beside the PyTorch reference on the same inputs and threads, the SGEMM rate, eval throughput.")
     var checkpoint: String?
 
-    @Flag(help: "With --checkpoint: print the report as JSON.")
+    @Flag(help: "Measure the event path against dense BLAS per spiking layer shape and firing rate, and the crossover where a layer should switch to BLAS.")
+    var crossover = false
+
+    @Flag(help: "With --checkpoint or --crossover: print the report as JSON.")
     var json = false
 
     func run() throws {
         try SpikeCLIPCommand.guarded {
             guard iterations >= 1 else { throw UserError(description: "--iterations must be >= 1") }
+            if crossover { return try benchCrossover(iterations: iterations, json: json) }
             if let checkpoint { return try benchCheckpoint(path: checkpoint, iterations: iterations, json: json) }
-            guard !json else { throw UserError(description: "--json needs --checkpoint") }
+            guard !json else { throw UserError(description: "--json needs --checkpoint or --crossover") }
             let model = try SpikeCLIPModel(path: fixture + "/model.safetensors")
             let inputs = try FixtureInputs(path: fixture + "/golden.safetensors")
             let one = Array(inputs.pixels.prefix(inputs.pixels.count / inputs.batch))

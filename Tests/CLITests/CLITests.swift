@@ -84,6 +84,43 @@ final class CLITests: XCTestCase {
         try ImagePreprocessor(config: model.config.preprocess)(ImageDecoder.decode(path: path))
     }
 
+    /// `bench --checkpoint` on any checkpoint (no golden file): every line timed, dense-equivalent rates against the
+    /// SGEMM rate of the same run, the PyTorch columns where the reference ran; `bench --crossover` measures both kinds.
+    func testBenchOnAnyCheckpointAndCrossover() throws {
+        let checkpoint = Self.root.appendingPathComponent("Tests/Fixtures/tiny-official/model.safetensors").path
+        let r = try run(["bench", "--checkpoint", checkpoint, "--iterations", "2", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = r.json
+        XCTAssertGreaterThan(try XCTUnwrap(report["sgemm_gflops"] as? Double), 0)
+        XCTAssertGreaterThan(try XCTUnwrap(report["spiking_dense_macs"] as? Double), 0)
+        let lines = try XCTUnwrap(report["lines"] as? [[String: Any]])
+        let labels = lines.compactMap { $0["label"] as? String }
+        for expected in ["spiking image encoder, batch 1 (event)", "spiking image encoder, batch 1 (blas)", "ANN twin image encoder, batch 1"] {
+            XCTAssertTrue(labels.contains(expected), "\(expected) missing from \(labels)")
+        }
+        XCTAssertTrue(labels.contains { $0.hasPrefix("eval throughput") && $0.hasSuffix("(event)") })
+        let torchRan = report["torch"] is String
+        for line in lines {
+            XCTAssertGreaterThan(try XCTUnwrap(line["p50"] as? Double), 0)
+            if let g = line["dense_gflops"] as? Double, let f = line["sgemm_fraction"] as? Double {
+                XCTAssertEqual(f, g / (report["sgemm_gflops"] as! Double), accuracy: 1e-9)
+            }
+            if torchRan, (line["label"] as! String).hasPrefix("spiking image") { XCTAssertNotNil(line["ratio"] as? Double, "\(line)") }
+            if !torchRan { XCTAssertNil(line["ratio"] as? Double) }
+        }
+        let c = try run(["bench", "--crossover", "--iterations", "1", "--json"])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        let samples = try XCTUnwrap(c.json["samples"] as? [[String: Any]])
+        XCTAssertEqual(Set(samples.compactMap { $0["kind"] as? String }), ["pointwise", "conv3x3"])
+        let measured = try XCTUnwrap(c.json["measured"] as? [String: Double])
+        for kind in ["pointwise", "conv3x3"] { XCTAssertTrue((0...1).contains(try XCTUnwrap(measured[kind])), "\(measured)") }
+        XCTAssertEqual(c.json["in_use"] as? [String: Double], ["pointwise": EventKernels.Crossover.measured.pointwise,
+                                                              "conv3x3": EventKernels.Crossover.measured.conv3x3])
+        let bad = try run(["bench", "--json"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--json needs --checkpoint or --crossover"), bad.stderr)
+    }
+
     func classifier(_ model: SpikeCLIPModel, prompts: [[Int]]) throws -> ZeroShotClassifier {
         let (flat, _) = try model.text.forward(tokenIds: prompts, mode: .event)
         let d = model.config.text.targetDim

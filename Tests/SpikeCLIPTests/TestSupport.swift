@@ -25,9 +25,7 @@ struct RawTensor {
     var bytes: [UInt8]
 
     static func f32(_ key: String, _ shape: [Int], _ values: [Float]) -> RawTensor {
-        RawTensor(key: key, dtype: "F32", shape: shape, bytes: values.flatMap { v -> [UInt8] in
-            withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) }
-        })
+        RawTensor(key: key, dtype: "F32", shape: shape, bytes: values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) })
     }
 }
 

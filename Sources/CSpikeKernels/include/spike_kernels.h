@@ -17,6 +17,10 @@ extern "C" {
 /// Which instruction set the kernels use on this CPU: "avx512", "avx2" or "scalar".
 const char *sk_isa(void);
 
+/// Uses instruction set `name` ("avx512", "avx2", "scalar") from now on, for every thread. Returns 0 (and changes
+/// nothing) when the CPU lacks it. For tests: all of them give the same bits.
+int sk_use_isa(const char *name);
+
 /// Builds the event lists of a channels-first frame x [C, N] (values 0 or 1; anything nonzero counts as a spike).
 /// `start` has N + 1 entries; `channels` room for C * N. Returns the number of events.
 int64_t sk_events_channels_first(const float *x, int32_t c, int32_t n, int32_t *start, int32_t *channels);
@@ -40,6 +44,13 @@ void sk_pointwise_events(const float *table, const float *bias, int32_t o, int32
 /// `y` [O, H*W].
 void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
                        const int32_t *start, const int32_t *channels, int32_t y0, int32_t y1, float *y);
+
+/// Number of nonzero values of x [n] (the spikes of a binary tensor).
+int64_t sk_count_nonzero(const float *x, int64_t n);
+
+/// A LIF layer (SPEC 1.1, hard reset, decay_input): input currents x [T, n] -> spikes [T, n] as 0/1 floats, the
+/// membrane starting at v_reset. Bit-identical to LIFParameters in Swift (same operations in the same order).
+void sk_lif(const float *x, int32_t steps, int64_t n, float tau, float v_threshold, float v_reset, float *spikes);
 
 /// Spiking self-attention of one frame (SPEC 1.2) on bit sets: per head, attn[i, j] = popcount(q_i AND k_j) over the
 /// head's channels, y[c, i] = scale * sum over j with v[c, j] = 1 of attn[i, j]. q, k, v, y: [D, N] channels-first,

@@ -1,0 +1,90 @@
+import Dispatch
+
+/// One point of the event-vs-dense measurement (``EventKernels/measureCrossover(rates:repeats:)``).
+public struct CrossoverSample: Sendable, Codable {
+    /// The layer timed, e.g. "1x1 384->1536, 4 x 64 positions".
+    public var layer: String
+    /// "pointwise" (linear and 1x1) or "conv3x3".
+    public var kind: String
+    /// Fraction of active inputs (Bernoulli spikes).
+    public var rate: Double
+    /// p50 milliseconds of the event path and of the dense BLAS path on the same input.
+    public var eventMs: Double
+    public var blasMs: Double
+}
+
+extension EventKernels {
+    /// Times the event path against dense BLAS on the official-size spiking layers (T = 4, batch 1: the 1x1 convs of
+    /// an encoder block, the 3x3 convs of the patch embedding at 32x32 and 16x16, the 8x8 `rpe_conv`) with random
+    /// weights and Bernoulli spikes at each rate, with the current ``threads``. Restores ``crossover`` afterwards.
+    /// - Returns: the samples, and per kind the estimated crossover: where the event time reaches the BLAS time
+    ///   (linear interpolation between the two rates around it; the largest rate if events stay faster, 0 if BLAS is
+    ///   faster everywhere), the median over that kind's layers.
+    public static func measureCrossover(rates: [Double] = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8], repeats: Int = 7)
+        -> (samples: [CrossoverSample], crossover: Crossover)
+    {
+        let saved = crossover
+        defer { crossover = saved }
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func uniform() -> Double {  // splitmix64
+            seed &+= 0x9E37_79B9_7F4A_7C15
+            var z = seed
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+        }
+        func weights(_ n: Int, fanIn: Int) -> [Float] { (0..<n).map { _ in Float((uniform() * 2 - 1) / Double(fanIn).squareRoot()) } }
+        func median(_ body: () -> Void) -> Double {
+            body()
+            var ms: [Double] = []
+            for _ in 0..<repeats {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                body()
+                ms.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            }
+            return ms.sorted()[ms.count / 2]
+        }
+        let frames = 4
+        var samples: [CrossoverSample] = []
+        let pointwise: [(c: Int, o: Int, n: Int)] = [(384, 384, 64), (384, 1536, 64), (1536, 384, 64)]
+        for (c, o, n) in pointwise {
+            let layer = PointwiseConv(dense: DenseWeights(weight: weights(o * c, fanIn: c), bias: weights(o, fanIn: 1), outFeatures: o, inFeatures: c))
+            for r in rates {
+                let x = (0..<(frames * c * n)).map { _ in Float(uniform() < r ? 1 : 0) }
+                crossover = .always
+                let e = median { _ = layer.apply(x, frames: frames, positions: n, mode: .event, binary: true) }
+                let b = median { _ = layer.apply(x, frames: frames, positions: n, mode: .blas, binary: true) }
+                samples.append(CrossoverSample(layer: "1x1 \(c)->\(o), \(frames) x \(n) positions", kind: "pointwise", rate: r, eventMs: e, blasMs: b))
+            }
+        }
+        let convs: [(c: Int, o: Int, h: Int)] = [(48, 96, 32), (96, 192, 32), (192, 384, 16), (384, 384, 8)]
+        for (c, o, h) in convs {
+            let layer = Conv3x3(weight: weights(o * c * 9, fanIn: 9 * c), bias: weights(o, fanIn: 1), inChannels: c, outChannels: o)
+            for r in rates {
+                let x = (0..<(frames * c * h * h)).map { _ in Float(uniform() < r ? 1 : 0) }
+                crossover = .always
+                let e = median { _ = layer.apply(x, frames: frames, height: h, width: h, mode: .event, binary: true) }
+                let b = median { _ = layer.apply(x, frames: frames, height: h, width: h, mode: .blas, binary: true) }
+                samples.append(CrossoverSample(layer: "3x3 \(c)->\(o), \(frames) x \(h)x\(h)", kind: "conv3x3", rate: r, eventMs: e, blasMs: b))
+            }
+        }
+        func estimate(_ kind: String) -> Double {
+            var points: [Double] = []
+            for layer in Set(samples.filter { $0.kind == kind }.map(\.layer)) {
+                let s = samples.filter { $0.layer == layer }.sorted { $0.rate < $1.rate }
+                guard let first = s.first else { continue }
+                if first.eventMs >= first.blasMs { points.append(0); continue }
+                var at = s.last!.rate
+                for (a, b) in zip(s, s.dropFirst()) where b.eventMs >= b.blasMs {
+                    let da = a.blasMs - a.eventMs, db = b.eventMs - b.blasMs  // both >= 0
+                    at = a.rate + (b.rate - a.rate) * da / max(1e-12, da + db)
+                    break
+                }
+                points.append(at)
+            }
+            let sorted = points.sorted()
+            return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+        }
+        return (samples, Crossover(pointwise: estimate("pointwise"), conv3x3: estimate("conv3x3")))
+    }
+}

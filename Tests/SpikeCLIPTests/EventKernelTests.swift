@@ -1,0 +1,183 @@
+import CSpikeKernels
+import Foundation
+import XCTest
+@testable import SpikeCLIP
+
+/// The event-driven kernels (issue 15) against dense BLAS at the official layer widths, across instruction sets, and
+/// the vectorised LIF against the generic neuron loop. ParityTests checks every mode on the committed fixtures.
+final class EventKernelTests: XCTestCase {
+    /// A random checkpoint at the official widths (3x32x32, D = 384, 8 heads, T = 4, MLP ratio 4) with one encoder
+    /// block (every block has the same shapes), built by asking the loader: each missing key it reports is added with
+    /// its expected shape (weights uniform in +-gain/sqrt(fan-in), BatchNorm near identity), until the file loads.
+    static let officialWidths: String = {
+        let source = try! SafeTensorsFile(path: fixturePath("tiny-official", "model.safetensors"))
+        var metadata = source.metadata
+        metadata["config"] = editedJSON(metadata["config"]!) { c in
+            for key in ["vision", "ann_vision"] {
+                var v = c[key] as! [String: Any]
+                v["embed_dims"] = 384
+                v["depths"] = 1
+                v["target_dim"] = 64
+                c[key] = v
+            }
+            var t = c["text"] as! [String: Any]
+            t["target_dim"] = 64
+            c["text"] = t
+        }
+        var state: UInt64 = 12345
+        func uniform() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Double(state >> 11) / Double(1 << 53)) * 2 - 1
+        }
+        var tensors: [String: RawTensor] = [:]
+        let path = temporaryPath("official-widths.safetensors")
+        for _ in 0..<400 {
+            try! writeSafeTensors(path, tensors: tensors.values.sorted { $0.key < $1.key }, metadata: metadata)
+            do {
+                _ = try SpikeCLIPModel(path: path)
+                return path
+            } catch let CheckpointError.missingKey(_, missing, expected) {
+                // The loader asks for one key at a time: add the tensors it will ask for next with it (a BatchNorm's
+                // four, a layer's bias), so the file is rewritten and reloaded less often.
+                var wanted = [(missing, expected)]
+                for suffix in [".weight", ".bias", ".running_mean", ".running_var"] where missing.hasSuffix("_bn.weight") {
+                    wanted.append((String(missing.dropLast(".weight".count)) + suffix, expected))
+                }
+                if missing.hasSuffix(".weight") && !missing.hasSuffix("_bn.weight") && expected.count == 2 && !missing.contains("embedding") {
+                    wanted.append((String(missing.dropLast(".weight".count)) + ".bias", [expected[0]]))
+                }
+                for (key, shape) in wanted where tensors[key] == nil {
+                let n = shape.reduce(1, *), fanIn = max(1, n / max(1, shape[0]))
+                let values: [Float]
+                if key.hasSuffix("running_var") {
+                    values = (0..<n).map { _ in 1 + 0.1 * abs(uniform()) }
+                } else if key.hasSuffix("running_mean") || (key.hasSuffix(".bias") && shape.count == 1) {
+                    values = (0..<n).map { _ in 0.1 * uniform() }
+                } else if shape.count == 1 && !key.hasSuffix("weights_tensor") {
+                    values = (0..<n).map { _ in 1 + 0.1 * uniform() }  // BatchNorm / LayerNorm scale
+                } else {
+                    let gain: Float = key.contains(".block.") ? 12 : 4  // sparser inputs deeper in: keep the rates moderate
+                    values = (0..<n).map { _ in gain * uniform() / Float(fanIn).squareRoot() }
+                }
+                tensors[key] = .f32(key, shape, values)
+                }
+            } catch {
+                fatalError("official-widths checkpoint: \(error)")
+            }
+        }
+        fatalError("official-widths checkpoint: too many missing keys")
+    }()
+
+    static func relativeL2(_ a: [Float], _ b: [Float]) -> Double { ParityTests.relativeL2(a, b) }
+
+    func testEventAndDenseAgreeAtOfficialWidths() throws {
+        let model = try SpikeCLIPModel(path: Self.officialWidths)
+        XCTAssertEqual(model.config.vision.embedDims, 384)
+        let (pixels, ids) = (benchPixels(model.config, count: 2), [[Int]](repeating: [3, 9, 27, 1], count: 1).map {
+            $0 + [Int](repeating: model.config.tokenizer.padId, count: model.config.text.contextLength - $0.count)
+        })
+        let saved = EventKernels.crossover
+        defer { EventKernels.crossover = saved }
+        let (dense, denseRec) = try model.vision.forward(pixels: pixels, batch: 2, mode: .blas)
+        // Events everywhere (every spiking layer through the event kernels), then the measured switch to BLAS.
+        for crossover in [EventKernels.Crossover.always, .measured] {
+            EventKernels.crossover = crossover
+            let (events, rec) = try model.vision.forward(pixels: pixels, batch: 2, mode: .event)
+            XCTAssertLessThanOrEqual(Self.relativeL2(events, dense), 1e-5, "\(crossover)")
+            XCTAssertEqual(rec.layers.count, denseRec.layers.count)
+            for (a, b) in zip(rec.layers, denseRec.layers) {
+                XCTAssertEqual(a.spikes, b.spikes, "\(a.name): spikes differ between event (\(crossover)) and BLAS")
+            }
+        }
+        // The test means something only if layers fire neither never nor always.
+        for l in denseRec.layers {
+            let rate = Double(l.spikes.reduce(0) { $0 + Int($1) }) / Double(l.spikes.count)
+            XCTAssertTrue(rate > 0.005 && rate < 0.95, "\(l.name) fires at \(rate)")
+        }
+        let (text, textRec) = try model.text.forward(tokenIds: ids, mode: .event)
+        let (textDense, textDenseRec) = try model.text.forward(tokenIds: ids, mode: .blas)
+        XCTAssertLessThanOrEqual(Self.relativeL2(text, textDense), 1e-5)
+        for (a, b) in zip(textRec.layers, textDenseRec.layers) { XCTAssertEqual(a.spikes, b.spikes, a.name) }
+        // The ANN twin with products split across two threads and on one (ParityTests checks it against PyTorch).
+        let twin = try XCTUnwrap(model.annVision)
+        EventKernels.setThreads(1)
+        let annOne = try twin.forward(pixels: pixels, batch: 2, mode: .event)
+        EventKernels.setThreads(2)
+        let annTwo = try twin.forward(pixels: pixels, batch: 2, mode: .event)
+        EventKernels.setThreads(0)
+        XCTAssertLessThanOrEqual(Self.relativeL2(annTwo, annOne), 1e-5)
+    }
+
+    /// Row sums add in list order, one lane per output, bias last: scalar, AVX2 and AVX-512 give the same bits.
+    func testInstructionSetsGiveIdenticalBits() throws {
+        let model = try SpikeCLIPModel(path: Self.officialWidths)
+        let pixels = benchPixels(model.config, count: 1)
+        let saved = (EventKernels.crossover, EventKernels.isa)
+        defer { EventKernels.crossover = saved.0; EventKernels.useISA(saved.1) }
+        EventKernels.crossover = .always
+        var outputs: [(String, [Float])] = []
+        for isa in ["scalar", "avx2", "avx512"] where EventKernels.useISA(isa) {
+            XCTAssertEqual(EventKernels.isa, isa)
+            outputs.append((isa, try model.vision.forward(pixels: pixels, batch: 1, mode: .event).embedding))
+        }
+        XCTAssertGreaterThanOrEqual(outputs.count, 1)
+        XCTAssertFalse(EventKernels.useISA("avx9000"))
+        for (isa, out) in outputs.dropFirst() {
+            XCTAssertEqual(out.map(\.bitPattern), outputs[0].1.map(\.bitPattern), "\(isa) differs from \(outputs[0].0)")
+        }
+    }
+
+    /// The C LIF loop (no traced neurons) gives the bits of the generic Swift loop (traced neurons), thresholds hit
+    /// exactly included.
+    func testVectorisedLIFMatchesTheGenericLoop() {
+        let p = LIFParameters(tau: 2, vThreshold: 1, vReset: 0)
+        let n = 1000, steps = 4
+        var x = (0..<(steps * n)).map { i in Float((i * 7919) % 401) / 100 - 1 }
+        x[0] = 2; x[1] = 1.9999999  // h = 1 exactly fires (>=), just below does not
+        let fast = p.simulate(x, steps: steps, neurons: n, traceNeurons: [])
+        let generic = p.simulate(x, steps: steps, neurons: n, traceNeurons: [0, 5, 999])
+        XCTAssertEqual(fast.spikes, generic.spikes)
+        XCTAssertEqual(fast.spikes[0], 1)
+        XCTAssertEqual(fast.spikes[1], 0)
+        XCTAssertGreaterThan(fast.spikes.reduce(0, +), 0)
+    }
+
+    /// The shared softmax attention against a double-precision loop: packed items of different lengths, a key mask,
+    /// and the causal mask.
+    func testSoftmaxAttentionMatchesADirectLoop() {
+        let d = 8, heads = 2, hd = 4, lengths = [3, 5]
+        let rows = lengths.reduce(0, +)
+        func values(_ salt: Int) -> [Float] { (0..<(rows * d)).map { Float(sin(Double($0 * 31 + salt))) } }
+        let (q, k, v) = (values(1), values(2), values(3))
+        let mask = [1, 0, 1, 1, 1, 1, 0, 1]
+        for causal in [false, true] {
+            let out = softmaxAttention(q: q, k: k, v: v, lengths: lengths, dim: d, heads: heads, scale: 0.5, causal: causal, keyMask: mask)
+            var start = 0
+            for l in lengths {
+                for h in 0..<heads {
+                    for i in 0..<l {
+                        var w = [Double](repeating: 0, count: l)
+                        for j in 0..<l where mask[start + j] == 1 && (!causal || j <= i) {
+                            var s = 0.0
+                            for e in 0..<hd { s += Double(q[(start + i) * d + h * hd + e]) * Double(k[(start + j) * d + h * hd + e]) }
+                            w[j] = exp(0.5 * s)
+                        }
+                        let total = w.reduce(0, +)
+                        for e in 0..<hd {
+                            var expected = 0.0
+                            for j in 0..<l { expected += w[j] / max(total, 1e-300) * Double(v[(start + j) * d + h * hd + e]) }
+                            XCTAssertEqual(Double(out[(start + i) * d + h * hd + e]), expected, accuracy: 1e-5, "causal \(causal)")
+                        }
+                    }
+                }
+                start += l
+            }
+        }
+    }
+
+    /// Deterministic pixels in [-2, 2) for `count` images of the config's size.
+    func benchPixels(_ c: ModelConfig, count: Int) -> [Float] {
+        let n = count * c.vision.inChannels * c.vision.imageSize.reduce(1, *)
+        return (0..<n).map { i in Float(Double((UInt64(i) &* 2654435761 &+ 12345) % 4294967296) / 4294967296.0 * 4 - 2) }
+    }
+}
