@@ -137,6 +137,8 @@ func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
         say(pad(l.label, 50) + String(format: " %8.3f %8.3f ", l.p50, l.p95) + g + t)
     }
     say("ratio: our p50 / PyTorch's (below 1: we are faster); eval lines time \(workers * batch) images per call")
+    say("explorer on \(path) (120x40, every kernel at its default):")
+    try benchExplorer(checkpoint: path, assets: ExplorerOptions.resolveAssets("assets"), iterations: iterations)
 }
 
 
