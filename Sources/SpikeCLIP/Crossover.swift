@@ -48,7 +48,7 @@ extension EventKernels {
         var samples: [CrossoverSample] = []
         let pointwise: [(c: Int, o: Int, n: Int)] = [(384, 384, 64), (384, 1536, 64), (1536, 384, 64)]
         for (c, o, n) in pointwise {
-            let layer = PointwiseConv(dense: DenseWeights(weight: weights(o * c, fanIn: c), bias: weights(o, fanIn: 1), outFeatures: o, inFeatures: c))
+            let layer = PointwiseConv(dense: DenseWeights(weight: weights(o * c, fanIn: c), bias: weights(o, fanIn: 1), outFeatures: o, inFeatures: c, eventTable: true))
             for r in rates {
                 let x = (0..<(frames * c * n)).map { _ in Float(uniform() < r ? 1 : 0) }
                 crossover = .always
@@ -59,7 +59,7 @@ extension EventKernels {
         }
         let convs: [(c: Int, o: Int, h: Int)] = [(48, 96, 32), (96, 192, 32), (192, 384, 16), (384, 384, 8)]
         for (c, o, h) in convs {
-            let layer = Conv3x3(weight: weights(o * c * 9, fanIn: 9 * c), bias: weights(o, fanIn: 1), inChannels: c, outChannels: o)
+            let layer = Conv3x3(weight: weights(o * c * 9, fanIn: 9 * c), bias: weights(o, fanIn: 1), inChannels: c, outChannels: o, eventTable: true)
             for r in rates {
                 let x = (0..<(frames * c * h * h)).map { _ in Float(uniform() < r ? 1 : 0) }
                 crossover = .always

@@ -142,22 +142,25 @@ func activeCount(_ x: UnsafeBufferPointer<Float>) -> Int {
     x.isEmpty ? 0 : Int(sk_count_nonzero(x.baseAddress!, Int64(x.count)))
 }
 
-/// A linear layer's weights `W` `[O, I]` row-major with bias `[O]`, plus the weight table `W^T` `[I, O]` (one row
-/// per input) for the event path.
+/// A linear layer's weights `W` `[O, I]` row-major with bias `[O]`, plus, for a layer fed by spikes, the event
+/// path's weight table `W^T` `[I, O]` (one row per input).
 struct DenseWeights: Sendable {
     let outFeatures: Int
     let inFeatures: Int
     let weight: [Float]
+    /// `W^T` `[I, O]`, or empty when the layer's input is real-valued (no event path: the copy would only cost
+    /// memory, 84 MB for the official text `fc1`).
     let weightT: [Float]
     let bias: [Float]
 
-    init(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int) {
+    /// - Parameter eventTable: whether to build `W^T` for the event path (layers whose input is spikes).
+    init(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int, eventTable: Bool = false) {
         precondition(weight.count == outFeatures * inFeatures)
         self.outFeatures = outFeatures
         self.inFeatures = inFeatures
         self.weight = weight
         self.bias = bias ?? [Float](repeating: 0, count: outFeatures)
-        self.weightT = transpose(weight, rows: outFeatures, cols: inFeatures)
+        self.weightT = eventTable ? transpose(weight, rows: outFeatures, cols: inFeatures) : []
     }
 
     /// `Y[M, O] = X[M, I] W^T + b`.
@@ -167,7 +170,7 @@ struct DenseWeights: Sendable {
     func apply(_ x: [Float], rows m: Int, mode: KernelMode, binary: Bool) -> [Float] {
         precondition(x.count == m * inFeatures)
         var y = [Float](repeating: 0, count: m * outFeatures)
-        if mode == .event && binary && m > 0 {
+        if mode == .event && binary && m > 0 && !weightT.isEmpty {
             let events = x.withUnsafeBufferPointer { activeCount($0) }
             if Double(events) <= EventKernels.crossover.pointwise * Double(x.count) {
                 var start = [Int32](repeating: 0, count: m + 1)
@@ -220,12 +223,13 @@ struct Conv3x3: Sendable {
     /// with `tap = ky*3 + kx`.
     let table: [Float]
 
-    init(weight: [Float], bias: [Float], inChannels: Int, outChannels: Int) {
+    /// - Parameter eventTable: whether to build ``table`` (convs whose input is spikes).
+    init(weight: [Float], bias: [Float], inChannels: Int, outChannels: Int, eventTable: Bool = false) {
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.dense = DenseWeights(weight: weight, bias: bias, outFeatures: outChannels, inFeatures: inChannels * 9)
-        var table = [Float](repeating: 0, count: weight.count)
-        for o in 0..<outChannels {
+        var table = [Float](repeating: 0, count: eventTable ? weight.count : 0)
+        for o in 0..<(eventTable ? outChannels : 0) {
             for c in 0..<inChannels {
                 for tap in 0..<9 { table[(tap * inChannels + c) * outChannels + o] = weight[(o * inChannels + c) * 9 + tap] }
             }
@@ -237,7 +241,7 @@ struct Conv3x3: Sendable {
     ///   - x: `[F, C, H, W]` (F frames = T*B).
     /// - Returns: `[F, O, H, W]`.
     func apply(_ x: [Float], frames: Int, height h: Int, width w: Int, mode: KernelMode, binary: Bool) -> [Float] {
-        if mode == .event && binary, let y = applyEvents(x, frames: frames, height: h, width: w) { return y }
+        if mode == .event && binary && !table.isEmpty, let y = applyEvents(x, frames: frames, height: h, width: w) { return y }
         if mode != .reference { return applyBLAS(x, frames: frames, height: h, width: w) }
         let hw = h * w
         let k = inChannels * 9
@@ -369,8 +373,9 @@ struct PointwiseConv: Sendable {
     func apply(_ x: [Float], frames: Int, positions n: Int, mode: KernelMode, binary: Bool) -> [Float] {
         let c = dense.inFeatures, o = dense.outFeatures
         var out = [Float](repeating: 0, count: frames * o * n)
-        let events = mode == .event && binary ? x.withUnsafeBufferPointer { activeCount($0) } : 0
-        if mode == .event && binary && Double(events) <= EventKernels.crossover.pointwise * Double(x.count) {
+        let eventPath = mode == .event && binary && !dense.weightT.isEmpty
+        let events = eventPath ? x.withUnsafeBufferPointer { activeCount($0) } : 0
+        if eventPath && Double(events) <= EventKernels.crossover.pointwise * Double(x.count) {
             // Events per frame and position; each position's output column is the sum of its active channels' rows.
             var start = [Int32](repeating: 0, count: frames * (n + 1))
             var channels = [Int32](repeating: 0, count: max(1, x.count))

@@ -310,7 +310,19 @@ public final class SafeTensorsFile: @unchecked Sendable {
                 for i in 0..<count { buffer[i] = Float(p.load(fromByteOffset: i, as: UInt8.self)) }
             }
             initialized = count
+            releasePages(p, count: info.byteRange.count)
         }
+    }
+
+    /// Drops the mapped pages of a tensor just copied from the resident set (`MADV_DONTNEED`; the mapping is private
+    /// and read-only, so a later read faults the file's bytes back in). Loading a checkpoint then peaks at the
+    /// model's own arrays, not arrays plus the whole mapped file (issue 15: explorer RSS at the official size).
+    private func releasePages(_ p: UnsafeRawPointer, count: Int) {
+        guard !ownsCopy, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = Int(bitPattern: p) / page * page
+        let end = (Int(bitPattern: p) + count + page - 1) / page * page
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED)
     }
 
     /// The integer tensor `key` (I32, I64 or U8) as `Int`.

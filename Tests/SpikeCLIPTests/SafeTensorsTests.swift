@@ -144,4 +144,15 @@ extension SafeTensorsTests {
             _ = try SafeTensorsFile(path: path)
         }
     }
+
+    /// Reading a tensor releases its mapped pages (MADV_DONTNEED); reading it again, or its neighbours, or the raw
+    /// bytes, still gives the file's values.
+    func testReleasedPagesReadBackUnchanged() throws {
+        let file = try SafeTensorsFile(path: fixturePath("tiny-official", "model.safetensors"))
+        for key in file.keys {
+            let first = try file.floats(key)
+            XCTAssertEqual(try file.floats(key).map(\.bitPattern), first.map(\.bitPattern), key)
+            XCTAssertEqual(file.rawBytes(key), first.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) }, key)
+        }
+    }
 }
