@@ -112,22 +112,21 @@ const char *sk_isa(void) {
 
 // ---- event lists --------------------------------------------------------------------------------------------------
 
-int64_t sk_events_channels_first(const float *x, int32_t c, int32_t n, int32_t *start, int32_t *channels) {
-    // Two passes: count per position, then fill in channel order (so each list is sorted).
-    for (int32_t p = 0; p <= n; p++) start[p] = 0;
+int64_t sk_events_channels_first(const float *x, int32_t c, int32_t n, int32_t *count, int32_t *channels) {
+    // One pass, no branches on the spikes: every channel is written into its position's next free slot and the slot
+    // is kept only if the input is active. Slot count[p] <= ch < C at channel ch, so a write never leaves position
+    // p's own C slots, and each list comes out in increasing channel order.
+    for (int32_t p = 0; p < n; p++) count[p] = 0;
     for (int32_t ch = 0; ch < c; ch++) {
         const float *row = x + (int64_t)ch * n;
-        for (int32_t p = 0; p < n; p++) start[p + 1] += row[p] != 0;
+        for (int32_t p = 0; p < n; p++) {
+            channels[(int64_t)p * c + count[p]] = ch;
+            count[p] += row[p] != 0;
+        }
     }
-    for (int32_t p = 0; p < n; p++) start[p + 1] += start[p];
-    int32_t *fill = (int32_t *)malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
-    memcpy(fill, start, sizeof(int32_t) * (size_t)n);
-    for (int32_t ch = 0; ch < c; ch++) {
-        const float *row = x + (int64_t)ch * n;
-        for (int32_t p = 0; p < n; p++) if (row[p] != 0) channels[fill[p]++] = ch;
-    }
-    free(fill);
-    return start[n];
+    int64_t total = 0;
+    for (int32_t p = 0; p < n; p++) total += count[p];
+    return total;
 }
 
 int64_t sk_events_rows(const float *x, int32_t m, int32_t i, int32_t *start, int32_t *inputs) {
@@ -168,18 +167,19 @@ static void store_transposed(const float *acc, int32_t count, int32_t o, float *
 
 enum { TILE = 32 };  // positions per transposed store
 
-void sk_pointwise_events(const float *table, const float *bias, int32_t o, int32_t n, const int32_t *start,
+void sk_pointwise_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t n, const int32_t *count,
                          const int32_t *channels, int32_t p0, int32_t p1, float *y) {
     sum_rows_fn sum = sum_rows_impl();
     int32_t most = 0;
-    for (int32_t p = p0; p < p1; p++) if (start[p + 1] - start[p] > most) most = start[p + 1] - start[p];
+    for (int32_t p = p0; p < p1; p++) if (count[p] > most) most = count[p];
     const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(most > 0 ? most : 1));
     float *acc = (float *)malloc(sizeof(float) * (size_t)o * TILE);
     for (int32_t t0 = p0; t0 < p1; t0 += TILE) {
         int32_t t1 = t0 + TILE < p1 ? t0 + TILE : p1;
         for (int32_t p = t0; p < t1; p++) {
             int32_t k = 0;
-            for (int32_t e = start[p]; e < start[p + 1]; e++) rows[k++] = table + (int64_t)channels[e] * o;
+            const int32_t *list = channels + (int64_t)p * c;
+            for (int32_t e = 0; e < count[p]; e++) rows[k++] = table + (int64_t)list[e] * o;
             sum(rows, k, bias, o, acc + (int64_t)(p - t0) * o);
         }
         store_transposed(acc, t1 - t0, o, y, n, t0);
@@ -189,7 +189,7 @@ void sk_pointwise_events(const float *table, const float *bias, int32_t o, int32
 }
 
 void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
-                       const int32_t *start, const int32_t *channels, int32_t y0, int32_t y1, float *y) {
+                       const int32_t *count, const int32_t *channels, int32_t y0, int32_t y1, float *y) {
     sum_rows_fn sum = sum_rows_impl();
     const int64_t hw = (int64_t)h * w;
     const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(9 * (int64_t)c > 0 ? 9 * (int64_t)c : 1));
@@ -205,7 +205,8 @@ void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t
                     if (sx < 0 || sx >= w) continue;
                     int32_t p = sy * w + sx;
                     const float *tap = table + (int64_t)(ky * 3 + kx) * c * o;
-                    for (int32_t e = start[p]; e < start[p + 1]; e++) rows[k++] = tap + (int64_t)channels[e] * o;
+                    const int32_t *list = channels + (int64_t)p * c;
+                    for (int32_t e = 0; e < count[p]; e++) rows[k++] = tap + (int64_t)list[e] * o;
                 }
             }
             sum(rows, k, bias, o, acc + (int64_t)ox * o);
@@ -280,4 +281,22 @@ void sk_attention_bits(const float *q, const float *k, const float *v, int32_t d
     free(attnT);
     free(kb);
     free(qb);
+}
+
+void sk_maxpool3x3s2(const float *x, int64_t planes, int32_t h, int32_t w, float *y) {
+    const int32_t oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1;
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *in = x + pl * h * w;
+        float *out = y + pl * oh * ow;
+        for (int32_t oy = 0; oy < oh; oy++) {
+            const int32_t y0 = oy * 2 - 1 < 0 ? 0 : oy * 2 - 1, y1 = oy * 2 + 1 < h - 1 ? oy * 2 + 1 : h - 1;
+            for (int32_t ox = 0; ox < ow; ox++) {
+                const int32_t x0 = ox * 2 - 1 < 0 ? 0 : ox * 2 - 1, x1 = ox * 2 + 1 < w - 1 ? ox * 2 + 1 : w - 1;
+                float m = -__builtin_inff();
+                for (int32_t yy = y0; yy <= y1; yy++)
+                    for (int32_t xx = x0; xx <= x1; xx++) { float v = in[yy * w + xx]; m = v > m ? v : m; }
+                out[oy * ow + ox] = m;
+            }
+        }
+    }
 }

@@ -281,14 +281,14 @@ struct Conv3x3: Sendable {
         let events = x.withUnsafeBufferPointer { activeCount($0) }
         guard Double(events) <= EventKernels.crossover.conv3x3 * Double(x.count) else { return nil }
         var out = [Float](repeating: 0, count: frames * o * hw)
-        var start = [Int32](repeating: 0, count: frames * (hw + 1))
+        var start = [Int32](repeating: 0, count: frames * hw)  // events per position
         var channels = [Int32](repeating: 0, count: max(1, x.count))
         x.withUnsafeBufferPointer { xp in
             start.withUnsafeMutableBufferPointer { sp in
                 channels.withUnsafeMutableBufferPointer { cp in
                     for f in 0..<frames {
                         _ = sk_events_channels_first(xp.baseAddress! + f * c * hw, Int32(c), Int32(hw),
-                                                     sp.baseAddress! + f * (hw + 1), cp.baseAddress! + f * c * hw)
+                                                     sp.baseAddress! + f * hw, cp.baseAddress! + f * c * hw)
                     }
                 }
             }
@@ -303,7 +303,7 @@ struct Conv3x3: Sendable {
                     start.withUnsafeBufferPointer { sp in
                         channels.withUnsafeBufferPointer { cp in
                             sk_conv3x3_events(table, dense.bias, Int32(c), Int32(o), Int32(h), Int32(w),
-                                              sp.baseAddress! + f * (hw + 1), cp.baseAddress! + f * c * hw,
+                                              sp.baseAddress! + f * hw, cp.baseAddress! + f * c * hw,
                                               Int32(y0), Int32(y1), outp.value + f * o * hw)
                         }
                     }
@@ -377,14 +377,14 @@ struct PointwiseConv: Sendable {
         let events = eventPath ? x.withUnsafeBufferPointer { activeCount($0) } : 0
         if eventPath && Double(events) <= EventKernels.crossover.pointwise * Double(x.count) {
             // Events per frame and position; each position's output column is the sum of its active channels' rows.
-            var start = [Int32](repeating: 0, count: frames * (n + 1))
+            var start = [Int32](repeating: 0, count: frames * n)  // events per position
             var channels = [Int32](repeating: 0, count: max(1, x.count))
             for f in 0..<frames {
                 x.withUnsafeBufferPointer { xp in
                     start.withUnsafeMutableBufferPointer { sp in
                         channels.withUnsafeMutableBufferPointer { cp in
                             _ = sk_events_channels_first(xp.baseAddress! + f * c * n, Int32(c), Int32(n),
-                                                         sp.baseAddress! + f * (n + 1), cp.baseAddress! + f * c * n)
+                                                         sp.baseAddress! + f * n, cp.baseAddress! + f * c * n)
                         }
                     }
                 }
@@ -397,7 +397,7 @@ struct PointwiseConv: Sendable {
                         let f = k / n, p0 = k % n, p1 = min(n, p0 + (range.upperBound - k))
                         start.withUnsafeBufferPointer { sp in
                             channels.withUnsafeBufferPointer { cp in
-                                sk_pointwise_events(dense.weightT, dense.bias, Int32(o), Int32(n), sp.baseAddress! + f * (n + 1),
+                                sk_pointwise_events(dense.weightT, dense.bias, Int32(c), Int32(o), Int32(n), sp.baseAddress! + f * n,
                                                     cp.baseAddress! + f * c * n, Int32(p0), Int32(p1), outp.value + f * o * n)
                             }
                         }
@@ -497,23 +497,11 @@ func softmaxAttention(q: [Float], k: [Float], v: [Float], lengths: [Int], dim d:
 /// - Parameter x: `[F, C, H, W]`. - Returns: `[F, C, H', W']` with `H' = (H - 1) / 2 + 1`.
 func maxPool3x3s2(_ x: [Float], frames: Int, channels: Int, height h: Int, width w: Int) -> (values: [Float], height: Int, width: Int) {
     let oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1
+    precondition(x.count == frames * channels * h * w)
     var out = [Float](repeating: 0, count: frames * channels * oh * ow)
-    for fc in 0..<(frames * channels) {
-        let inBase = fc * h * w, outBase = fc * oh * ow
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                var m = -Float.infinity
-                for dy in -1...1 {
-                    let y = oy * 2 + dy
-                    if y < 0 || y >= h { continue }
-                    for dx in -1...1 {
-                        let xx = ox * 2 + dx
-                        if xx < 0 || xx >= w { continue }
-                        m = max(m, x[inBase + y * w + xx])
-                    }
-                }
-                out[outBase + oy * ow + ox] = m
-            }
+    out.withUnsafeMutableBufferPointer { op in
+        x.withUnsafeBufferPointer { xp in
+            if let xb = xp.baseAddress, let ob = op.baseAddress { sk_maxpool3x3s2(xb, Int64(frames * channels), Int32(h), Int32(w), ob) }
         }
     }
     return (out, oh, ow)

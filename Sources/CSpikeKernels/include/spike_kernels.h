@@ -21,9 +21,10 @@ const char *sk_isa(void);
 /// nothing) when the CPU lacks it. For tests: all of them give the same bits.
 int sk_use_isa(const char *name);
 
-/// Builds the event lists of a channels-first frame x [C, N] (values 0 or 1; anything nonzero counts as a spike).
-/// `start` has N + 1 entries; `channels` room for C * N. Returns the number of events.
-int64_t sk_events_channels_first(const float *x, int32_t c, int32_t n, int32_t *start, int32_t *channels);
+/// Builds the event lists of a channels-first frame x [C, N] (values 0 or 1; anything nonzero counts as a spike):
+/// position p's active channels, in increasing order, are channels[p*C .. p*C + count[p]). `count` has N entries,
+/// `channels` N * C. Returns the number of events.
+int64_t sk_events_channels_first(const float *x, int32_t c, int32_t n, int32_t *count, int32_t *channels);
 
 /// Builds the event lists of row-major rows x [M, I]: for row r the active inputs i. `start` M + 1, `inputs` M * I.
 int64_t sk_events_rows(const float *x, int32_t m, int32_t i, int32_t *start, int32_t *inputs);
@@ -34,8 +35,8 @@ void sk_linear_events(const float *table, const float *bias, int32_t o, const in
                       int32_t r0, int32_t r1, float *y);
 
 /// 1x1 conv on events, channels-first output, positions [p0, p1): y[:, p] = bias + sum of table rows of the events
-/// at p. `table` [C, O]; `y` [O, N].
-void sk_pointwise_events(const float *table, const float *bias, int32_t o, int32_t n, const int32_t *start,
+/// at p (lists of sk_events_channels_first). `table` [C, O]; `y` [O, N].
+void sk_pointwise_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t n, const int32_t *count,
                          const int32_t *channels, int32_t p0, int32_t p1, float *y);
 
 /// 3x3 conv (stride 1, zero padding 1) on events, channels-first output, output rows [y0, y1):
@@ -43,7 +44,11 @@ void sk_pointwise_events(const float *table, const float *bias, int32_t o, int32
 /// with tap = ky*3 + kx. `table` [9*C, O]; events of the frame [C, H, W] by position (sk_events_channels_first);
 /// `y` [O, H*W].
 void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
-                       const int32_t *start, const int32_t *channels, int32_t y0, int32_t y1, float *y);
+                       const int32_t *count, const int32_t *channels, int32_t y0, int32_t y1, float *y);
+
+/// Max pooling, kernel 3, stride 2, padding 1, of `planes` planes x [planes, H, W] -> y [planes, H', W'] with
+/// H' = (H - 1) / 2 + 1 (padding never wins: every window holds at least one input).
+void sk_maxpool3x3s2(const float *x, int64_t planes, int32_t h, int32_t w, float *y);
 
 /// Number of nonzero values of x [n] (the spikes of a binary tensor).
 int64_t sk_count_nonzero(const float *x, int64_t n);
