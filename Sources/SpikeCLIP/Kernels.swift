@@ -42,7 +42,7 @@ public enum EventKernels {
         public var conv3x3: Double
         public init(pointwise: Double, conv3x3: Double) { self.pointwise = pointwise; self.conv3x3 = conv3x3 }
         /// Measured with `spikeclip bench --crossover` (docs/PERFORMANCE.md).
-        public static let measured = Crossover(pointwise: 0.25, conv3x3: 0.4)
+        public static let measured = Crossover(pointwise: 0.3, conv3x3: 0.45)
         /// Events at every activity (tests of the event kernels).
         public static let always = Crossover(pointwise: 1, conv3x3: 1)
     }

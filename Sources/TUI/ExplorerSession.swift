@@ -20,11 +20,13 @@ public enum ExplorerSession {
     ///   - assets: the assets folder (demo images, MiniLM).
     ///   - verifyANNTextHash: false only on the user's explicit request (`--ignore-ann-text-hash`).
     ///   - compare: a second checkpoint shown beside the first (issue 17), loaded the same way.
+    ///   - kernels: which kernels compute the forward passes (`--kernels`).
     /// - Throws: ``BundleError`` (unknown tokenizer kind, missing vocabulary or ANN text model, hash mismatch),
     ///   ``CheckpointError``, ``TokenizerError``, MiniLM loading errors,
     ///   ``ExplorerError/emptyPrompt(index:)`` / ``ExplorerError/emptyTemplate(index:)`` for a blank prompt or template.
     public static func make(checkpoint: String, assets: String, glyphs: GlyphSet, prompts: [String]? = nil,
-                            templates: [String]? = nil, verifyANNTextHash: Bool = true, compare: String? = nil) throws -> Explorer {
+                            templates: [String]? = nil, verifyANNTextHash: Bool = true, compare: String? = nil,
+                            kernels: KernelMode = .fastest) throws -> Explorer {
         // Checked before the checkpoint is read: a typing mistake is reported at once.
         if let i = prompts?.firstIndex(where: isBlank) { throw ExplorerError.emptyPrompt(index: i + 1) }
         if let i = templates?.firstIndex(where: isBlank) { throw ExplorerError.emptyTemplate(index: i + 1) }
@@ -32,9 +34,9 @@ public enum ExplorerSession {
         let catalog = ImageCatalog(preprocessor: bundle.preprocessor, demoDirectory: (assets as NSString).appendingPathComponent("images"),
                                    preferredLabels: prompts ?? bundle.defaultClasses)
         let load: @Sendable (String) throws -> ComparingProvider.Side = { path in
-            try comparisonSide(checkpoint: path, assets: assets, verifyANNTextHash: verifyANNTextHash)
+            try comparisonSide(checkpoint: path, assets: assets, verifyANNTextHash: verifyANNTextHash, kernels: kernels)
         }
-        let provider = ComparingProvider(first: ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle)),
+        let provider = ComparingProvider(first: ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle), kernels: kernels),
                                          second: try compare.map(load))
         var state = ExplorerState(
             classNames: prompts ?? bundle.defaultClasses, templates: templates ?? bundle.defaultTemplates,
@@ -48,9 +50,10 @@ public enum ExplorerSession {
 
     /// A second checkpoint to show beside the first, loaded as the first is (its own preprocessing and tokenizer).
     /// - Throws: what ``CheckpointBundle`` throws (one line naming the file).
-    public static func comparisonSide(checkpoint: String, assets: String, verifyANNTextHash: Bool = true) throws -> ComparingProvider.Side {
+    public static func comparisonSide(checkpoint: String, assets: String, verifyANNTextHash: Bool = true,
+                                      kernels: KernelMode = .fastest) throws -> ComparingProvider.Side {
         let bundle = try CheckpointBundle(checkpoint: checkpoint, assets: assets, verifyANNTextHash: verifyANNTextHash)
-        return .init(provider: ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle)),
+        return .init(provider: ModelAnalysisProvider(pipeline: SpikeCLIPPipeline(bundle: bundle), kernels: kernels),
                      catalog: ImageCatalog(preprocessor: bundle.preprocessor, demoDirectory: (assets as NSString).appendingPathComponent("images"),
                                            preferredLabels: bundle.defaultClasses),
                      name: shortName(checkpoint))

@@ -33,7 +33,10 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         var prompts: [String], perClass: Int, membrane: [String: [Int]], interventions: InterventionSet
     }
 
-    public init(pipeline: SpikeCLIPPipeline) { self.pipeline = pipeline }
+    /// Which kernels compute every forward pass (`--kernels`; default the fastest exact path).
+    public let kernels: KernelMode
+
+    public init(pipeline: SpikeCLIPPipeline, kernels: KernelMode = .fastest) { self.pipeline = pipeline; self.kernels = kernels }
 
     public var model: SpikeCLIPModel { pipeline.bundle.model }
     public var contextLength: Int { pipeline.contextLength }
@@ -52,7 +55,7 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         lock.lock()
         if let c = textCache[key] { lock.unlock(); return c }
         lock.unlock()
-        let text = try pipeline.encodeText(prompts, mode: .fastest, membrane: membrane, interventions: interventions)
+        let text = try pipeline.encodeText(prompts, mode: kernels, membrane: membrane, interventions: interventions)
         lock.lock()
         if textCache.count >= 4 { textCache = [:] }
         textCache[key] = text
@@ -70,7 +73,7 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         let iv = request.interventions
         let text = try textSide(prompts, membrane: textMembrane, interventions: iv)
         let r = try pipeline.analyze(pixels: request.image.pixels, batch: 1, text: text,
-                                     options: AnalysisOptions(mode: .fastest, membrane: request.membrane, anytime: true, interventions: iv),
+                                     options: AnalysisOptions(mode: kernels, membrane: request.membrane, anytime: true, interventions: iv),
                                      annPixels: request.image.clipPixels)
         let image = r.images[0]
         var baseline: Analysis.Baseline?
@@ -78,7 +81,7 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
             // The unmodified model on the same inputs (no ANN side, no traces): what every delta is against.
             let plain = try textSide(prompts, membrane: [:])
             let b = try pipeline.analyze(pixels: request.image.pixels, batch: 1, text: plain,
-                                         options: AnalysisOptions(mode: .fastest, ann: false))
+                                         options: AnalysisOptions(mode: kernels, ann: false))
             var rates: [String: Double] = [:]
             for l in b.recording.layers + plain.recording.layers { rates[l.name] = l.firingRate(item: 0) }
             baseline = Analysis.Baseline(snn: b.images[0].snn!, visionEnergy: b.images[0].energy!, rates: rates)

@@ -18,13 +18,16 @@ struct ModelOptions: ParsableArguments {
     @Flag(help: "Load the ANN text model even when its sha256 differs from the one the checkpoint names.")
     var ignoreAnnTextHash = false
 
+    @Option(help: "Kernels: event (default: events on spikes, BLAS elsewhere), blas or reference (docs/PERFORMANCE.md).")
+    var kernels: KernelMode = .fastest
+
     /// The checkpoint to load, with a note when the parity fixture stands in for the missing trained default.
     var resolvedCheckpoint: (path: String, note: String?) { get throws { try ExplorerOptions.resolve(checkpoint) } }
 
     func load(annText: Bool = true) throws -> ModelContext {
         let (path, note) = try resolvedCheckpoint
         return try ModelContext(checkpoint: path, assets: ExplorerOptions.resolveAssets(assets), note: note, loadANNText: annText,
-                                verifyANNTextHash: !ignoreAnnTextHash)
+                                verifyANNTextHash: !ignoreAnnTextHash, kernels: kernels)
     }
 }
 
@@ -42,9 +45,14 @@ final class ModelContext: @unchecked Sendable {
     var defaultTemplates: [String] { bundle.defaultTemplates }
     var config: ModelConfig { model.config }
 
-    init(checkpoint: String, assets: String, note: String?, loadANNText: Bool, verifyANNTextHash: Bool = true) throws {
+    /// Which kernels the command's forward passes use (`--kernels`).
+    let kernels: KernelMode
+
+    init(checkpoint: String, assets: String, note: String?, loadANNText: Bool, verifyANNTextHash: Bool = true,
+         kernels: KernelMode = .fastest) throws {
         self.path = checkpoint
         self.note = note
+        self.kernels = kernels
         self.pipeline = SpikeCLIPPipeline(bundle: try CheckpointBundle(checkpoint: checkpoint, assets: assets, loadANNText: loadANNText,
                                                                        verifyANNTextHash: verifyANNTextHash))
     }

@@ -132,9 +132,9 @@ struct Classify: ParsableCommand {
             throw UserError(description: "template \(i + 1) of \(ctx.path) is empty or whitespace only")
         }
         let iv = try change.set(for: ctx)
-        let text = try ctx.pipeline.encodeText(PromptSet(classes: classes, templates: temps), mode: .event, interventions: iv)
+        let text = try ctx.pipeline.encodeText(PromptSet(classes: classes, templates: temps), mode: ctx.kernels, interventions: iv)
         let prepared = try images.map(ctx.pipeline.prepare)
-        let r = try ctx.pipeline.analyze(images: prepared, text: text, options: AnalysisOptions(mode: .event, interventions: iv))
+        let r = try ctx.pipeline.analyze(images: prepared, text: text, options: AnalysisOptions(mode: ctx.kernels, interventions: iv))
         let out = zip(images, r.images).map { path, image -> ClassifyJSON.Image in
             let snn = image.snn!
             return .init(path: path, snn: ScoresJSON(snn, classes: classes), ann: image.ann.map { ScoresJSON($0, classes: classes) },

@@ -56,7 +56,7 @@ struct Embed: ParsableCommand {
                 if !images.isEmpty {
                     let prepared = try images.map(p.prepare)
                     let dim = ctx.config.text.targetDim
-                    let s = try p.parts.spikingImage.forwardDetailed(pixels: prepared.flatMap(\.spiking), batch: images.count, mode: .event, options: .none).embedding
+                    let s = try p.parts.spikingImage.forwardDetailed(pixels: prepared.flatMap(\.spiking), batch: images.count, mode: ctx.kernels, options: .none).embedding
                     spikingImages = rows(s, dim: dim)
                     // The ANN image side: the twin on the same pixels, or CLIP's image tower on its own view.
                     if let ann = p.parts.annImage {
@@ -66,7 +66,7 @@ struct Embed: ParsableCommand {
                 }
                 var spikingTexts: [[Float]] = [], annTexts: [[Float]] = []
                 if !texts.isEmpty {
-                    let text = try p.encodeText(PromptSet(classes: texts, templates: ["{}"]), mode: .event)
+                    let text = try p.encodeText(PromptSet(classes: texts, templates: ["{}"]), mode: ctx.kernels)
                     spikingTexts = text.snnEmbeddings
                     annTexts = text.annEmbeddings ?? []
                 }

@@ -101,7 +101,7 @@ struct EnergyCommand: ParsableCommand {
     static func report(_ ctx: ModelContext, image: String) throws -> EnergyJSON {
         let c = ctx.config
         let pixels = try ctx.loadImage(image)
-        let out = try ctx.model.vision.forward(pixels: pixels, batch: 1, mode: .event)
+        let out = try ctx.model.vision.forward(pixels: pixels, batch: 1, mode: ctx.kernels)
         let snn = try EnergyAccounting.vision(out.recording, config: c, item: 0)
         let ann = ctx.pipeline.parts.annImage?.energy(constants: .horowitz45nm)
         var rates: [String: Double] = [:]

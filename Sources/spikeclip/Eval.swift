@@ -297,7 +297,7 @@ struct DatasetOptions: ParsableArguments {
 
         // Text side: class embeddings for both sides.
         try interventions.validate(against: [ctx.pipeline.parts.spikingImage.graph, ctx.pipeline.parts.spikingText.graph], steps: c.T)
-        let text = try ctx.pipeline.encodeText(PromptSet(classes: classes, templates: templates), mode: .event, interventions: interventions)
+        let text = try ctx.pipeline.encodeText(PromptSet(classes: classes, templates: templates), mode: ctx.kernels, interventions: interventions)
         let textSeconds = seconds(since: start)
 
         // Images, preprocessed once: [N, C, H, W].
@@ -318,7 +318,7 @@ struct DatasetOptions: ParsableArguments {
         let progress = Progress(total: 2 * n, enabled: showProgress)
         let pipeline = ctx.pipeline
 
-        // Phase 1: spiking encoder (spike-aware kernels) with recording and energy accounting.
+        // Phase 1: spiking encoder (event kernels unless --kernels says otherwise) with recording and energy accounting.
         let snnOut = Locked([BatchOutput](repeating: BatchOutput(), count: batches.count))
         let failure = Locked<Error?>(nil)
         let t1 = DispatchTime.now().uptimeNanoseconds
@@ -326,7 +326,7 @@ struct DatasetOptions: ParsableArguments {
             let r = batches[j]
             do {
                 let out = try pipeline.analyze(pixels: Array(pixels[(r.lowerBound * per)..<(r.upperBound * per)]), batch: r.count, text: text,
-                                               options: AnalysisOptions(mode: .event, ann: false, interventions: interventions))
+                                               options: AnalysisOptions(mode: ctx.kernels, ann: false, interventions: interventions))
                 var o = BatchOutput()
                 for image in out.images {
                     o.snnTop.append(image.snn!.topK(k5))

@@ -33,6 +33,9 @@ struct ExplorerOptions: ParsableArguments {
     @Option(help: "A second checkpoint shown beside the first (ANN vs SNN, Energy and Spikes show both).")
     var compare: String?
 
+    @Option(help: "Kernels: event (default: events on spikes, BLAS elsewhere), blas or reference (docs/PERFORMANCE.md).")
+    var kernels: KernelMode = .fastest
+
     @Option(help: "Settings file (default: $XDG_CONFIG_HOME/spikeclip/config.toml, else ~/.config/spikeclip/config.toml).")
     var config: String?
 
@@ -120,7 +123,7 @@ struct ExplorerOptions: ParsableArguments {
         let chosen: GlyphSet = ascii || glyphs == .ascii ? .ascii : settings.glyphs ?? glyphs
         let explorer = try ExplorerSession.make(
             checkpoint: path, assets: Self.resolveAssets(assets), glyphs: chosen, prompts: prompt.isEmpty ? nil : prompt,
-            templates: template.isEmpty ? nil : template, verifyANNTextHash: !ignoreAnnTextHash, compare: compare)
+            templates: template.isEmpty ? nil : template, verifyANNTextHash: !ignoreAnnTextHash, compare: compare, kernels: kernels)
         explorer.update { state in
             state.keyMap = settings.keys
             state.mouse = mouse ?? settings.mouse

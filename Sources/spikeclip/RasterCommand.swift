@@ -103,7 +103,7 @@ struct RasterCommand: ParsableCommand {
             throw UserError(description: "'\(quotedPreview(layer))' is not a LIF layer of the image encoder; known: \(known.joined(separator: ", "))")
         }
         let pixels = try ctx.loadImage(image)
-        let out = try ctx.model.vision.forward(pixels: pixels, batch: 1, mode: .event)
+        let out = try ctx.model.vision.forward(pixels: pixels, batch: 1, mode: ctx.kernels)
         guard let rec = out.recording[layer] else { throw UserError(description: "layer '\(layer)' was not recorded") }
         return try cut(rec, layer: layer, source: (image as NSString).lastPathComponent, firstNeuron: firstNeuron, maxNeurons: maxNeurons)
     }
@@ -115,7 +115,7 @@ struct RasterCommand: ParsableCommand {
             throw UserError(description: "'\(quotedPreview(layer))' is not a LIF layer of the text encoder; known: \(known.joined(separator: ", "))")
         }
         let tokens = try ctx.tokenize(prompt)
-        let (_, recording) = try ctx.model.text.forward(tokenIds: [tokens.ids], mode: .event)
+        let (_, recording) = try ctx.model.text.forward(tokenIds: [tokens.ids], mode: ctx.kernels)
         guard let rec = recording[layer] else { throw UserError(description: "layer '\(layer)' was not recorded") }
         return try cut(rec, layer: layer, source: "prompt '\(quotedPreview(prompt))' (\(min(tokens.count, ctx.pipeline.contextLength))/\(ctx.pipeline.contextLength) tokens)",
                        firstNeuron: firstNeuron, maxNeurons: maxNeurons)

@@ -84,6 +84,24 @@ final class CLITests: XCTestCase {
         try ImagePreprocessor(config: model.config.preprocess)(ImageDecoder.decode(path: path))
     }
 
+    /// `--kernels reference|blas|event` on a scripted command and on the explorer's snapshot: the same scores (sums
+    /// in other orders: 1e-5), and an unknown kernel name is a usage error naming the choices.
+    func testKernelsOptionGivesTheSameScores() throws {
+        var cosines: [[Double]] = []
+        for k in ["reference", "blas", "event"] {
+            let r = try run(["classify", "--image", Self.images[0], "--prompt", "sneaker", "--prompt", "bag", "--kernels", k, "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let image = try XCTUnwrap((r.json["images"] as? [[String: Any]])?.first)
+            cosines.append(try XCTUnwrap((image["snn"] as? [String: Any])?["cosines"] as? [Double]))
+        }
+        for c in cosines.dropFirst() { for (a, b) in zip(c, cosines[0]) { XCTAssertEqual(a, b, accuracy: 1e-5) } }
+        let snap = try run(["snapshot", "--size", "80x24", "--kernels", "blas"])
+        XCTAssertEqual(snap.status, 0, snap.stderr)
+        let bad = try run(["classify", "--image", Self.images[0], "--kernels", "fast"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("'reference', 'blas' or 'event'"), bad.stderr)
+    }
+
     /// `bench --checkpoint` on any checkpoint (no golden file): every line timed, dense-equivalent rates against the
     /// SGEMM rate of the same run, the PyTorch columns where the reference ran; `bench --crossover` measures both kinds.
     func testBenchOnAnyCheckpointAndCrossover() throws {

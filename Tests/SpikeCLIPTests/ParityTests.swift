@@ -138,7 +138,7 @@ final class ParityTests: XCTestCase {
         }
     }
 
-    /// The plain reference kernel and the spike-aware kernel give the same spikes and outputs as BLAS.
+    /// The plain reference kernels and the event kernels give the same spikes and outputs as BLAS.
     func testKernelModesAgree() throws {
         for (fixture, modelPath, goldenPath) in Self.fixtures {
             let model = try SpikeCLIPModel(path: modelPath)
