@@ -34,16 +34,7 @@ extension EventKernels {
             return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
         }
         func weights(_ n: Int, fanIn: Int) -> [Float] { (0..<n).map { _ in Float((uniform() * 2 - 1) / Double(fanIn).squareRoot()) } }
-        func median(_ body: () -> Void) -> Double {
-            body()
-            var ms: [Double] = []
-            for _ in 0..<repeats {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                body()
-                ms.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-            }
-            return ms.sorted()[ms.count / 2]
-        }
+        func median(_ body: () -> Void) -> Double { Timing.quantile(Timing.milliseconds(repeats, body), 0.5) }
         let frames = 4
         var samples: [CrossoverSample] = []
         let pointwise: [(c: Int, o: Int, n: Int)] = [(384, 384, 64), (384, 1536, 64), (1536, 384, 64)]

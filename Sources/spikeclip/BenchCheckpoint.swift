@@ -57,15 +57,8 @@ func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
     let annMACs = model.annVision.map { _ in (spikingMACs - proj) / Double(c.T) + proj }
     var lines: [BenchLine] = []
     func measure(_ label: String, items: Int = 1, macs: Double? = nil, _ body: () throws -> Void) rethrows {
-        try body()
-        var ms: [Double] = []
-        for _ in 0..<iterations {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            try body()
-            ms.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-        }
-        ms.sort()
-        let p50 = ms[ms.count / 2], p95 = ms[min(ms.count - 1, Int((Double(ms.count) * 0.95).rounded(.up)) - 1)]
+        let ms = try Timing.milliseconds(iterations, body)
+        let p50 = Timing.quantile(ms, 0.5), p95 = Timing.quantile(ms, 0.95)
         let gflops = macs.map { 2 * $0 * Double(items) / (p50 / 1e3) / 1e9 }
         lines.append(BenchLine(label: label, p50: p50, p95: p95, items: items, denseGflops: gflops, sgemmFraction: gflops.map { $0 / sgemm }))
     }

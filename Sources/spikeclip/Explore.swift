@@ -458,10 +458,7 @@ func benchExplorer(checkpoint: String, assets: String, iterations: Int, width: I
         _ = explorer.frame(width: width, height: height)
         toggleMS.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
     }
-    func p(_ xs: [Double], _ q: Double) -> Double {
-        let s = xs.sorted()
-        return s[min(s.count - 1, max(0, Int((Double(s.count) * q).rounded(.up)) - 1))]
-    }
+    func p(_ xs: [Double], _ q: Double) -> Double { Timing.quantile(xs, q) }
     func line(_ label: String, _ xs: [Double]) -> String {
         label.padding(toLength: 48, withPad: " ", startingAt: 0) + String(format: " p50 %8.3f ms   p95 %8.3f ms", p(xs, 0.5), p(xs, 0.95))
     }

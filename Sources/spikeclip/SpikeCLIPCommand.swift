@@ -217,15 +217,8 @@ struct Bench: ParsableCommand {
             let one = Array(inputs.pixels.prefix(inputs.pixels.count / inputs.batch))
             let prompt = [inputs.tokenIds[0]]
             func measure(_ label: String, _ body: () throws -> Void) rethrows {
-                try body()  // warm-up
-                var ms: [Double] = []
-                for _ in 0..<iterations {
-                    let start = DispatchTime.now().uptimeNanoseconds
-                    try body()
-                    ms.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-                }
-                ms.sort()
-                let p50 = ms[ms.count / 2], p95 = ms[min(ms.count - 1, Int((Double(ms.count) * 0.95).rounded(.up)) - 1)]
+                let ms = try Timing.milliseconds(iterations, body)
+                let p50 = Timing.quantile(ms, 0.5), p95 = Timing.quantile(ms, 0.95)
                 say(label.padding(toLength: 48, withPad: " ", startingAt: 0) + String(format: " p50 %8.3f ms   p95 %8.3f ms", p50, p95))
             }
             say("bench on \(fixture), \(iterations) iterations, batch 1")
