@@ -3,7 +3,10 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <immintrin.h>
+#if defined(__x86_64__) || defined(__i386__)
+#define SK_X86 1
+#include <immintrin.h>  // clang's own header (the Swift toolchain's resource directory)
+#endif
 
 // ---- the one inner loop: out[0..o) = bias + sum of `nrows` weight rows ---------------------------------------------
 // Rows are added in list order, one vertical add per lane, then the bias: every instruction set gives the same bits.
@@ -17,6 +20,7 @@ static void sum_rows_scalar(const float *const *rows, int32_t nrows, const float
     for (int32_t j = 0; j < o; j++) out[j] += bias[j];
 }
 
+#ifdef SK_X86
 __attribute__((target("avx2")))
 static void sum_rows_avx2(const float *const *rows, int32_t nrows, const float *bias, int32_t o, float *out) {
     int32_t j = 0;
@@ -81,13 +85,17 @@ static void sum_rows_avx512(const float *const *rows, int32_t nrows, const float
     }
 }
 
+#endif
+
 typedef void (*sum_rows_fn)(const float *const *, int32_t, const float *, int32_t, float *);
 
 static sum_rows_fn pick(void) {
+#ifdef SK_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return sum_rows_avx512;
     if (__builtin_cpu_supports("avx2")) return sum_rows_avx2;
-    return sum_rows_scalar;
+#endif
+    return sum_rows_scalar;  // other CPUs: the compiler's own vectorisation of the plain loop
 }
 
 static sum_rows_fn chosen = 0;  // a benign race: every thread computes the same pointer
@@ -98,16 +106,22 @@ static sum_rows_fn sum_rows_impl(void) {
 }
 
 int sk_use_isa(const char *name) {
-    __builtin_cpu_init();
     if (!strcmp(name, "scalar")) { chosen = sum_rows_scalar; return 1; }
+#ifdef SK_X86
+    __builtin_cpu_init();
     if (!strcmp(name, "avx2") && __builtin_cpu_supports("avx2")) { chosen = sum_rows_avx2; return 1; }
     if (!strcmp(name, "avx512") && __builtin_cpu_supports("avx512f")) { chosen = sum_rows_avx512; return 1; }
+#endif
     return 0;
 }
 
 const char *sk_isa(void) {
     sum_rows_fn f = sum_rows_impl();
-    return f == sum_rows_avx512 ? "avx512" : f == sum_rows_avx2 ? "avx2" : "scalar";
+#ifdef SK_X86
+    if (f == sum_rows_avx512) return "avx512";
+    if (f == sum_rows_avx2) return "avx2";
+#endif
+    return f == sum_rows_scalar ? "scalar" : "unknown";
 }
 
 // ---- event lists --------------------------------------------------------------------------------------------------

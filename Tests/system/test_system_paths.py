@@ -25,7 +25,8 @@ PATH_RE = re.compile(r"(?<![\w./~$-])(/(?:usr|etc|opt|var|lib|lib32|lib64|libx32
 INCLUDE_RE = re.compile(r"^\s*#\s*include\s*<([^>]+)>", re.M)
 LINK_RE = re.compile(r'^\s*link\s+"([^"]+)"', re.M)
 # Headers the C compiler ships itself (clang's resource directory inside the Swift toolchain).
-COMPILER_HEADERS = {"stddef.h", "stdarg.h", "stdbool.h", "float.h", "stdalign.h", "stdnoreturn.h"}
+COMPILER_HEADERS = {"stddef.h", "stdarg.h", "stdbool.h", "float.h", "stdalign.h", "stdnoreturn.h",
+                    "immintrin.h"}  # x86 intrinsics (CSpikeKernels, included on x86 only)
 # Present wherever Swift runs on Debian: the toolchain's installation guide requires it.
 PRESUMED = {"libc6-dev"}
 MULTIARCH = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip() or "x86_64-linux-gnu"
