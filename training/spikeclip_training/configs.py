@@ -55,6 +55,10 @@ class TrainConfig:
     corpus_glosses: int = 4000
     corpus_val_every: int = 20                 # every 20th WordNet sentence is validation
     class_prompt_repeat: int = 20              # class prompts repeated this often per text-align epoch
+    # the frozen MiniLM embedding's LayerNorm feeds mlp_lif1 directly: its affine scaled by this gain at build time
+    # (mlp_lif1 fires at 0.5 % with gain 1, issue 16) and, if trainable, learned with the text encoder
+    embedding_norm_gain: float = 1.0
+    train_embedding_norm: bool = False
     # losses
     logit_scale_init: float = 1 / 0.07
     logit_scale_max: float = 100.0

@@ -296,6 +296,13 @@ def build_model(run: Run) -> SpikeCLIP:
     round_f16_(model, [k for k in run.cfg.f16_tensors if k.startswith("text.clip_embedding.")])
     for p in model.text.clip_embedding.parameters():
         p.requires_grad_(False)
+    norm = getattr(model.text.clip_embedding, "LayerNorm", None)
+    if norm is not None:
+        with torch.no_grad():
+            norm.weight.mul_(run.cfg.embedding_norm_gain)
+            norm.bias.mul_(run.cfg.embedding_norm_gain)
+        for p in norm.parameters():
+            p.requires_grad_(run.cfg.train_embedding_norm)
     for m in lif_layers(model).values():
         m.fused = True
     return model
