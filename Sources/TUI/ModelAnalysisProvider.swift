@@ -42,9 +42,20 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
     public var contextLength: Int { pipeline.contextLength }
     public var graphs: [LayerGraph] { [pipeline.parts.spikingImage.graph, pipeline.parts.spikingText.graph] }
 
+    /// Token counts of prompt strings already seen: every frame of the Prompts panel asks for each class x template.
+    private var tokenCache: [String: PromptTokens] = [:]
+
     public func tokens(of prompt: String) -> PromptTokens {
+        lock.lock()
+        if let t = tokenCache[prompt] { lock.unlock(); return t }
+        lock.unlock()
         let c = pipeline.tokenCount(prompt)
-        return PromptTokens(text: prompt, count: c.count, truncated: c.truncated)
+        let t = PromptTokens(text: prompt, count: c.count, truncated: c.truncated)
+        lock.lock()
+        if tokenCache.count >= 4096 { tokenCache = [:] }
+        tokenCache[prompt] = t
+        lock.unlock()
+        return t
     }
 
     /// The text side of `prompts`, cached (the last few prompt lists, membrane requests and intervention sets: the
