@@ -53,7 +53,7 @@ public enum EventKernels {
     private static let threadCount = Atomic<Int>(0)
 
     /// Threads one forward pass may split an event layer across (frames, positions or rows). 0 (the default) means
-    /// every core; a caller running its own workers (batch evaluation) sets 1, and OpenBLAS's threads with it.
+    /// every core; a caller running its own workers (batch evaluation) sets 1.
     public static var threads: Int {
         get { let n = threadCount.load(ordering: .relaxed); return n > 0 ? n : max(1, activeProcessorCount) }
     }
@@ -64,7 +64,7 @@ public enum EventKernels {
     }
 
     /// The SGEMM rate of this machine now, in GFLOP/s (2 per MAC): `C[n, n] = A[n, n] B[n, n]` through the same
-    /// ``gemm(transB:m:n:k:a:lda:b:ldb:c:ldc:accumulate:)`` the engine uses (OpenBLAS, split across ``threads``),
+    /// ``gemm(transB:m:n:k:a:lda:b:ldb:c:ldc:)`` the engine uses (OpenBLAS, split across ``threads``),
     /// best of five after a warm-up. What `spikeclip bench` compares dense-equivalent rates with.
     public static func measureSGEMM(size n: Int = 1024) -> Double {
         let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
@@ -97,25 +97,24 @@ public enum EventKernels {
 /// on a 2-core machine took a fifth of all cycles from the event kernels running between BLAS calls (docs/PERFORMANCE.md).
 private let openBLASSingleThreaded: Void = openblas_set_num_threads(1)  // OpenBLAS's cblas.h
 
-/// `C[M, N] = A[M, K] op(B) (+ C if accumulate)` in row-major, `op(B)` = `B[K, N]` or, with `transB`, `B[N, K]^T`:
+/// `C[M, N] = A[M, K] op(B)` in row-major, `op(B)` = `B[K, N]` or, with `transB`, `B[N, K]^T`:
 /// OpenBLAS `cblas_sgemm` with one thread per part, the larger of `M` and `N` split across ``EventKernels/threads``
 /// when the product is large enough to share (each part writes its own rows or columns of `C`).
 func gemm(transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+          c: UnsafeMutablePointer<Float>, ldc: Int) {
     _ = openBLASSingleThreaded
     guard m > 0, n > 0, k > 0 else { return }
-    let beta: Float = accumulate ? 1 : 0
     let (ap, bp, cp) = (UnsafeSendable(a), UnsafeSendable(b), UnsafeSendable(c))
     let splitRows = m >= n
     parallelRanges(splitRows ? m : n, cost: m * n * k / 64) { r in
         let len = Int32(r.count)
         if splitRows {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, len, Int32(n), Int32(k), 1,
-                        ap.value + r.lowerBound * lda, Int32(lda), bp.value, Int32(ldb), beta, cp.value + r.lowerBound * ldc, Int32(ldc))
+                        ap.value + r.lowerBound * lda, Int32(lda), bp.value, Int32(ldb), 0, cp.value + r.lowerBound * ldc, Int32(ldc))
         } else {
             let bOffset = transB ? r.lowerBound * ldb : r.lowerBound
             cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), len, Int32(k), 1,
-                        ap.value, Int32(lda), bp.value + bOffset, Int32(ldb), beta, cp.value + r.lowerBound, Int32(ldc))
+                        ap.value, Int32(lda), bp.value + bOffset, Int32(ldb), 0, cp.value + r.lowerBound, Int32(ldc))
         }
     }
 }
@@ -140,6 +139,47 @@ struct UnsafeSendable<T>: @unchecked Sendable { let value: T; init(_ v: T) { val
 @inline(__always)
 func activeCount(_ x: UnsafeBufferPointer<Float>) -> Int {
     x.isEmpty ? 0 : Int(sk_count_nonzero(x.baseAddress!, Int64(x.count)))
+}
+
+/// Address events of channels-first spikes `[F, C, N]` (CSpikeKernels `sk_events_channels_first`): per frame and
+/// position the number of active channels (`count` `[F, N]`) and the channels themselves (`channels`, `C` slots per
+/// position, `[F, N, C]`). What the 1x1 and 3x3 event kernels read.
+struct ChannelEvents {
+    let positions: Int, channelCount: Int
+    private(set) var count: [Int32]
+    private(set) var channels: [Int32]
+
+    init(_ x: [Float], frames: Int, channels c: Int, positions n: Int) {
+        precondition(x.count == frames * c * n)
+        positions = n
+        channelCount = c
+        var count = [Int32](repeating: 0, count: frames * n)
+        var channels = [Int32](repeating: 0, count: max(1, x.count))
+        x.withUnsafeBufferPointer { xp in count.withUnsafeMutableBufferPointer { np in channels.withUnsafeMutableBufferPointer { cp in
+            for f in 0..<frames {
+                _ = sk_events_channels_first(xp.baseAddress! + f * c * n, Int32(c), Int32(n), np.baseAddress! + f * n, cp.baseAddress! + f * c * n)
+            }
+        } } }
+        self.count = count
+        self.channels = channels
+    }
+
+    /// Runs `body(frame, units, count, channels)` over the work items (frame, unit) with `units` units per frame
+    /// (output rows or positions), split across ``EventKernels/threads``; each call gets one frame's lists.
+    func forEachSpan(frames: Int, units: Int, cost: Int,
+                     _ body: (_ frame: Int, _ units: Range<Int>, _ count: UnsafePointer<Int32>, _ channels: UnsafePointer<Int32>) -> Void) {
+        count.withUnsafeBufferPointer { np in channels.withUnsafeBufferPointer { cp in
+            let (counts, lists) = (UnsafeSendable(np.baseAddress!), UnsafeSendable(cp.baseAddress!))
+            parallelRanges(frames * units, cost: cost) { range in
+                var k = range.lowerBound
+                while k < range.upperBound {
+                    let f = k / units, u0 = k % units, u1 = min(units, u0 + (range.upperBound - k))
+                    body(f, u0..<u1, counts.value + f * positions, lists.value + f * positions * channelCount)
+                    k += u1 - u0
+                }
+            }
+        } }
+    }
 }
 
 /// A linear layer's weights `W` `[O, I]` row-major with bias `[O]`, plus, for a layer fed by spikes, the event
@@ -281,34 +321,13 @@ struct Conv3x3: Sendable {
         let events = x.withUnsafeBufferPointer { activeCount($0) }
         guard Double(events) <= EventKernels.crossover.conv3x3 * Double(x.count) else { return nil }
         var out = [Float](repeating: 0, count: frames * o * hw)
-        var start = [Int32](repeating: 0, count: frames * hw)  // events per position
-        var channels = [Int32](repeating: 0, count: max(1, x.count))
-        x.withUnsafeBufferPointer { xp in
-            start.withUnsafeMutableBufferPointer { sp in
-                channels.withUnsafeMutableBufferPointer { cp in
-                    for f in 0..<frames {
-                        _ = sk_events_channels_first(xp.baseAddress! + f * c * hw, Int32(c), Int32(hw),
-                                                     sp.baseAddress! + f * hw, cp.baseAddress! + f * c * hw)
-                    }
-                }
-            }
-        }
+        let lists = ChannelEvents(x, frames: frames, channels: c, positions: hw)
         out.withUnsafeMutableBufferPointer { op in
             let outp = UnsafeSendable(op.baseAddress!)
             // Work items are (frame, output row): frames and rows split across threads alike.
-            parallelRanges(frames * h, cost: 9 * events * o / 16) { range in
-                var k = range.lowerBound
-                while k < range.upperBound {
-                    let f = k / h, y0 = k % h, y1 = min(h, y0 + (range.upperBound - k))
-                    start.withUnsafeBufferPointer { sp in
-                        channels.withUnsafeBufferPointer { cp in
-                            sk_conv3x3_events(table, dense.bias, Int32(c), Int32(o), Int32(h), Int32(w),
-                                              sp.baseAddress! + f * hw, cp.baseAddress! + f * c * hw,
-                                              Int32(y0), Int32(y1), outp.value + f * o * hw)
-                        }
-                    }
-                    k += y1 - y0
-                }
+            lists.forEachSpan(frames: frames, units: h, cost: 9 * events * o / 16) { f, rows, count, channels in
+                sk_conv3x3_events(table, dense.bias, Int32(c), Int32(o), Int32(h), Int32(w), count, channels,
+                                  Int32(rows.lowerBound), Int32(rows.upperBound), outp.value + f * o * hw)
             }
         }
         return out
@@ -376,33 +395,13 @@ struct PointwiseConv: Sendable {
         let eventPath = mode == .event && binary && !dense.weightT.isEmpty
         let events = eventPath ? x.withUnsafeBufferPointer { activeCount($0) } : 0
         if eventPath && Double(events) <= EventKernels.crossover.pointwise * Double(x.count) {
-            // Events per frame and position; each position's output column is the sum of its active channels' rows.
-            var start = [Int32](repeating: 0, count: frames * n)  // events per position
-            var channels = [Int32](repeating: 0, count: max(1, x.count))
-            for f in 0..<frames {
-                x.withUnsafeBufferPointer { xp in
-                    start.withUnsafeMutableBufferPointer { sp in
-                        channels.withUnsafeMutableBufferPointer { cp in
-                            _ = sk_events_channels_first(xp.baseAddress! + f * c * n, Int32(c), Int32(n),
-                                                         sp.baseAddress! + f * n, cp.baseAddress! + f * c * n)
-                        }
-                    }
-                }
-            }
+            // Each position's output column is the sum of its active channels' rows.
+            let lists = ChannelEvents(x, frames: frames, channels: c, positions: n)
             out.withUnsafeMutableBufferPointer { op in
                 let outp = UnsafeSendable(op.baseAddress!)
-                parallelRanges(frames * n, cost: events * o / 16) { range in
-                    var k = range.lowerBound
-                    while k < range.upperBound {
-                        let f = k / n, p0 = k % n, p1 = min(n, p0 + (range.upperBound - k))
-                        start.withUnsafeBufferPointer { sp in
-                            channels.withUnsafeBufferPointer { cp in
-                                sk_pointwise_events(dense.weightT, dense.bias, Int32(c), Int32(o), Int32(n), sp.baseAddress! + f * n,
-                                                    cp.baseAddress! + f * c * n, Int32(p0), Int32(p1), outp.value + f * o * n)
-                            }
-                        }
-                        k += p1 - p0
-                    }
+                lists.forEachSpan(frames: frames, units: n, cost: events * o / 16) { f, positions, count, channels in
+                    sk_pointwise_events(dense.weightT, dense.bias, Int32(c), Int32(o), Int32(n), count, channels,
+                                        Int32(positions.lowerBound), Int32(positions.upperBound), outp.value + f * o * n)
                 }
             }
             return out

@@ -54,8 +54,7 @@ struct SpikingNetwork: Sendable {
                 weights.append(.timeWeights(try store.take(key, [1, graph.steps, 1])))
             }
         }
-        let index = Dictionary(uniqueKeysWithValues: graph.layers.enumerated().map { ($1.name, $0) })
-        let inputs = graph.layers.map { $0.inputs.map { index[$0]! } }
+        let inputs = graph.layers.map { $0.inputs.map { position[$0]! } }
         var last = Array(graph.layers.indices)
         for (i, ins) in inputs.enumerated() { for j in ins { last[j] = max(last[j], i) } }
         self.graph = graph

@@ -16,6 +16,7 @@ for a comparison; spike counts do, so read these as the reference's dense cost).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -66,13 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     image = torch.zeros(1, v.in_channels, v.image_size[0], v.image_size[1])
     ids = torch.full((1, t.context_length), cfg.tokenizer.pad_id, dtype=torch.long)
     if args.inputs:
-        import json
         with open(args.inputs, encoding="utf-8") as f:
             given = json.load(f)
         image = torch.tensor(given["pixels"], dtype=torch.float32).reshape(image.shape)
         ids = torch.tensor([given["ids"]], dtype=torch.long).reshape(ids.shape)
     if args.json:
-        import json
         work = {"spiking_image": lambda: model.vision(image), "spiking_text": lambda: model.text(ids)}
         if model.ann_vision is not None:
             work["ann_image"] = lambda: model.ann_vision(image)
