@@ -187,17 +187,12 @@ public enum EnergyAccounting {
                 if fedBySpikes(l) {
                     let input = try spikes(l.inputs[0])
                     for s in 0..<t {
-                        let sp = input.spikes(step: s, item: b)
+                        // Each input spike reaches the outputs of the 3x3 taps inside the map (9, 6 at an edge, 4 at a corner).
                         var delivered = 0
-                        var idx = sp.startIndex
-                        for _ in 0..<cin {
-                            for y in 0..<h {
-                                let ry = conv3Reach(y, h)
-                                for x in 0..<w {
-                                    if sp[idx] != 0 { delivered += ry * conv3Reach(x, w) }
-                                    idx += 1
-                                }
-                            }
+                        let plane = h * w
+                        input.spikes(step: s, item: b).forEachOne { i in
+                            let p = i % plane
+                            delivered += conv3Reach(p / w, h) * conv3Reach(p % w, w)
                         }
                         o.acs[s] = Double(delivered * cout)
                     }
@@ -247,13 +242,14 @@ public enum EnergyAccounting {
 
     /// Accumulates of one step of spiking self-attention: `q @ k^T` (products with both spikes 1) and `attn @ v`
     /// (for each nonzero `attn[i, j]`, the spikes of `v[j, :]` in that head). Inputs `[D, N]` binary, channel-major.
-    static func attentionAccumulates(q qs: ArraySlice<UInt8>, k ks: ArraySlice<UInt8>, v vs: ArraySlice<UInt8>,
+    static func attentionAccumulates(q qs: Slice<SpikeBits>, k ks: Slice<SpikeBits>, v vs: Slice<SpikeBits>,
                                      channels d: Int, tokens n: Int, heads: Int) -> (qk: Int, av: Int) {
         let hd = d / heads
         var qkCount = 0, avCount = 0
         let words = (hd + 63) / 64
         var qMask = [UInt64](repeating: 0, count: n * words), kMask = qMask
         var vCount = [Int](repeating: 0, count: n)
+        let (q, k, v) = (qs.base, ks.base, vs.base)
         for head in 0..<heads {
             // Per channel counts for q @ k^T; per token bit sets of active channels for the nonzero pattern of attn.
             for i in 0..<qMask.count { qMask[i] = 0; kMask[i] = 0 }
@@ -261,13 +257,11 @@ public enum EnergyAccounting {
             for e in 0..<hd {
                 let row = (head * hd + e) * n
                 let (word, bit) = (e / 64, UInt64(1) << UInt64(e % 64))
-                var cq = 0, ck = 0
-                for tok in 0..<n {
-                    if qs[qs.startIndex + row + tok] != 0 { cq += 1; qMask[tok * words + word] |= bit }
-                    if ks[ks.startIndex + row + tok] != 0 { ck += 1; kMask[tok * words + word] |= bit }
-                    if vs[vs.startIndex + row + tok] != 0 { vCount[tok] += 1 }
-                }
-                qkCount += cq * ck
+                let (rq, rk, rv) = (qs.startIndex + row, ks.startIndex + row, vs.startIndex + row)
+                q.forEachOne(in: rq..<(rq + n)) { qMask[($0 - rq) * words + word] |= bit }
+                k.forEachOne(in: rk..<(rk + n)) { kMask[($0 - rk) * words + word] |= bit }
+                v.forEachOne(in: rv..<(rv + n)) { vCount[$0 - rv] += 1 }
+                qkCount += q.ones(in: rq..<(rq + n)) * k.ones(in: rk..<(rk + n))
             }
             for ii in 0..<n {
                 for jj in 0..<n where vCount[jj] > 0 {

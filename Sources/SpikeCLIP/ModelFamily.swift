@@ -354,14 +354,29 @@ extension ModelFamily {
 extension CLIPModel: ANNTextEncoding {
     public var name: String { "clip" }
 
-    /// CLIP text features of the real tokens of each prompt (`<|startoftext|>` ... `<|endoftext|>`, padding dropped;
-    /// the causal mask makes it irrelevant).
+    /// CLIP text features `[P][projection_dim]` of the real tokens of each prompt (`<|startoftext|>` ...
+    /// `<|endoftext|>`), in batches (issue 15): prompts sorted by length, 32 to a pass, each pass cut to its longest
+    /// prompt. The causal mask keeps every real token, the end token included, blind to the padding after it, so a
+    /// prompt's features do not depend on its batch (the end token is found first, before any padding). Padding is the
+    /// tokenizer's own, beyond each prompt's mask.
+    /// - Throws: ``CLIPInputError`` (token ids outside the vocabulary, prompts longer than the positions).
     public func embed(_ prompts: [TokenizedPrompt]) throws -> [[Float]] {
         let d = config.projectionDim
-        return try prompts.map { p in
-            let real = Array(p.ids.prefix(max(1, p.mask.reduce(0, +))))
-            return Array(try textFeatures(tokenIds: [real]).prefix(d))
+        let lengths = prompts.map { max(1, $0.mask.reduce(0, +)) }
+        let order = prompts.indices.sorted { lengths[$0] < lengths[$1] }
+        var out = [[Float]](repeating: [], count: prompts.count)
+        for start in stride(from: 0, to: order.count, by: 32) {
+            let chunk = Array(order[start..<min(order.count, start + 32)])
+            let l = chunk.map { lengths[$0] }.max()!
+            let rows = chunk.map { i -> [Int] in
+                let p = prompts[i].ids
+                return p.count >= l ? Array(p.prefix(l)) : p + [Int](repeating: p.last ?? 0, count: l - p.count)
+            }
+            let features = try textFeatures(tokenIds: rows)
+            let width = features.count / max(1, chunk.count)
+            for (r, i) in chunk.enumerated() { out[i] = Array(features[(r * width)..<(r * width + min(d, width))]) }
         }
+        return out
     }
 
     public func energy(_ prompt: TokenizedPrompt, constants: EnergyConstants) -> EnergyReport? {

@@ -198,7 +198,7 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
     }
 
     /// One prompt's spiking text result: its embedding and, per text layer, its spikes `[T, n]`.
-    struct SpikingTextRow { var embedding: [Float]; var spikes: [[UInt8]] }
+    struct SpikingTextRow { var embedding: [Float]; var spikes: [SpikeBits] }
     private var spikingTextCache: [[Int]: SpikingTextRow] = [:]
     private var spikingTextCacheMode: KernelMode?
     /// The text layers' names, per-prompt shapes and thresholds (from the first forward pass).
@@ -221,7 +221,14 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
             let dim = config.text.targetDim
             layout = rec.layers.map { ($0.name, Array($0.shape.dropFirst(2)), $0.threshold) }
             for (m, row) in missing.enumerated() {
-                let spikes = rec.layers.map { l -> [UInt8] in (0..<l.steps).flatMap { l.spikes(step: $0, item: m) } }
+                let spikes = rec.layers.map { l -> SpikeBits in
+                    var own = SpikeBits(zeros: l.steps * l.neuronsPerItem)
+                    for t in 0..<l.steps {
+                        let base = t * l.neuronsPerStep + m * l.neuronsPerItem
+                        own.insert(l.spikes, base..<(base + l.neuronsPerItem), at: t * l.neuronsPerItem)
+                    }
+                    return own
+                }
                 found[row] = SpikingTextRow(embedding: Array(flat[(m * dim)..<((m + 1) * dim)]), spikes: spikes)
             }
             lock.lock()
@@ -234,10 +241,10 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
         let steps = config.T
         for (l, spec) in (layout ?? []).enumerated() {
             let n = spec.itemShape.reduce(1, *)
-            var spikes = [UInt8](repeating: 0, count: steps * ids.count * n)
+            var spikes = SpikeBits(zeros: steps * ids.count * n)
             for (p, row) in ids.enumerated() {
                 let own = found[row]!.spikes[l]
-                for t in 0..<steps { spikes.replaceSubrange(((t * ids.count + p) * n)..<((t * ids.count + p + 1) * n), with: own[(t * n)..<((t + 1) * n)]) }
+                for t in 0..<steps { spikes.insert(own, (t * n)..<((t + 1) * n), at: (t * ids.count + p) * n) }
             }
             recording.append(LayerRecording(name: spec.name, shape: [steps, ids.count] + spec.itemShape, threshold: spec.threshold, spikes: spikes, membrane: [:]))
         }

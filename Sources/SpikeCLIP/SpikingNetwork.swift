@@ -243,7 +243,7 @@ func recordedNeurons(
         recording.append(
             LayerRecording(
                 name: name, shape: shape, threshold: model.vThreshold,
-                spikes: options.spikes ? spikes.map { $0 != 0 ? 1 : 0 } : [], membrane: membrane))
+                spikes: options.spikes ? SpikeBits(floats: spikes) : SpikeBits([UInt8]()), membrane: membrane))
     }
     return spikes
 }

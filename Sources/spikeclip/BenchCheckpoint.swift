@@ -63,7 +63,7 @@ func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
         lines.append(BenchLine(label: label, p50: p50, p95: p95, items: items, denseGflops: gflops, sgemmFraction: gflops.map { $0 / sgemm }))
     }
     let (_, rec) = try model.vision.forward(pixels: one, batch: 1, mode: .event)
-    let spikes = rec.layers.reduce(0.0) { $0 + Double($1.spikes.reduce(0) { $0 + Int($1) }) }
+    let spikes = rec.layers.reduce(0.0) { $0 + Double($1.spikes.ones) }
     let neurons = rec.layers.reduce(0.0) { $0 + Double($1.spikes.count) }
     for mode in [KernelMode.event, .blas] {
         try measure("spiking image encoder, batch 1 (\(mode.rawValue))", macs: spikingMACs) {

@@ -90,12 +90,9 @@ struct Embed: ParsableCommand {
                     guard tokenizer.tokens.count <= model.config.vocabSize else {
                         throw UserError(description: "\(clip): the model's vocabulary has \(model.config.vocabSize) tokens, the tokenizer \(vocab) \(tokenizer.tokens.count): text needs the folder's own vocab.json + merges.txt")
                     }
-                    // One prompt at a time, unpadded (the causal mask makes padding after the end token irrelevant),
-                    // cut to max_position_embeddings with the end token kept.
-                    clipTexts = try texts.map { t in
-                        let tok = tokenizer.tokenize(t, contextLength: model.config.maxPositionEmbeddings)
-                        return try model.textFeatures(tokenIds: [Array(tok.ids.prefix(tok.mask.reduce(0, +)))])
-                    }
+                    // Cut to max_position_embeddings with the end token kept; batched as the explorer does
+                    // (the causal mask makes padding after the end token irrelevant).
+                    clipTexts = try model.embed(texts.map { tokenizer.tokenize($0, contextLength: model.config.maxPositionEmbeddings) })
                 }
                 models.append(.init(model: "clip", images: clipImages, texts: clipTexts))
             }

@@ -337,9 +337,9 @@ struct DatasetOptions: ParsableArguments {
                 for name in layerNames {
                     guard let l = out.recording[name] else { continue }
                     // Over the steps run (a pass stopped early records all T, but only its first steps count).
-                    let run = l.spikes.prefix(l.spikes.count / c.T * (interventions.steps ?? c.T))
-                    o.spikes.append(run.reduce(0) { $0 + Int($1) })
-                    o.neurons.append(run.count)
+                    let run = min(l.spikes.count, l.spikes.count / c.T * (interventions.steps ?? c.T))
+                    o.spikes.append(l.spikes.ones(in: 0..<run))
+                    o.neurons.append(run)
                 }
                 snnOut.with { $0[j] = o }
             } catch {

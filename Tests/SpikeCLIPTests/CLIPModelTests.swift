@@ -44,6 +44,33 @@ final class CLIPModelTests: XCTestCase {
         }
     }
 
+    /// Issue 15: prompts are embedded in padded batches; each prompt's features equal those of its real tokens alone
+    /// (within 1e-5 relative L2), whatever its batch, for an end-token config and for the legacy arg-max one, with
+    /// padding that repeats the end token or is 0, over 40 prompts (two batches) of lengths 2..20.
+    func testBatchedPromptsEqualOnePromptAtATime() throws {
+        var rng = SystemRandomNumberGenerator()
+        for name in ["tiny", "vitb16-geometry"] {
+            let model = try CLIPModel(folder: fixturePath("clip", name))
+            let eos = model.config.eosTokenId == 2 ? model.config.vocabSize - 1 : model.config.eosTokenId
+            let context = model.config.maxPositionEmbeddings
+            let prompts = (0..<40).map { i -> TokenizedPrompt in
+                let l = Int.random(in: 2...20, using: &rng)
+                let real = [0] + (0..<(l - 2)).map { _ in Int.random(in: 1..<(eos - 1), using: &rng) } + [eos]
+                let pad = i % 2 == 0 ? eos : 0
+                return TokenizedPrompt(text: "\(i)", ids: real + [Int](repeating: pad, count: context - l),
+                                       mask: [Int](repeating: 1, count: l) + [Int](repeating: 0, count: context - l),
+                                       pieces: [], count: l, truncatedPieces: [])
+            }
+            let batched = try model.embed(prompts)
+            XCTAssertEqual(batched.count, prompts.count)
+            for (p, row) in zip(prompts, batched) {
+                let alone = try model.textFeatures(tokenIds: [Array(p.ids.prefix(p.count))])
+                XCTAssertEqual(row.count, model.config.projectionDim)
+                XCTAssertLessThanOrEqual(relL2(row, alone), 1e-5, "\(name) prompt \(p.text) of \(p.count) tokens")
+            }
+        }
+    }
+
     /// BF16 weights (the F32 fixture's values truncated to their top 16 bits) load and give nearly the same features.
     func testBF16WeightsLoad() throws {
         let dir = temporaryPath("clip-bf16-\(UUID().uuidString.prefix(8))")

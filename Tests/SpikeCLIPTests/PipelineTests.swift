@@ -33,6 +33,41 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(traced.snnEmbeddings, b.snnEmbeddings)
     }
 
+    /// Issue 15: spikes are recorded bit-packed. Packing from floats and from bytes agree, read back element by element,
+    /// popcounts and set-bit walks over arbitrary ranges (word-aligned or not, empty, clamped) equal a byte scan, `insert` places a range
+    /// at an unaligned offset, and equal trains compare equal whatever they were built from.
+    func testSpikeBitsPackCountAndInsertLikeBytes() {
+        var rng = SystemRandomNumberGenerator()
+        for n in [0, 1, 63, 64, 65, 130, 1000] {
+            let bytes = (0..<n).map { _ in UInt8.random(in: 0...1, using: &rng) }
+            let bits = SpikeBits(bytes)
+            XCTAssertEqual(bits.count, n)
+            XCTAssertEqual(Array(bits), bytes)
+            XCTAssertEqual(bits, SpikeBits(floats: bytes.map { $0 == 0 ? 0 : Float.random(in: 0.5...2, using: &rng) }))
+            XCTAssertEqual(bits.ones, bytes.reduce(0) { $0 + Int($1) })
+            for _ in 0..<50 {
+                let a = Int.random(in: -3...(n + 3), using: &rng), b = Int.random(in: a...(n + 5), using: &rng)
+                let lo = max(0, min(n, a)), hi = max(lo, min(n, b))
+                XCTAssertEqual(bits.ones(in: a..<b), bytes[lo..<hi].reduce(0) { $0 + Int($1) }, "n \(n), \(a)..<\(b)")
+                var found: [Int] = []
+                bits.forEachOne(in: a..<b) { found.append($0) }
+                XCTAssertEqual(found, (lo..<hi).filter { bytes[$0] != 0 }, "n \(n), \(a)..<\(b)")
+                var offsets: [Int] = []
+                bits[lo..<hi].forEachOne { offsets.append($0) }
+                XCTAssertEqual(offsets, found.map { $0 - lo })
+            }
+            guard n > 2 else { continue }
+            let range = 1..<(n - 1), offset = 5
+            var target = SpikeBits(zeros: n + offset)
+            target.insert(bits, range, at: offset)
+            XCTAssertEqual(Array(target), [UInt8](repeating: 0, count: offset) + Array(bytes[range]) + [0, 0])
+        }
+        let layer = LayerRecording(name: "x", shape: [2, 3, 4], threshold: 1, spikes: (0..<24).map { UInt8($0 % 3 == 0 ? 1 : 0) }, membrane: [:])
+        XCTAssertEqual(layer.spikeCount(step: 1, item: 2), layer.spikes(step: 1, item: 2).reduce(0) { $0 + Int($1) })
+        XCTAssertEqual(Array(layer.spikes(step: 1, item: 0)), [1, 0, 0, 1])  // elements 12..<16
+        XCTAssertEqual(layer.firingRate(), 8.0 / 24.0)
+    }
+
     /// The graph is what the forward pass records: every spiking layer, in order, with shape `[T, B] + shape` and its
     /// threshold; energy rows follow the graph (attention as `qk`, `av`).
     func testGraphDescribesTheRecordingAndTheEnergyRows() throws {
