@@ -231,6 +231,15 @@ void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t
     free(rows);
 }
 
+void sk_pack_bits(const float *x, int64_t n, uint64_t *words) {
+    for (int64_t w = 0, base = 0; base < n; w++, base += 64) {
+        const int64_t m = n - base < 64 ? n - base : 64;
+        uint64_t word = 0;
+        for (int64_t j = 0; j < m; j++) word |= (uint64_t)(x[base + j] != 0) << j;
+        words[w] = word;
+    }
+}
+
 int64_t sk_count_nonzero(const float *x, int64_t n) {
     int64_t count = 0;
     for (int64_t i = 0; i < n; i++) count += x[i] != 0;
@@ -314,3 +323,63 @@ void sk_maxpool3x3s2(const float *x, int64_t planes, int32_t h, int32_t w, float
         }
     }
 }
+
+// ---- activations of the ANN sides (MiniLM, CLIP, the ANN twin) ----------------------------------------------------
+// Written so the compiler vectorises them (no calls, no branches): exp in double by Cody-Waite reduction and a
+// degree-11 polynomial (relative error ~1e-16 on the clamped range), erfc by the Chebyshev fit of Numerical Recipes
+// (erfcc, fractional error < 1.2e-7 everywhere, so GELU keeps its relative accuracy in the negative tail). The results
+// are within about one float ulp of the libm versions; they were 10-25 % of the MiniLM pass on libm.
+
+static inline double exp_d(double a) {
+    a = a < -700.0 ? -700.0 : (a > 700.0 ? 700.0 : a);
+    const double shifter = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer held in the low bits
+    double k = a * 1.4426950408889634 + shifter;
+    double n = k - shifter;
+    double r = a - n * 0.6931471803691238 - n * 1.9082149292705877e-10;
+    double p = 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0; p = p * r + 1.0 / 362880.0; p = p * r + 1.0 / 40320.0; p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;     p = p * r + 1.0 / 120.0;    p = p * r + 1.0 / 24.0;     p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;             p = p * r + 1.0;            p = p * r + 1.0;
+    uint64_t ki; memcpy(&ki, &k, 8);
+    uint64_t bits = (ki + 1023) << 52;  // 2^n: n + 1023 in the exponent field (|n| <= 1010 here)
+    double scale; memcpy(&scale, &bits, 8);
+    return p * scale;
+}
+
+static inline float gelu_erf_1(float xf) {
+    double x = xf, z = (x < 0 ? -x : x) * 0.70710678118654752440;
+    double t = 1.0 / (1.0 + 0.5 * z);
+    double poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807
+                  + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+    double erfc = t * exp_d(-z * z + poly);
+    return (float)(x >= 0 ? x * (1.0 - 0.5 * erfc) : 0.5 * x * erfc);
+}
+
+static inline float quick_gelu_1(float xf) { double x = xf; return (float)(x / (1.0 + exp_d(-1.702 * x))); }
+
+#define SK_ACTIVATION(name, one)                                                                                    \
+    static void name##_generic(float *x, int64_t n) { for (int64_t i = 0; i < n; i++) x[i] = one(x[i]); }       \
+    SK_ACTIVATION_X86(name, one)                                                                                     \
+    void sk_##name(float *x, int64_t n) {                                                                           \
+        const char *isa = sk_isa();                                                                                  \
+        SK_ACTIVATION_PICK(name)                                                                                     \
+        name##_generic(x, n);                                                                                        \
+    }
+#ifdef SK_X86
+#define SK_ACTIVATION_X86(name, one)                                                                                \
+    __attribute__((target("avx512f,avx512dq"))) static void name##_avx512(float *x, int64_t n) {                   \
+        for (int64_t i = 0; i < n; i++) x[i] = one(x[i]);                                                          \
+    }                                                                                                                \
+    __attribute__((target("avx2,fma"))) static void name##_avx2(float *x, int64_t n) {                             \
+        for (int64_t i = 0; i < n; i++) x[i] = one(x[i]);                                                          \
+    }
+#define SK_ACTIVATION_PICK(name)                                                                                    \
+    if (!strcmp(isa, "avx512")) { name##_avx512(x, n); return; }                                                   \
+    if (!strcmp(isa, "avx2")) { name##_avx2(x, n); return; }
+#else
+#define SK_ACTIVATION_X86(name, one)
+#define SK_ACTIVATION_PICK(name)
+#endif
+
+SK_ACTIVATION(gelu_erf, gelu_erf_1)
+SK_ACTIVATION(quick_gelu, quick_gelu_1)

@@ -87,7 +87,8 @@ public struct ANNVisionEncoder: Sendable {
             let attnOut = layer.out.apply(context, rows: b * n, mode: mode, binary: false)
             for i in 0..<tokens.count { tokens[i] += attnOut[i] }
             let normed2 = layerNorm(tokens, rows: b * n, weight: layer.norm2.weight, bias: layer.norm2.bias, eps: eps)
-            let hidden = layer.fc1.apply(normed2, rows: b * n, mode: mode, binary: false).map(quickGELU)
+            var hidden = layer.fc1.apply(normed2, rows: b * n, mode: mode, binary: false)
+            quickGELUInPlace(&hidden)
             let mlpOut = layer.fc2.apply(hidden, rows: b * n, mode: mode, binary: false)
             for i in 0..<tokens.count { tokens[i] += mlpOut[i] }
         }
@@ -104,6 +105,6 @@ public struct ANNVisionEncoder: Sendable {
     }
 }
 
-/// QuickGELU `x * sigmoid(1.702 x)` (official `QuickGELUActivation`).
+/// QuickGELU `x * sigmoid(1.702 x)` (official `QuickGELUActivation`); the scalar reference of ``quickGELUInPlace(_:)``.
 @inline(__always)
-func quickGELU(_ x: Float) -> Float { x / (1 + Foundation.exp(-1.702 * x)) }
+func quickGELU(_ x: Float) -> Float { Float(Double(x) / (1 + Foundation.exp(-1.702 * Double(x)))) }

@@ -133,7 +133,7 @@ struct CLIPEncoderLayer: Sendable {
         for i in 0..<h.count { h[i] += x[i] }
         let normed2 = layerNorm(h, rows: rows, weight: norm2.weight, bias: norm2.bias, eps: t.layerNormEps)
         var inner = fc1.apply(normed2, rows: rows, mode: .blas, binary: false)
-        if t.hiddenAct == "gelu" { for i in 0..<inner.count { inner[i] = gelu(inner[i]) } } else { for i in 0..<inner.count { inner[i] = quickGELU(inner[i]) } }
+        if t.hiddenAct == "gelu" { geluInPlace(&inner) } else { quickGELUInPlace(&inner) }
         let y = fc2.apply(inner, rows: rows, mode: .blas, binary: false)
         for i in 0..<h.count { h[i] += y[i] }
         return h

@@ -135,6 +135,17 @@ func parallelRanges(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
 /// Hands a value to worker threads of ``parallelRanges(_:cost:_:)`` (each writes its own range only).
 struct UnsafeSendable<T>: @unchecked Sendable { let value: T; init(_ v: T) { value = v } }
 
+/// Exact-erf GELU of every value, in place (CSpikeKernels `sk_gelu_erf`: within about one float ulp of ``gelu(_:)``,
+/// vectorised; every kernel mode).
+func geluInPlace(_ x: inout [Float]) {
+    x.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { sk_gelu_erf(b, Int64($0.count)) } }
+}
+
+/// QuickGELU of every value, in place (CSpikeKernels `sk_quick_gelu`: within about one float ulp of ``quickGELU(_:)``).
+func quickGELUInPlace(_ x: inout [Float]) {
+    x.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { sk_quick_gelu(b, Int64($0.count)) } }
+}
+
 /// Number of nonzero values of `x` (spikes of a binary tensor).
 @inline(__always)
 func activeCount(_ x: UnsafeBufferPointer<Float>) -> Int {

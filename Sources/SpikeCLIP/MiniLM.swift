@@ -249,7 +249,7 @@ public struct MiniLMTextEncoder: Sendable {
             for i in 0..<attended.count { attended[i] += x[i] }
             x = layerNorm(attended, rows: rows, weight: layer.attentionLayerNorm.weight, bias: layer.attentionLayerNorm.bias, eps: config.layerNormEps)
             var inner = layer.intermediate.apply(x, rows: rows, mode: mode, binary: false)
-            for i in 0..<inner.count { inner[i] = gelu(inner[i]) }
+            geluInPlace(&inner)
             var out = layer.output.apply(inner, rows: rows, mode: mode, binary: false)
             for i in 0..<out.count { out[i] += x[i] }
             x = layerNorm(out, rows: rows, weight: layer.outputLayerNorm.weight, bias: layer.outputLayerNorm.bias, eps: config.layerNormEps)
@@ -310,8 +310,10 @@ public struct MiniLMTextEncoder: Sendable {
     }
 }
 
-/// Exact GELU, `x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))` (HF `hidden_act = "gelu"`).
+/// Exact GELU, `x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2)` (HF `hidden_act = "gelu"`), through
+/// libm's erfc in double (no cancellation in the negative tail): the scalar reference that ``geluInPlace(_:)``, which
+/// the models use, is tested against.
 @inline(__always)
 func gelu(_ x: Float) -> Float {
-    Float(0.5 * Double(x) * (1 + erf(Double(x) / 2.0.squareRoot())))
+    Float(0.5 * Double(x) * erfc(-Double(x) / 2.0.squareRoot()))
 }

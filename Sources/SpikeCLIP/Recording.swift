@@ -1,3 +1,5 @@
+import CSpikeKernels
+
 /// What a forward pass records (SPEC section 5).
 public struct RecordingOptions: Sendable {
     /// Record every LIF layer's spikes.
@@ -50,12 +52,7 @@ public struct SpikeBits: RandomAccessCollection, Equatable, Sendable {
         var words = [UInt64](repeating: 0, count: (n + 63) / 64)
         x.withUnsafeBufferPointer { p in
             words.withUnsafeMutableBufferPointer { w in
-                for i in 0..<w.count {
-                    let base = i * 64, end = Swift.min(n, base + 64)
-                    var word: UInt64 = 0
-                    for j in base..<end where p[j] != 0 { word |= UInt64(1) &<< UInt64(j - base) }
-                    w[i] = word
-                }
+                if let src = p.baseAddress, let dst = w.baseAddress { sk_pack_bits(src, Int64(n), dst) }
             }
         }
         self.words = words
@@ -68,16 +65,15 @@ public struct SpikeBits: RandomAccessCollection, Equatable, Sendable {
         self.count = count
     }
 
-    /// Copies `source[range]` to elements starting at `offset` (bit by bit for spikes only; the target bits are assumed 0).
+    /// Copies `source[range]` to elements starting at `offset` (spike by spike over the words of `range` only; the
+    /// target bits are assumed 0).
     mutating func insert(_ source: SpikeBits, _ range: Range<Int>, at offset: Int) {
         precondition(range.lowerBound >= 0 && range.upperBound <= source.count && offset + range.count <= count)
-        for (wi, var word) in source.words.enumerated() where word != 0 {
-            while word != 0 {
-                let i = wi * 64 + word.trailingZeroBitCount
-                word &= word &- 1
-                guard range.contains(i) else { continue }
-                let j = offset + i - range.lowerBound
-                words[j &>> 6] |= UInt64(1) &<< UInt64(j & 63)
+        let shift = offset - range.lowerBound
+        words.withUnsafeMutableBufferPointer { w in
+            source.forEachOne(in: range) { i in
+                let j = i + shift
+                w[j &>> 6] |= UInt64(1) &<< UInt64(j & 63)
             }
         }
     }

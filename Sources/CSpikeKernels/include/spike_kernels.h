@@ -50,6 +50,9 @@ void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t
 /// H' = (H - 1) / 2 + 1 (padding never wins: every window holds at least one input).
 void sk_maxpool3x3s2(const float *x, int64_t planes, int32_t h, int32_t w, float *y);
 
+/// Packs x [n] into (n + 63) / 64 words, bit j of word w set when x[64 w + j] != 0 (bits past n zero).
+void sk_pack_bits(const float *x, int64_t n, uint64_t *words);
+
 /// Number of nonzero values of x [n] (the spikes of a binary tensor).
 int64_t sk_count_nonzero(const float *x, int64_t n);
 
@@ -62,6 +65,13 @@ void sk_lif(const float *x, int32_t steps, int64_t n, float tau, float v_thresho
 /// channel c = head * D/heads + d. Integer counts are exact in float, so the result is exact.
 void sk_attention_bits(const float *q, const float *k, const float *v, int32_t d, int32_t n, int32_t heads,
                        float scale, float *y);
+
+/// Exact-erf GELU in place, x * Phi(x) (HF `hidden_act = "gelu"`), evaluated in double: within about one float ulp
+/// of 0.5 x (1 + erf(x / sqrt 2)) over all floats (relative accuracy kept in the negative tail).
+void sk_gelu_erf(float *x, int64_t n);
+
+/// QuickGELU in place, x * sigmoid(1.702 x) (official `QuickGELUActivation`), evaluated in double.
+void sk_quick_gelu(float *x, int64_t n);
 
 #ifdef __cplusplus
 }
