@@ -286,17 +286,8 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
                         annPixels: [Float]? = nil) throws -> ImageBatchAnalysis {
         let dim = config.text.targetDim, t = config.T
         let image = parts.spikingImage
-        var snnOut: SpikingVisionEncoder.Output?
-        if options.spiking {
-            snnOut = try image.forwardDetailed(pixels: pixels, batch: b, mode: options.mode,
-                                               options: RecordingOptions(spikes: options.spikes, membrane: options.membrane),
-                                               interventions: options.interventions)
-        }
-        var annOut: [Float]?
-        if options.ann, let encoder = parts.annImage {
-            let input = encoder.ownInput == nil ? pixels : annPixels
-            annOut = try input.map { try encoder.forward(pixels: $0, batch: b, mode: options.mode == .reference ? .reference : .blas) }
-        }
+        let side = try imageSide(ImageSideKey(pixels: pixels, annPixels: annPixels, batch: b, options: options))
+        let (snnOut, annOut) = (side.snn, side.ann)
         func row(_ flat: [Float], _ i: Int) -> [Float] { Array(flat[(i * dim)..<((i + 1) * dim)]) }
         var images: [ImageAnalysis] = []
         for i in 0..<b {
@@ -314,12 +305,63 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
             images.append(ImageAnalysis(
                 snn: snnEmbedding.map { text.snn.score(imageEmbedding: $0) }, ann: annEmbedding.map { text.ann.score(imageEmbedding: $0) },
                 imageCosine: imageCosine,
-                energy: try snnOut.flatMap {
-                    options.energy ? try EnergyAccounting.walk(image.graph, $0.recording, item: i, steps: options.interventions.steps) : nil
-                },
+                energy: side.energy[i],
                 anytime: anytime))
         }
         return ImageBatchAnalysis(images: images, recording: snnOut?.recording ?? Recording(), annEnergy: parts.annImage?.energy(constants: .horowitz45nm))
+    }
+
+    /// What the image side of an analysis depends on: its inputs and every option that changes its forward passes.
+    struct ImageSideKey: Equatable {
+        var pixels: [Float], annPixels: [Float]?, batch: Int
+        var mode: KernelMode, spiking: Bool, ann: Bool, spikes: Bool, energy: Bool
+        var membrane: [String: [Int]], interventions: InterventionSet
+        init(pixels: [Float], annPixels: [Float]?, batch: Int, options o: AnalysisOptions) {
+            self.pixels = pixels; self.annPixels = annPixels; self.batch = batch
+            mode = o.mode; spiking = o.spiking; ann = o.ann; spikes = o.spikes; energy = o.energy
+            membrane = o.membrane; interventions = o.interventions
+        }
+    }
+
+    /// Both image encoders' outputs and the per-image energy walks; independent of the prompts.
+    struct ImageSide {
+        let snn: SpikingVisionEncoder.Output?
+        let ann: [Float]?
+        let energy: [EnergyReport?]
+    }
+
+    /// The image side of the last analysis, reused when only the prompts changed (adding a class prompt in the
+    /// explorer re-scores the image instead of re-running both encoders; issue 15). One entry: a batch evaluation
+    /// never repeats a key and keeps at most its last batch here.
+    private var lastImageSide: (key: ImageSideKey, side: ImageSide)?
+    /// Image sides computed (not reused) so far; for tests.
+    private(set) var imageSideRuns = 0
+
+    func imageSide(_ key: ImageSideKey) throws -> ImageSide {
+        lock.lock()
+        if let last = lastImageSide, last.key == key { lock.unlock(); return last.side }
+        lock.unlock()
+        let image = parts.spikingImage, b = key.batch
+        var snnOut: SpikingVisionEncoder.Output?
+        if key.spiking {
+            snnOut = try image.forwardDetailed(pixels: key.pixels, batch: b, mode: key.mode,
+                                               options: RecordingOptions(spikes: key.spikes, membrane: key.membrane),
+                                               interventions: key.interventions)
+        }
+        var annOut: [Float]?
+        if key.ann, let encoder = parts.annImage {
+            let input = encoder.ownInput == nil ? key.pixels : key.annPixels
+            annOut = try input.map { try encoder.forward(pixels: $0, batch: b, mode: key.mode == .reference ? .reference : .blas) }
+        }
+        let energy = try (0..<b).map { i in
+            try snnOut.flatMap { key.energy ? try EnergyAccounting.walk(image.graph, $0.recording, item: i, steps: key.interventions.steps) : nil }
+        }
+        let side = ImageSide(snn: snnOut, ann: annOut, energy: energy)
+        lock.lock()
+        lastImageSide = (key, side)
+        imageSideRuns += 1
+        lock.unlock()
+        return side
     }
 }
 

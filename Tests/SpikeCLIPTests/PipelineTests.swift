@@ -33,6 +33,40 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(traced.snnEmbeddings, b.snnEmbeddings)
     }
 
+    /// Issue 15: a new prompt set on the same image re-scores the cached image side instead of re-running the encoders,
+    /// and gives what a fresh pipeline gives; other pixels, interventions or membrane requests run them again.
+    func testImageSideIsReusedWhenOnlyThePromptsChange() throws {
+        let checkpoint = fixturePath("tiny-default", "model.safetensors")
+        let assets = URL(fileURLWithPath: checkpoint).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("assets").path
+        let bundle = try CheckpointBundle(checkpoint: checkpoint, assets: assets)
+        let p = SpikeCLIPPipeline(bundle: bundle)
+        let classes = bundle.defaultClasses, templates = bundle.defaultTemplates
+        let v = bundle.model.config.vision
+        let pixels = (0..<(v.inChannels * v.imageSize[0] * v.imageSize[1])).map { Float(($0 * 37) % 101) / 101 }
+        let small = try p.encodeText(PromptSet(classes: Array(classes.prefix(3)), templates: templates))
+        let grown = try p.encodeText(PromptSet(classes: classes + ["7 8 9"], templates: templates))
+        let options = AnalysisOptions(anytime: true)
+        _ = try p.analyze(pixels: pixels, batch: 1, text: small, options: options)
+        let reused = try p.analyze(pixels: pixels, batch: 1, text: grown, options: options)
+        XCTAssertEqual(p.imageSideRuns, 1)
+        let fresh = try SpikeCLIPPipeline(bundle: bundle).analyze(pixels: pixels, batch: 1, text: grown, options: options)
+        XCTAssertEqual(reused.images[0].snn?.probabilities, fresh.images[0].snn?.probabilities)
+        XCTAssertEqual(reused.images[0].ann?.probabilities, fresh.images[0].ann?.probabilities)
+        XCTAssertEqual(reused.images[0].anytime, fresh.images[0].anytime)
+        XCTAssertEqual(reused.images[0].energy, fresh.images[0].energy)
+        XCTAssertEqual(reused.recording.layers.map(\.spikes), fresh.recording.layers.map(\.spikes))
+        XCTAssertEqual(reused.images[0].snn?.probabilities.count, classes.count + 1)
+        var silenced = options
+        silenced.interventions.steps = 2
+        _ = try p.analyze(pixels: pixels, batch: 1, text: grown, options: silenced)
+        XCTAssertEqual(p.imageSideRuns, 2)
+        _ = try p.analyze(pixels: pixels.map { 1 - $0 }, batch: 1, text: grown, options: silenced)
+        XCTAssertEqual(p.imageSideRuns, 3)
+        _ = try p.analyze(pixels: pixels.map { 1 - $0 }, batch: 1, text: grown, options: AnalysisOptions(membrane: ["vision.patch_embed.proj_lif": [0]]))
+        XCTAssertEqual(p.imageSideRuns, 4)
+    }
+
     /// Issue 15: spikes are recorded bit-packed. Packing from floats and from bytes agree, read back element by element,
     /// popcounts and set-bit walks over arbitrary ranges (word-aligned or not, empty, clamped) equal a byte scan, `insert` places a range
     /// at an unaligned offset, and equal trains compare equal whatever they were built from.
