@@ -324,6 +324,8 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
     }
 
     /// Both image encoders' outputs and the per-image energy walks; independent of the prompts.
+    final class Box<T> { var value: T; init(_ v: T) { value = v } }
+
     struct ImageSide {
         let snn: SpikingVisionEncoder.Output?
         let ann: [Float]?
@@ -342,17 +344,30 @@ public final class SpikeCLIPPipeline: @unchecked Sendable {
         if let last = lastImageSide, last.key == key { lock.unlock(); return last.side }
         lock.unlock()
         let image = parts.spikingImage, b = key.batch
-        var snnOut: SpikingVisionEncoder.Output?
-        if key.spiking {
-            snnOut = try image.forwardDetailed(pixels: key.pixels, batch: b, mode: key.mode,
-                                               options: RecordingOptions(spikes: key.spikes, membrane: key.membrane),
-                                               interventions: key.interventions)
-        }
-        var annOut: [Float]?
+        // The ANN encoder runs beside the spiking one (each splits its products over the cores too; together they
+        // also fill each other's serial stretches: LIF, event lists, LayerNorm).
+        let annResult = UnsafeSendable(Box<Result<[Float]?, Error>>(.success(nil)))
+        let group = DispatchGroup()
         if key.ann, let encoder = parts.annImage {
             let input = encoder.ownInput == nil ? key.pixels : key.annPixels
-            annOut = try input.map { try encoder.forward(pixels: $0, batch: b, mode: key.mode == .reference ? .reference : .blas) }
+            let mode: KernelMode = key.mode == .reference ? .reference : .blas
+            let box = annResult
+            DispatchQueue.global().async(group: group) {
+                box.value.value = Result { try input.map { try encoder.forward(pixels: $0, batch: b, mode: mode) } }
+            }
         }
+        var snnOut: SpikingVisionEncoder.Output?
+        var snnError: Error?
+        if key.spiking {
+            do {
+                snnOut = try image.forwardDetailed(pixels: key.pixels, batch: b, mode: key.mode,
+                                                   options: RecordingOptions(spikes: key.spikes, membrane: key.membrane),
+                                                   interventions: key.interventions)
+            } catch { snnError = error }
+        }
+        group.wait()
+        if let snnError { throw snnError }
+        let annOut = try annResult.value.value.get()
         let energy = try (0..<b).map { i in
             try snnOut.flatMap { key.energy ? try EnergyAccounting.walk(image.graph, $0.recording, item: i, steps: key.interventions.steps) : nil }
         }
