@@ -88,6 +88,18 @@ class TrainConfig:
             d[k] = StageConfig(**d[k])
         return cls(**d)
 
+    def overrides_from(self, base: "TrainConfig") -> list[str]:
+        """The ``--set key=JSON`` assignments that turn ``base`` into this config (stage fields as ``stage.key``), in
+        field order; ``base.with_overrides(result) == self``."""
+        out: list[str] = []
+        mine, theirs = self.to_dict(), base.to_dict()
+        for k, v in mine.items():
+            if isinstance(v, dict):
+                out += [f"{k}.{s}={json.dumps(x)}" for s, x in v.items() if theirs[k].get(s) != x]
+            elif theirs.get(k) != v:
+                out.append(f"{k}={json.dumps(v)}")
+        return out
+
     def with_overrides(self, sets: list[str]) -> "TrainConfig":
         """Apply ``key=JSON`` overrides (``align.epochs=2``, ``holdout_classes=["Shirt","Pullover"]``).
 

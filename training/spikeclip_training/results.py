@@ -132,7 +132,7 @@ def pct(x: Optional[float]) -> str:
     return "n/a" if x is None else f"{100 * x:.2f} %"
 
 
-def report(run: Path, holdout: Optional[Path] = None) -> str:
+def report(run: Path, holdout: Optional[Path] = None, out: Optional[Path] = None) -> str:
     from .export import read_checkpoint_config
     meta = _read(run / "run.json") or {}
     cfg = meta.get("config", {})
@@ -145,13 +145,19 @@ def report(run: Path, holdout: Optional[Path] = None) -> str:
           f"`{run}`; every number below is read from that run's files (docs/TRAINING.md explains the pipeline).", ""]
     world = meta.get("world_size", 1)
     launcher = f"python -m torch.distributed.run --nproc_per_node={world} " if world > 1 else "python "
+    sets = ""
+    try:  # the --set overrides of the run: its config against the named one
+        from .configs import CONFIGS, TrainConfig
+        sets = "".join(f" --set {s}" for s in TrainConfig.from_dict(cfg).overrides_from(CONFIGS[cfg.get("name")]))
+    except (KeyError, TypeError):
+        pass
     cmd = (f"PYTHONPATH=training {launcher}-m spikeclip_training.train all --config {cfg.get('name')} "
-           f"--out {run} --seed {seed}")
+           f"--out {run} --seed {seed}{sets}")
     L += ["## Provenance", "",
           f"- configuration `{cfg.get('name')}`, seed {seed}, {world} DDP rank(s) on the CPU (gloo), "
           + ("one torch thread per rank" if not cfg.get("threads") else f"{cfg.get('threads')} thread(s) per rank"),
           f"- command: `{cmd}`",
-          f"- report: `PYTHONPATH=training python -m spikeclip_training.results {run} --out training/RESULTS.md`"]
+          f"- report: `PYTHONPATH=training python -m spikeclip_training.results {run} --out {out or 'training/RESULTS.md'}`"]
     if prov:
         L += [f"- code: git commit `{prov.get('git_revision', '?')}`"
               + (" plus the then uncommitted `training/` sources of this change (the pipeline's first run)"
@@ -285,7 +291,7 @@ def main(argv=None) -> int:
     ap.add_argument("--install", type=Path, help="copy the exported checkpoint here if the acceptance is met")
     ap.add_argument("--force", action="store_true", help="install even if the acceptance is not met")
     args = ap.parse_args(argv)
-    text = report(args.run, args.holdout_run)
+    text = report(args.run, args.holdout_run, args.out)
     if args.out:
         args.out.write_text(text)
     else:

@@ -20,3 +20,15 @@ def test_embedding_norm_gain_scales_the_frozen_layernorm_and_can_train_it(tmp_pa
     # the word embeddings stay frozen and equal either way
     we_a, we_b = base.text.clip_embedding.word_embeddings.weight, model.text.clip_embedding.word_embeddings.weight
     assert torch.equal(we_a, we_b) and not we_b.requires_grad
+
+
+def test_overrides_from_reconstructs_the_set_arguments_of_a_run():
+    # Regression: the RESULTS report printed the run's command without its --set overrides.
+    from spikeclip_training.configs import CONFIGS, TrainConfig
+    base = CONFIGS["open"]
+    sets = ["embedding_norm_gain=3.0", "train_embedding_norm=true", "text_align.epochs=7"]
+    cfg = base.with_overrides(sets)
+    got = TrainConfig.from_dict(cfg.to_dict()).overrides_from(base)
+    assert sorted(got) == sorted(sets)  # in field order
+    assert base.with_overrides(got) == cfg
+    assert base.overrides_from(base) == []
