@@ -110,7 +110,15 @@ struct SpikingNetwork: Sendable {
                 for _ in 0..<t { out += input }
             case let (.conv3x3, .conv(conv)):
                 let s = inputShape()
-                out = conv.apply(x(), frames: frames, height: s[1], width: s[2], mode: mode, binary: isSpikes())
+                if case .input = graph.layers[ins[0]].kind, t > 1 {
+                    // Direct coding repeats the image at every step, so the first conv's output is the same at every
+                    // step: computed for the B frames of one step and repeated (exact; the official code recomputes it).
+                    let once = conv.apply(input, frames: b, height: s[1], width: s[2], mode: mode, binary: false)
+                    out.reserveCapacity(t * once.count)
+                    for _ in 0..<t { out += once }
+                } else {
+                    out = conv.apply(x(), frames: frames, height: s[1], width: s[2], mode: mode, binary: isSpikes())
+                }
             case (.maxPool3x3s2, _):
                 let s = inputShape()
                 out = maxPool3x3s2(x(), frames: frames, channels: s[0], height: s[1], width: s[2]).values
