@@ -307,18 +307,55 @@ void sk_attention_bits(const float *q, const float *k, const float *v, int32_t d
 }
 
 void sk_maxpool3x3s2(const float *x, int64_t planes, int32_t h, int32_t w, float *y) {
+    // Separable: the max over each row's 3-wide windows (stride 2), then over 3 such rows. Max is exact, so this
+    // gives the bits of the direct 3x3 window.
     const int32_t oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1;
+    float *rm = malloc((size_t)h * ow * sizeof(float));
+    if (!rm) abort();
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *in = x + pl * h * w;
         float *out = y + pl * oh * ow;
+        for (int32_t yy = 0; yy < h; yy++) {
+            const float *row = in + (int64_t)yy * w;
+            float *r = rm + (int64_t)yy * ow;
+            r[0] = w > 1 && row[1] > row[0] ? row[1] : row[0];
+            for (int32_t ox = 1; ox < ow; ox++) {
+                const int32_t c = 2 * ox;
+                float m = row[c - 1] > row[c] ? row[c - 1] : row[c];
+                if (c + 1 < w) m = row[c + 1] > m ? row[c + 1] : m;
+                r[ox] = m;
+            }
+        }
         for (int32_t oy = 0; oy < oh; oy++) {
             const int32_t y0 = oy * 2 - 1 < 0 ? 0 : oy * 2 - 1, y1 = oy * 2 + 1 < h - 1 ? oy * 2 + 1 : h - 1;
-            for (int32_t ox = 0; ox < ow; ox++) {
-                const int32_t x0 = ox * 2 - 1 < 0 ? 0 : ox * 2 - 1, x1 = ox * 2 + 1 < w - 1 ? ox * 2 + 1 : w - 1;
-                float m = -__builtin_inff();
-                for (int32_t yy = y0; yy <= y1; yy++)
-                    for (int32_t xx = x0; xx <= x1; xx++) { float v = in[yy * w + xx]; m = v > m ? v : m; }
-                out[oy * ow + ox] = m;
+            float *o = out + (int64_t)oy * ow;
+            memcpy(o, rm + (int64_t)y0 * ow, (size_t)ow * sizeof(float));
+            for (int32_t yy = y0 + 1; yy <= y1; yy++) {
+                const float *r = rm + (int64_t)yy * ow;
+                for (int32_t ox = 0; ox < ow; ox++) o[ox] = r[ox] > o[ox] ? r[ox] : o[ox];
+            }
+        }
+    }
+    free(rm);
+}
+
+void sk_im2col3x3(const float *x, int32_t c, int32_t h, int32_t w, float *cols) {
+    const int64_t hw = (int64_t)h * w;
+    for (int32_t ic = 0; ic < c; ic++) {
+        const float *src = x + ic * hw;
+        for (int32_t ky = 0; ky < 3; ky++) {
+            for (int32_t kx = 0; kx < 3; kx++) {
+                float *row = cols + ((int64_t)ic * 9 + ky * 3 + kx) * hw;
+                const int32_t dx = kx - 1, x0 = dx < 0 ? 1 : 0, x1 = dx > 0 ? w - 1 : w;
+                for (int32_t yy = 0; yy < h; yy++) {
+                    const int32_t sy = yy + ky - 1;
+                    float *dst = row + (int64_t)yy * w;
+                    if (sy < 0 || sy >= h) { for (int32_t i = 0; i < w; i++) dst[i] = 0.0f; continue; }
+                    const float *s = src + (int64_t)sy * w + dx;
+                    if (x0 > 0) dst[0] = 0.0f;
+                    for (int32_t i = x0; i < x1; i++) dst[i] = s[i];
+                    if (x1 < w) dst[w - 1] = 0.0f;
+                }
             }
         }
     }
@@ -330,7 +367,7 @@ void sk_maxpool3x3s2(const float *x, int64_t planes, int32_t h, int32_t w, float
 // (erfcc, fractional error < 1.2e-7 everywhere, so GELU keeps its relative accuracy in the negative tail). The results
 // are within about one float ulp of the libm versions; they were 10-25 % of the MiniLM pass on libm.
 
-static inline double exp_d(double a) {
+__attribute__((always_inline)) static inline double exp_d(double a) {
     a = a < -700.0 ? -700.0 : (a > 700.0 ? 700.0 : a);
     const double shifter = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer held in the low bits
     double k = a * 1.4426950408889634 + shifter;
@@ -383,3 +420,138 @@ static inline float quick_gelu_1(float xf) { double x = xf; return (float)(x / (
 
 SK_ACTIVATION(gelu_erf, gelu_erf_1)
 SK_ACTIVATION(quick_gelu, quick_gelu_1)
+
+// ---- Winograd F(2x2, 3x3) for 3x3 convs on real-valued inputs (Lavin & Gray, CVPR 2016) ---------------------------
+// Output tiles of 2x2 from input tiles of 4x4: Y = A^T [ (G g G^T) . (B^T d B) ] A with
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],  A^T = [1 1 1 0; 0 1 -1 -1].
+// The 16 element-wise products over channels become 16 independent GEMMs (done by the caller with BLAS); these three
+// functions are the transforms. Tiles are numbered per frame row-major, ceil(H/2) x ceil(W/2); the padding of 1 and
+// the ragged last tile of odd sizes read zeros.
+
+void sk_winograd_filter(const float *w, int32_t o, int32_t c, float *u) {
+    const int64_t plane = (int64_t)o * c;
+    for (int32_t oc = 0; oc < o; oc++) {
+        for (int32_t ic = 0; ic < c; ic++) {
+            const float *g = w + ((int64_t)oc * c + ic) * 9;
+            float t[4][3];  // G g
+            for (int32_t j = 0; j < 3; j++) {
+                t[0][j] = g[j];
+                t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+                t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+                t[3][j] = g[6 + j];
+            }
+            for (int32_t i = 0; i < 4; i++) {  // (G g) G^T
+                const float r[4] = {t[i][0], 0.5f * (t[i][0] + t[i][1] + t[i][2]), 0.5f * (t[i][0] - t[i][1] + t[i][2]), t[i][2]};
+                for (int32_t j = 0; j < 4; j++) u[(i * 4 + j) * plane + (int64_t)oc * c + ic] = r[j];
+            }
+        }
+    }
+}
+
+void sk_winograd_input(const float *x, int32_t frames, int32_t c, int32_t h, int32_t w, int32_t c0, int32_t c1, float *v) {
+    const int32_t th = (h + 1) / 2, tw = (w + 1) / 2, p = th * tw;
+    const int64_t cols = (int64_t)frames * p, plane = (int64_t)c * cols;
+    // One zero-padded copy of a plane, (2 th + 2) x (2 tw + 2): tile (ty, tx) reads rows 2ty .. 2ty+3, columns
+    // 2tx .. 2tx+3, with no bounds tests in the loop below.
+    const int32_t ph = 2 * th + 2, pw = 2 * tw + 2;
+    float *pad = calloc((size_t)ph * pw, sizeof(float));
+    if (!pad) abort();
+    for (int32_t ic = c0; ic < c1; ic++) {
+        for (int32_t f = 0; f < frames; f++) {
+            const float *in = x + ((int64_t)f * c + ic) * h * w;
+            for (int32_t y = 0; y < h; y++) memcpy(pad + (y + 1) * pw + 1, in + (int64_t)y * w, (size_t)w * sizeof(float));
+            float *dst = v + (int64_t)ic * cols + (int64_t)f * p;
+            for (int32_t ty = 0; ty < th; ty++) {
+                const float *r0 = pad + (2 * ty) * pw, *r1 = r0 + pw, *r2 = r1 + pw, *r3 = r2 + pw;
+                float *o = dst + (int64_t)ty * tw;
+                for (int32_t tx = 0; tx < tw; tx++) {
+                    const int32_t j = 2 * tx;
+                    float t[4][4];  // B^T d, column by column
+                    for (int32_t k = 0; k < 4; k++) {
+                        t[0][k] = r0[j + k] - r2[j + k];
+                        t[1][k] = r1[j + k] + r2[j + k];
+                        t[2][k] = r2[j + k] - r1[j + k];
+                        t[3][k] = r1[j + k] - r3[j + k];
+                    }
+                    for (int32_t i = 0; i < 4; i++) {  // (B^T d) B
+                        o[(i * 4 + 0) * plane + tx] = t[i][0] - t[i][2];
+                        o[(i * 4 + 1) * plane + tx] = t[i][1] + t[i][2];
+                        o[(i * 4 + 2) * plane + tx] = t[i][2] - t[i][1];
+                        o[(i * 4 + 3) * plane + tx] = t[i][1] - t[i][3];
+                    }
+                }
+            }
+        }
+    }
+    free(pad);
+}
+
+void sk_winograd_output(const float *m, const float *bias, int32_t frames, int32_t o, int32_t h, int32_t w, int32_t o0,
+                        int32_t o1, float *y) {
+    const int32_t th = (h + 1) / 2, tw = (w + 1) / 2, p = th * tw;
+    const int64_t cols = (int64_t)frames * p, plane = (int64_t)o * cols;
+    // Rows of 2 x (2 tw) outputs go to a scratch pair first, so odd sizes need no tests in the loop.
+    float *rows = malloc((size_t)4 * tw * sizeof(float));
+    if (!rows) abort();
+    for (int32_t oc = o0; oc < o1; oc++) {
+        const float b = bias[oc];
+        for (int32_t f = 0; f < frames; f++) {
+            float *out = y + ((int64_t)f * o + oc) * h * w;
+            for (int32_t ty = 0; ty < th; ty++) {
+                const float *src = m + (int64_t)oc * cols + (int64_t)f * p + (int64_t)ty * tw;
+                for (int32_t tx = 0; tx < tw; tx++) {
+                    float e[16];
+                    for (int32_t k = 0; k < 16; k++) e[k] = src[k * plane + tx];
+                    float t[2][4];  // A^T e
+                    for (int32_t j = 0; j < 4; j++) {
+                        t[0][j] = e[j] + e[4 + j] + e[8 + j];
+                        t[1][j] = e[4 + j] - e[8 + j] - e[12 + j];
+                    }
+                    for (int32_t i = 0; i < 2; i++) {  // (A^T e) A
+                        rows[i * 2 * tw + 2 * tx] = t[i][0] + t[i][1] + t[i][2] + b;
+                        rows[i * 2 * tw + 2 * tx + 1] = t[i][1] - t[i][2] - t[i][3] + b;
+                    }
+                }
+                for (int32_t i = 0; i < 2 && 2 * ty + i < h; i++)
+                    memcpy(out + (int64_t)(2 * ty + i) * w, rows + i * 2 * tw, (size_t)w * sizeof(float));
+            }
+        }
+    }
+    free(rows);
+}
+
+// ---- softmax of one row of attention scores --------------------------------------------------------------------
+// Entries j >= valid (the causal mask) or with mask[j] == 0 (padding) become 0; the rest exp(x - max) / sum, exp in
+// double (above), the sum in double in index order.
+__attribute__((always_inline)) static inline void softmax_row_1(float *x, int32_t n, int32_t valid, const int64_t *mask) {
+    float m = -__builtin_inff();
+    if (mask) {
+        for (int32_t j = 0; j < valid; j++) if (mask[j]) m = x[j] > m ? x[j] : m;
+    } else {
+        for (int32_t j = 0; j < valid; j++) m = x[j] > m ? x[j] : m;
+    }
+    for (int32_t j = 0; j < valid; j++) x[j] = (float)exp_d((double)(x[j] - m));
+    for (int32_t j = valid; j < n; j++) x[j] = 0.0f;
+    if (mask) for (int32_t j = 0; j < valid; j++) if (!mask[j]) x[j] = 0.0f;
+    double sum = 0.0;
+    for (int32_t j = 0; j < n; j++) sum += (double)x[j];
+    const double inv = sum > 0 ? 1.0 / sum : 0.0;
+    for (int32_t j = 0; j < n; j++) x[j] = (float)((double)x[j] * inv);
+}
+static void softmax_row_generic(float *x, int32_t n, int32_t valid, const int64_t *mask) { softmax_row_1(x, n, valid, mask); }
+#ifdef SK_X86
+__attribute__((target("avx512f,avx512dq"))) static void softmax_row_avx512(float *x, int32_t n, int32_t valid, const int64_t *mask) {
+    softmax_row_1(x, n, valid, mask);
+}
+__attribute__((target("avx2,fma"))) static void softmax_row_avx2(float *x, int32_t n, int32_t valid, const int64_t *mask) {
+    softmax_row_1(x, n, valid, mask);
+}
+#endif
+void sk_softmax_row(float *x, int32_t n, int32_t valid, const int64_t *mask) {
+#ifdef SK_X86
+    const char *isa = sk_isa();
+    if (!strcmp(isa, "avx512")) { softmax_row_avx512(x, n, valid, mask); return; }
+    if (!strcmp(isa, "avx2")) { softmax_row_avx2(x, n, valid, mask); return; }
+#endif
+    softmax_row_generic(x, n, valid, mask);
+}

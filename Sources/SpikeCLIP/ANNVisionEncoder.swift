@@ -30,7 +30,7 @@ public struct ANNVisionEncoder: Sendable {
             let w = try store.take("\(prefix)embeddings.block\(j)_conv.weight", [cout, cin, 3, 3])
             let bn = try store.batchNorm("\(prefix)embeddings.block\(j)_bn", channels: cout, eps: config.batchNormEps)
             let f = bn.fold(weight: w, bias: nil, outChannels: cout)
-            convs.append(Conv3x3(weight: f.weight, bias: f.bias, inChannels: cin, outChannels: cout))
+            convs.append(Conv3x3(weight: f.weight, bias: f.bias, inChannels: cin, outChannels: cout, winograd: true))
         }
         self.tokenizer = convs
         func norm(_ p: String, _ n: Int) throws -> (weight: [Float], bias: [Float]) {
@@ -74,7 +74,9 @@ public struct ANNVisionEncoder: Sendable {
         let n = p4.height * p4.width
         // [B, D, N] -> tokens [B*N, D].
         var tokens = [Float](repeating: 0, count: b * n * d)
-        for item in 0..<b { for ch in 0..<d { for p in 0..<n { tokens[(item * n + p) * d + ch] = x[(item * d + ch) * n + p] } } }
+        x.withUnsafeBufferPointer { xb in tokens.withUnsafeMutableBufferPointer { tb in
+            for item in 0..<b { for ch in 0..<d { for p in 0..<n { tb[(item * n + p) * d + ch] = xb[(item * d + ch) * n + p] } } }
+        } }
         tokens = layerNorm(tokens, rows: b * n, weight: preNorm.weight, bias: preNorm.bias, eps: eps)
         let heads = a.numHeads, hd = d / heads
         let scale = Float(1 / Double(hd).squareRoot())
@@ -85,19 +87,21 @@ public struct ANNVisionEncoder: Sendable {
             let vv = layer.v.apply(normed, rows: b * n, mode: mode, binary: false)
             let context = softmaxAttention(q: q, k: k, v: vv, lengths: [Int](repeating: n, count: b), dim: d, heads: heads, scale: scale)
             let attnOut = layer.out.apply(context, rows: b * n, mode: mode, binary: false)
-            for i in 0..<tokens.count { tokens[i] += attnOut[i] }
+            addInPlace(&tokens, attnOut)
             let normed2 = layerNorm(tokens, rows: b * n, weight: layer.norm2.weight, bias: layer.norm2.bias, eps: eps)
             var hidden = layer.fc1.apply(normed2, rows: b * n, mode: mode, binary: false)
             quickGELUInPlace(&hidden)
             let mlpOut = layer.fc2.apply(hidden, rows: b * n, mode: mode, binary: false)
-            for i in 0..<tokens.count { tokens[i] += mlpOut[i] }
+            addInPlace(&tokens, mlpOut)
         }
         var pooled = [Float](repeating: 0, count: b * d)
-        for item in 0..<b {
-            for ch in 0..<d {
-                var s = 0.0
-                for p in 0..<n { s += Double(tokens[(item * n + p) * d + ch]) }
-                pooled[item * d + ch] = Float(s / Double(n))
+        tokens.withUnsafeBufferPointer { tb in
+            for item in 0..<b {
+                for ch in 0..<d {
+                    var s = 0.0
+                    for p in 0..<n { s += Double(tb[(item * n + p) * d + ch]) }
+                    pooled[item * d + ch] = Float(s / Double(n))
+                }
             }
         }
         pooled = layerNorm(pooled, rows: b, weight: postNorm.weight, bias: postNorm.bias, eps: eps)
@@ -108,3 +112,10 @@ public struct ANNVisionEncoder: Sendable {
 /// QuickGELU `x * sigmoid(1.702 x)` (official `QuickGELUActivation`); the scalar reference of ``quickGELUInPlace(_:)``.
 @inline(__always)
 func quickGELU(_ x: Float) -> Float { Float(Double(x) / (1 + Foundation.exp(-1.702 * Double(x)))) }
+
+/// `x[i] += y[i]` (the residual stream), same length.
+@inline(__always)
+func addInPlace(_ x: inout [Float], _ y: [Float]) {
+    precondition(x.count == y.count)
+    x.withUnsafeMutableBufferPointer { xb in y.withUnsafeBufferPointer { yb in for i in 0..<xb.count { xb[i] += yb[i] } } }
+}

@@ -251,7 +251,9 @@ struct DenseWeights: Sendable {
                      b: wp.baseAddress!, ldb: inFeatures, c: yp.baseAddress!, ldc: outFeatures)
             } } }
         }
-        for r in 0..<m { for o in 0..<outFeatures { y[r * outFeatures + o] += bias[o] } }
+        y.withUnsafeMutableBufferPointer { yb in bias.withUnsafeBufferPointer { bb in
+            for r in 0..<m { let row = yb.baseAddress! + r * outFeatures; for o in 0..<outFeatures { row[o] += bb[o] } }
+        } }
         return y
     }
 }
@@ -273,12 +275,20 @@ struct Conv3x3: Sendable {
     /// The event path's weight table, one row of `O` per kernel tap and input channel: `[9*C, O]`, row `tap*C + c`
     /// with `tap = ky*3 + kx`.
     let table: [Float]
+    /// Winograd F(2x2, 3x3) filter transform `[16, O, C]` (``applyWinograd(_:frames:height:width:)``), or empty.
+    let winograd: [Float]
 
-    /// - Parameter eventTable: whether to build ``table`` (convs whose input is spikes).
-    init(weight: [Float], bias: [Float], inChannels: Int, outChannels: Int, eventTable: Bool = false) {
+    /// - Parameters:
+    ///   - eventTable: whether to build ``table`` (convs whose input is spikes).
+    ///   - winograd: whether the BLAS path may use Winograd F(2x2, 3x3) (convs whose input is real-valued, at least
+    ///     ``Conv3x3/winogradMinChannels`` channels: the ANN twin's tokenizer).
+    init(weight: [Float], bias: [Float], inChannels: Int, outChannels: Int, eventTable: Bool = false, winograd: Bool = false) {
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.dense = DenseWeights(weight: weight, bias: bias, outFeatures: outChannels, inFeatures: inChannels * 9)
+        var u = [Float](repeating: 0, count: winograd && inChannels >= Self.winogradMinChannels ? 16 * outChannels * inChannels : 0)
+        if !u.isEmpty { sk_winograd_filter(weight, Int32(outChannels), Int32(inChannels), &u) }
+        self.winograd = u
         var table = [Float](repeating: 0, count: eventTable ? weight.count : 0)
         for o in 0..<(eventTable ? outChannels : 0) {
             for c in 0..<inChannels {
@@ -293,6 +303,9 @@ struct Conv3x3: Sendable {
     /// - Returns: `[F, O, H, W]`.
     func apply(_ x: [Float], frames: Int, height h: Int, width w: Int, mode: KernelMode, binary: Bool) -> [Float] {
         if mode == .event && binary && !table.isEmpty, let y = applyEvents(x, frames: frames, height: h, width: w) { return y }
+        if mode != .reference && !binary && !winograd.isEmpty && frames * ((h + 1) / 2) * ((w + 1) / 2) >= Self.winogradMinTiles {
+            return applyWinograd(x, frames: frames, height: h, width: w)
+        }
         if mode != .reference { return applyBLAS(x, frames: frames, height: h, width: w) }
         let hw = h * w
         let k = inChannels * 9
@@ -344,6 +357,55 @@ struct Conv3x3: Sendable {
         return out
     }
 
+    /// Winograd needs this many input channels to pay (the first conv's 1 or 3 stay on im2col).
+    static let winogradMinChannels = 16
+    /// ... and this many 2x2 output tiles over all frames (each of the 16 products is a GEMM `[O, C] x [C, tiles]`;
+    /// below this their N is too small for BLAS to reach its rate; measured with `spikeclip bench`, docs/PERFORMANCE.md).
+    static let winogradMinTiles = 64
+
+    /// Winograd F(2x2, 3x3) (Lavin & Gray, CVPR 2016): 16 GEMMs `[O, C] x [C, F*P]` over the transformed 4x4 input
+    /// tiles replace the `[O, 9C] x [9C, HW]` im2col product, 4 instead of 9 multiplications per output and input
+    /// channel. Real-valued inputs only; agrees with the direct conv to float rounding (the transforms add and halve).
+    private func applyWinograd(_ x: [Float], frames: Int, height h: Int, width w: Int) -> [Float] {
+        _ = openBLASSingleThreaded
+        let c = inChannels, o = outChannels
+        let cols = frames * ((h + 1) / 2) * ((w + 1) / 2)
+        let v = [Float](unsafeUninitializedCapacity: 16 * c * cols) { buf, n in
+            let vp = UnsafeSendable(buf.baseAddress!)
+            x.withUnsafeBufferPointer { xp in
+                let xs = UnsafeSendable(xp.baseAddress!)
+                parallelRanges(c, cost: 4 * c * cols) { r in
+                    sk_winograd_input(xs.value, Int32(frames), Int32(c), Int32(h), Int32(w), Int32(r.lowerBound), Int32(r.upperBound), vp.value)
+                }
+            }
+            n = 16 * c * cols
+        }
+        let m = [Float](unsafeUninitializedCapacity: 16 * o * cols) { buf, n in
+            let mp = UnsafeSendable(buf.baseAddress!)
+            v.withUnsafeBufferPointer { vp in winograd.withUnsafeBufferPointer { up in
+                let (vs, us) = (UnsafeSendable(vp.baseAddress!), UnsafeSendable(up.baseAddress!))
+                parallelRanges(16, cost: o * c * cols / 4) { r in  // MACs / 64, as in gemm(...)
+                    for k in r {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(cols), Int32(c), 1,
+                                    us.value + k * o * c, Int32(c), vs.value + k * c * cols, Int32(cols), 0,
+                                    mp.value + k * o * cols, Int32(cols))
+                    }
+                }
+            } }
+            n = 16 * o * cols
+        }
+        return [Float](unsafeUninitializedCapacity: frames * o * h * w) { buf, n in
+            let yp = UnsafeSendable(buf.baseAddress!)
+            m.withUnsafeBufferPointer { mp in dense.bias.withUnsafeBufferPointer { bp in
+                let (ms, bs) = (UnsafeSendable(mp.baseAddress!), UnsafeSendable(bp.baseAddress!))
+                parallelRanges(o, cost: 4 * o * cols) { r in
+                    sk_winograd_output(ms.value, bs.value, Int32(frames), Int32(o), Int32(h), Int32(w), Int32(r.lowerBound), Int32(r.upperBound), yp.value)
+                }
+            } }
+            n = frames * o * h * w
+        }
+    }
+
     /// BLAS path: per frame, `Y[O, HW] = W[O, C*9] . cols[C*9, HW]` with a channel-major im2col built from shifted
     /// row copies, so the output lands in `[O, H, W]` without a transpose.
     private func applyBLAS(_ x: [Float], frames: Int, height h: Int, width w: Int) -> [Float] {
@@ -355,27 +417,7 @@ struct Conv3x3: Sendable {
             cols.withUnsafeMutableBufferPointer { cp in
                 out.withUnsafeMutableBufferPointer { op in
                     for f in 0..<frames {
-                        let src = xp.baseAddress! + f * inChannels * hw
-                        for c in 0..<inChannels {
-                            for ky in 0..<3 {
-                                for kx in 0..<3 {
-                                    let row = cp.baseAddress! + ((c * 9 + ky * 3 + kx) * hw)
-                                    let dx = kx - 1
-                                    let x0 = max(0, -dx), x1 = min(w, w - dx)  // valid output columns
-                                    for y in 0..<h {
-                                        let sy = y + ky - 1
-                                        let dst = row + y * w
-                                        if sy < 0 || sy >= h {
-                                            dst.update(repeating: 0, count: w)
-                                            continue
-                                        }
-                                        if x0 > 0 { dst.update(repeating: 0, count: x0) }
-                                        if x1 < w { (dst + x1).update(repeating: 0, count: w - x1) }
-                                        if x1 > x0 { (dst + x0).update(from: src + c * hw + sy * w + x0 + dx, count: x1 - x0) }
-                                    }
-                                }
-                            }
-                        }
+                        sk_im2col3x3(xp.baseAddress! + f * inChannels * hw, Int32(inChannels), Int32(h), Int32(w), cp.baseAddress!)
                         let y = op.baseAddress! + f * outChannels * hw
                         dense.weight.withUnsafeBufferPointer { wp in
                             gemm(transB: false, m: outChannels, n: hw, k: k, a: wp.baseAddress!, lda: k,
@@ -479,20 +521,9 @@ func softmaxAttention(q: [Float], k: [Float], v: [Float], lengths: [Int], dim d:
                     let off = base * d + h * hd
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(l), Int32(l), Int32(hd), scale,
                                 qs.value + off, Int32(d), ks.value + off, Int32(d), 0, sb, Int32(l))
-                    for i in 0..<l {
-                        let row = sb + i * l
-                        let last = causal ? i : l - 1
-                        var m = -Float.infinity
-                        for j in 0...last where keyMask.map({ $0[base + j] != 0 }) ?? true { m = max(m, row[j]) }
-                        var sum = 0.0
-                        for j in 0..<l {
-                            let masked = j > last || (keyMask.map { $0[base + j] == 0 } ?? false)
-                            let e = masked ? 0 : Foundation.exp(Double(row[j] - m))
-                            row[j] = Float(e)
-                            sum += e
-                        }
-                        let inv = sum > 0 ? 1 / sum : 0
-                        for j in 0..<l { row[j] = Float(Double(row[j]) * inv) }
+                    keyMask.withUnsafeBufferPointerIfPresent { mask in
+                        let maskBase = mask.map { UnsafeRawPointer($0.baseAddress! + base).assumingMemoryBound(to: Int64.self) }
+                        for i in 0..<l { sk_softmax_row(sb + i * l, Int32(l), Int32(causal ? i + 1 : l), maskBase) }
                     }
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(l), Int32(hd), Int32(l), 1,
                                 sb, Int32(l), vs.value + off, Int32(d), 0, cs.value + off, Int32(d))
@@ -520,22 +551,38 @@ func maxPool3x3s2(_ x: [Float], frames: Int, channels: Int, height h: Int, width
 /// LayerNorm over the last dimension. - Parameter x: `[M, D]`.
 func layerNorm(_ x: [Float], rows m: Int, weight: [Float], bias: [Float], eps: Double) -> [Float] {
     let d = weight.count
-    var y = [Float](repeating: 0, count: x.count)
-    for r in 0..<m {
-        var mean = 0.0
-        for i in 0..<d { mean += Double(x[r * d + i]) }
-        mean /= Double(d)
-        var variance = 0.0
-        for i in 0..<d { let e = Double(x[r * d + i]) - mean; variance += e * e }
-        variance /= Double(d)
-        let inv = 1 / (variance + eps).squareRoot()
-        for i in 0..<d { y[r * d + i] = Float((Double(x[r * d + i]) - mean) * inv) * weight[i] + bias[i] }
+    precondition(x.count == m * d && bias.count == d)
+    return [Float](unsafeUninitializedCapacity: x.count) { out, count in
+        x.withUnsafeBufferPointer { xb in weight.withUnsafeBufferPointer { wb in bias.withUnsafeBufferPointer { bb in
+            for r in 0..<m {
+                let row = xb.baseAddress! + r * d, y = out.baseAddress! + r * d
+                var mean = 0.0
+                for i in 0..<d { mean += Double(row[i]) }
+                mean /= Double(d)
+                var variance = 0.0
+                for i in 0..<d { let e = Double(row[i]) - mean; variance += e * e }
+                variance /= Double(d)
+                let inv = 1 / (variance + eps).squareRoot()
+                for i in 0..<d { y[i] = Float((Double(row[i]) - mean) * inv) * wb[i] + bb[i] }
+            }
+        } } }
+        count = x.count
     }
-    return y
 }
 
 /// L2 normalisation of a vector (zero vectors stay zero).
 public func l2Normalized(_ v: [Float]) -> [Float] {
     let n = v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
     return n > 0 ? v.map { Float(Double($0) / n) } : v
+}
+
+extension Optional where Wrapped == [Int] {
+    /// `body` with the array's storage, or with `nil` when there is no array.
+    @inline(__always)
+    func withUnsafeBufferPointerIfPresent<R>(_ body: (UnsafeBufferPointer<Int>?) throws -> R) rethrows -> R {
+        switch self {
+        case let .some(a): return try a.withUnsafeBufferPointer { try body($0) }
+        case .none: return try body(nil)
+        }
+    }
 }

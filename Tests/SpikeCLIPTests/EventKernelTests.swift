@@ -175,6 +175,35 @@ final class EventKernelTests: XCTestCase {
         }
     }
 
+    /// Winograd F(2x2, 3x3) on real-valued inputs against the direct conv (plain loops) and im2col BLAS: odd and even
+    /// sizes (ragged last tiles), several frames, on one thread and split across two.
+    func testWinogradConvMatchesTheDirectConv() {
+        for (c, o, h, w, frames) in [(24, 40, 9, 11, 3), (16, 8, 8, 8, 4), (32, 16, 1, 130, 1)] {
+            let weight = (0..<(o * c * 9)).map { Float(sin(Double($0) * 0.37)) / Float(3 * c).squareRoot() }
+            let bias = (0..<o).map { Float(cos(Double($0))) }
+            let x = (0..<(frames * c * h * w)).map { Float(sin(Double($0) * 1.13 + 0.5)) * 2 }
+            let wino = Conv3x3(weight: weight, bias: bias, inChannels: c, outChannels: o, winograd: true)
+            let plain = Conv3x3(weight: weight, bias: bias, inChannels: c, outChannels: o)
+            XCTAssertFalse(wino.winograd.isEmpty)
+            XCTAssertGreaterThanOrEqual(frames * ((h + 1) / 2) * ((w + 1) / 2), Conv3x3.winogradMinTiles, "the Winograd path must run")
+            let direct = plain.apply(x, frames: frames, height: h, width: w, mode: .reference, binary: false)
+            let im2col = plain.apply(x, frames: frames, height: h, width: w, mode: .blas, binary: false)
+            for threads in [1, 2] {
+                EventKernels.setThreads(threads)
+                let y = wino.apply(x, frames: frames, height: h, width: w, mode: .blas, binary: false)
+                XCTAssertEqual(y.count, direct.count)
+                XCTAssertLessThanOrEqual(Self.relativeL2(y, direct), 1e-6, "C \(c) O \(o) \(h)x\(w) x\(frames), \(threads) threads")
+                XCTAssertLessThanOrEqual(Self.relativeL2(im2col, direct), 1e-6)
+                // Every output position, borders and the ragged last row and column included.
+                let worst = zip(y, direct).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThan(worst, 1e-4, "C \(c) O \(o) \(h)x\(w)")
+            }
+            EventKernels.setThreads(0)
+            // The reference mode keeps the direct conv.
+            XCTAssertEqual(wino.apply(x, frames: frames, height: h, width: w, mode: .reference, binary: false), direct)
+        }
+    }
+
     /// Deterministic pixels in [-2, 2) for `count` images of the config's size.
     func benchPixels(_ c: ModelConfig, count: Int) -> [Float] {
         let n = count * c.vision.inChannels * c.vision.imageSize.reduce(1, *)

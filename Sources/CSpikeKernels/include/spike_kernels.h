@@ -50,6 +50,21 @@ void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t
 /// H' = (H - 1) / 2 + 1 (padding never wins: every window holds at least one input).
 void sk_maxpool3x3s2(const float *x, int64_t planes, int32_t h, int32_t w, float *y);
 
+/// im2col for a 3x3 conv, stride 1, padding 1, channels first: x [C, H, W] -> cols [C*9, H*W], row c*9 + ky*3 + kx
+/// holding the input shifted by (ky - 1, kx - 1), zeros outside.
+void sk_im2col3x3(const float *x, int32_t c, int32_t h, int32_t w, float *cols);
+
+/// Winograd F(2x2, 3x3) transforms for a 3x3 conv, stride 1, padding 1, on real-valued frames (Lavin & Gray 2016).
+/// With P = ceil(H/2) * ceil(W/2) tiles per frame and F frames, the conv is: U = filter(w), V = input(x),
+/// M[k] = U[k] . V[k] for the 16 tile elements k (GEMMs [O, C] x [C, F*P]), y = output(M) + bias.
+/// filter: w [O, C, 3, 3] -> u [16, O, C].
+void sk_winograd_filter(const float *w, int32_t o, int32_t c, float *u);
+/// input: x [F, C, H, W] -> v [16, C, F*P], channels c0 ..< c1 only (threads take disjoint ranges).
+void sk_winograd_input(const float *x, int32_t frames, int32_t c, int32_t h, int32_t w, int32_t c0, int32_t c1, float *v);
+/// output: m [16, O, F*P] -> y [F, O, H, W] plus bias [O], output channels o0 ..< o1 only.
+void sk_winograd_output(const float *m, const float *bias, int32_t frames, int32_t o, int32_t h, int32_t w, int32_t o0,
+                        int32_t o1, float *y);
+
 /// Packs x [n] into (n + 63) / 64 words, bit j of word w set when x[64 w + j] != 0 (bits past n zero).
 void sk_pack_bits(const float *x, int64_t n, uint64_t *words);
 
@@ -72,6 +87,11 @@ void sk_gelu_erf(float *x, int64_t n);
 
 /// QuickGELU in place, x * sigmoid(1.702 x) (official `QuickGELUActivation`), evaluated in double.
 void sk_quick_gelu(float *x, int64_t n);
+
+/// Softmax of one row of attention scores x [N] in place: entries j >= valid (causal mask) or with mask[j] == 0
+/// (key padding; mask may be NULL) become 0, the rest exp(x - max) / sum over them (exp in double, sum in double in
+/// index order). A row with no unmasked entry becomes all 0.
+void sk_softmax_row(float *x, int32_t n, int32_t valid, const int64_t *mask);
 
 #ifdef __cplusplus
 }
