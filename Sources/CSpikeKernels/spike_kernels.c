@@ -2,6 +2,9 @@
 #include "spike_kernels.h"
 
 #include <stdlib.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #define SK_X86 1
@@ -554,4 +557,12 @@ void sk_softmax_row(float *x, int32_t n, int32_t valid, const int64_t *mask) {
     if (!strcmp(isa, "avx2")) { softmax_row_avx2(x, n, valid, mask); return; }
 #endif
     softmax_row_generic(x, n, valid, mask);
+}
+
+int sk_keep_freed_memory(void) {
+#if defined(__GLIBC__)
+    return mallopt(M_MMAP_THRESHOLD, 32 << 20) && mallopt(M_TRIM_THRESHOLD, 0x7fffffff) && mallopt(M_ARENA_MAX, 1);
+#else
+    return 0;
+#endif
 }

@@ -58,6 +58,14 @@ public enum EventKernels {
         get { let n = threadCount.load(ordering: .relaxed); return n > 0 ? n : max(1, activeProcessorCount) }
     }
 
+    /// Tells glibc's malloc to keep what the engine frees: a forward pass frees and reallocates the same large
+    /// activation buffers at every layer, and each fresh page otherwise costs a fault and a kernel zero-fill (blocks
+    /// up to 32 MiB come from the heap, freed memory is not trimmed, all threads share one arena). Process-wide, so the
+    /// executable calls it once at start; peak RSS is unchanged, it is only not given back. At the official size it
+    /// cut page faults about sixfold (docs/PERFORMANCE.md). - Returns: whether glibc took every setting.
+    @discardableResult
+    public static func keepFreedMemory() -> Bool { sk_keep_freed_memory() == 1 }
+
     /// Sets the intra-operator thread count of the event kernels and of ``gemm(transB:m:n:k:a:lda:b:ldb:c:ldc:)``.
     public static func setThreads(_ n: Int) {
         threadCount.store(max(0, n), ordering: .relaxed)
@@ -95,7 +103,7 @@ public enum EventKernels {
 /// OpenBLAS runs single-threaded in this process; ``gemm(transB:m:n:k:a:lda:b:ldb:c:ldc:)`` splits products across
 /// our own threads instead. OpenBLAS's idle workers spin on `sched_yield` for about 2^28 cycles after every call, which
 /// on a 2-core machine took a fifth of all cycles from the event kernels running between BLAS calls (docs/PERFORMANCE.md).
-private let openBLASSingleThreaded: Void = openblas_set_num_threads(1)  // OpenBLAS's cblas.h
+let openBLASSingleThreaded: Void = openblas_set_num_threads(1)  // OpenBLAS's cblas.h
 
 /// `C[M, N] = A[M, K] op(B)` in row-major, `op(B)` = `B[K, N]` or, with `transB`, `B[N, K]^T`:
 /// OpenBLAS `cblas_sgemm` with one thread per part, the larger of `M` and `N` split across ``EventKernels/threads``

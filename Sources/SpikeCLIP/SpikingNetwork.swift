@@ -1,3 +1,4 @@
+import CBLAS
 import CSpikeKernels
 /// A ``LayerGraph`` with its weights loaded: the one forward pass of every spiking encoder walks it (issue 12).
 struct SpikingNetwork: Sendable {
@@ -177,8 +178,8 @@ struct SpikingNetwork: Sendable {
 /// Spiking self-attention without softmax (SPEC 1.2): per head, `attn = q k^T` (spike counts), `y = attn v * scale`.
 /// - Parameters: `q`, `k`, `v`: binary `[F, D, N]` with channel `c = head * D/h + d`.
 /// - Returns: `y` `[F, D, N]` (same channel layout; exact integers times `scale`, 0.125 in SpikeCLIP).
-/// `mode` `.event` runs ``sk_attention_bits`` (bit sets, popcount; frames across threads), the others these loops; all
-/// give identical results (integer counts are exact in float).
+/// `mode` `.event` runs ``sk_attention_bits`` (bit sets, popcount; frames across threads), `.blas` two SGEMMs per frame
+/// and head, `.reference` plain loops; all give identical results (integer counts are exact in float).
 func spikingAttention(q: [Float], k: [Float], v: [Float], frames: Int, channels: Int, tokens n: Int, heads: Int, scale: Float = 0.125,
                       mode: KernelMode = .reference) -> [Float] {
     let dh = channels / heads
@@ -195,6 +196,30 @@ func spikingAttention(q: [Float], k: [Float], v: [Float], frames: Int, channels:
                     } } }
                 }
             }
+        }
+        return y
+    }
+    if mode == .blas {
+        _ = openBLASSingleThreaded
+        // Per frame and head, attn [N, N] = q_h^T k_h and y_h [dh, N] = v_h attn^T, as two SGEMMs (integer counts:
+        // exact in float, so the same values as the loops below).
+        y.withUnsafeMutableBufferPointer { yp in
+            let out = UnsafeSendable(yp.baseAddress!)
+            q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+                let (qs, ks, vs) = (UnsafeSendable(qp.baseAddress!), UnsafeSendable(kp.baseAddress!), UnsafeSendable(vp.baseAddress!))
+                parallelRanges(frames * heads, cost: frames * channels * n * n / 32) { range in
+                    var attn = [Float](repeating: 0, count: n * n)
+                    attn.withUnsafeMutableBufferPointer { ap in
+                        for job in range {
+                            let off = (job / heads) * channels * n + (job % heads) * dh * n
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(n), Int32(n), Int32(dh), 1,
+                                        qs.value + off, Int32(n), ks.value + off, Int32(n), 0, ap.baseAddress!, Int32(n))
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(dh), Int32(n), Int32(n), scale,
+                                        vs.value + off, Int32(n), ap.baseAddress!, Int32(n), 0, out.value + off, Int32(n))
+                        }
+                    }
+                }
+            } } }
         }
         return y
     }

@@ -27,6 +27,7 @@ struct SpikeCLIPCommand: ParsableCommand {
     /// error, 2 usage or validation error (ArgumentParser's own default would be 64). Each error is one line
     /// `error: ...` on stderr.
     static func main() {
+        EventKernels.keepFreedMemory()
         Foundation.exit(run(arguments: Array(CommandLine.arguments.dropFirst())))
     }
 

@@ -204,6 +204,13 @@ final class EventKernelTests: XCTestCase {
         }
     }
 
+    /// The executable's malloc settings take on glibc (a rejected setting would silently bring the page faults back).
+    func testKeepFreedMemoryTakesOnGlibc() {
+        #if canImport(Glibc)
+        XCTAssertTrue(EventKernels.keepFreedMemory())
+        #endif
+    }
+
     /// Deterministic pixels in [-2, 2) for `count` images of the config's size.
     func benchPixels(_ c: ModelConfig, count: Int) -> [Float] {
         let n = count * c.vision.inChannels * c.vision.imageSize.reduce(1, *)

@@ -93,6 +93,10 @@ void sk_quick_gelu(float *x, int64_t n);
 /// index order). A row with no unmasked entry becomes all 0.
 void sk_softmax_row(float *x, int32_t n, int32_t valid, const int64_t *mask);
 
+/// glibc malloc: blocks up to 32 MiB from the heap (not fresh mmaps), freed memory kept (not trimmed), one arena.
+/// Returns 1 when every setting took, 0 otherwise (and elsewhere than glibc).
+int sk_keep_freed_memory(void);
+
 #ifdef __cplusplus
 }
 #endif
