@@ -148,18 +148,7 @@ def evaluate_open(path: Path, run) -> dict:
         t1, t5, _ = _topk(e_t[side], banks[side][torch.tensor(seen)], yt)
         res["seen_test_pictures"][side] = {"top1": t1, "top5": t5}
     # --- spiking text vs MiniLM on held-out prompts
-    from .train import shared_cached
-    res["text_heldout_cosine"] = {}
-    for tname, tl in (("training_templates", templates), ("unseen_templates", list(text.HELDOUT_TEMPLATES))):
-        prompts = text.prompts(held_names, tl)
-        ids, emb_t = shared_cached(run, prompts)
-        with torch.no_grad():
-            emb_s = torch.cat([model.text(ids[i:i + 4096]) for i in range(0, len(ids), 4096)])
-        cos = F.cosine_similarity(emb_s, emb_t, dim=-1).double()
-        q = torch.quantile(cos, torch.tensor([0.1, 0.5], dtype=torch.float64))
-        res["text_heldout_cosine"][tname] = {"prompts": len(prompts), "mean": float(cos.mean()),
-                                             "median": float(q[1]), "worst_decile": float(q[0]),
-                                             "min": float(cos.min())}
+    res["text_heldout_cosine"] = text_heldout_cosines(run, model.text, held_names, templates)
     # --- firing rates of the text side: the checkpoint's default prompts
     for n, m in layers.items():
         if n.startswith("text."):
@@ -189,3 +178,50 @@ def evaluate_open(path: Path, run) -> dict:
     res["checkpoint_bytes"] = path.stat().st_size
     res["data"] = {"concepts": len(names), "seen": len(seen), "heldout": len(held), "info": od.info}
     return res
+
+
+def text_heldout_cosines(run, text_encoder, held_names: list[str], templates: list[str]) -> dict:
+    """Cosine of the spiking text encoder's embedding with MiniLM's on every held-out concept's prompt, with the
+    training templates and with ``text.HELDOUT_TEMPLATES``: prompts, mean, median, worst decile (10th percentile), min."""
+    from .train import shared_cached
+    out = {}
+    for tname, tl in (("training_templates", templates), ("unseen_templates", list(text.HELDOUT_TEMPLATES))):
+        prompts = text.prompts(held_names, tl)
+        ids, emb_t = shared_cached(run, prompts)
+        with torch.no_grad():
+            emb_s = torch.cat([text_encoder(ids[i:i + 4096]) for i in range(0, len(ids), 4096)])
+        cos = F.cosine_similarity(emb_s, emb_t, dim=-1).double()
+        q = torch.quantile(cos, torch.tensor([0.1, 0.5], dtype=torch.float64))
+        out[tname] = {"prompts": len(prompts), "mean": float(cos.mean()), "median": float(q[1]),
+                      "worst_decile": float(q[0]), "min": float(cos.min())}
+    return out
+
+
+def text_align_cosines(run_dir: Path, cache_dir: Path) -> dict:
+    """:func:`text_heldout_cosines` for the ``text-align`` stage of run directory ``run_dir`` (its ``final.pt``, the
+    configuration pinned in its ``run.json``), with the training templates: what a text-only experiment measures
+    without running the later stages. Raises ``SystemExit`` when that stage has not finished."""
+    import json
+    from .configs import TrainConfig
+    from .train import REPO, Run, build_model, load_stage_state
+    run_dir = Path(run_dir)
+    cfg = TrainConfig.from_dict(json.loads((run_dir / "run.json").read_text())["config"])
+    run = Run(cfg, 0, run_dir, cache_dir, REPO / "assets", [])
+    model = build_model(run)
+    load_stage_state(run, model, "text-align")
+    model.eval()
+    od = run.ds.od
+    names = od.names()
+    return text_heldout_cosines(run, model.text, [names[i] for i in od.heldout()], list(text.TRAIN_TEMPLATES))
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+    import os
+    ap = argparse.ArgumentParser(description="held-out prompt cosines of a run's text-align stage (issue 16)")
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--cache-dir", type=Path,
+                    default=Path(os.environ.get("SPIKECLIP_CACHE", Path.home() / ".cache" / "spikeclip" / "teacher")))
+    a = ap.parse_args()
+    print(json.dumps(text_align_cosines(a.run_dir, a.cache_dir), indent=1))

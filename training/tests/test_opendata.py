@@ -155,6 +155,14 @@ def test_open_smoke_pipeline_end_to_end(tmp_path):
     _, train, val = text_corpus(run)
     f = opendata.PhraseFilter(run.ds.od.heldout_phrases())
     assert train and not any(f(s) for s in train + val)
+    # a text-only experiment's measure (open_eval on the text-align stage) is the pipeline's own: align and
+    # finetune leave the text encoder as text-align saved it
+    from spikeclip_training.open_eval import text_align_cosines
+    got = text_align_cosines(out, cache)
+    want = res["text_heldout_cosine"]
+    for k in ("training_templates", "unseen_templates"):
+        assert got[k]["prompts"] == want[k]["prompts"] > 0
+        assert abs(got[k]["mean"] - want[k]["mean"]) < 1e-5, (k, got[k], want[k])
 
 
 def test_committed_manifest_and_view_fixture_match_a_fresh_build(tmp_path):
