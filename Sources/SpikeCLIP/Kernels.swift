@@ -368,9 +368,10 @@ struct Conv3x3: Sendable {
     /// Winograd needs this many input channels to pay (the first conv's 1 or 3 stay on im2col).
     static let winogradMinChannels = 16
     /// ... and this many 2x2 output tiles over all frames (each of the 16 products is a GEMM `[O, C] x [C, tiles]`;
-    /// below this their N is too small for BLAS to reach its rate). A chosen bound, not a measured crossover: it keeps the
-    /// official twin's last conv (8x8, 16 tiles at batch 1) on one large im2col product.
-    static let winogradMinTiles = 64
+    /// below this their N is too small for BLAS to pay). At 16 the official twin's last conv (8x8, 16 tiles at batch 1)
+    /// runs Winograd too: its batch-1 time went from 12.2 / 12.2 to 11.3 / 10.6 ms against a bound of 64, interleaved
+    /// runs of `spikeclip bench` (docs/PERFORMANCE.md); on the default the difference was within run-to-run spread.
+    static let winogradMinTiles = 16
 
     /// Winograd F(2x2, 3x3) (Lavin & Gray, CVPR 2016): 16 GEMMs `[O, C] x [C, F*P]` over the transformed 4x4 input
     /// tiles replace the `[O, 9C] x [9C, HW]` im2col product, 4 instead of 9 multiplications per output and input
