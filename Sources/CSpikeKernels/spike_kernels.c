@@ -523,9 +523,9 @@ void sk_winograd_output(const float *m, const float *bias, int32_t frames, int32
     free(rows);
 }
 
-// ---- softmax of one row of attention scores --------------------------------------------------------------------
-// Entries j >= valid (the causal mask) or with mask[j] == 0 (padding) become 0; the rest exp(x - max) / sum, exp in
-// double (above), the sum in double in index order.
+// ---- softmax of the rows of an attention-score matrix --------------------------------------------------------
+// Row i: entries j >= valid (i + 1 under the causal mask, else n) or with mask[j] == 0 (padding) become 0; the rest
+// exp(x - max) / sum, exp in double (above), the sum in double in index order.
 __attribute__((always_inline)) static inline void softmax_row_1(float *x, int32_t n, int32_t valid, const int64_t *mask) {
     float m = -__builtin_inff();
     if (mask) {
@@ -541,22 +541,22 @@ __attribute__((always_inline)) static inline void softmax_row_1(float *x, int32_
     const double inv = sum > 0 ? 1.0 / sum : 0.0;
     for (int32_t j = 0; j < n; j++) x[j] = (float)((double)x[j] * inv);
 }
-static void softmax_row_generic(float *x, int32_t n, int32_t valid, const int64_t *mask) { softmax_row_1(x, n, valid, mask); }
+#define SK_SOFTMAX_ROWS_BODY                                                                                          \
+    for (int32_t i = 0; i < rows; i++) softmax_row_1(x + (int64_t)i * n, n, causal ? i + 1 : n, mask);
+static void softmax_rows_generic(float *x, int32_t rows, int32_t n, int32_t causal, const int64_t *mask) { SK_SOFTMAX_ROWS_BODY }
 #ifdef SK_X86
-__attribute__((target("avx512f,avx512dq"))) static void softmax_row_avx512(float *x, int32_t n, int32_t valid, const int64_t *mask) {
-    softmax_row_1(x, n, valid, mask);
-}
-__attribute__((target("avx2,fma"))) static void softmax_row_avx2(float *x, int32_t n, int32_t valid, const int64_t *mask) {
-    softmax_row_1(x, n, valid, mask);
-}
+__attribute__((target("avx512f,avx512dq"))) static void softmax_rows_avx512(float *x, int32_t rows, int32_t n, int32_t causal,
+                                                                            const int64_t *mask) { SK_SOFTMAX_ROWS_BODY }
+__attribute__((target("avx2,fma"))) static void softmax_rows_avx2(float *x, int32_t rows, int32_t n, int32_t causal,
+                                                                  const int64_t *mask) { SK_SOFTMAX_ROWS_BODY }
 #endif
-void sk_softmax_row(float *x, int32_t n, int32_t valid, const int64_t *mask) {
+void sk_softmax_rows(float *x, int32_t rows, int32_t n, int32_t causal, const int64_t *mask) {
 #ifdef SK_X86
     const char *isa = sk_isa();
-    if (!strcmp(isa, "avx512")) { softmax_row_avx512(x, n, valid, mask); return; }
-    if (!strcmp(isa, "avx2")) { softmax_row_avx2(x, n, valid, mask); return; }
+    if (!strcmp(isa, "avx512")) { softmax_rows_avx512(x, rows, n, causal, mask); return; }
+    if (!strcmp(isa, "avx2")) { softmax_rows_avx2(x, rows, n, causal, mask); return; }
 #endif
-    softmax_row_generic(x, n, valid, mask);
+    softmax_rows_generic(x, rows, n, causal, mask);
 }
 
 int sk_keep_freed_memory(void) {

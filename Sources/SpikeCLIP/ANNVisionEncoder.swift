@@ -112,10 +112,3 @@ public struct ANNVisionEncoder: Sendable {
 /// QuickGELU `x * sigmoid(1.702 x)` (official `QuickGELUActivation`); the scalar reference of ``quickGELUInPlace(_:)``.
 @inline(__always)
 func quickGELU(_ x: Float) -> Float { Float(Double(x) / (1 + Foundation.exp(-1.702 * Double(x)))) }
-
-/// `x[i] += y[i]` (the residual stream), same length.
-@inline(__always)
-func addInPlace(_ x: inout [Float], _ y: [Float]) {
-    precondition(x.count == y.count)
-    x.withUnsafeMutableBufferPointer { xb in y.withUnsafeBufferPointer { yb in for i in 0..<xb.count { xb[i] += yb[i] } } }
-}

@@ -130,12 +130,12 @@ struct CLIPEncoderLayer: Sendable {
         let context = softmaxAttention(q: qs, k: ks, v: vs, lengths: [Int](repeating: l, count: b), dim: d, heads: heads,
                                        scale: Float(1 / Double(hd).squareRoot()), causal: causal)
         var h = out.apply(context, rows: rows, mode: .blas, binary: false)
-        for i in 0..<h.count { h[i] += x[i] }
+        addInPlace(&h, x)
         let normed2 = layerNorm(h, rows: rows, weight: norm2.weight, bias: norm2.bias, eps: t.layerNormEps)
         var inner = fc1.apply(normed2, rows: rows, mode: .blas, binary: false)
         if t.hiddenAct == "gelu" { geluInPlace(&inner) } else { quickGELUInPlace(&inner) }
         let y = fc2.apply(inner, rows: rows, mode: .blas, binary: false)
-        for i in 0..<h.count { h[i] += y[i] }
+        addInPlace(&h, y)
         return h
     }
 }

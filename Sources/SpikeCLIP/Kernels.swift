@@ -531,9 +531,13 @@ func softmaxAttention(q: [Float], k: [Float], v: [Float], lengths: [Int], dim d:
                     let off = base * d + h * hd
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(l), Int32(l), Int32(hd), scale,
                                 qs.value + off, Int32(d), ks.value + off, Int32(d), 0, sb, Int32(l))
-                    keyMask.withUnsafeBufferPointerIfPresent { mask in
-                        let maskBase = mask.map { UnsafeRawPointer($0.baseAddress! + base).assumingMemoryBound(to: Int64.self) }
-                        for i in 0..<l { sk_softmax_row(sb + i * l, Int32(l), Int32(causal ? i + 1 : l), maskBase) }
+                    if let keyMask {
+                        keyMask.withUnsafeBufferPointer { mp in
+                            let mask = UnsafeRawPointer(mp.baseAddress! + base).assumingMemoryBound(to: Int64.self)
+                            sk_softmax_rows(sb, Int32(l), Int32(l), causal ? 1 : 0, mask)
+                        }
+                    } else {
+                        sk_softmax_rows(sb, Int32(l), Int32(l), causal ? 1 : 0, nil)
                     }
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(l), Int32(hd), Int32(l), 1,
                                 sb, Int32(l), vs.value + off, Int32(d), 0, cs.value + off, Int32(d))
@@ -586,13 +590,9 @@ public func l2Normalized(_ v: [Float]) -> [Float] {
     return n > 0 ? v.map { Float(Double($0) / n) } : v
 }
 
-extension Optional where Wrapped == [Int] {
-    /// `body` with the array's storage, or with `nil` when there is no array.
-    @inline(__always)
-    func withUnsafeBufferPointerIfPresent<R>(_ body: (UnsafeBufferPointer<Int>?) throws -> R) rethrows -> R {
-        switch self {
-        case let .some(a): return try a.withUnsafeBufferPointer { try body($0) }
-        case .none: return try body(nil)
-        }
-    }
+/// `x[i] += y[i]`, same length (the residual adds of every encoder).
+@inline(__always)
+func addInPlace(_ x: inout [Float], _ y: [Float]) {
+    precondition(x.count == y.count)
+    x.withUnsafeMutableBufferPointer { xb in y.withUnsafeBufferPointer { yb in for i in 0..<xb.count { xb[i] += yb[i] } } }
 }

@@ -246,12 +246,12 @@ public struct MiniLMTextEncoder: Sendable {
             let v = layer.value.apply(x, rows: rows, mode: mode, binary: false)
             let context = softmaxAttention(q: q, k: k, v: v, lengths: lengths, dim: d, heads: heads, scale: scale, keyMask: keyMask)
             var attended = layer.attentionOutput.apply(context, rows: rows, mode: mode, binary: false)
-            for i in 0..<attended.count { attended[i] += x[i] }
+            addInPlace(&attended, x)
             x = layerNorm(attended, rows: rows, weight: layer.attentionLayerNorm.weight, bias: layer.attentionLayerNorm.bias, eps: config.layerNormEps)
             var inner = layer.intermediate.apply(x, rows: rows, mode: mode, binary: false)
             geluInPlace(&inner)
             var out = layer.output.apply(inner, rows: rows, mode: mode, binary: false)
-            for i in 0..<out.count { out[i] += x[i] }
+            addInPlace(&out, x)
             x = layerNorm(out, rows: rows, weight: layer.outputLayerNorm.weight, bias: layer.outputLayerNorm.bias, eps: config.layerNormEps)
         }
         return x

@@ -137,8 +137,7 @@ struct SpikingNetwork: Sendable {
                                        tokens: l.shape.dropFirst().reduce(1, *), heads: heads, scale: scale, mode: mode)
             case (.add, _):
                 out = x(0)
-                let y = x(1)
-                for j in 0..<out.count { out[j] += y[j] }
+                addInPlace(&out, x(1))
             case let (.readout(positions, _), _):
                 // Token mean per step: [T*B, F, N] -> [T, B, F].
                 let f = l.shape[0], src = x()

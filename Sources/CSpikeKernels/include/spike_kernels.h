@@ -88,10 +88,10 @@ void sk_gelu_erf(float *x, int64_t n);
 /// QuickGELU in place, x * sigmoid(1.702 x) (official `QuickGELUActivation`), evaluated in double.
 void sk_quick_gelu(float *x, int64_t n);
 
-/// Softmax of one row of attention scores x [N] in place: entries j >= valid (causal mask) or with mask[j] == 0
-/// (key padding; mask may be NULL) become 0, the rest exp(x - max) / sum over them (exp in double, sum in double in
-/// index order). A row with no unmasked entry becomes all 0.
-void sk_softmax_row(float *x, int32_t n, int32_t valid, const int64_t *mask);
+/// Softmax of each row of attention scores x [rows, N] in place: in row i, entries j > i (when `causal`) or with
+/// mask[j] == 0 (key padding; mask [N] may be NULL) become 0, the rest exp(x - max) / sum over them (exp in double,
+/// sum in double in index order). A row with no unmasked entry becomes all 0.
+void sk_softmax_rows(float *x, int32_t rows, int32_t n, int32_t causal, const int64_t *mask);
 
 /// glibc malloc: blocks up to 32 MiB from the heap (not fresh mmaps), freed memory kept (not trimmed), one arena.
 /// Returns 1 when every setting took, 0 otherwise (and elsewhere than glibc).
