@@ -11,86 +11,111 @@
 #include <immintrin.h>  // clang's own header (the Swift toolchain's resource directory)
 #endif
 
-// ---- the one inner loop: out[0..o) = bias + sum of `nrows` weight rows ---------------------------------------------
-// Rows are added in list order, one vertical add per lane, then the bias: every instruction set gives the same bits.
+// ---- the one inner loop: out[0..o) = init + sum of `nrows` weight rows + bias ------------------------------------
+// Starting from `init` (NULL: zeros), rows are added in list order, one vertical add per lane, then `bias` (NULL:
+// none): every instruction set gives the same bits, and a sum split into consecutive parts (the first from zeros,
+// each next one starting from the previous result, the bias only on the last) gives the bits of the whole sum.
 
-static void sum_rows_scalar(const float *const *rows, int32_t nrows, const float *bias, int32_t o, float *out) {
-    for (int32_t j = 0; j < o; j++) out[j] = 0;
+static void sum_rows_scalar(const float *const *rows, int32_t nrows, const float *init, const float *bias, int32_t o,
+                            float *out) {
+    for (int32_t j = 0; j < o; j++) out[j] = init ? init[j] : 0;
     for (int32_t r = 0; r < nrows; r++) {
         const float *w = rows[r];
         for (int32_t j = 0; j < o; j++) out[j] += w[j];
     }
-    for (int32_t j = 0; j < o; j++) out[j] += bias[j];
+    if (bias) for (int32_t j = 0; j < o; j++) out[j] += bias[j];
 }
 
 #ifdef SK_X86
-__attribute__((target("avx2")))
-static void sum_rows_avx2(const float *const *rows, int32_t nrows, const float *bias, int32_t o, float *out) {
-    int32_t j = 0;
-    for (; j + 64 <= o; j += 64) {  // 8 accumulators stay in registers over all rows
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        for (int32_t r = 0; r < nrows; r++) {
-            const float *w = rows[r] + j;
-            a0 = _mm256_add_ps(a0, _mm256_loadu_ps(w));      a1 = _mm256_add_ps(a1, _mm256_loadu_ps(w + 8));
-            a2 = _mm256_add_ps(a2, _mm256_loadu_ps(w + 16)); a3 = _mm256_add_ps(a3, _mm256_loadu_ps(w + 24));
-            a4 = _mm256_add_ps(a4, _mm256_loadu_ps(w + 32)); a5 = _mm256_add_ps(a5, _mm256_loadu_ps(w + 40));
-            a6 = _mm256_add_ps(a6, _mm256_loadu_ps(w + 48)); a7 = _mm256_add_ps(a7, _mm256_loadu_ps(w + 56));
-        }
-        const float *b = bias + j;
-        _mm256_storeu_ps(out + j, _mm256_add_ps(a0, _mm256_loadu_ps(b)));
-        _mm256_storeu_ps(out + j + 8, _mm256_add_ps(a1, _mm256_loadu_ps(b + 8)));
-        _mm256_storeu_ps(out + j + 16, _mm256_add_ps(a2, _mm256_loadu_ps(b + 16)));
-        _mm256_storeu_ps(out + j + 24, _mm256_add_ps(a3, _mm256_loadu_ps(b + 24)));
-        _mm256_storeu_ps(out + j + 32, _mm256_add_ps(a4, _mm256_loadu_ps(b + 32)));
-        _mm256_storeu_ps(out + j + 40, _mm256_add_ps(a5, _mm256_loadu_ps(b + 40)));
-        _mm256_storeu_ps(out + j + 48, _mm256_add_ps(a6, _mm256_loadu_ps(b + 48)));
-        _mm256_storeu_ps(out + j + 56, _mm256_add_ps(a7, _mm256_loadu_ps(b + 56)));
+// One block of NV vectors (columns j ..< j + NV * lanes of the output): NV independent accumulators live in registers
+// over all rows, the last vector masked (AVX-512) when the block ends mid-vector. Called with a constant NV from a
+// switch, so each case is unrolled; a remainder narrower than a full block gets as many accumulators as it has
+// vectors instead of one dependent chain per vector (o = 96, 192: the official tokenizer's widths).
+__attribute__((target("avx512f"), always_inline))
+static inline void block_avx512(const float *const *rows, int32_t nrows, const float *init, const float *bias,
+                                int32_t j, const int nv, __mmask16 last, float *out) {
+    __m512 a[8];
+    if (init) {
+        for (int v = 0; v < nv - 1; v++) a[v] = _mm512_loadu_ps(init + j + 16 * v);
+        a[nv - 1] = _mm512_maskz_loadu_ps(last, init + j + 16 * (nv - 1));
+    } else {
+        for (int v = 0; v < nv; v++) a[v] = _mm512_setzero_ps();
     }
-    for (; j + 8 <= o; j += 8) {
-        __m256 a = _mm256_setzero_ps();
-        for (int32_t r = 0; r < nrows; r++) a = _mm256_add_ps(a, _mm256_loadu_ps(rows[r] + j));
-        _mm256_storeu_ps(out + j, _mm256_add_ps(a, _mm256_loadu_ps(bias + j)));
+    for (int32_t r = 0; r < nrows; r++) {
+        const float *w = rows[r] + j;
+        for (int v = 0; v < nv - 1; v++) a[v] = _mm512_add_ps(a[v], _mm512_loadu_ps(w + 16 * v));
+        a[nv - 1] = _mm512_add_ps(a[nv - 1], _mm512_maskz_loadu_ps(last, w + 16 * (nv - 1)));
     }
-    for (; j < o; j++) {
-        float a = 0;
-        for (int32_t r = 0; r < nrows; r++) a += rows[r][j];
-        out[j] = a + bias[j];
+    if (bias) {
+        for (int v = 0; v < nv - 1; v++) a[v] = _mm512_add_ps(a[v], _mm512_loadu_ps(bias + j + 16 * v));
+        a[nv - 1] = _mm512_add_ps(a[nv - 1], _mm512_maskz_loadu_ps(last, bias + j + 16 * (nv - 1)));
     }
+    for (int v = 0; v < nv - 1; v++) _mm512_storeu_ps(out + j + 16 * v, a[v]);
+    _mm512_mask_storeu_ps(out + j + 16 * (nv - 1), last, a[nv - 1]);
 }
 
 __attribute__((target("avx512f")))
-static void sum_rows_avx512(const float *const *rows, int32_t nrows, const float *bias, int32_t o, float *out) {
+static void sum_rows_avx512(const float *const *rows, int32_t nrows, const float *init, const float *bias, int32_t o,
+                            float *out) {
     int32_t j = 0;
-    for (; j + 128 <= o; j += 128) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        for (int32_t r = 0; r < nrows; r++) {
-            const float *w = rows[r] + j;
-            a0 = _mm512_add_ps(a0, _mm512_loadu_ps(w));      a1 = _mm512_add_ps(a1, _mm512_loadu_ps(w + 16));
-            a2 = _mm512_add_ps(a2, _mm512_loadu_ps(w + 32)); a3 = _mm512_add_ps(a3, _mm512_loadu_ps(w + 48));
-            a4 = _mm512_add_ps(a4, _mm512_loadu_ps(w + 64)); a5 = _mm512_add_ps(a5, _mm512_loadu_ps(w + 80));
-            a6 = _mm512_add_ps(a6, _mm512_loadu_ps(w + 96)); a7 = _mm512_add_ps(a7, _mm512_loadu_ps(w + 112));
-        }
-        const float *b = bias + j;
-        _mm512_storeu_ps(out + j, _mm512_add_ps(a0, _mm512_loadu_ps(b)));
-        _mm512_storeu_ps(out + j + 16, _mm512_add_ps(a1, _mm512_loadu_ps(b + 16)));
-        _mm512_storeu_ps(out + j + 32, _mm512_add_ps(a2, _mm512_loadu_ps(b + 32)));
-        _mm512_storeu_ps(out + j + 48, _mm512_add_ps(a3, _mm512_loadu_ps(b + 48)));
-        _mm512_storeu_ps(out + j + 64, _mm512_add_ps(a4, _mm512_loadu_ps(b + 64)));
-        _mm512_storeu_ps(out + j + 80, _mm512_add_ps(a5, _mm512_loadu_ps(b + 80)));
-        _mm512_storeu_ps(out + j + 96, _mm512_add_ps(a6, _mm512_loadu_ps(b + 96)));
-        _mm512_storeu_ps(out + j + 112, _mm512_add_ps(a7, _mm512_loadu_ps(b + 112)));
+    for (; j + 128 <= o; j += 128) block_avx512(rows, nrows, init, bias, j, 8, (__mmask16)0xFFFF, out);
+    const int32_t rest = o - j;
+    if (rest <= 0) return;
+    const int nv = (rest + 15) / 16;
+    const __mmask16 last = rest % 16 ? (__mmask16)((1u << (rest % 16)) - 1) : (__mmask16)0xFFFF;
+    switch (nv) {
+    case 1: block_avx512(rows, nrows, init, bias, j, 1, last, out); break;
+    case 2: block_avx512(rows, nrows, init, bias, j, 2, last, out); break;
+    case 3: block_avx512(rows, nrows, init, bias, j, 3, last, out); break;
+    case 4: block_avx512(rows, nrows, init, bias, j, 4, last, out); break;
+    case 5: block_avx512(rows, nrows, init, bias, j, 5, last, out); break;
+    case 6: block_avx512(rows, nrows, init, bias, j, 6, last, out); break;
+    case 7: block_avx512(rows, nrows, init, bias, j, 7, last, out); break;
+    default: block_avx512(rows, nrows, init, bias, j, 8, last, out); break;
     }
-    for (; j < o; j += 16) {  // 16 at a time, the last one masked
-        __mmask16 m = (o - j) >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (o - j)) - 1);
-        __m512 a = _mm512_setzero_ps();
-        for (int32_t r = 0; r < nrows; r++) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, rows[r] + j));
-        _mm512_mask_storeu_ps(out + j, m, _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, bias + j)));
+}
+
+// AVX2: blocks of NV full 8-float vectors (no masking); the last o % 8 columns are summed in scalar code.
+__attribute__((target("avx2"), always_inline))
+static inline void block_avx2(const float *const *rows, int32_t nrows, const float *init, const float *bias, int32_t j,
+                              const int nv, float *out) {
+    __m256 a[8];
+    for (int v = 0; v < nv; v++) a[v] = init ? _mm256_loadu_ps(init + j + 8 * v) : _mm256_setzero_ps();
+    for (int32_t r = 0; r < nrows; r++) {
+        const float *w = rows[r] + j;
+        for (int v = 0; v < nv; v++) a[v] = _mm256_add_ps(a[v], _mm256_loadu_ps(w + 8 * v));
+    }
+    if (bias) for (int v = 0; v < nv; v++) a[v] = _mm256_add_ps(a[v], _mm256_loadu_ps(bias + j + 8 * v));
+    for (int v = 0; v < nv; v++) _mm256_storeu_ps(out + j + 8 * v, a[v]);
+}
+
+__attribute__((target("avx2")))
+static void sum_rows_avx2(const float *const *rows, int32_t nrows, const float *init, const float *bias, int32_t o,
+                          float *out) {
+    int32_t j = 0;
+    for (; j + 64 <= o; j += 64) block_avx2(rows, nrows, init, bias, j, 8, out);
+    const int nv = (o - j) / 8;
+    switch (nv) {
+    case 1: block_avx2(rows, nrows, init, bias, j, 1, out); break;
+    case 2: block_avx2(rows, nrows, init, bias, j, 2, out); break;
+    case 3: block_avx2(rows, nrows, init, bias, j, 3, out); break;
+    case 4: block_avx2(rows, nrows, init, bias, j, 4, out); break;
+    case 5: block_avx2(rows, nrows, init, bias, j, 5, out); break;
+    case 6: block_avx2(rows, nrows, init, bias, j, 6, out); break;
+    case 7: block_avx2(rows, nrows, init, bias, j, 7, out); break;
+    default: break;
+    }
+    j += 8 * nv;
+    for (; j < o; j++) {
+        float a = init ? init[j] : 0;
+        for (int32_t r = 0; r < nrows; r++) a += rows[r][j];
+        out[j] = bias ? a + bias[j] : a;
     }
 }
 
 #endif
 
-typedef void (*sum_rows_fn)(const float *const *, int32_t, const float *, int32_t, float *);
+typedef void (*sum_rows_fn)(const float *const *, int32_t, const float *, const float *, int32_t, float *);
 
 static sum_rows_fn pick(void) {
 #ifdef SK_X86
@@ -168,7 +193,7 @@ void sk_linear_events(const float *table, const float *bias, int32_t o, const in
     for (int32_t r = r0; r < r1; r++) {
         int32_t k = 0;
         for (int32_t e = start[r]; e < start[r + 1]; e++) rows[k++] = table + (int64_t)inputs[e] * o;
-        sum(rows, k, bias, o, y + (int64_t)r * o);
+        sum(rows, k, NULL, bias, o, y + (int64_t)r * o);
     }
     free(rows);
 }
@@ -182,22 +207,53 @@ static void store_transposed(const float *acc, int32_t count, int32_t o, float *
     }
 }
 
-enum { TILE = 32 };  // positions per transposed store
+// The event kernels read a layer's weight table in blocks of consecutive rows that fit in a core's L2 cache (half of
+// it: the accumulators and the row lists share it), each block over a whole tile of positions before the next, so a
+// table row is fetched from L3 once per tile instead of once per event (official-size tables are 2.4-5.3 MiB). The
+// accumulators carry the partial sums from block to block and the bias joins after the last block: the additions are
+// those of the unblocked sum, in the same order (sum_rows), so the bits do not depend on the block size.
+static int64_t table_block_bytes = 512 * 1024;
+
+void sk_set_table_block_bytes(int64_t bytes) { table_block_bytes = bytes > 0 ? bytes : 512 * 1024; }
+
+// Table rows per block for rows of `o` floats (all of them when the table fits).
+static int64_t block_rows(int64_t table_rows, int32_t o) {
+    int64_t per = table_block_bytes / ((int64_t)o * (int64_t)sizeof(float));
+    if (per < 1) per = 1;
+    return per < table_rows ? per : table_rows;
+}
+
+// First index e >= from of the sorted list with list[e] >= value (count entries).
+static inline int32_t list_seek(const int32_t *list, int32_t from, int32_t count, int32_t value) {
+    while (from < count && list[from] < value) from++;
+    return from;
+}
+
+enum { TILE = 32 };  // positions per tile of the 1x1 kernel (accumulators [TILE, O]) and per transposed store
 
 void sk_pointwise_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t n, const int32_t *count,
                          const int32_t *channels, int32_t p0, int32_t p1, float *y) {
     sum_rows_fn sum = sum_rows_impl();
+    const int64_t per = block_rows(c, o);
     int32_t most = 0;
     for (int32_t p = p0; p < p1; p++) if (count[p] > most) most = count[p];
     const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(most > 0 ? most : 1));
     float *acc = (float *)malloc(sizeof(float) * (size_t)o * TILE);
+    int32_t cursor[TILE];
     for (int32_t t0 = p0; t0 < p1; t0 += TILE) {
         int32_t t1 = t0 + TILE < p1 ? t0 + TILE : p1;
-        for (int32_t p = t0; p < t1; p++) {
-            int32_t k = 0;
-            const int32_t *list = channels + (int64_t)p * c;
-            for (int32_t e = 0; e < count[p]; e++) rows[k++] = table + (int64_t)list[e] * o;
-            sum(rows, k, bias, o, acc + (int64_t)(p - t0) * o);
+        for (int32_t p = t0; p < t1; p++) cursor[p - t0] = 0;
+        for (int64_t b0 = 0; b0 < c; b0 += per) {
+            const int32_t b1 = (int32_t)(b0 + per < c ? b0 + per : c);
+            const int first = b0 == 0, last = b1 == c;
+            for (int32_t p = t0; p < t1; p++) {
+                const int32_t *list = channels + (int64_t)p * c;
+                int32_t e = cursor[p - t0], k = 0;
+                for (; e < count[p] && list[e] < b1; e++) rows[k++] = table + (int64_t)list[e] * o;
+                cursor[p - t0] = e;
+                float *a = acc + (int64_t)(p - t0) * o;
+                sum(rows, k, first ? NULL : a, last ? bias : NULL, o, a);
+            }
         }
         store_transposed(acc, t1 - t0, o, y, n, t0);
     }
@@ -208,27 +264,40 @@ void sk_pointwise_events(const float *table, const float *bias, int32_t c, int32
 void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
                        const int32_t *count, const int32_t *channels, int32_t y0, int32_t y1, float *y) {
     sum_rows_fn sum = sum_rows_impl();
-    const int64_t hw = (int64_t)h * w;
-    const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(9 * (int64_t)c > 0 ? 9 * (int64_t)c : 1));
-    float *acc = (float *)malloc(sizeof(float) * (size_t)o * (size_t)(w > 0 ? w : 1));  // one output row [W, O]
-    for (int32_t oy = y0; oy < y1; oy++) {
-        for (int32_t ox = 0; ox < w; ox++) {
-            int32_t k = 0;
-            for (int32_t ky = 0; ky < 3; ky++) {
-                int32_t sy = oy + ky - 1;
-                if (sy < 0 || sy >= h) continue;
-                for (int32_t kx = 0; kx < 3; kx++) {
-                    int32_t sx = ox + kx - 1;
-                    if (sx < 0 || sx >= w) continue;
-                    int32_t p = sy * w + sx;
-                    const float *tap = table + (int64_t)(ky * 3 + kx) * c * o;
-                    const int32_t *list = channels + (int64_t)p * c;
-                    for (int32_t e = 0; e < count[p]; e++) rows[k++] = tap + (int64_t)list[e] * o;
+    const int64_t hw = (int64_t)h * w, table_rows = 9 * (int64_t)c;
+    const int64_t per = block_rows(table_rows, o);
+    // Output rows per tile: about 64 positions (accumulators [rows * W, O]).
+    const int32_t tile_rows = w >= 64 ? 1 : 64 / (w > 0 ? w : 1);
+    const int32_t max_pos = tile_rows * (w > 0 ? w : 1);
+    const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(table_rows > 0 ? table_rows : 1));
+    float *acc = (float *)malloc(sizeof(float) * (size_t)o * (size_t)max_pos);
+    for (int32_t ty = y0; ty < y1; ty += tile_rows) {
+        const int32_t ty1 = ty + tile_rows < y1 ? ty + tile_rows : y1;
+        for (int64_t b0 = 0; b0 < table_rows; b0 += per) {
+            const int64_t b1 = b0 + per < table_rows ? b0 + per : table_rows;
+            const int first = b0 == 0, last = b1 == table_rows;
+            const int32_t tap0 = (int32_t)(b0 / c), tap1 = (int32_t)((b1 - 1) / c);  // taps this block touches
+            for (int32_t oy = ty; oy < ty1; oy++) {
+                for (int32_t ox = 0; ox < w; ox++) {
+                    int32_t k = 0;
+                    for (int32_t tap = tap0; tap <= tap1; tap++) {
+                        const int32_t ky = tap / 3, kx = tap % 3;
+                        const int32_t sy = oy + ky - 1, sx = ox + kx - 1;
+                        if (sy < 0 || sy >= h || sx < 0 || sx >= w) continue;
+                        const int32_t p = sy * w + sx;
+                        // The block's channels of this tap: table rows tap*C + ch in [b0, b1).
+                        const int64_t lo = b0 - (int64_t)tap * c, hi = b1 - (int64_t)tap * c;
+                        const float *base = table + (int64_t)tap * c * o;
+                        const int32_t *list = channels + (int64_t)p * c;
+                        int32_t e = lo > 0 ? list_seek(list, 0, count[p], (int32_t)lo) : 0;
+                        for (; e < count[p] && list[e] < hi; e++) rows[k++] = base + (int64_t)list[e] * o;
+                    }
+                    float *a = acc + ((int64_t)(oy - ty) * w + ox) * o;
+                    sum(rows, k, first ? NULL : a, last ? bias : NULL, o, a);
                 }
             }
-            sum(rows, k, bias, o, acc + (int64_t)ox * o);
         }
-        store_transposed(acc, w, o, y, hw, (int64_t)oy * w);
+        store_transposed(acc, (ty1 - ty) * w, o, y, hw, (int64_t)ty * w);
     }
     free(acc);
     free(rows);
@@ -268,21 +337,21 @@ void sk_lif(const float *x, int32_t steps, int64_t n, float tau, float v_thresho
 
 void sk_attention_bits(const float *q, const float *k, const float *v, int32_t d, int32_t n, int32_t heads,
                        float scale, float *y) {
+    sum_rows_fn sum = sum_rows_impl();
     const int32_t dh = d / heads, wd = (dh + 63) / 64;
     uint64_t *qb = (uint64_t *)calloc((size_t)n * wd, sizeof(uint64_t));
     uint64_t *kb = (uint64_t *)calloc((size_t)n * wd, sizeof(uint64_t));
     float *attnT = (float *)malloc(sizeof(float) * (size_t)n * n);  // [j, i]
-    float *acc = (float *)malloc(sizeof(float) * (size_t)n);
+    const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(n > 0 ? n : 1));
     for (int32_t hd = 0; hd < heads; hd++) {
         memset(qb, 0, sizeof(uint64_t) * (size_t)n * wd);
         memset(kb, 0, sizeof(uint64_t) * (size_t)n * wd);
-        for (int32_t dd = 0; dd < dh; dd++) {
+        for (int32_t dd = 0; dd < dh; dd++) {  // bit sets without branches on the spikes
             const int64_t row = (int64_t)(hd * dh + dd) * n;
-            const uint64_t bit = 1ull << (dd & 63);
-            const int32_t word = dd >> 6;
+            const int32_t shift = dd & 63, word = dd >> 6;
             for (int32_t i = 0; i < n; i++) {
-                if (q[row + i] != 0) qb[i * wd + word] |= bit;
-                if (k[row + i] != 0) kb[i * wd + word] |= bit;
+                qb[i * wd + word] |= (uint64_t)(q[row + i] != 0) << shift;
+                kb[i * wd + word] |= (uint64_t)(k[row + i] != 0) << shift;
             }
         }
         for (int32_t j = 0; j < n; j++) {
@@ -292,18 +361,20 @@ void sk_attention_bits(const float *q, const float *k, const float *v, int32_t d
                 attnT[(int64_t)j * n + i] = (float)count;
             }
         }
+        // y[c, :] = scale * (sum of the attnT rows j with v[c, j] = 1): the event row sum without bias (integer
+        // counts, exact in any order).
         for (int32_t dd = 0; dd < dh; dd++) {
             const int64_t row = (int64_t)(hd * dh + dd) * n;
-            for (int32_t i = 0; i < n; i++) acc[i] = 0;
+            int32_t m = 0;
             for (int32_t j = 0; j < n; j++) {
-                if (v[row + j] == 0) continue;
-                const float *a = attnT + (int64_t)j * n;
-                for (int32_t i = 0; i < n; i++) acc[i] += a[i];
+                rows[m] = attnT + (int64_t)j * n;
+                m += v[row + j] != 0;
             }
-            for (int32_t i = 0; i < n; i++) y[row + i] = acc[i] * scale;
+            sum(rows, m, NULL, NULL, n, y + row);
+            for (int32_t i = 0; i < n; i++) y[row + i] *= scale;
         }
     }
-    free(acc);
+    free(rows);
     free(attnT);
     free(kb);
     free(qb);

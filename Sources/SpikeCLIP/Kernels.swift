@@ -41,8 +41,9 @@ public enum EventKernels {
         public var pointwise: Double
         public var conv3x3: Double
         public init(pointwise: Double, conv3x3: Double) { self.pointwise = pointwise; self.conv3x3 = conv3x3 }
-        /// Measured with `spikeclip bench --crossover` (docs/PERFORMANCE.md).
-        public static let measured = Crossover(pointwise: 0.3, conv3x3: 0.45)
+        /// Measured with `spikeclip bench --crossover` (docs/PERFORMANCE.md): the median of three runs on 2026-12-07,
+        /// after the L2-blocked tables (1x1 0.39 / 0.38 / 0.37, 3x3 0.39 / 0.51 / 0.42).
+        public static let measured = Crossover(pointwise: 0.38, conv3x3: 0.42)
         /// Events at every activity (tests of the event kernels).
         public static let always = Crossover(pointwise: 1, conv3x3: 1)
     }
@@ -96,6 +97,10 @@ public enum EventKernels {
     /// this CPU lacks it. For tests: every instruction set must give the same bits.
     @discardableResult
     public static func useISA(_ name: String) -> Bool { sk_use_isa(name) != 0 }
+
+    /// Bytes of a weight table the 1x1 and 3x3 event kernels read as one L2-resident block (`nil`: the default,
+    /// 512 KiB). Every size gives the same bits (the blocks split each row sum in order); for tests and experiments.
+    public static func setTableBlockBytes(_ bytes: Int?) { sk_set_table_block_bytes(Int64(bytes ?? 0)) }
 
     static let activeProcessorCount = ProcessInfo.processInfo.activeProcessorCount
 }
@@ -417,26 +422,41 @@ struct Conv3x3: Sendable {
     }
 
     /// BLAS path: per frame, `Y[O, HW] = W[O, C*9] . cols[C*9, HW]` with a channel-major im2col built from shifted
-    /// row copies, so the output lands in `[O, H, W]` without a transpose.
+    /// row copies, so the output lands in `[O, H, W]` without a transpose. With at least as many frames as threads,
+    /// each thread takes whole frames (its own im2col buffer, single-threaded SGEMMs): the im2col copies run in
+    /// parallel too and each product keeps its full size; else every product is split across threads (``gemm``).
     private func applyBLAS(_ x: [Float], frames: Int, height h: Int, width w: Int) -> [Float] {
-        let hw = h * w
-        let k = inChannels * 9
-        var out = [Float](repeating: 0, count: frames * outChannels * hw)
-        var cols = [Float](repeating: 0, count: k * hw)
+        _ = openBLASSingleThreaded
+        let hw = h * w, k = inChannels * 9, o = outChannels
+        var out = [Float](repeating: 0, count: frames * o * hw)
+        let byFrame = EventKernels.threads > 1 && frames >= EventKernels.threads
         x.withUnsafeBufferPointer { xp in
-            cols.withUnsafeMutableBufferPointer { cp in
-                out.withUnsafeMutableBufferPointer { op in
-                    for f in 0..<frames {
-                        sk_im2col3x3(xp.baseAddress! + f * inChannels * hw, Int32(inChannels), Int32(h), Int32(w), cp.baseAddress!)
-                        let y = op.baseAddress! + f * outChannels * hw
-                        dense.weight.withUnsafeBufferPointer { wp in
-                            gemm(transB: false, m: outChannels, n: hw, k: k, a: wp.baseAddress!, lda: k,
-                                 b: UnsafePointer(cp.baseAddress!), ldb: hw, c: y, ldc: hw)
+            out.withUnsafeMutableBufferPointer { op in
+                dense.weight.withUnsafeBufferPointer { wp in
+                    let (xs, os, ws) = (UnsafeSendable(xp.baseAddress!), UnsafeSendable(op.baseAddress!), UnsafeSendable(wp.baseAddress!))
+                    func frameRange(_ range: Range<Int>, split: Bool) {
+                        var cols = [Float](repeating: 0, count: k * hw)
+                        cols.withUnsafeMutableBufferPointer { cp in
+                            for f in range {
+                                sk_im2col3x3(xs.value + f * inChannels * hw, Int32(inChannels), Int32(h), Int32(w), cp.baseAddress!)
+                                let y = os.value + f * o * hw
+                                if split {
+                                    gemm(transB: false, m: o, n: hw, k: k, a: ws.value, lda: k, b: UnsafePointer(cp.baseAddress!), ldb: hw, c: y, ldc: hw)
+                                } else {
+                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(hw), Int32(k), 1, ws.value, Int32(k),
+                                                cp.baseAddress!, Int32(hw), 0, y, Int32(hw))
+                                }
+                                for j in 0..<o {
+                                    let b = dense.bias[j]
+                                    for p in 0..<hw { y[j * hw + p] += b }
+                                }
+                            }
                         }
-                        for o in 0..<outChannels {
-                            let b = dense.bias[o]
-                            for p in 0..<hw { y[o * hw + p] += b }
-                        }
+                    }
+                    if byFrame {
+                        parallelRanges(frames, cost: frames * o * hw * k / 64) { frameRange($0, split: false) }
+                    } else {
+                        frameRange(0..<frames, split: true)
                     }
                 }
             }

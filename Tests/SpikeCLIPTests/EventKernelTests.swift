@@ -127,6 +127,28 @@ final class EventKernelTests: XCTestCase {
         }
     }
 
+    /// The event kernels read large weight tables in L2-sized blocks of rows, carrying each partial sum from block to
+    /// block and adding the bias after the last: any block size, from one row per block to the whole table, gives the
+    /// bits of the unblocked sum, on every instruction set (the official tokenizer's 96- and 192-wide outputs take
+    /// the row sum's narrower-than-a-block path).
+    func testTableBlocksGiveIdenticalBits() throws {
+        let model = try SpikeCLIPModel(path: Self.officialWidths)
+        let pixels = benchPixels(model.config, count: 1)
+        let saved = (EventKernels.crossover, EventKernels.isa)
+        defer { EventKernels.crossover = saved.0; EventKernels.useISA(saved.1); EventKernels.setTableBlockBytes(nil) }
+        EventKernels.crossover = .always
+        for isa in ["scalar", "avx2", "avx512"] where EventKernels.useISA(isa) {
+            EventKernels.setTableBlockBytes(1 << 40)
+            let (whole, wholeRec) = try model.vision.forward(pixels: pixels, batch: 1, mode: .event)
+            for bytes in [1, 4096, 100_000, nil] as [Int?] {
+                EventKernels.setTableBlockBytes(bytes)
+                let (blocked, rec) = try model.vision.forward(pixels: pixels, batch: 1, mode: .event)
+                XCTAssertEqual(blocked.map(\.bitPattern), whole.map(\.bitPattern), "\(isa), blocks of \(bytes.map(String.init) ?? "default") bytes")
+                XCTAssertEqual(rec.layers.map(\.spikes), wholeRec.layers.map(\.spikes), "\(isa)")
+            }
+        }
+    }
+
     /// The C LIF loop (no traced neurons) gives the bits of the generic Swift loop (traced neurons), thresholds hit
     /// exactly included.
     func testVectorisedLIFMatchesTheGenericLoop() {

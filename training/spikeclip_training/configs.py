@@ -54,6 +54,7 @@ class TrainConfig:
     corpus_noun_prompts: int = 12000
     corpus_glosses: int = 4000
     corpus_val_every: int = 20                 # every 20th WordNet sentence is validation
+    corpus_templates_per_noun: int = 1         # each WordNet noun in this many distinct training templates
     class_prompt_repeat: int = 20              # class prompts repeated this often per text-align epoch
     # the frozen MiniLM embedding's LayerNorm feeds mlp_lif1 directly: its affine scaled by this gain at build time
     # (mlp_lif1 fires at 0.5 % with gain 1, issue 16) and, if trainable, learned with the text encoder

@@ -198,11 +198,13 @@ def wordnet_nouns(path: Optional[Path] = None) -> list[tuple[str, str, str]]:
 
 
 def build_corpus(n_noun_prompts: int, n_glosses: int, templates: Sequence[str], seed: int = 0,
-                 path: Optional[Path] = None) -> list[str]:
+                 path: Optional[Path] = None, per_noun: int = 1) -> list[str]:
     """WordNet part of the text-align corpus: ``n_noun_prompts`` sentences ``template.format(noun)`` and
     ``n_glosses`` gloss sentences (frames ``GLOSS_FRAMES``), from concrete nouns first (animals, artifacts, body,
     food, objects, plants), then all others; sampled with ``random.Random(seed)`` (corpus seed, fixed at 0 so the
-    MiniLM cache is shared across run seeds). Duplicates removed, order deterministic."""
+    MiniLM cache is shared across run seeds). Each noun goes into ``per_noun`` distinct templates (1: one template
+    drawn at random, the corpus of every run before issue 16's corpus experiment; more: the noun is seen at more
+    positions of the position-wise ``fc1``). Duplicates removed, order deterministic."""
     nouns = wordnet_nouns(path)
     rng = random.Random(seed)
     concrete = [n for n in nouns if n[2] in _CONCRETE]
@@ -220,7 +222,12 @@ def build_corpus(n_noun_prompts: int, n_glosses: int, templates: Sequence[str], 
 
     i = 0
     while len(out) < n_noun_prompts and i < len(pool):
-        add(templates[rng.randrange(len(templates))].format(pool[i][0]))
+        if per_noun == 1:
+            add(templates[rng.randrange(len(templates))].format(pool[i][0]))
+        else:
+            for m in rng.sample(range(len(templates)), min(per_noun, len(templates))):
+                if len(out) < n_noun_prompts:
+                    add(templates[m].format(pool[i][0]))
         i += 1
     j = 0
     target = len(out) + n_glosses

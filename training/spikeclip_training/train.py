@@ -637,7 +637,8 @@ def stage_teacher(run: Run) -> None:
 def text_corpus(run: Run) -> tuple[list[str], list[str], list[str]]:
     """(class prompts with training templates, WordNet training sentences, WordNet validation sentences)."""
     cfg = run.cfg
-    wn = text.build_corpus(cfg.corpus_noun_prompts, cfg.corpus_glosses, text.TRAIN_TEMPLATES, seed=0)
+    wn = text.build_corpus(cfg.corpus_noun_prompts, cfg.corpus_glosses, text.TRAIN_TEMPLATES, seed=0,
+                           per_noun=cfg.corpus_templates_per_noun)
     if is_open(run):
         # held-out concepts never reach the text corpus; seen concepts' prompts and captions join it
         from .opendata import PhraseFilter
