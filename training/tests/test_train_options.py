@@ -32,3 +32,26 @@ def test_overrides_from_reconstructs_the_set_arguments_of_a_run():
     assert sorted(got) == sorted(sets)  # in field order
     assert base.with_overrides(got) == cfg
     assert base.overrides_from(base) == []
+
+
+def test_corpus_templates_per_noun_puts_each_noun_in_distinct_templates():
+    from spikeclip_training import text
+    tl = text.TRAIN_TEMPLATES
+    one = text.build_corpus(40, 0, tl, seed=0)
+    # per_noun=1 is the corpus every earlier run trained on (same draws, same order): cached MiniLM targets stay valid
+    assert one == text.build_corpus(40, 0, tl, seed=0, per_noun=1)
+    two = text.build_corpus(40, 0, tl, seed=0, per_noun=2)
+    assert len(two) == 40 and len(set(two)) == 40
+
+    def noun(s):
+        for t in tl:
+            pre, post = t.split("{}")
+            if s.startswith(pre) and s.endswith(post):
+                return s[len(pre):len(s) - len(post)], t
+        raise AssertionError(s)
+    pairs = [noun(s) for s in two]
+    nouns = [n for n, _ in pairs]
+    # each noun twice, in two different templates, and the nouns in the order of the one-template corpus
+    assert all(nouns.count(n) == 2 for n in nouns)
+    assert all(len({t for m, t in pairs if m == n}) == 2 for n in nouns)
+    assert list(dict.fromkeys(nouns)) == [noun(s)[0] for s in one][:20]
