@@ -111,6 +111,9 @@ class TextEmbeddingConfig:
     max_position_embeddings: int
     type_vocab_size: Optional[int] = _opt()
     layer_norm_eps: Optional[float] = _opt()
+    # True: each position's embedding e becomes [e, -e] (2E values) before mlp_lif1, so the input LIF layer sees both
+    # signs (issue 16 experiment; absent = False, the official model). Not read by the Swift engine yet.
+    signed: Optional[bool] = _opt()
 
     def to_dict(self) -> dict:
         return _to_dict(self)
@@ -120,9 +123,9 @@ class TextEmbeddingConfig:
         kind = d.get("kind") if isinstance(d, dict) else None
         base = {"kind", "vocab_size", "max_position_embeddings"}
         if kind == "bert":
-            _take(d, path, base | {"type_vocab_size", "layer_norm_eps"}, base | {"type_vocab_size", "layer_norm_eps"})
+            _take(d, path, base | {"type_vocab_size", "layer_norm_eps", "signed"}, base | {"type_vocab_size", "layer_norm_eps"})
         elif kind == "clip":
-            _take(d, path, base, base)
+            _take(d, path, base | {"signed"}, base)
         else:
             raise ConfigError(f"{path}.kind: expected 'bert' or 'clip', got {kind!r}")
         return cls(**d)

@@ -268,15 +268,18 @@ class SpikingTextEncoder(nn.Module):
     sum over t of ``weights_tensor[0, t, 0] * y[t]`` -> ``[P, target_dim]`` (not normalised).
     ``clip_embedding`` is pluggable (``BertTextEmbedding``, ``ClipTextEmbedding`` or any module mapping
     ``[P, L]`` ids to ``[P, L, E]``). The attention mask of the official signature is ignored.
+    ``signed`` (not official; ``text.embedding.signed``): each position's ``e`` becomes ``[e, -e]`` before the
+    flatten, so ``mlp_lif1`` sees both signs of the embedding and ``fc1`` reads ``L*2E`` values.
     Raises ``ValueError`` if the ids are not ``[P, context_length]``.
     """
 
     def __init__(self, clip_embedding: nn.Module, embed_dim: int = 512, context_length: int = 20,
-                 hidden_dim: int = 2048, target_dim: int = 512, T: int = 4, lif: LIFConfig = LIFConfig()):
+                 hidden_dim: int = 2048, target_dim: int = 512, T: int = 4, lif: LIFConfig = LIFConfig(),
+                 signed: bool = False):
         super().__init__()
-        self.T, self.context_length = T, context_length
+        self.T, self.context_length, self.signed = T, context_length, signed
         self.mlp_lif1 = _lif(lif)
-        self.fc1 = nn.Linear(context_length * embed_dim, hidden_dim)
+        self.fc1 = nn.Linear(context_length * embed_dim * (2 if signed else 1), hidden_dim)
         self.mlp_lif2 = _lif(lif)
         self.fc2 = nn.Linear(hidden_dim, target_dim)
         self.clip_embedding = clip_embedding
@@ -288,6 +291,8 @@ class SpikingTextEncoder(nn.Module):
             raise ValueError(f"SpikingTextEncoder: expected ids [P, {self.context_length}], "
                              f"got {tuple(token_ids.shape)}")
         e = self.clip_embedding(token_ids)                                 # [P, L, E]
+        if self.signed:
+            e = torch.cat([e, -e], dim=-1)                                 # [P, L, 2E]
         x = e.reshape(e.shape[0], -1).unsqueeze(0).expand(self.T, -1, -1)  # [T, P, L*E]
         x = self.fc2(self.mlp_lif2(self.fc1(self.mlp_lif1(x))))            # [T, P, target_dim]
         return (x.transpose(0, 1) * self.weights_tensor).sum(dim=1)
@@ -439,7 +444,7 @@ class SpikeCLIP(nn.Module):
         self.vision = SpikingVisionEncoder(v.in_channels, v.target_dim, v.embed_dims, v.num_heads, v.mlp_ratios,
                                            v.depths, cfg.T, cfg.lif, cfg.batch_norm_eps)
         self.text = SpikingTextEncoder(build_text_embedding(cfg), t.embed_dim, t.context_length, t.hidden_dim,
-                                       t.target_dim, cfg.T, cfg.lif)
+                                       t.target_dim, cfg.T, cfg.lif, signed=bool(t.embedding.signed))
         # No ANN twin in a converted official file (its ANN side is CLIP, outside the checkpoint).
         self.ann_vision = None if a is None else ScratchCLIPVision(
             v.in_channels, a.target_dim, a.embed_dims, a.num_heads, a.mlp_ratios, a.depths, a.layer_norm_eps,

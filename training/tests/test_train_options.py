@@ -55,3 +55,32 @@ def test_corpus_templates_per_noun_puts_each_noun_in_distinct_templates():
     assert all(nouns.count(n) == 2 for n in nouns)
     assert all(len({t for m, t in pairs if m == n}) == 2 for n in nouns)
     assert list(dict.fromkeys(nouns)) == [noun(s)[0] for s in one][:20]
+
+
+def test_signed_text_input_feeds_both_signs_and_round_trips(tmp_path):
+    from spikeclip_training.config import SpikeCLIPConfig
+    cfg = dataclasses.replace(CONFIGS["smoke"], text_signed_input=True)
+    run = Run(cfg, 0, tmp_path / "s", tmp_path / "cache", REPO / "assets", [])
+    model = build_model(run)
+    enc = model.text
+    L, E = enc.context_length, model.config.text.embed_dim
+    assert enc.signed and enc.fc1.in_features == 2 * L * E
+    ids = torch.randint(0, 100, (3, L))
+    # the input LIF layer sees [e, -e] per position: record it and compare with the embedding
+    enc.mlp_lif1.record_spikes = True
+    with torch.no_grad():
+        enc(ids)
+        e = enc.clip_embedding(ids)
+    spikes = enc.mlp_lif1.recorded_spikes                 # [T, P, L*2E]
+    enc.mlp_lif1.record_spikes = False
+    assert spikes.shape[-1] == 2 * L * E
+    s = spikes.reshape(spikes.shape[0], 3, L, 2 * E)
+    # the first step fires where the input is at least 2 (tau 2, threshold 1): e for the first half, -e for the second
+    assert torch.equal(s[0, :, :, :E] > 0, e >= 2) and torch.equal(s[0, :, :, E:] > 0, -e >= 2)
+    assert (s[..., E:] > 0).any(), "no negative value ever fired: the test would not see the second half"
+    d = model.config.to_dict()
+    assert d["text"]["embedding"]["signed"] is True
+    assert SpikeCLIPConfig.from_dict(d).text.embedding.signed is True
+    # the official layout writes no key at all (existing checkpoints and fixtures unchanged)
+    plain = build_model(Run(CONFIGS["smoke"], 0, tmp_path / "p", tmp_path / "cache", REPO / "assets", []))
+    assert "signed" not in plain.config.to_dict()["text"]["embedding"] and not plain.text.signed
