@@ -77,8 +77,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         public var maxPositionEmbeddings: Int
         public var typeVocabSize: Int?
         public var layerNormEps: Double?
-        /// `true`: the training side's `[e, -e]` input per position (issue 16 experiment); not computed here yet,
-        /// so a checkpoint with it is refused instead of misread.
+        /// `true`: each position's embedding `e` reaches `mlp_lif1` as `[e, -e]` (`fc1` reads `L*2E` values; not
+        /// official, an issue 16 option, docs/CHECKPOINT.md). Absent or `false`: the official layout.
         public var signed: Bool?
     }
 
@@ -215,9 +215,6 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             guard (text.embedding.typeVocabSize ?? 0) >= 1 else { throw fail("bert embedding needs type_vocab_size >= 1") }
         case "clip": break
         default: throw fail("text.embedding.kind '\(text.embedding.kind)' is not 'bert' or 'clip'")
-        }
-        guard text.embedding.signed != true else {
-            throw fail("text.embedding.signed: the signed text input (a training experiment) is not supported by this engine yet")
         }
         guard preprocess.mean.count == vision.inChannels, preprocess.std.count == vision.inChannels,
             preprocess.std.allSatisfy({ $0 > 0 })

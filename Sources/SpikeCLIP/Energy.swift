@@ -178,8 +178,9 @@ public enum EnergyAccounting {
             switch l.kind {
             case .input:
                 continue
-            case let .tokenEmbedding(kind):
-                let elements = Double(l.elements)
+            case let .tokenEmbedding(kind, signed):
+                // The lookup, sums and LayerNorm run on L*E values; the negated copy of a signed input is free.
+                let elements = Double(l.elements) / (signed ? 2 : 1)
                 o.adds[0] = elements * (kind == "bert" ? 2 : 1)
                 if kind == "bert" { o.multiplies[0] = 2 * elements }
             case let .conv3x3(cin, cout):

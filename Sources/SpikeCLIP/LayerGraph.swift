@@ -15,8 +15,9 @@ public struct LayerSpec: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         /// The encoder's real-valued input, the same at every time step (direct coding of the image).
         case input
-        /// The text embedding module (`text.clip_embedding`, SPEC 1.3): token ids -> `[L*E]`, repeated over time.
-        case tokenEmbedding(kind: String)
+        /// The text embedding module (`text.clip_embedding`, SPEC 1.3): token ids -> `[L*E]` (`[L*2E]`, each
+        /// position's `[e, -e]`, when `signed`), repeated over time.
+        case tokenEmbedding(kind: String, signed: Bool)
         /// 3x3 convolution, stride 1, padding 1, BatchNorm `<name minus _conv>_bn` folded (`patch_embed.block*_conv`).
         case conv3x3(inChannels: Int, outChannels: Int)
         /// Max pooling, kernel 3, stride 2, padding 1 (`block3_mp`, `block4_mp`).
@@ -43,7 +44,7 @@ public struct LayerSpec: Sendable, Equatable {
             func g(_ x: Float) -> String { x == x.rounded() ? String(Int(x)) : String(x) }
             switch self {
             case .input: return "input (direct coding)"
-            case let .tokenEmbedding(kind): return "token embedding (\(kind))"
+            case let .tokenEmbedding(kind, signed): return "token embedding (\(kind)\(signed ? ", signed [e, -e]" : ""))"
             case let .conv3x3(i, o): return "conv 3x3 \(i)->\(o) +BN"
             case .maxPool3x3s2: return "max pool 3x3 s2"
             case let .neuron(n): return "\(n.kind.uppercased()) tau \(g(n.tau)) v_th \(g(n.vThreshold))"
@@ -174,12 +175,14 @@ public struct LayerGraph: Sendable, Equatable {
     }
 
     /// The spiking text encoder (official `Language_Encoder`; SPEC 1.3): embedding `[L*E]` repeated over `T`,
-    /// `mlp_lif1`, `fc1`, `mlp_lif2`, `fc2`, time-weighted readout.
+    /// `mlp_lif1`, `fc1`, `mlp_lif2`, `fc2`, time-weighted readout. With `text.embedding.signed` (not official,
+    /// docs/CHECKPOINT.md) the embedding gives `[L*2E]` and `fc1` reads that many inputs.
     public static func spikingText(_ config: ModelConfig) -> LayerGraph {
         let t = config.text
-        let features = t.contextLength * t.embedDim
+        let signed = t.embedding.signed == true
+        let features = t.contextLength * t.embedDim * (signed ? 2 : 1)
         let layers = [
-            LayerSpec(name: "text.clip_embedding", kind: .tokenEmbedding(kind: t.embedding.kind), inputs: [], shape: [features]),
+            LayerSpec(name: "text.clip_embedding", kind: .tokenEmbedding(kind: t.embedding.kind, signed: signed), inputs: [], shape: [features]),
             LayerSpec(name: "text.mlp_lif1", kind: neuron(config), inputs: ["text.clip_embedding"], shape: [features]),
             LayerSpec(name: "text.fc1", kind: .linear(inFeatures: features, outFeatures: t.hiddenDim), inputs: ["text.mlp_lif1"], shape: [t.hiddenDim]),
             LayerSpec(name: "text.mlp_lif2", kind: neuron(config), inputs: ["text.fc1"], shape: [t.hiddenDim]),

@@ -34,7 +34,7 @@ struct SpikingNetwork: Sendable {
             switch l.kind {
             case .input, .maxPool3x3s2, .attention, .add:
                 weights.append(.none)
-            case let .tokenEmbedding(kind):
+            case let .tokenEmbedding(kind, _):
                 precondition(kind == config.text.embedding.kind)
                 weights.append(.embedding(try TextEmbedding(config: config.text, store: &store, prefix: l.name + ".")))
             case let .conv3x3(cin, cout):

@@ -40,9 +40,11 @@ public struct SpikingTextEncoder: Sendable {
 
 /// The text encoder's input embedding (`text.clip_embedding.*`), pluggable per SPEC 1.3:
 /// - `bert`: `word_embeddings[id] + position_embeddings[l] + token_type_embeddings[0]`, then `LayerNorm` (HF BERT keys);
-/// - `clip`: `token_embedding[id] + position_embedding[l]` (HF CLIPTextEmbeddings keys).
+/// - `clip`: `token_embedding[id] + position_embedding[l]` (HF CLIPTextEmbeddings keys);
+/// with `signed` (``ModelConfig/EmbeddingConfig/signed``) each position's `e` is followed by `-e`.
 struct TextEmbedding: Sendable {
     let kind: String
+    let signed: Bool
     let vocabSize: Int
     let dim: Int
     let token: [Float]
@@ -53,6 +55,7 @@ struct TextEmbedding: Sendable {
     init(config t: ModelConfig.TextConfig, store: inout ParameterStore, prefix: String) throws {
         let e = t.embedDim, emb = t.embedding
         self.kind = emb.kind
+        self.signed = emb.signed == true
         self.vocabSize = emb.vocabSize
         self.dim = e
         if emb.kind == "bert" {
@@ -68,7 +71,8 @@ struct TextEmbedding: Sendable {
         }
     }
 
-    /// - Returns: `[P, L*E]`.
+    /// - Returns: `[P, L*E]`, or `[P, L*2E]` with `signed` (position `l`'s `e` then `-e`).
+    /// - Throws: ``InputError/wrongTokenCount(row:expected:actual:)``, ``InputError/tokenOutOfRange(row:position:id:vocabSize:)``.
     func embed(_ ids: [[Int]], contextLength l: Int) throws -> [Float] {
         var out = [Float](repeating: 0, count: ids.count * l * dim)
         for (r, row) in ids.enumerated() {
@@ -88,6 +92,14 @@ struct TextEmbedding: Sendable {
         if let norm {
             out = layerNorm(out, rows: ids.count * l, weight: norm.weight, bias: norm.bias, eps: norm.eps)
         }
-        return out
+        guard signed else { return out }
+        var both = [Float](repeating: 0, count: 2 * out.count)
+        for row in 0..<(ids.count * l) {
+            for j in 0..<dim {
+                both[row * 2 * dim + j] = out[row * dim + j]
+                both[row * 2 * dim + dim + j] = -out[row * dim + j]
+            }
+        }
+        return both
     }
 }

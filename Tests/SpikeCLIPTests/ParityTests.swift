@@ -183,4 +183,56 @@ final class ParityTests: XCTestCase {
         let ann = EnergyAccounting.annVision(config: model.config)!
         XCTAssertGreaterThan(ann.totalMACs, 0)
     }
+
+    /// `text.embedding.signed` (docs/CHECKPOINT.md) feeds `[e, -e]` per position to `mlp_lif1`. Pinned against the
+    /// golden-tested unsigned encoder of `tiny-default`: with `fc1` = `[W_l, 0]` per position the `-e` half adds
+    /// nothing, and with `[0, W_l]` and the LayerNorm's affine negated the `-e` half is the original `e`; both must
+    /// give the unsigned encoder's spikes and embeddings, which fixes the layout (which half, which columns).
+    func testSignedTextInputMatchesItsUnsignedEquivalents() throws {
+        let source = try SafeTensorsFile(path: fixturePath("tiny-default", "model.safetensors"))
+        let base = try SpikeCLIPModel(path: fixturePath("tiny-default", "model.safetensors"))
+        let t = base.config.text, l = t.contextLength, e = t.embedDim, hidden = t.hiddenDim
+        XCTAssertEqual(t.embedding.kind, "bert")
+        let w = try source.floats("text.fc1.weight")  // [hidden, L*E]
+        func variant(_ name: String, negativeHalf: Bool) throws -> SpikeCLIPModel {
+            var tensors: [RawTensor] = []
+            for key in source.keys {
+                var values = try source.floats(key), shape = try source.info(key).shape
+                if key == "text.fc1.weight" {
+                    var signed = [Float](repeating: 0, count: hidden * l * 2 * e)
+                    for o in 0..<hidden { for pos in 0..<l { for j in 0..<e {
+                        signed[o * l * 2 * e + pos * 2 * e + (negativeHalf ? e : 0) + j] = w[o * l * e + pos * e + j]
+                    } } }
+                    (values, shape) = (signed, [hidden, l * 2 * e])
+                }
+                if negativeHalf && key.hasPrefix("text.clip_embedding.LayerNorm.") { values = values.map { -$0 } }
+                tensors.append(.f32(key, shape, values))
+            }
+            var metadata = source.metadata
+            metadata["config"] = editedJSON(metadata["config"]!) { c in
+                var text = c["text"] as! [String: Any]
+                var emb = text["embedding"] as! [String: Any]
+                emb["signed"] = true
+                text["embedding"] = emb
+                c["text"] = text
+            }
+            let path = temporaryPath(name)
+            try writeSafeTensors(path, tensors: tensors, metadata: metadata)
+            return try SpikeCLIPModel(path: path)
+        }
+        let ids: [[Int]] = (0..<3).map { r in (0..<l).map { ($0 * 7 + r * 13 + 1) % t.embedding.vocabSize } }
+        for mode in [KernelMode.event, .blas, .reference] {
+            let (want, wantRec) = try base.text.forward(tokenIds: ids, mode: mode)
+            for negative in [false, true] {
+                let model = try variant("signed-\(negative)-\(mode).safetensors", negativeHalf: negative)
+                XCTAssertEqual(model.text.graph.layers[0].shape, [l * 2 * e])
+                let (got, rec) = try model.text.forward(tokenIds: ids, mode: mode)
+                XCTAssertLessThanOrEqual(Self.relativeL2(got, want), 1e-6, "\(mode), -e half carries W: \(negative)")
+                XCTAssertEqual(rec["text.mlp_lif2"]?.spikes, wantRec["text.mlp_lif2"]?.spikes, "\(mode) \(negative)")
+                // Both halves fire (the test would not see a wrong half otherwise).
+                func ones(_ r: Recording) -> Int { r.layers.first { $0.name == "text.mlp_lif1" }.map { Int($0.spikes.ones) } ?? 0 }
+                XCTAssertGreaterThan(ones(rec), ones(wantRec))
+            }
+        }
+    }
 }
