@@ -223,10 +223,14 @@ static int64_t block_rows(int64_t table_rows, int32_t o) {
     return per < table_rows ? per : table_rows;
 }
 
-// First index e >= from of the sorted list with list[e] >= value (count entries).
-static inline int32_t list_seek(const int32_t *list, int32_t from, int32_t count, int32_t value) {
-    while (from < count && list[from] < value) from++;
-    return from;
+// First index of the increasing list (count entries) with list[e] >= value (count when none): binary search.
+static inline int32_t list_seek(const int32_t *list, int32_t count, int32_t value) {
+    int32_t lo = 0, hi = count;
+    while (lo < hi) {
+        const int32_t mid = lo + (hi - lo) / 2;
+        if (list[mid] < value) lo = mid + 1; else hi = mid;
+    }
+    return lo;
 }
 
 enum { TILE = 32 };  // positions per tile of the 1x1 kernel (accumulators [TILE, O]) and per transposed store
@@ -289,7 +293,7 @@ void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t
                         const int64_t lo = b0 - (int64_t)tap * c, hi = b1 - (int64_t)tap * c;
                         const float *base = table + (int64_t)tap * c * o;
                         const int32_t *list = channels + (int64_t)p * c;
-                        int32_t e = lo > 0 ? list_seek(list, 0, count[p], (int32_t)lo) : 0;
+                        int32_t e = lo > 0 ? list_seek(list, count[p], (int32_t)lo) : 0;
                         for (; e < count[p] && list[e] < hi; e++) rows[k++] = base + (int64_t)list[e] * o;
                     }
                     float *a = acc + ((int64_t)(oy - ty) * w + ox) * o;

@@ -112,7 +112,7 @@ class TextEmbeddingConfig:
     type_vocab_size: Optional[int] = _opt()
     layer_norm_eps: Optional[float] = _opt()
     # True: each position's embedding e becomes [e, -e] (2E values) before mlp_lif1, so the input LIF layer sees both
-    # signs (issue 16 experiment; absent = False, the official model). Not read by the Swift engine yet.
+    # signs (issue 16 option, docs/CHECKPOINT.md; absent = False, the official model). The Swift engine computes it.
     signed: Optional[bool] = _opt()
 
     def to_dict(self) -> dict:

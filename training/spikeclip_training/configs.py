@@ -60,7 +60,7 @@ class TrainConfig:
     # (mlp_lif1 fires at 0.5 % with gain 1, issue 16) and, if trainable, learned with the text encoder
     embedding_norm_gain: float = 1.0
     train_embedding_norm: bool = False
-    # the text encoder reads [e, -e] per position (text.embedding.signed; issue 16 experiment, not read by Swift yet)
+    # the text encoder reads [e, -e] per position (text.embedding.signed; issue 16 option, docs/DECISIONS.md)
     text_signed_input: bool = False
     # losses
     logit_scale_init: float = 1 / 0.07
