@@ -80,6 +80,12 @@ class TrainConfig:
     open_limit: Optional[int] = None           # open: first N emoji and N clip-art files only (smoke)
     default_classes: list = field(default_factory=list)   # open: the checkpoint's default prompts
     fm_own_classes: bool = True                # open: Fashion-MNIST images' CE/KL over the 10 garment names only
+    # open: the 10 garments' class banks and the text corpus also get WordNet captions of their senses
+    # (opendata.fmnist_wordnet_captions; issue 16 option)
+    fm_wordnet_captions: bool = False
+    # teacher loss adds w * (1 - cos(image embedding, its own class embedding)): the image embedding is pulled onto
+    # the text embedding, not only away from the other classes (issue 16 option)
+    teacher_align_weight: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -215,13 +215,52 @@ def text_align_cosines(run_dir: Path, cache_dir: Path) -> dict:
     return text_heldout_cosines(run, model.text, [names[i] for i in od.heldout()], list(text.TRAIN_TEMPLATES))
 
 
+def teacher_val_scores(run_dir: Path, cache_dir: Path) -> dict:
+    """The ANN teacher of run directory ``run_dir`` (its ``teacher`` stage's ``final.pt``) on the validation split
+    only, zero-shot with MiniLM class banks of the training templates: Fashion-MNIST validation images 10-way with
+    the canonical names, with the unseen templates and with each synonym list; validation pictograms top-1 / top-5
+    among all seen concepts. What a teacher-only experiment measures without touching the test or held-out sets.
+    Raises ``SystemExit`` when that stage has not finished."""
+    import json
+    from .configs import TrainConfig
+    from .train import REPO, Run, build_model, load_stage_state
+    run_dir = Path(run_dir)
+    cfg = TrainConfig.from_dict(json.loads((run_dir / "run.json").read_text())["config"])
+    run = Run(cfg, 0, run_dir, cache_dir, REPO / "assets", [])
+    model = build_model(run)
+    load_stage_state(run, model, "teacher")
+    model.eval()
+    ds, od = run.ds, run.ds.od
+    names, seen = od.names(), od.seen()
+    val = ds.split("val")
+    with torch.no_grad():
+        emb = torch.cat([model.ann_vision(ds.eval_x(val, i, min(len(val.y), i + cfg.eval_batch_size)))
+                         for i in range(0, len(val.y), cfg.eval_batch_size)])
+    fm, y_fm = emb[:val.n_fm], val.y[:val.n_fm]
+    out: dict = {"fashion_mnist_val_images": int(val.n_fm)}
+    lists = {"canonical": list(data.CLASSES), **opendata.FMNIST_SYNONYMS}
+    for lname, lst in lists.items():
+        out[lname] = _topk(fm, _bank_ann(run, lst, list(text.TRAIN_TEMPLATES)), y_fm)[0]
+    out["canonical_unseen_templates"] = _topk(fm, _bank_ann(run, list(data.CLASSES), list(text.HELDOUT_TEMPLATES)),
+                                              y_fm)[0]
+    pic, y_pic = emb[val.n_fm:], val.y[val.n_fm:]
+    pos = {c: k for k, c in enumerate(seen)}
+    t1, t5, _ = _topk(pic, _bank_ann(run, [names[i] for i in seen], list(text.TRAIN_TEMPLATES)),
+                      torch.tensor([pos[int(c)] for c in y_pic]))
+    out.update({"pictogram_val_pictures": len(y_pic), "pictogram_top1": t1, "pictogram_top5": t5})
+    return out
+
+
 if __name__ == "__main__":
     import argparse
     import json
     import os
-    ap = argparse.ArgumentParser(description="held-out prompt cosines of a run's text-align stage (issue 16)")
+    ap = argparse.ArgumentParser(description="held-out prompt cosines of a run's text-align stage, or with "
+                                             "--teacher its ANN teacher's validation scores (issue 16)")
     ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--teacher", action="store_true", help="score the teacher stage on the validation split")
     ap.add_argument("--cache-dir", type=Path,
                     default=Path(os.environ.get("SPIKECLIP_CACHE", Path.home() / ".cache" / "spikeclip" / "teacher")))
     a = ap.parse_args()
-    print(json.dumps(text_align_cosines(a.run_dir, a.cache_dir), indent=1))
+    f = teacher_val_scores if a.teacher else text_align_cosines
+    print(json.dumps(f(a.run_dir, a.cache_dir), indent=1))

@@ -256,6 +256,65 @@ def emoji_pictures(font: Path = EMOJI_FONT, annotations: Path = CLDR_ANNOTATIONS
 _WN_NOUNS: dict = {}
 
 
+# The WordNet 3.0 noun senses (``data.noun`` offsets) that name each Fashion-MNIST garment, chosen by hand: the
+# clothing sense of "top", "dress", "coat", "boot" and both carrying senses of "bag" (docs/DECISIONS.md).
+FMNIST_WORDNET_SENSES = {
+    "T-shirt/top": ["03595614", "04453666"], "Trouser": ["04489008"], "Pullover": ["04021028"],
+    "Dress": ["03236735"], "Coat": ["03057021"], "Sandal": ["04133789"], "Shirt": ["04197391"],
+    "Sneaker": ["03472535"], "Bag": ["02773037", "02774152"], "Ankle boot": ["02872752"],
+}
+
+
+def wordnet_synsets(offsets: Sequence[str], path: Optional[Path] = None) -> dict[str, tuple[list, str, list]]:
+    """offset -> (lemmas, gloss, hypernyms' first lemmas) for the given ``data.noun`` offsets (lemmas with spaces
+    for underscores, the gloss before its first ``;``, without examples or a leading parenthesis). Raises ``KeyError`` naming an offset
+    that is not in the file, ``FileNotFoundError`` if WordNet is absent (Debian ``wordnet-base``)."""
+    path = Path(path or Path(os.environ.get("SPIKECLIP_WORDNET_DIR", "/usr/share/wordnet")) / "data.noun")
+    rows: dict[str, tuple[list, str, list]] = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("  ") or "|" not in line:
+                continue
+            head, gloss = line.split("|", 1)
+            p = head.split()
+            n = int(p[3], 16)
+            lemmas = [re.sub(r"\(.*?\)$", "", p[4 + 2 * i]).replace("_", " ") for i in range(n)]
+            rest = p[4 + 2 * n:]
+            ptrs = [(rest[1 + 4 * i], rest[2 + 4 * i]) for i in range(int(rest[0]))]
+            g = re.sub(r"^\(.*?\)\s*", "", gloss.strip().split(";")[0].strip().strip('"').strip())
+            rows[p[0]] = (lemmas, g,
+                          [o for sym, o in ptrs if sym == "@"])
+    out = {}
+    for off in offsets:
+        if off not in rows:
+            raise KeyError(f"{path}: no noun synset at offset {off}")
+        lemmas, gloss, hyper = rows[off]
+        out[off] = (lemmas, gloss, [rows[h][0][0] for h in hyper if h in rows])
+    return out
+
+
+def fmnist_wordnet_captions(heldout: Sequence[str] = ()) -> list[list[str]]:
+    """Extra captions for the 10 garments (label order) from :data:`FMNIST_WORDNET_SENSES`: ``"a {lemma}, {gloss}."``
+    for every lemma of a sense and ``"a {lemma}, a kind of {hypernym}."`` for its first lemma. A caption is dropped
+    if it contains a reserved synonym (:data:`FMNIST_SYNONYMS`), names another garment of the ten (it would blur the
+    class bank: "a close-fitting pullover shirt" for T-shirt) or mentions a held-out concept (``heldout``)."""
+    senses = wordnet_synsets([o for offs in FMNIST_WORDNET_SENSES.values() for o in offs])
+    reserved = PhraseFilter(reserved_phrases())
+    held = PhraseFilter(list(heldout))
+    heads = {c: [w for w in re.split(r"[/ ]", c.lower()) if w] for c in data.CLASSES}
+    heads["Ankle boot"] = ["boot"]
+    out = []
+    for c in data.CLASSES:
+        others = PhraseFilter([w for o in data.CLASSES if o != c for w in heads[o] if w not in heads[c]])
+        caps: list[str] = []
+        for off in FMNIST_WORDNET_SENSES[c]:
+            lemmas, gloss, hyper = senses[off]
+            cand = [f"a {lem}, {gloss}." for lem in lemmas] + [f"a {lemmas[0]}, a kind of {h}." for h in hyper]
+            caps += [x for x in cand if x not in caps and not reserved(x) and not others(x) and not held(x)]
+        out.append(caps)
+    return out
+
+
 def wordnet_lemmas() -> dict[str, tuple[str, str]]:
     """lemma -> (gloss, lexicographer file) of WordNet nouns (first lemma of each synset, ``text.wordnet_nouns``)."""
     if "d" not in _WN_NOUNS:

@@ -610,7 +610,9 @@ def stage_teacher(run: Run) -> None:
             self.log_scale = nn.Parameter(torch.tensor(math.log(cfg.logit_scale_init)))
 
         def forward(self, x):
-            return self.log_scale.exp() * F.normalize(self.ann(x), dim=-1) @ ce_seen.T
+            """(logits ``[B, K_seen]``, normalised image embeddings ``[B, 384]``)."""
+            z = F.normalize(self.ann(x), dim=-1)
+            return self.log_scale.exp() * z @ ce_seen.T, z
 
     head = Head(model.ann_vision).to(run.device)
     net = ddp(run, head)
@@ -618,7 +620,11 @@ def stage_teacher(run: Run) -> None:
     def step(idx, gen):
         x, y = image_batch(run, train, idx, gen if cfg.augment else None)
         ys = remap.to(run.device)[y]
-        return F.cross_entropy(own_classes_mask(run, net(x), ys), ys)
+        logits, z = net(x)
+        loss = F.cross_entropy(own_classes_mask(run, logits, ys), ys)
+        if cfg.teacher_align_weight:
+            loss = loss + cfg.teacher_align_weight * (1 - (z * ce_seen[ys]).sum(-1)).mean()
+        return loss
 
     def after_step():
         with torch.no_grad():
@@ -647,7 +653,8 @@ def text_corpus(run: Run) -> tuple[list[str], list[str], list[str]]:
         wn = [s for s in wn if not held(s)]
         names = [class_names(run)[i] for i in seen_classes(run)][10:]
         extra = text.prompts(names, text.TRAIN_TEMPLATES)
-        extra += [c for i in seen_classes(run)[10:] for c in run.ds.od.concepts[i].captions]
+        caps = run.ds.captions()
+        extra += [c for i in seen_classes(run) for c in caps[i]]
         wn = wn + [s for s in extra if not held(s)]
     val = wn[::cfg.corpus_val_every]
     train = [s for i, s in enumerate(wn) if i % cfg.corpus_val_every]

@@ -146,9 +146,19 @@ class OpenSet:
     def heldout(self) -> list[int]:
         return self.od.heldout()
 
+    def captions(self) -> list[list[str]]:
+        """Per concept (label order): its extra training captions; the 10 garments' WordNet captions with the
+        configuration's ``fm_wordnet_captions``."""
+        caps = [list(c.captions) for c in self.od.concepts]
+        if self.cfg.fm_wordnet_captions:
+            from . import opendata
+            for i, extra in enumerate(opendata.fmnist_wordnet_captions(self.od.heldout_phrases())):
+                caps[i] += [x for x in extra if x not in caps[i]]
+        return caps
+
     def concept_texts(self, templates: list[str]) -> list[list[str]]:
         """Per concept: its name in every template, then its extra captions (the teacher's class bank)."""
-        return [[t.format(c.name) for t in templates] + list(c.captions) for c in self.od.concepts]
+        return [[t.format(c.name) for t in templates] + caps for c, caps in zip(self.od.concepts, self.captions())]
 
     def split(self, split: str, only_seen: bool = True) -> ImageData:
         limit = {"train": self.cfg.n_train, "val": self.cfg.n_val, "test": self.cfg.n_test, "heldout": 1}[split]

@@ -163,6 +163,19 @@ def test_open_smoke_pipeline_end_to_end(tmp_path):
     for k in ("training_templates", "unseen_templates"):
         assert got[k]["prompts"] == want[k]["prompts"] > 0
         assert abs(got[k]["mean"] - want[k]["mean"]) < 1e-5, (k, got[k], want[k])
+    # the teacher-only measure scores the selected teacher as the teacher stage's own validation did (the garments'
+    # bank is names in templates in both without fm_wordnet_captions)
+    from spikeclip_training.open_eval import teacher_val_scores
+    t = teacher_val_scores(out, cache)
+    recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    recs = [r for r in recs if r.get("stage") == "teacher" and "val_acc" in r]
+    best = recs[-1]["best_epoch"]
+    assert t["fashion_mnist_val_images"] == CONFIGS["open-smoke"].n_val
+    # within one image: the same class means, computed in another order and thread count, can flip a near-tie of
+    # this barely trained smoke teacher (its ten garment embeddings are close together)
+    n_val = CONFIGS["open-smoke"].n_val
+    assert abs(t["canonical"] - next(r["val_acc"] for r in recs if r["epoch"] == best)) <= 1 / n_val + 1e-9
+    assert all(0 <= t[k] <= 1 for k in ("everyday", "descriptive", "pictogram_top1", "pictogram_top5"))
 
 
 def test_committed_manifest_and_view_fixture_match_a_fresh_build(tmp_path):

@@ -84,3 +84,45 @@ def test_signed_text_input_feeds_both_signs_and_round_trips(tmp_path):
     # the official layout writes no key at all (existing checkpoints and fixtures unchanged)
     plain = build_model(Run(CONFIGS["smoke"], 0, tmp_path / "p", tmp_path / "cache", REPO / "assets", []))
     assert "signed" not in plain.config.to_dict()["text"]["embedding"] and not plain.text.signed
+
+
+def test_fmnist_wordnet_captions_keep_out_reserved_synonyms_and_other_garments():
+    from spikeclip_training import data, opendata
+    caps = opendata.fmnist_wordnet_captions(heldout=["canvas"])
+    assert len(caps) == 10
+    reserved = opendata.PhraseFilter(opendata.reserved_phrases())
+    for c, lst in zip(data.CLASSES, caps):
+        for x in lst:
+            assert not reserved(x), x
+            assert not opendata.mentions(x, ["canvas"]), x         # a held-out name drops the caption
+            others = [o for o in ("shirt", "trouser", "pullover", "dress", "coat", "sandal", "sneaker", "bag",
+                                  "boot") if o not in c.lower()]
+            assert not opendata.mentions(x, others), (c, x)
+    # WordNet's clothing sense, not the mast platform or the spinning top; "(usually in the plural)" stripped
+    assert "a top, a garment (especially for women) that extends from the shoulders to the waist or hips." in caps[0]
+    assert not any("mast" in x or "plaything" in x for x in caps[0])
+    assert caps[1][0].startswith("a trouser, a garment extending from the waist")
+    # the sneaker's canvas gloss is gone with "canvas" held out; the hypernym caption stays
+    assert caps[7] == ["a gym shoe, a kind of shoe."]
+    # the pullover's sense is "a sweater ..." (reserved): no caption survives
+    assert caps[2] == []
+
+
+def test_teacher_align_weight_adds_the_cosine_to_the_own_class(tmp_path, monkeypatch):
+    # two smoke teacher runs from the same seed: with weight 0 the first-step loss is the CE alone; with weight w
+    # it is larger by exactly w * mean(1 - cos(image, own class)) of that step
+    from spikeclip_training import train
+    losses = {}
+
+    def first_loss(run, stage, sc, modules, n, step, *a, **k):
+        g = run.gen(stage, 0)
+        idx = train.batches(run, n, sc.batch_size, g)[0]
+        losses[run.cfg.teacher_align_weight] = float(step(idx, g))
+    monkeypatch.setattr(train, "run_epochs", first_loss)
+    for w in (0.0, 0.5, 1.0):
+        cfg = dataclasses.replace(CONFIGS["smoke"], teacher_align_weight=w)
+        (tmp_path / f"w{w}").mkdir()
+        train.stage_teacher(Run(cfg, 0, tmp_path / f"w{w}", tmp_path / "cache", REPO / "assets", []))
+    extra = losses[0.5] - losses[0.0]
+    assert 0.5 * 0.05 < extra < 0.5 * 2.0       # 1 - cos lies in [0, 2]; random init is far from every class
+    assert abs((losses[1.0] - losses[0.0]) - 2 * extra) < 1e-5    # linear in the weight
