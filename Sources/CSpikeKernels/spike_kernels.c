@@ -152,6 +152,17 @@ const char *sk_isa(void) {
     return f == sum_rows_scalar ? "scalar" : "unknown";
 }
 
+const char *sk_blas_core_for_cpu(void) {
+#ifdef SK_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+    return 0;
+}
+
 // ---- event lists --------------------------------------------------------------------------------------------------
 
 int64_t sk_events_channels_first(const float *x, int32_t c, int32_t n, int32_t *count, int32_t *channels) {

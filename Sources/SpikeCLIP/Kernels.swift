@@ -105,6 +105,44 @@ public enum EventKernels {
     static let activeProcessorCount = ProcessInfo.processInfo.activeProcessorCount
 }
 
+/// The kernels OpenBLAS chose for this CPU. OpenBLAS picks them once, when the library loads, from the CPU's model
+/// number, and Debian 12's OpenBLAS 0.3.21 falls back to its generic SSE3 kernels ("Prescott") on Intel models it does
+/// not know (seen 2026-12-07 on an AVX-512 Xeon, family 6 model 207: SGEMM 55 instead of 155 GFLOP/s; OpenBLAS issue
+/// 4267, fixed in 0.3.25). Only `OPENBLAS_CORETYPE`, set before the library loads, changes the choice, so
+/// ``restartCoreType()`` tells the CLI's `main` to start itself again with it (docs/DECISIONS.md).
+public enum BLASCore {
+    /// OpenBLAS's name for the kernels in use ("SkylakeX", "Haswell", "Zen", "Prescott", ...).
+    public static var name: String { String(cString: openblas_get_corename()) }
+
+    /// The best core type this CPU runs ("SkylakeX" with AVX-512, "Haswell" with AVX2 and FMA); nil for others.
+    public static var cpuCoreType: String? { sk_blas_core_for_cpu().map { String(cString: $0) } }
+
+    /// OpenBLAS's kernels that use neither AVX2 nor FMA: what its detection falls back to on a CPU it does not know.
+    public static let genericCores: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "atom",
+                                            "sandybridge", "katmai", "coppermine", "northwood", "banias"]
+
+    /// One line for `--version` and bug reports: "OpenBLAS <version> <core> (OPENBLAS_CORETYPE=...)".
+    public static var summary: String {
+        let config = String(cString: openblas_get_config()).split(separator: " ")
+        let version = config.count > 1 ? String(config[1]) : "?"
+        let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""
+        return "OpenBLAS \(version) \(name)\(forced)"
+    }
+
+    /// The `OPENBLAS_CORETYPE` to restart this process with: ``cpuCoreType`` when OpenBLAS fell back to a generic
+    /// core and the variable is unset (a user's own choice is kept); nil otherwise.
+    public static func restartCoreType() -> String? {
+        restartCoreType(current: name, environment: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
+                        cpu: cpuCoreType)
+    }
+
+    /// ``restartCoreType()`` for a given core in use, environment value and CPU (tests).
+    static func restartCoreType(current: String, environment: String?, cpu: String?) -> String? {
+        guard environment == nil, genericCores.contains(current.lowercased()) else { return nil }
+        return cpu
+    }
+}
+
 /// OpenBLAS runs single-threaded in this process; ``gemm(transB:m:n:k:a:lda:b:ldb:c:ldc:)`` splits products across
 /// our own threads instead. OpenBLAS's idle workers spin on `sched_yield` for about 2^28 cycles after every call, which
 /// on a 2-core machine took a fifth of all cycles from the event kernels running between BLAS calls (docs/PERFORMANCE.md).

@@ -119,7 +119,7 @@ func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
                              spikingDenseMacs: spikingMACs, annDenseMacs: annMACs, firingRate: neurons > 0 ? spikes / neurons : 0,
                              torch: torchVersion, lines: lines)
     if json { try printJSON(report); return }
-    say("bench on \(path): \(iterations) iterations, \(threads) threads, event kernels \(report.isa)")
+    say("bench on \(path): \(iterations) iterations, \(threads) threads, event kernels \(report.isa), \(BLASCore.summary)")
     say(String(format: "SGEMM 1024^3 here now: %.1f GFLOP/s; spiking encoder %.2f GMAC dense-equivalent per image, firing rate %.1f %%",
                sgemm, spikingMACs / 1e9, 100 * report.firingRate))
     if let torchVersion { say("PyTorch \(torchVersion) reference (training/spikeclip_training/bench.py), same weights, inputs and threads") }

@@ -18,7 +18,7 @@ struct SpikeCLIPCommand: ParsableCommand {
             Every scripted subcommand takes --json for machine-readable output on stdout.
             Exit codes: 0 ok, 1 runtime error (one line 'error: ...' on stderr), 2 usage error.
             """,
-        version: "spikeclip \(spikeclipVersion)",
+        version: "spikeclip \(spikeclipVersion) (\(BLASCore.summary), event kernels \(EventKernels.isa))",
         subcommands: [Explore.self, Snapshot.self, Classify.self, Eval.self, Sweep.self, RasterCommand.self, EnergyCommand.self,
                       Inspect.self, Tokenize.self, Embed.self, Card.self, Replay.self, Demo.self, Bench.self],
         defaultSubcommand: Explore.self)
@@ -27,6 +27,14 @@ struct SpikeCLIPCommand: ParsableCommand {
     /// error, 2 usage or validation error (ArgumentParser's own default would be 64). Each error is one line
     /// `error: ...` on stderr.
     static func main() {
+        #if os(Linux)
+        // OpenBLAS chose generic kernels for this CPU (BLASCore): start again with the right ones. execv returns only
+        // on failure, and then the slow kernels still compute the same products.
+        if let core = BLASCore.restartCoreType() {
+            setenv("OPENBLAS_CORETYPE", core, 1)
+            execv("/proc/self/exe", CommandLine.unsafeArgv)
+        }
+        #endif
         EventKernels.keepFreedMemory()
         Foundation.exit(run(arguments: Array(CommandLine.arguments.dropFirst())))
     }

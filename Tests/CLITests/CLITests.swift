@@ -60,6 +60,23 @@ final class CLITests: XCTestCase {
         return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
+    /// Regression (2026-12-07): Debian's OpenBLAS 0.3.21 ran its generic SSE3 kernels ("Prescott") on an AVX-512 Xeon
+    /// it did not know, at a third of the SGEMM rate; the CLI now restarts itself with `OPENBLAS_CORETYPE` set.
+    func testOpenBLASRunsKernelsThisCPUCanUse() throws {
+        let r = try run(["--version"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let words = r.stdout.split(whereSeparator: { $0 == " " || $0 == "(" || $0 == ")" || $0 == "," }).map(String.init)
+        let at = try XCTUnwrap(words.firstIndex(of: "OpenBLAS"), r.stdout)
+        XCTAssertGreaterThan(words.count, at + 2, r.stdout)
+        let core = words[at + 2]
+        if let chosen = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] {
+            XCTAssertTrue(r.stdout.contains("OPENBLAS_CORETYPE=\(chosen)"), "a user's own core type is kept: \(r.stdout)")
+        } else if BLASCore.cpuCoreType != nil {
+            XCTAssertFalse(BLASCore.genericCores.contains(core.lowercased()),
+                           "OpenBLAS runs generic kernels (\(core)) on a CPU with \(BLASCore.cpuCoreType!): \(r.stdout)")
+        }
+    }
+
     func temporaryDirectory() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spikeclip-cli-\(getpid())-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

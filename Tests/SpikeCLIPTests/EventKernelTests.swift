@@ -131,6 +131,15 @@ final class EventKernelTests: XCTestCase {
     /// block and adding the bias after the last: any block size, from one row per block to the whole table, gives the
     /// bits of the unblocked sum, on every instruction set (the official tokenizer's 96- and 192-wide outputs take
     /// the row sum's narrower-than-a-block path).
+    func testGenericOpenBLASKernelsAskForARestartUnlessTheUserChose() {
+        XCTAssertEqual(BLASCore.restartCoreType(current: "Prescott", environment: nil, cpu: "SkylakeX"), "SkylakeX")
+        XCTAssertEqual(BLASCore.restartCoreType(current: "Nehalem", environment: nil, cpu: "Haswell"), "Haswell")
+        XCTAssertNil(BLASCore.restartCoreType(current: "Prescott", environment: "Prescott", cpu: "SkylakeX"))
+        XCTAssertNil(BLASCore.restartCoreType(current: "Zen", environment: nil, cpu: "Haswell"))
+        XCTAssertNil(BLASCore.restartCoreType(current: "SkylakeX", environment: nil, cpu: "SkylakeX"))
+        XCTAssertNil(BLASCore.restartCoreType(current: "Prescott", environment: nil, cpu: nil))
+    }
+
     func testTableBlocksGiveIdenticalBits() throws {
         let model = try SpikeCLIPModel(path: Self.officialWidths)
         let pixels = benchPixels(model.config, count: 1)

@@ -21,6 +21,10 @@ const char *sk_isa(void);
 /// nothing) when the CPU lacks it. For tests: all of them give the same bits.
 int sk_use_isa(const char *name);
 
+/// The OpenBLAS core type ("SkylakeX", "Haswell") whose kernels this CPU can run, best first; NULL when it has
+/// neither AVX-512 (F, BW, DQ, VL) nor AVX2 with FMA, or is not x86. For `BLASCore` (Kernels.swift).
+const char *sk_blas_core_for_cpu(void);
+
 /// Builds the event lists of a channels-first frame x [C, N] (values 0 or 1; anything nonzero counts as a spike):
 /// position p's active channels, in increasing order, are channels[p*C .. p*C + count[p]). `count` has N entries,
 /// `channels` N * C. Returns the number of events.
