@@ -163,6 +163,15 @@ const char *sk_blas_core_for_cpu(void) {
     return 0;
 }
 
+const char *sk_cpu_vendor(void) {
+#ifdef SK_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_is("intel")) return "intel";
+    if (__builtin_cpu_is("amd")) return "amd";
+#endif
+    return "other";
+}
+
 // ---- event lists --------------------------------------------------------------------------------------------------
 
 int64_t sk_events_channels_first(const float *x, int32_t c, int32_t n, int32_t *count, int32_t *channels) {

@@ -41,9 +41,18 @@ public enum EventKernels {
         public var pointwise: Double
         public var conv3x3: Double
         public init(pointwise: Double, conv3x3: Double) { self.pointwise = pointwise; self.conv3x3 = conv3x3 }
-        /// Measured with `spikeclip bench --crossover` (docs/PERFORMANCE.md): the median of three runs on 2026-12-07,
-        /// after the L2-blocked tables (1x1 0.39 / 0.38 / 0.37, 3x3 0.39 / 0.51 / 0.42).
-        public static let measured = Crossover(pointwise: 0.38, conv3x3: 0.42)
+        /// Measured with `spikeclip bench --crossover` (docs/PERFORMANCE.md), medians of three runs on 2026-12-07 on
+        /// the two kinds of build machine seen: AMD Zen 4 (1x1 0.39 / 0.38 / 0.37, 3x3 0.39 / 0.51 / 0.42) and an
+        /// AVX-512 Intel Xeon with OpenBLAS's SkylakeX kernels (1x1 0.19 / 0.17 / 0.25, 3x3 0.27 / 0.34 / 0.20), whose
+        /// SGEMM runs at twice the Zen's rate, so events pay off only at sparser input. Chosen by the CPU (vendor
+        /// and AVX-512), not by the kernels OpenBLAS happens to run, so every process on a machine agrees.
+        public static let measured = forCPU(vendor: String(cString: sk_cpu_vendor()), blasCore: BLASCore.cpuCoreType)
+
+        /// ``measured`` for a CPU vendor ("intel", "amd", "other") and ``BLASCore/cpuCoreType``.
+        static func forCPU(vendor: String, blasCore: String?) -> Crossover {
+            vendor == "intel" && blasCore == "SkylakeX" ? Crossover(pointwise: 0.19, conv3x3: 0.27)
+                                                        : Crossover(pointwise: 0.38, conv3x3: 0.42)
+        }
         /// Events at every activity (tests of the event kernels).
         public static let always = Crossover(pointwise: 1, conv3x3: 1)
     }

@@ -140,6 +140,15 @@ final class EventKernelTests: XCTestCase {
         XCTAssertNil(BLASCore.restartCoreType(current: "Prescott", environment: nil, cpu: nil))
     }
 
+    func testCrossoverFollowsTheMachineItWasMeasuredOn() {
+        let intel = EventKernels.Crossover.forCPU(vendor: "intel", blasCore: "SkylakeX")
+        let amd = EventKernels.Crossover.forCPU(vendor: "amd", blasCore: "SkylakeX")
+        XCTAssertLessThan(intel.pointwise, amd.pointwise)
+        XCTAssertLessThan(intel.conv3x3, amd.conv3x3)
+        XCTAssertEqual(EventKernels.Crossover.forCPU(vendor: "intel", blasCore: "Haswell"), amd)
+        XCTAssertEqual(EventKernels.Crossover.forCPU(vendor: "other", blasCore: nil), amd)
+    }
+
     func testTableBlocksGiveIdenticalBits() throws {
         let model = try SpikeCLIPModel(path: Self.officialWidths)
         let pixels = benchPixels(model.config, count: 1)

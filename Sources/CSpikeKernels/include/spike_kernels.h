@@ -25,6 +25,9 @@ int sk_use_isa(const char *name);
 /// neither AVX-512 (F, BW, DQ, VL) nor AVX2 with FMA, or is not x86. For `BLASCore` (Kernels.swift).
 const char *sk_blas_core_for_cpu(void);
 
+/// The CPU's vendor: "intel", "amd" or "other" (non-x86 included).
+const char *sk_cpu_vendor(void);
+
 /// Builds the event lists of a channels-first frame x [C, N] (values 0 or 1; anything nonzero counts as a spike):
 /// position p's active channels, in increasing order, are channels[p*C .. p*C + count[p]). `count` has N entries,
 /// `channels` N * C. Returns the number of events.
