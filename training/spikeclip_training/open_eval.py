@@ -197,10 +197,9 @@ def text_heldout_cosines(run, text_encoder, held_names: list[str], templates: li
     return out
 
 
-def text_align_cosines(run_dir: Path, cache_dir: Path) -> dict:
-    """:func:`text_heldout_cosines` for the ``text-align`` stage of run directory ``run_dir`` (its ``final.pt``, the
-    configuration pinned in its ``run.json``), with the training templates: what a text-only experiment measures
-    without running the later stages. Raises ``SystemExit`` when that stage has not finished."""
+def _stage_model(run_dir: Path, cache_dir: Path, stage: str):
+    """(run context, model in eval mode with ``stage``'s ``final.pt`` loaded) for run directory ``run_dir``, with the
+    configuration pinned in its ``run.json``. Raises ``SystemExit`` when that stage has not finished."""
     import json
     from .configs import TrainConfig
     from .train import REPO, Run, build_model, load_stage_state
@@ -208,8 +207,15 @@ def text_align_cosines(run_dir: Path, cache_dir: Path) -> dict:
     cfg = TrainConfig.from_dict(json.loads((run_dir / "run.json").read_text())["config"])
     run = Run(cfg, 0, run_dir, cache_dir, REPO / "assets", [])
     model = build_model(run)
-    load_stage_state(run, model, "text-align")
-    model.eval()
+    load_stage_state(run, model, stage)
+    return run, model.eval()
+
+
+def text_align_cosines(run_dir: Path, cache_dir: Path) -> dict:
+    """:func:`text_heldout_cosines` for the ``text-align`` stage of run directory ``run_dir`` (its ``final.pt``, the
+    configuration pinned in its ``run.json``), with the training templates: what a text-only experiment measures
+    without running the later stages. Raises ``SystemExit`` when that stage has not finished."""
+    run, model = _stage_model(run_dir, cache_dir, "text-align")
     od = run.ds.od
     names = od.names()
     return text_heldout_cosines(run, model.text, [names[i] for i in od.heldout()], list(text.TRAIN_TEMPLATES))
@@ -221,16 +227,8 @@ def teacher_val_scores(run_dir: Path, cache_dir: Path) -> dict:
     the canonical names, with the unseen templates and with each synonym list; validation pictograms top-1 / top-5
     among all seen concepts. What a teacher-only experiment measures without touching the test or held-out sets.
     Raises ``SystemExit`` when that stage has not finished."""
-    import json
-    from .configs import TrainConfig
-    from .train import REPO, Run, build_model, load_stage_state
-    run_dir = Path(run_dir)
-    cfg = TrainConfig.from_dict(json.loads((run_dir / "run.json").read_text())["config"])
-    run = Run(cfg, 0, run_dir, cache_dir, REPO / "assets", [])
-    model = build_model(run)
-    load_stage_state(run, model, "teacher")
-    model.eval()
-    ds, od = run.ds, run.ds.od
+    run, model = _stage_model(run_dir, cache_dir, "teacher")
+    cfg, ds, od = run.cfg, run.ds, run.ds.od
     names, seen = od.names(), od.seen()
     val = ds.split("val")
     with torch.no_grad():

@@ -266,28 +266,17 @@ FMNIST_WORDNET_SENSES = {
 
 
 def wordnet_synsets(offsets: Sequence[str], path: Optional[Path] = None) -> dict[str, tuple[list, str, list]]:
-    """offset -> (lemmas, gloss, hypernyms' first lemmas) for the given ``data.noun`` offsets (lemmas with spaces
-    for underscores, the gloss before its first ``;``, without examples or a leading parenthesis). Raises ``KeyError`` naming an offset
-    that is not in the file, ``FileNotFoundError`` if WordNet is absent (Debian ``wordnet-base``)."""
-    path = Path(path or Path(os.environ.get("SPIKECLIP_WORDNET_DIR", "/usr/share/wordnet")) / "data.noun")
-    rows: dict[str, tuple[list, str, list]] = {}
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if line.startswith("  ") or "|" not in line:
-                continue
-            head, gloss = line.split("|", 1)
-            p = head.split()
-            n = int(p[3], 16)
-            lemmas = [re.sub(r"\(.*?\)$", "", p[4 + 2 * i]).replace("_", " ") for i in range(n)]
-            rest = p[4 + 2 * n:]
-            ptrs = [(rest[1 + 4 * i], rest[2 + 4 * i]) for i in range(int(rest[0]))]
-            g = re.sub(r"^\(.*?\)\s*", "", gloss.strip().split(";")[0].strip().strip('"').strip())
-            rows[p[0]] = (lemmas, g,
-                          [o for sym, o in ptrs if sym == "@"])
+    """offset -> (lemmas, gloss, hypernyms' first lemmas) for the given ``data.noun`` offsets
+    (``text.wordnet_synset_rows``; the gloss also without a leading parenthesis such as "(usually in the plural)").
+    Raises ``KeyError`` naming an offset that is not in the file, ``FileNotFoundError`` if WordNet is absent
+    (Debian ``wordnet-base``)."""
+    from .text import wordnet_synset_rows
+    rows = {off: (lemmas, re.sub(r"^\(.*?\)\s*", "", gloss), hyper)
+            for off, _, lemmas, gloss, hyper in wordnet_synset_rows(path)}
     out = {}
     for off in offsets:
         if off not in rows:
-            raise KeyError(f"{path}: no noun synset at offset {off}")
+            raise KeyError(f"WordNet data.noun: no noun synset at offset {off}")
         lemmas, gloss, hyper = rows[off]
         out[off] = (lemmas, gloss, [rows[h][0][0] for h in hyper if h in rows])
     return out

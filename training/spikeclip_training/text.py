@@ -172,28 +172,37 @@ _WORD_RE = re.compile(r"^[a-z][a-z\- ]*[a-z]$")
 _CONCRETE = {"05", "06", "08", "13", "17", "20"}
 
 
-def wordnet_nouns(path: Optional[Path] = None) -> list[tuple[str, str, str]]:
-    """(lemma, gloss, lexicographer file) of every noun synset's first lemma in WordNet's ``data.noun``.
-
-    Lemmas keep lower-case letters, spaces and hyphens only (no proper nouns, digits or punctuation); the gloss is
-    the definition before the first ``;`` (examples dropped). ``$SPIKECLIP_WORDNET_DIR`` overrides the folder
-    (default ``/usr/share/wordnet``, Debian ``wordnet-base``). Raises ``FileNotFoundError`` if absent.
-    """
+def wordnet_synset_rows(path: Optional[Path] = None):
+    """Every noun synset of WordNet's ``data.noun``, in file order, as ``(offset, lexicographer file, lemmas, gloss,
+    hypernym offsets)``: lemmas with spaces for underscores and without their syntactic marker (``"(a)"``), the gloss
+    before its first ``;`` (examples dropped). ``$SPIKECLIP_WORDNET_DIR`` overrides the folder (default
+    ``/usr/share/wordnet``, Debian ``wordnet-base``). Raises ``FileNotFoundError`` if absent."""
     path = Path(path or Path(os.environ.get("SPIKECLIP_WORDNET_DIR", "/usr/share/wordnet")) / "data.noun")
-    out, seen = [], set()
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             if line.startswith("  ") or "|" not in line:
                 continue
             head, gloss = line.split("|", 1)
-            parts = head.split()
-            lex, lemma = parts[1], parts[4].replace("_", " ")
-            lemma = re.sub(r"\(.*?\)$", "", lemma)
-            if not _WORD_RE.match(lemma) or lemma in seen:
-                continue
-            seen.add(lemma)
-            g = gloss.strip().split(";")[0].strip().strip('"').strip()
-            out.append((lemma, g, lex))
+            p = head.split()
+            n = int(p[3], 16)
+            lemmas = [re.sub(r"\(.*?\)$", "", p[4 + 2 * i].replace("_", " ")) for i in range(n)]
+            rest = p[4 + 2 * n:]
+            hyper = [rest[2 + 4 * i] for i in range(int(rest[0])) if rest[1 + 4 * i] == "@"]
+            yield p[0], p[1], lemmas, gloss.strip().split(";")[0].strip().strip('"').strip(), hyper
+
+
+def wordnet_nouns(path: Optional[Path] = None) -> list[tuple[str, str, str]]:
+    """(lemma, gloss, lexicographer file) of every noun synset's first lemma in WordNet's ``data.noun``
+    (:func:`wordnet_synset_rows`), each lemma once. Lemmas keep lower-case letters, spaces and hyphens only (no
+    proper nouns, digits or punctuation). Raises ``FileNotFoundError`` if WordNet is absent.
+    """
+    out, seen = [], set()
+    for _, lex, lemmas, gloss, _ in wordnet_synset_rows(path):
+        lemma = lemmas[0]
+        if not _WORD_RE.match(lemma) or lemma in seen:
+            continue
+        seen.add(lemma)
+        out.append((lemma, gloss, lex))
     return out
 
 
