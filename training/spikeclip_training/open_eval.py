@@ -108,6 +108,13 @@ def evaluate_open(path: Path, run) -> dict:
                 r[side + "_per_class"] = {data.CLASSES[k]: float((pred[y == k] == k).double().mean())
                                           for k in range(10)}
         res["fashion_mnist"][lname] = r
+    # the text space's own limit: for how many garments the teacher's class bank (what the teacher is trained to
+    # output) is nearest to the garment's own name in each list, MiniLM alone
+    from .train import teacher_prompt_embeddings
+    tb = teacher_prompt_embeddings(run, list(text.TRAIN_TEMPLATES))[:10]
+    for lname, lst in fm_lists.items():
+        pick = (tb @ _bank_ann(run, lst, templates).T).argmax(-1)
+        res["fashion_mnist"][lname]["text_oracle_classes"] = int((pick == torch.arange(10)).sum())
     for side in ("snn", "ann"):
         bank = (_bank_snn(model, tok, list(data.CLASSES), list(text.HELDOUT_TEMPLATES)) if side == "snn"
                 else _bank_ann(run, list(data.CLASSES), list(text.HELDOUT_TEMPLATES)))

@@ -144,6 +144,9 @@ def test_open_smoke_pipeline_end_to_end(tmp_path):
     assert h["chance_top5"] == min(5, h["concepts"]) / h["concepts"]
     assert res["fashion_mnist"]["n"] == CONFIGS["open-smoke"].n_test
     assert set(res["fashion_mnist"]["lists"]) == {"canonical", *opendata.FMNIST_SYNONYMS}
+    # the MiniLM oracle: the canonical names' own bank is the teacher's bank here (no garment captions)
+    assert res["fashion_mnist"]["canonical"]["text_oracle_classes"] == 10
+    assert all(0 <= res["fashion_mnist"][k]["text_oracle_classes"] <= 10 for k in opendata.FMNIST_SYNONYMS)
     assert -1 <= res["text_heldout_cosine"]["training_templates"]["mean"] <= 1
     assert cfg.provenance["accuracy"]["test"]["heldout_concepts"]["spiking_top5"] == h["snn"]["top5"]
     from safetensors.torch import load_file
