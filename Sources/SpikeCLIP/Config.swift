@@ -80,6 +80,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         /// `true`: each position's embedding `e` reaches `mlp_lif1` as `[e, -e]` (`fc1` reads `L*2E` values; not
         /// official, an issue 16 option, docs/CHECKPOINT.md). Absent or `false`: the official layout.
         public var signed: Bool?
+
+        /// `", signed [e, -e]"` for a signed input, `""` otherwise: how `inspect`, `demo` and the layer graph name it.
+        public static func signedNote(_ signed: Bool) -> String { signed ? ", signed [e, -e]" : "" }
     }
 
     public struct PreprocessConfig: Codable, Sendable, Equatable {

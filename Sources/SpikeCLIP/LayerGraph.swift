@@ -44,7 +44,7 @@ public struct LayerSpec: Sendable, Equatable {
             func g(_ x: Float) -> String { x == x.rounded() ? String(Int(x)) : String(x) }
             switch self {
             case .input: return "input (direct coding)"
-            case let .tokenEmbedding(kind, signed): return "token embedding (\(kind)\(signed ? ", signed [e, -e]" : ""))"
+            case let .tokenEmbedding(kind, signed): return "token embedding (\(kind)\(ModelConfig.EmbeddingConfig.signedNote(signed)))"
             case let .conv3x3(i, o): return "conv 3x3 \(i)->\(o) +BN"
             case .maxPool3x3s2: return "max pool 3x3 s2"
             case let .neuron(n): return "\(n.kind.uppercased()) tau \(g(n.tau)) v_th \(g(n.vThreshold))"

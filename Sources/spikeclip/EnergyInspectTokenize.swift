@@ -171,7 +171,7 @@ struct Inspect: ParsableCommand {
             let c = r.config
             say("config: T = \(c.T); vision \(c.vision.inChannels)x\(c.vision.imageSize.map(String.init).joined(separator: "x")), D = \(c.vision.embedDims), \(c.vision.numHeads) heads, depth \(c.vision.depths), MLP x\(c.vision.mlpRatios)")
             let twin = c.annVision.map { "ANN twin D = \($0.embedDims), \($0.numHeads) heads, depth \($0.depths)" } ?? "no ANN twin"
-            say("        \(twin); text L = \(c.text.contextLength), E = \(c.text.embedDim) (\(c.text.embedding.kind)\(c.text.embedding.signed == true ? ", signed [e, -e]" : "")), hidden \(c.text.hiddenDim); target \(c.text.targetDim)")
+            say("        \(twin); text L = \(c.text.contextLength), E = \(c.text.embedDim) (\(c.text.embedding.kind)\(ModelConfig.EmbeddingConfig.signedNote(c.text.embedding.signed == true))), hidden \(c.text.hiddenDim); target \(c.text.targetDim)")
             if c.preprocess.isCLIPThenResize {
                 say("        preprocessing clip-then-resize: CLIP \(c.preprocess.clipShortestEdge ?? 0) short side, \(c.preprocess.clipCropSize ?? 0) crop, then bilinear to \(c.vision.imageSize[0])x\(c.vision.imageSize[1])")
             }

@@ -149,7 +149,7 @@ struct Demo: ParsableCommand {
             let c = pipeline.config
             say("SpikeCLIP demo on \(fixture) (random-weight parity fixture: the engine end to end; 'classify' and 'explore' use the trained default checkpoint)")
             say("image encoder: \(c.vision.inChannels)x\(c.vision.imageSize[0])x\(c.vision.imageSize[1]), D=\(c.vision.embedDims), \(c.vision.numHeads) heads, depth \(c.vision.depths), T=\(c.T)")
-            say("text encoder: L=\(c.text.contextLength), E=\(c.text.embedDim) (\(c.text.embedding.kind) embedding\(c.text.embedding.signed == true ? ", signed [e, -e]" : "")), hidden \(c.text.hiddenDim), target \(c.text.targetDim)")
+            say("text encoder: L=\(c.text.contextLength), E=\(c.text.embedDim) (\(c.text.embedding.kind) embedding\(ModelConfig.EmbeddingConfig.signedNote(c.text.embedding.signed == true))), hidden \(c.text.hiddenDim), target \(c.text.targetDim)")
             let m = inputs.templatesPerClass, k = inputs.tokenIds.count / max(1, inputs.templatesPerClass)
             let names = (0..<k).map { $0 < c.classes.count ? c.classes[$0] : "class \($0)" }
             let prompts = PromptSet(classes: names, prompts: inputs.tokenIds.map { $0.map(String.init).joined(separator: " ") }, templatesPerClass: m)

@@ -136,6 +136,7 @@ class OpenSet:
         from . import opendata
         self.cfg = cfg
         self.od = opendata.load(cache_dir, cfg.open_limit, log=log)
+        self._captions: Optional[list] = None             # captions(), built once
 
     def class_names(self) -> list[str]:
         return self.od.names()
@@ -149,12 +150,14 @@ class OpenSet:
     def captions(self) -> list[list[str]]:
         """Per concept (label order): its extra training captions; the 10 garments' WordNet captions with the
         configuration's ``fm_wordnet_captions``."""
-        caps = [list(c.captions) for c in self.od.concepts]
-        if self.cfg.fm_wordnet_captions:
-            from . import opendata
-            for i, extra in enumerate(opendata.fmnist_wordnet_captions(self.od.heldout_phrases())):
-                caps[i] += [x for x in extra if x not in caps[i]]
-        return caps
+        if self._captions is None:     # once: the garment captions read all of WordNet
+            caps = [list(c.captions) for c in self.od.concepts]
+            if self.cfg.fm_wordnet_captions:
+                from . import opendata
+                for i, extra in enumerate(opendata.fmnist_wordnet_captions(self.od.heldout_phrases())):
+                    caps[i] += [x for x in extra if x not in caps[i]]
+            self._captions = caps
+        return [list(c) for c in self._captions]
 
     def concept_texts(self, templates: list[str]) -> list[list[str]]:
         """Per concept: its name in every template, then its extra captions (the teacher's class bank)."""
