@@ -175,19 +175,26 @@ const char *sk_cpu_vendor(void) {
 // ---- event lists --------------------------------------------------------------------------------------------------
 
 int64_t sk_events_channels_first(const float *x, int32_t c, int32_t n, int32_t *count, int32_t *channels) {
-    // One pass, no branches on the spikes: every channel is written into its position's next free slot and the slot
-    // is kept only if the input is active. Slot count[p] <= ch < C at channel ch, so a write never leaves position
-    // p's own C slots, and each list comes out in increasing channel order.
-    for (int32_t p = 0; p < n; p++) count[p] = 0;
-    for (int32_t ch = 0; ch < c; ch++) {
-        const float *row = x + (int64_t)ch * n;
-        for (int32_t p = 0; p < n; p++) {
-            channels[(int64_t)p * c + count[p]] = ch;
-            count[p] += row[p] != 0;
-        }
-    }
+    // No branches on the spikes: every channel is written into its position's next free slot and the slot is kept
+    // only if the input is active. Slot count[p] <= ch < C at channel ch, so a write never leaves position p's own C
+    // slots, and each list comes out in increasing channel order. Positions go in groups of 16: one line of each
+    // input row per channel, and 16 lists written at once (all of them at once, 64 at stride 6 KiB for C = 1536,
+    // mapped onto two L1 sets and cost more than the row sums; docs/PERFORMANCE.md).
+    enum { GROUP = 16 };
     int64_t total = 0;
-    for (int32_t p = 0; p < n; p++) total += count[p];
+    for (int32_t p0 = 0; p0 < n; p0 += GROUP) {
+        const int32_t pn = n - p0 < GROUP ? n - p0 : GROUP;
+        int32_t cnt[GROUP] = {0};
+        int32_t *lists = channels + (int64_t)p0 * c;
+        for (int32_t ch = 0; ch < c; ch++) {
+            const float *row = x + (int64_t)ch * n + p0;
+            for (int32_t q = 0; q < pn; q++) {
+                lists[(int64_t)q * c + cnt[q]] = ch;
+                cnt[q] += row[q] != 0;
+            }
+        }
+        for (int32_t q = 0; q < pn; q++) { count[p0 + q] = cnt[q]; total += cnt[q]; }
+    }
     return total;
 }
 
@@ -218,68 +225,62 @@ void sk_linear_events(const float *table, const float *bias, int32_t o, const in
     free(rows);
 }
 
-// Writes acc [count, o] (one row per position) into the channels-first output y[j * stride + p0 + q]: a channel's
-// `count` values land contiguously (strided stores of single floats cost more than the row sums at 32x32).
-static void store_transposed(const float *acc, int32_t count, int32_t o, float *y, int64_t stride, int64_t p0) {
-    for (int32_t j = 0; j < o; j++) {
-        float *dst = y + (int64_t)j * stride + p0;
-        for (int32_t q = 0; q < count; q++) dst[q] = acc[(int64_t)q * o + j];
+// Accumulator rows start on 64-byte lines like the weight tables' rows (AlignedTable in Kernels.swift); free().
+static float *aligned_floats(size_t n) {
+    const size_t bytes = (sizeof(float) * (n > 0 ? n : 1) + 63) / 64 * 64;
+    return (float *)aligned_alloc(64, bytes);
+}
+
+// The event kernels read a layer's weight table in slabs of output columns: columns [j, j + W) of every table row,
+// W chosen so a slab fits in a core's L2 cache (official-size tables are 2.4-5.3 MiB, a slab at most 1 MiB). Each slab
+// is summed for every position of the thread's range before the next slab, so a table line comes from L3 once per
+// slab and thread instead of once per event or tile of positions, and the partial sums live in registers, not in
+// memory. Each output is still the sum of its rows in event order and then the bias (sum_rows on W columns instead of
+// O), so the bits do not depend on W. Before (2026-12-07) the kernels blocked the table by rows over tiles of 32
+// positions; on a 2 MiB-L2 Intel core its lines came from L3 about once per tile (docs/PERFORMANCE.md).
+static int64_t table_block_bytes = 1024 * 1024;
+
+void sk_set_table_block_bytes(int64_t bytes) { table_block_bytes = bytes > 0 ? bytes : 1024 * 1024; }
+
+// Columns per slab for a table of `table_rows` rows of `o` floats: 16 per vector, 1 to 8 vectors (8 = the row sum's
+// accumulators), as many as the budget holds; all columns when fewer.
+static int32_t slab_columns(int64_t table_rows, int32_t o) {
+    int64_t nv = table_block_bytes / ((table_rows > 0 ? table_rows : 1) * 64);
+    if (nv < 1) nv = 1;
+    if (nv > 8) nv = 8;
+    return (int32_t)(16 * nv) < o ? (int32_t)(16 * nv) : o;
+}
+
+enum { TILE = 32 };  // positions per tile of the 1x1 kernel (accumulators [TILE, W]) and per transposed store
+
+// Writes acc [count, wj] (one row per position, columns j ..< j + wj) into the channels-first output
+// y[(j + c) * stride + p0 + q]: a channel's `count` values land contiguously.
+static void store_slab(const float *acc, int32_t count, int32_t wj, int32_t j, float *y, int64_t stride, int64_t p0) {
+    for (int32_t c = 0; c < wj; c++) {
+        float *dst = y + (int64_t)(j + c) * stride + p0;
+        for (int32_t q = 0; q < count; q++) dst[q] = acc[(int64_t)q * wj + c];
     }
 }
-
-// The event kernels read a layer's weight table in blocks of consecutive rows that fit in a core's L2 cache (half of
-// it: the accumulators and the row lists share it), each block over a whole tile of positions before the next, so a
-// table row is fetched from L3 once per tile instead of once per event (official-size tables are 2.4-5.3 MiB). The
-// accumulators carry the partial sums from block to block and the bias joins after the last block: the additions are
-// those of the unblocked sum, in the same order (sum_rows), so the bits do not depend on the block size.
-static int64_t table_block_bytes = 512 * 1024;
-
-void sk_set_table_block_bytes(int64_t bytes) { table_block_bytes = bytes > 0 ? bytes : 512 * 1024; }
-
-// Table rows per block for rows of `o` floats (all of them when the table fits).
-static int64_t block_rows(int64_t table_rows, int32_t o) {
-    int64_t per = table_block_bytes / ((int64_t)o * (int64_t)sizeof(float));
-    if (per < 1) per = 1;
-    return per < table_rows ? per : table_rows;
-}
-
-// First index of the increasing list (count entries) with list[e] >= value (count when none): binary search.
-static inline int32_t list_seek(const int32_t *list, int32_t count, int32_t value) {
-    int32_t lo = 0, hi = count;
-    while (lo < hi) {
-        const int32_t mid = lo + (hi - lo) / 2;
-        if (list[mid] < value) lo = mid + 1; else hi = mid;
-    }
-    return lo;
-}
-
-enum { TILE = 32 };  // positions per tile of the 1x1 kernel (accumulators [TILE, O]) and per transposed store
 
 void sk_pointwise_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t n, const int32_t *count,
                          const int32_t *channels, int32_t p0, int32_t p1, float *y) {
     sum_rows_fn sum = sum_rows_impl();
-    const int64_t per = block_rows(c, o);
+    const int32_t wcols = slab_columns(c, o);
     int32_t most = 0;
     for (int32_t p = p0; p < p1; p++) if (count[p] > most) most = count[p];
     const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(most > 0 ? most : 1));
-    float *acc = (float *)malloc(sizeof(float) * (size_t)o * TILE);
-    int32_t cursor[TILE];
-    for (int32_t t0 = p0; t0 < p1; t0 += TILE) {
-        int32_t t1 = t0 + TILE < p1 ? t0 + TILE : p1;
-        for (int32_t p = t0; p < t1; p++) cursor[p - t0] = 0;
-        for (int64_t b0 = 0; b0 < c; b0 += per) {
-            const int32_t b1 = (int32_t)(b0 + per < c ? b0 + per : c);
-            const int first = b0 == 0, last = b1 == c;
+    float *acc = aligned_floats((size_t)wcols * TILE);
+    for (int32_t j = 0; j < o; j += wcols) {
+        const int32_t wj = o - j < wcols ? o - j : wcols;
+        for (int32_t t0 = p0; t0 < p1; t0 += TILE) {
+            const int32_t t1 = t0 + TILE < p1 ? t0 + TILE : p1;
             for (int32_t p = t0; p < t1; p++) {
                 const int32_t *list = channels + (int64_t)p * c;
-                int32_t e = cursor[p - t0], k = 0;
-                for (; e < count[p] && list[e] < b1; e++) rows[k++] = table + (int64_t)list[e] * o;
-                cursor[p - t0] = e;
-                float *a = acc + (int64_t)(p - t0) * o;
-                sum(rows, k, first ? NULL : a, last ? bias : NULL, o, a);
+                for (int32_t e = 0; e < count[p]; e++) rows[e] = table + (int64_t)list[e] * o + j;
+                sum(rows, count[p], NULL, bias ? bias + j : NULL, wj, acc + (int64_t)(p - t0) * wj);
             }
+            store_slab(acc, t1 - t0, wj, j, y, n, t0);
         }
-        store_transposed(acc, t1 - t0, o, y, n, t0);
     }
     free(acc);
     free(rows);
@@ -289,39 +290,32 @@ void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t
                        const int32_t *count, const int32_t *channels, int32_t y0, int32_t y1, float *y) {
     sum_rows_fn sum = sum_rows_impl();
     const int64_t hw = (int64_t)h * w, table_rows = 9 * (int64_t)c;
-    const int64_t per = block_rows(table_rows, o);
-    // Output rows per tile: about 64 positions (accumulators [rows * W, O]).
+    const int32_t wcols = slab_columns(table_rows, o);
+    // Output rows per tile: about 64 positions (accumulators [rows * W, W]).
     const int32_t tile_rows = w >= 64 ? 1 : 64 / (w > 0 ? w : 1);
     const int32_t max_pos = tile_rows * (w > 0 ? w : 1);
     const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(table_rows > 0 ? table_rows : 1));
-    float *acc = (float *)malloc(sizeof(float) * (size_t)o * (size_t)max_pos);
-    for (int32_t ty = y0; ty < y1; ty += tile_rows) {
-        const int32_t ty1 = ty + tile_rows < y1 ? ty + tile_rows : y1;
-        for (int64_t b0 = 0; b0 < table_rows; b0 += per) {
-            const int64_t b1 = b0 + per < table_rows ? b0 + per : table_rows;
-            const int first = b0 == 0, last = b1 == table_rows;
-            const int32_t tap0 = (int32_t)(b0 / c), tap1 = (int32_t)((b1 - 1) / c);  // taps this block touches
+    float *acc = aligned_floats((size_t)wcols * (size_t)max_pos);
+    for (int32_t j = 0; j < o; j += wcols) {
+        const int32_t wj = o - j < wcols ? o - j : wcols;
+        for (int32_t ty = y0; ty < y1; ty += tile_rows) {
+            const int32_t ty1 = ty + tile_rows < y1 ? ty + tile_rows : y1;
             for (int32_t oy = ty; oy < ty1; oy++) {
                 for (int32_t ox = 0; ox < w; ox++) {
                     int32_t k = 0;
-                    for (int32_t tap = tap0; tap <= tap1; tap++) {
-                        const int32_t ky = tap / 3, kx = tap % 3;
-                        const int32_t sy = oy + ky - 1, sx = ox + kx - 1;
+                    for (int32_t tap = 0; tap < 9; tap++) {
+                        const int32_t sy = oy + tap / 3 - 1, sx = ox + tap % 3 - 1;
                         if (sy < 0 || sy >= h || sx < 0 || sx >= w) continue;
                         const int32_t p = sy * w + sx;
-                        // The block's channels of this tap: table rows tap*C + ch in [b0, b1).
-                        const int64_t lo = b0 - (int64_t)tap * c, hi = b1 - (int64_t)tap * c;
-                        const float *base = table + (int64_t)tap * c * o;
+                        const float *base = table + (int64_t)tap * c * o + j;
                         const int32_t *list = channels + (int64_t)p * c;
-                        int32_t e = lo > 0 ? list_seek(list, count[p], (int32_t)lo) : 0;
-                        for (; e < count[p] && list[e] < hi; e++) rows[k++] = base + (int64_t)list[e] * o;
+                        for (int32_t e = 0; e < count[p]; e++) rows[k++] = base + (int64_t)list[e] * o;
                     }
-                    float *a = acc + ((int64_t)(oy - ty) * w + ox) * o;
-                    sum(rows, k, first ? NULL : a, last ? bias : NULL, o, a);
+                    sum(rows, k, NULL, bias ? bias + j : NULL, wj, acc + ((int64_t)(oy - ty) * w + ox) * wj);
                 }
             }
+            store_slab(acc, (ty1 - ty) * w, wj, j, y, hw, (int64_t)ty * w);
         }
-        store_transposed(acc, (ty1 - ty) * w, o, y, hw, (int64_t)ty * w);
     }
     free(acc);
     free(rows);

@@ -41,16 +41,18 @@ public enum EventKernels {
         public var pointwise: Double
         public var conv3x3: Double
         public init(pointwise: Double, conv3x3: Double) { self.pointwise = pointwise; self.conv3x3 = conv3x3 }
-        /// Measured with `spikeclip bench --crossover` (docs/PERFORMANCE.md), medians of three runs on 2026-12-07 on
-        /// the two kinds of build machine seen: AMD Zen 4 (1x1 0.39 / 0.38 / 0.37, 3x3 0.39 / 0.51 / 0.42) and an
-        /// AVX-512 Intel Xeon with OpenBLAS's SkylakeX kernels (1x1 0.19 / 0.17 / 0.25, 3x3 0.27 / 0.34 / 0.20), whose
-        /// SGEMM runs at twice the Zen's rate, so events pay off only at sparser input. Chosen by the CPU (vendor
-        /// and AVX-512), not by the kernels OpenBLAS happens to run, so every process on a machine agrees.
+        /// Measured with `spikeclip bench --crossover` (docs/PERFORMANCE.md) on the two kinds of build machine seen:
+        /// AMD Zen 4 (2026-12-07, medians of three runs: 1x1 0.39 / 0.38 / 0.37, 3x3 0.39 / 0.51 / 0.42) and an
+        /// AVX-512 Intel Xeon with OpenBLAS's SkylakeX kernels, whose SGEMM runs at twice the Zen's rate (0.19 / 0.27
+        /// before the event kernels read the table in column slabs and built their lists in groups of 16 positions;
+        /// 1x1 0.35 / 0.36, 3x3 0.36 / 0.36 after, two runs on 2026-12-07). The Zen's figures predate that change,
+        /// which made events faster, so they err on the side of BLAS. Chosen by the CPU (vendor and AVX-512), not by
+        /// the kernels OpenBLAS happens to run, so every process on a machine agrees.
         public static let measured = forCPU(vendor: String(cString: sk_cpu_vendor()), blasCore: BLASCore.cpuCoreType)
 
         /// ``measured`` for a CPU vendor ("intel", "amd", "other") and ``BLASCore/cpuCoreType``.
         static func forCPU(vendor: String, blasCore: String?) -> Crossover {
-            vendor == "intel" && blasCore == "SkylakeX" ? Crossover(pointwise: 0.19, conv3x3: 0.27)
+            vendor == "intel" && blasCore == "SkylakeX" ? Crossover(pointwise: 0.35, conv3x3: 0.36)
                                                         : Crossover(pointwise: 0.38, conv3x3: 0.42)
         }
         /// Events at every activity (tests of the event kernels).
@@ -107,8 +109,9 @@ public enum EventKernels {
     @discardableResult
     public static func useISA(_ name: String) -> Bool { sk_use_isa(name) != 0 }
 
-    /// Bytes of a weight table the 1x1 and 3x3 event kernels read as one L2-resident block (`nil`: the default,
-    /// 512 KiB). Every size gives the same bits (the blocks split each row sum in order); for tests and experiments.
+    /// Bytes of a weight table the 1x1 and 3x3 event kernels read as one L2-resident slab of output columns (`nil`:
+    /// the default, 1 MiB; 16 to 128 columns per slab). Every size gives the same bits (each output sums the same rows
+    /// in the same order); for tests and experiments.
     public static func setTableBlockBytes(_ bytes: Int?) { sk_set_table_block_bytes(Int64(bytes ?? 0)) }
 
     static let activeProcessorCount = ProcessInfo.processInfo.activeProcessorCount
@@ -225,10 +228,14 @@ struct ChannelEvents {
         positions = n
         channelCount = c
         var count = [Int32](repeating: 0, count: frames * n)
-        var channels = [Int32](repeating: 0, count: max(1, x.count))
+        // Slots past a list's count are never read: no need to zero them (a memset of the whole input's size).
+        var channels = [Int32](unsafeUninitializedCapacity: max(1, x.count)) { _, initialized in initialized = max(1, x.count) }
         x.withUnsafeBufferPointer { xp in count.withUnsafeMutableBufferPointer { np in channels.withUnsafeMutableBufferPointer { cp in
-            for f in 0..<frames {
-                _ = sk_events_channels_first(xp.baseAddress! + f * c * n, Int32(c), Int32(n), np.baseAddress! + f * n, cp.baseAddress! + f * c * n)
+            let (xs, ns, cs) = (UnsafeSendable(xp.baseAddress!), UnsafeSendable(np.baseAddress!), UnsafeSendable(cp.baseAddress!))
+            parallelRanges(frames, cost: x.count / 4) { r in
+                for f in r {
+                    _ = sk_events_channels_first(xs.value + f * c * n, Int32(c), Int32(n), ns.value + f * n, cs.value + f * c * n)
+                }
             }
         } } }
         self.count = count
@@ -253,6 +260,26 @@ struct ChannelEvents {
     }
 }
 
+/// An event kernel's weight table: read-only floats whose first element starts a 64-byte cache line. A table row of
+/// O floats (O a multiple of 16 at every official width) then never straddles two lines, so each 16-float load of the
+/// row sum touches one line; a Swift array's elements start 32 bytes after a 16-byte-aligned allocation, and tables
+/// off by 16 bytes summed about 1.5x slower (a C microbenchmark of the row sum, docs/PERFORMANCE.md).
+final class AlignedTable: @unchecked Sendable {
+    /// The values; never written after `init`.
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+    var isEmpty: Bool { count == 0 }
+
+    init(_ values: [Float]) {
+        count = values.count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, values.count) * MemoryLayout<Float>.stride, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(1, values.count))
+        values.withUnsafeBufferPointer { if let b = $0.baseAddress { pointer.initialize(from: b, count: values.count) } }
+    }
+
+    deinit { pointer.deallocate() }
+}
+
 /// A linear layer's weights `W` `[O, I]` row-major with bias `[O]`, plus, for a layer fed by spikes, the event
 /// path's weight table `W^T` `[I, O]` (one row per input).
 struct DenseWeights: Sendable {
@@ -261,7 +288,7 @@ struct DenseWeights: Sendable {
     let weight: [Float]
     /// `W^T` `[I, O]`, or empty when the layer's input is real-valued (no event path: the copy would only cost
     /// memory, 84 MB for the official text `fc1`).
-    let weightT: [Float]
+    let weightT: AlignedTable
     let bias: [Float]
 
     /// - Parameter eventTable: whether to build `W^T` for the event path (layers whose input is spikes).
@@ -271,7 +298,7 @@ struct DenseWeights: Sendable {
         self.inFeatures = inFeatures
         self.weight = weight
         self.bias = bias ?? [Float](repeating: 0, count: outFeatures)
-        self.weightT = eventTable ? transpose(weight, rows: outFeatures, cols: inFeatures) : []
+        self.weightT = AlignedTable(eventTable ? transpose(weight, rows: outFeatures, cols: inFeatures) : [])
     }
 
     /// `Y[M, O] = X[M, I] W^T + b`.
@@ -291,7 +318,7 @@ struct DenseWeights: Sendable {
                 y.withUnsafeMutableBufferPointer { yp in
                     let out = UnsafeSendable(yp.baseAddress!)
                     parallelRanges(m, cost: events * o / 16) { r in
-                        sk_linear_events(weightT, bias, Int32(o), start, inputs, Int32(r.lowerBound), Int32(r.upperBound), out.value)
+                        sk_linear_events(weightT.pointer, bias, Int32(o), start, inputs, Int32(r.lowerBound), Int32(r.upperBound), out.value)
                     }
                 }
                 return y
@@ -334,7 +361,7 @@ struct Conv3x3: Sendable {
     let dense: DenseWeights
     /// The event path's weight table, one row of `O` per kernel tap and input channel: `[9*C, O]`, row `tap*C + c`
     /// with `tap = ky*3 + kx`.
-    let table: [Float]
+    let table: AlignedTable
     /// Winograd F(2x2, 3x3) filter transform `[16, O, C]` (``applyWinograd(_:frames:height:width:)``), or empty.
     let winograd: [Float]
 
@@ -355,7 +382,7 @@ struct Conv3x3: Sendable {
                 for tap in 0..<9 { table[(tap * inChannels + c) * outChannels + o] = weight[(o * inChannels + c) * 9 + tap] }
             }
         }
-        self.table = table
+        self.table = AlignedTable(table)
     }
 
     /// - Parameters:
@@ -410,7 +437,7 @@ struct Conv3x3: Sendable {
             let outp = UnsafeSendable(op.baseAddress!)
             // Work items are (frame, output row): frames and rows split across threads alike.
             lists.forEachSpan(frames: frames, units: h, cost: 9 * events * o / 16) { f, rows, count, channels in
-                sk_conv3x3_events(table, dense.bias, Int32(c), Int32(o), Int32(h), Int32(w), count, channels,
+                sk_conv3x3_events(table.pointer, dense.bias, Int32(c), Int32(o), Int32(h), Int32(w), count, channels,
                                   Int32(rows.lowerBound), Int32(rows.upperBound), outp.value + f * o * hw)
             }
         }
@@ -530,7 +557,7 @@ struct PointwiseConv: Sendable {
             out.withUnsafeMutableBufferPointer { op in
                 let outp = UnsafeSendable(op.baseAddress!)
                 lists.forEachSpan(frames: frames, units: n, cost: events * o / 16) { f, positions, count, channels in
-                    sk_pointwise_events(dense.weightT, dense.bias, Int32(c), Int32(o), Int32(n), count, channels,
+                    sk_pointwise_events(dense.weightT.pointer, dense.bias, Int32(c), Int32(o), Int32(n), count, channels,
                                         Int32(positions.lowerBound), Int32(positions.upperBound), outp.value + f * o * n)
                 }
             }

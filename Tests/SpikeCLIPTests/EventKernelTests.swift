@@ -167,6 +167,29 @@ final class EventKernelTests: XCTestCase {
         }
     }
 
+    /// The per-position event lists (built in groups of 16 positions) against a direct scan, for position counts on
+    /// and off the group size and a channel count whose list stride maps positions onto few L1 sets (C = 1536).
+    func testChannelEventListsMatchADirectScan() {
+        var state: UInt64 = 7
+        for (frames, c, n) in [(2, 70, 37), (1, 1536, 64), (3, 5, 16), (1, 9, 1)] {
+            let x = (0..<(frames * c * n)).map { _ -> Float in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return (state >> 40) % 5 == 0 ? 1 : 0
+            }
+            let lists = ChannelEvents(x, frames: frames, channels: c, positions: n)
+            var seen = 0
+            lists.forEachSpan(frames: frames, units: n, cost: 0) { f, units, count, channels in
+                for p in units {
+                    let want = (0..<c).filter { x[(f * c + $0) * n + p] != 0 }.map(Int32.init)
+                    let got = (0..<Int(count[p])).map { channels[p * c + $0] }
+                    XCTAssertEqual(got, want, "frames \(frames), C \(c), N \(n): frame \(f), position \(p)")
+                    seen += 1
+                }
+            }
+            XCTAssertEqual(seen, frames * n)
+        }
+    }
+
     /// The C LIF loop (no traced neurons) gives the bits of the generic Swift loop (traced neurons), thresholds hit
     /// exactly included.
     func testVectorisedLIFMatchesTheGenericLoop() {
