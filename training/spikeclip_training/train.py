@@ -109,7 +109,14 @@ class Run:
         want = {"config": self.cfg.to_dict(), "seed": self.seed}
         if p.exists():
             have = json.loads(p.read_text())
-            if {"config": have.get("config"), "seed": have.get("seed")} != want:
+            config = have.get("config")
+            if isinstance(config, dict):
+                # options added after the run was made read as their defaults (the run trained without them)
+                try:
+                    config = TrainConfig.from_dict(config).to_dict()
+                except (TypeError, KeyError):
+                    pass
+            if {"config": config, "seed": have.get("seed")} != want:
                 raise SystemExit(f"{p}: this run directory was made with another config or seed; use a new --out")
         elif self.is_main:
             write_json(p, {**want, "world_size": self.world, "created": now()})
@@ -757,15 +764,20 @@ def stage_finetune(run: Run) -> None:
     def step(idx, gen):
         x, y = image_batch(run, train, idx, gen if cfg.augment else None)
         with torch.no_grad():
-            lt = scale * F.normalize(model.ann_vision(x), dim=-1) @ t_seen.T
-        ls = scale * F.normalize(net(x), dim=-1) @ s_seen.T
+            t_img = F.normalize(model.ann_vision(x), dim=-1)
+            lt = scale * t_img @ t_seen.T
+        s_img = F.normalize(net(x), dim=-1)
+        ls = scale * s_img @ s_seen.T
         ys = remap.to(run.device)[y]
         lt, ls = own_classes_mask(run, lt, ys), own_classes_mask(run, ls, ys)
         ce_loss = F.cross_entropy(ls, ys)
         # KL(p_teacher || p_student) at temperature tau, averaged over the batch ("batchmean"), times tau^2.
         kl = F.kl_div(F.log_softmax(ls / tau, -1), F.log_softmax(lt / tau, -1), reduction="batchmean",
                       log_target=True)
-        return ce_loss + cfg.kd_weight * tau * tau * kl
+        loss = ce_loss + cfg.kd_weight * tau * tau * kl
+        if cfg.finetune_feature_weight:
+            loss = loss + cfg.finetune_feature_weight * (1 - (s_img * t_img).sum(-1)).mean()
+        return loss
 
     def validate():
         return split_score(run, model.vision, ce_snn, val)

@@ -126,3 +126,46 @@ def test_teacher_align_weight_adds_the_cosine_to_the_own_class(tmp_path, monkeyp
     extra = losses[0.5] - losses[0.0]
     assert 0.5 * 0.05 < extra < 0.5 * 2.0       # 1 - cos lies in [0, 2]; random init is far from every class
     assert abs((losses[1.0] - losses[0.0]) - 2 * extra) < 1e-5    # linear in the weight
+
+
+def test_finetune_feature_weight_adds_the_cosine_to_the_teacher_image(tmp_path, monkeypatch):
+    # the finetune's first-step loss grows by exactly w * mean(1 - cos(student image, teacher image)) of that step
+    # (stages before it replaced by the freshly built model: the loss algebra does not need trained weights)
+    from spikeclip_training import train
+    losses = {}
+
+    def first_loss(run, stage, sc, modules, n, step, *a, **k):
+        g = run.gen(stage, 0)
+        idx = train.batches(run, n, sc.batch_size, g)[0]
+        losses[run.cfg.finetune_feature_weight] = float(step(idx, g))
+    monkeypatch.setattr(train, "run_epochs", first_loss)
+    monkeypatch.setattr(train, "load_stage_state", lambda run, model, stage: {"logit_scale": torch.tensor(10.0)})
+    for w in (0.0, 0.5, 1.0):
+        cfg = dataclasses.replace(CONFIGS["smoke"], finetune_feature_weight=w)
+        (tmp_path / f"w{w}").mkdir()
+        train.stage_finetune(Run(cfg, 0, tmp_path / f"w{w}", tmp_path / "cache", REPO / "assets", []))
+    extra = losses[0.5] - losses[0.0]
+    assert 0.5 * 0.05 < extra < 0.5 * 2.0       # two untrained encoders: far from cos 1
+    assert abs((losses[1.0] - losses[0.0]) - 2 * extra) < 1e-5    # linear in the weight
+
+
+def test_a_run_made_before_an_option_existed_resumes(tmp_path):
+    # Regression: run.json of an older run lacks options added since; they read as their defaults instead of the
+    # rerun being refused as "another config"
+    import json
+    from spikeclip_training.configs import TrainConfig
+    cfg = CONFIGS["smoke"]
+    (tmp_path / "r").mkdir()
+    Run(cfg, 0, tmp_path / "r", tmp_path / "cache", REPO / "assets", []).check_run_json()
+    p = tmp_path / "r" / "run.json"
+    d = json.loads(p.read_text())
+    del d["config"]["finetune_feature_weight"]
+    p.write_text(json.dumps(d))
+    Run(cfg, 0, tmp_path / "r", tmp_path / "cache", REPO / "assets", []).check_run_json()    # resumes
+    other = dataclasses.replace(cfg, finetune_feature_weight=1.0)
+    try:
+        Run(other, 0, tmp_path / "r", tmp_path / "cache", REPO / "assets", []).check_run_json()
+        raise AssertionError("a different option value must still be refused")
+    except SystemExit as e:
+        assert "another config" in str(e)
+    assert TrainConfig.from_dict(d["config"]) == cfg
