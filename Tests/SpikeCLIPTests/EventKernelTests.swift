@@ -127,10 +127,6 @@ final class EventKernelTests: XCTestCase {
         }
     }
 
-    /// The event kernels read large weight tables in L2-sized blocks of rows, carrying each partial sum from block to
-    /// block and adding the bias after the last: any block size, from one row per block to the whole table, gives the
-    /// bits of the unblocked sum, on every instruction set (the official tokenizer's 96- and 192-wide outputs take
-    /// the row sum's narrower-than-a-block path).
     func testGenericOpenBLASKernelsAskForARestartUnlessTheUserChose() {
         XCTAssertEqual(BLASCore.restartCoreType(current: "Prescott", environment: nil, cpu: "SkylakeX"), "SkylakeX")
         XCTAssertEqual(BLASCore.restartCoreType(current: "Nehalem", environment: nil, cpu: "Haswell"), "Haswell")
@@ -149,6 +145,9 @@ final class EventKernelTests: XCTestCase {
         XCTAssertEqual(EventKernels.Crossover.forCPU(vendor: "other", blasCore: nil), amd)
     }
 
+    /// The event kernels read weight tables in L2-sized slabs of output columns (16 to 128 columns; each output is
+    /// its rows in event order, then the bias): every slab width, from one vector to eight, gives the same bits, on
+    /// every instruction set (the official tokenizer's 96- and 192-wide outputs end in a slab narrower than 128).
     func testTableBlocksGiveIdenticalBits() throws {
         let model = try SpikeCLIPModel(path: Self.officialWidths)
         let pixels = benchPixels(model.config, count: 1)
@@ -161,7 +160,7 @@ final class EventKernelTests: XCTestCase {
             for bytes in [1, 4096, 100_000, nil] as [Int?] {
                 EventKernels.setTableBlockBytes(bytes)
                 let (blocked, rec) = try model.vision.forward(pixels: pixels, batch: 1, mode: .event)
-                XCTAssertEqual(blocked.map(\.bitPattern), whole.map(\.bitPattern), "\(isa), blocks of \(bytes.map(String.init) ?? "default") bytes")
+                XCTAssertEqual(blocked.map(\.bitPattern), whole.map(\.bitPattern), "\(isa), slabs of \(bytes.map(String.init) ?? "default") bytes")
                 XCTAssertEqual(rec.layers.map(\.spikes), wholeRec.layers.map(\.spikes), "\(isa)")
             }
         }

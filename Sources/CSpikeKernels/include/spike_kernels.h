@@ -53,8 +53,9 @@ void sk_pointwise_events(const float *table, const float *bias, int32_t c, int32
 void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
                        const int32_t *count, const int32_t *channels, int32_t y0, int32_t y1, float *y);
 
-/// Bytes of weight table the 1x1 and 3x3 event kernels read as one block (default 512 KiB, half a Zen 4 L2; 0 or less
-/// restores it). Any value gives the same bits (the blocks split one sum in order); for `spikeclip bench` and tests.
+/// Bytes of weight table the 1x1 and 3x3 event kernels read as one slab of output columns (default 1 MiB; 16 to 128
+/// columns per slab; 0 or less restores it). Any value gives the same bits (each output sums its rows in the same
+/// order); for `spikeclip bench` and tests.
 void sk_set_table_block_bytes(int64_t bytes);
 
 /// Max pooling, kernel 3, stride 2, padding 1, of `planes` planes x [planes, H, W] -> y [planes, H', W'] with
