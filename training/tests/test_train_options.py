@@ -108,45 +108,40 @@ def test_fmnist_wordnet_captions_keep_out_reserved_synonyms_and_other_garments()
     assert caps[2] == []
 
 
-def test_teacher_align_weight_adds_the_cosine_to_the_own_class(tmp_path, monkeypatch):
-    # two smoke teacher runs from the same seed: with weight 0 the first-step loss is the CE alone; with weight w
-    # it is larger by exactly w * mean(1 - cos(image, own class)) of that step
+def _first_step_loss_extra(tmp_path, monkeypatch, stage: str, option: str) -> float:
+    """Runs smoke stage ``stage`` from the same seed with ``option`` = 0, 0.5 and 1 and returns how much the first
+    step's loss grows at 0.5; asserts the growth is linear in the option."""
     from spikeclip_training import train
     losses = {}
 
     def first_loss(run, stage, sc, modules, n, step, *a, **k):
         g = run.gen(stage, 0)
         idx = train.batches(run, n, sc.batch_size, g)[0]
-        losses[run.cfg.teacher_align_weight] = float(step(idx, g))
+        losses[getattr(run.cfg, option)] = float(step(idx, g))
     monkeypatch.setattr(train, "run_epochs", first_loss)
     for w in (0.0, 0.5, 1.0):
-        cfg = dataclasses.replace(CONFIGS["smoke"], teacher_align_weight=w)
+        cfg = dataclasses.replace(CONFIGS["smoke"], **{option: w})
         (tmp_path / f"w{w}").mkdir()
-        train.stage_teacher(Run(cfg, 0, tmp_path / f"w{w}", tmp_path / "cache", REPO / "assets", []))
+        getattr(train, f"stage_{stage}")(Run(cfg, 0, tmp_path / f"w{w}", tmp_path / "cache", REPO / "assets", []))
     extra = losses[0.5] - losses[0.0]
-    assert 0.5 * 0.05 < extra < 0.5 * 2.0       # 1 - cos lies in [0, 2]; random init is far from every class
     assert abs((losses[1.0] - losses[0.0]) - 2 * extra) < 1e-5    # linear in the weight
+    return extra
+
+
+def test_teacher_align_weight_adds_the_cosine_to_the_own_class(tmp_path, monkeypatch):
+    # two smoke teacher runs from the same seed: with weight 0 the first-step loss is the CE alone; with weight w
+    # it is larger by exactly w * mean(1 - cos(image, own class)) of that step
+    extra = _first_step_loss_extra(tmp_path, monkeypatch, "teacher", "teacher_align_weight")
+    assert 0.5 * 0.05 < extra < 0.5 * 2.0       # 1 - cos lies in [0, 2]; random init is far from every class
 
 
 def test_finetune_feature_weight_adds_the_cosine_to_the_teacher_image(tmp_path, monkeypatch):
     # the finetune's first-step loss grows by exactly w * mean(1 - cos(student image, teacher image)) of that step
     # (stages before it replaced by the freshly built model: the loss algebra does not need trained weights)
     from spikeclip_training import train
-    losses = {}
-
-    def first_loss(run, stage, sc, modules, n, step, *a, **k):
-        g = run.gen(stage, 0)
-        idx = train.batches(run, n, sc.batch_size, g)[0]
-        losses[run.cfg.finetune_feature_weight] = float(step(idx, g))
-    monkeypatch.setattr(train, "run_epochs", first_loss)
     monkeypatch.setattr(train, "load_stage_state", lambda run, model, stage: {"logit_scale": torch.tensor(10.0)})
-    for w in (0.0, 0.5, 1.0):
-        cfg = dataclasses.replace(CONFIGS["smoke"], finetune_feature_weight=w)
-        (tmp_path / f"w{w}").mkdir()
-        train.stage_finetune(Run(cfg, 0, tmp_path / f"w{w}", tmp_path / "cache", REPO / "assets", []))
-    extra = losses[0.5] - losses[0.0]
+    extra = _first_step_loss_extra(tmp_path, monkeypatch, "finetune", "finetune_feature_weight")
     assert 0.5 * 0.05 < extra < 0.5 * 2.0       # two untrained encoders: far from cos 1
-    assert abs((losses[1.0] - losses[0.0]) - 2 * extra) < 1e-5    # linear in the weight
 
 
 def test_a_run_made_before_an_option_existed_resumes(tmp_path):
