@@ -117,7 +117,7 @@ def _first_step_loss_extra(tmp_path, monkeypatch, stage: str, option: str) -> fl
     def first_loss(run, stage, sc, modules, n, step, *a, **k):
         g = run.gen(stage, 0)
         idx = train.batches(run, n, sc.batch_size, g)[0]
-        losses[getattr(run.cfg, option)] = float(step(idx, g))
+        losses[getattr(run.cfg, option)] = float(step(idx, g).detach())
     monkeypatch.setattr(train, "run_epochs", first_loss)
     for w in (0.0, 0.5, 1.0):
         cfg = dataclasses.replace(CONFIGS["smoke"], **{option: w})
