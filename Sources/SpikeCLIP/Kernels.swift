@@ -270,11 +270,13 @@ final class AlignedTable: @unchecked Sendable {
     let count: Int
     var isEmpty: Bool { count == 0 }
 
-    init(_ values: [Float]) {
-        count = values.count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, values.count) * MemoryLayout<Float>.stride, alignment: 64)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(1, values.count))
-        values.withUnsafeBufferPointer { if let b = $0.baseAddress { pointer.initialize(from: b, count: values.count) } }
+    /// `count` floats, zeroed, then written by `fill` (in place: no second copy of a table that can be 84 MB).
+    init(count: Int, fill: (UnsafeMutablePointer<Float>) -> Void) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * MemoryLayout<Float>.stride, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(1, count))
+        pointer.initialize(repeating: 0, count: max(1, count))
+        fill(pointer)
     }
 
     deinit { pointer.deallocate() }
@@ -298,7 +300,9 @@ struct DenseWeights: Sendable {
         self.inFeatures = inFeatures
         self.weight = weight
         self.bias = bias ?? [Float](repeating: 0, count: outFeatures)
-        self.weightT = AlignedTable(eventTable ? transpose(weight, rows: outFeatures, cols: inFeatures) : [])
+        self.weightT = AlignedTable(count: eventTable ? weight.count : 0) { t in
+            for r in 0..<(eventTable ? outFeatures : 0) { for c in 0..<inFeatures { t[c * outFeatures + r] = weight[r * inFeatures + c] } }
+        }
     }
 
     /// `Y[M, O] = X[M, I] W^T + b`.
@@ -376,13 +380,13 @@ struct Conv3x3: Sendable {
         var u = [Float](repeating: 0, count: winograd && inChannels >= Self.winogradMinChannels ? 16 * outChannels * inChannels : 0)
         if !u.isEmpty { sk_winograd_filter(weight, Int32(outChannels), Int32(inChannels), &u) }
         self.winograd = u
-        var table = [Float](repeating: 0, count: eventTable ? weight.count : 0)
-        for o in 0..<(eventTable ? outChannels : 0) {
-            for c in 0..<inChannels {
-                for tap in 0..<9 { table[(tap * inChannels + c) * outChannels + o] = weight[(o * inChannels + c) * 9 + tap] }
+        self.table = AlignedTable(count: eventTable ? weight.count : 0) { table in
+            for o in 0..<(eventTable ? outChannels : 0) {
+                for c in 0..<inChannels {
+                    for tap in 0..<9 { table[(tap * inChannels + c) * outChannels + o] = weight[(o * inChannels + c) * 9 + tap] }
+                }
             }
         }
-        self.table = AlignedTable(table)
     }
 
     /// - Parameters:
