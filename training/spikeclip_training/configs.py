@@ -55,6 +55,9 @@ class TrainConfig:
     corpus_glosses: int = 4000
     corpus_val_every: int = 20                 # every 20th WordNet sentence is validation
     corpus_templates_per_noun: int = 1         # each WordNet noun in this many distinct training templates
+    # this many more noun sentences, each noun in one of text.CORPUS_FRAMES (issue 16 option): the wording people
+    # type, beyond the eight photo templates; a separate list, so the MiniLM cache of the corpus above stays valid
+    corpus_frame_prompts: int = 0
     class_prompt_repeat: int = 20              # class prompts repeated this often per text-align epoch
     # the frozen MiniLM embedding's LayerNorm feeds mlp_lif1 directly: its affine scaled by this gain at build time
     # (mlp_lif1 fires at 0.5 % with gain 1, issue 16) and, if trainable, learned with the text encoder
@@ -90,6 +93,10 @@ class TrainConfig:
     # teacher's MiniLM-aligned space, which the align stage reaches (val cos 0.97 on the open run) and CE + KL over
     # the seen names alone leave (mean cos 0.62 on the test images after finetune; issue 16 option)
     finetune_feature_weight: float = 0.0
+    # text-align trains the text encoder's fc1 (L*E' -> hidden) as one position-shared block tiled over the L
+    # positions plus a per-position residual (zero at the start); export stores the sum, the official layout
+    # (issue 16 option, docs/DECISIONS.md)
+    text_fc1_tied: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

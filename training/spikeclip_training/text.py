@@ -49,6 +49,22 @@ HELDOUT_TEMPLATES = [
     "a catalogue image of the {}.",
     "a pixelated snapshot of someone's {}.",
 ]
+# Extra frames for the text-align corpus only (``corpus_frame_prompts``): the wording people type into the explorer
+# (bare names, articles, drawings, icons, colours, sizes) beyond the eight photo templates. None is a training
+# template or a held-out template, and none shares a held-out template's distinctive words ("close-up", "this is",
+# "thumbnail", "in this picture", "catalogue", "snapshot", "pixelated", "someone's", "my"), so the unseen-template
+# evaluation stays unseen.
+CORPUS_FRAMES = [
+    "{}", "a {}", "the {}", "{}.", "a {}.", "an {}.", "the {}.", "two {}.", "one {}.", "a single {}.",
+    "a drawing of a {}.", "a sketch of the {}.", "an illustration of a {}.", "a cartoon {}.", "an icon of a {}.",
+    "a clip art {}.", "an emoji of a {}.", "a painting of the {}.", "a rendering of a {}.", "a sticker of a {}.",
+    "a {} on a white background.", "a colorful {}.", "a small {}.", "a large {}.", "a red {}.", "a blue {}.",
+    "an old {}.", "a new {}.", "a toy {}.", "a simple picture of a {}.", "art of a {}.", "a symbol for {}.",
+    "a sign with a {}.", "a good photo of the {}.", "a bright photo of a {}.", "a dark photo of the {}.",
+    "a cropped photo of a {}.", "a jpeg photo of a {}.", "look at the {}.",
+    "here is a {}.", "what a nice {}.", "a {} for sale.", "an {} on the table.", "the shape of a {}.",
+    "a black {}.", "a white {}.", "a green {}.",
+]
 # Sentence frames for WordNet glosses ("{n}" noun, "{g}" gloss); distinct from every class-prompt template.
 GLOSS_FRAMES = ["{g}", "a {n} is {g}", "{n}: {g}"]
 

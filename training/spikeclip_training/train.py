@@ -668,18 +668,78 @@ def text_corpus(run: Run) -> tuple[list[str], list[str], list[str]]:
     return text.prompts(data.CLASSES, text.TRAIN_TEMPLATES), train, val
 
 
+def frame_corpus(run: Run) -> list[str]:
+    """``cfg.corpus_frame_prompts`` WordNet nouns in ``text.CORPUS_FRAMES`` (one frame per noun, drawn with corpus
+    seed 1), without any sentence naming a held-out concept; empty when the option is 0."""
+    n = run.cfg.corpus_frame_prompts
+    if n <= 0:
+        return []
+    out = text.build_corpus(n, 0, text.CORPUS_FRAMES, seed=1)
+    if is_open(run):
+        from .opendata import PhraseFilter
+        held = PhraseFilter(run.ds.od.heldout_phrases())
+        out = [s for s in out if not held(s)]
+    return out
+
+
+class PositionTiedWeight(nn.Module):
+    """Parametrization of the text encoder's ``fc1.weight`` ``[hidden, L*E']`` (``E'`` = E, or 2E when signed) as
+    ``shared`` ``[hidden, E']`` tiled over the L positions plus the per-position residual it is registered on.
+
+    A word then drives the same hidden units wherever a template puts it (the flatten-then-MLP encoder of SpikeCLIP
+    section 3.2 otherwise learns each position's weights from the words seen there), while the residual keeps word
+    order. Training-side only: ``torch.nn.utils.parametrize.remove_parametrizations(..., leave_parametrized=True)``
+    leaves a plain weight of the official shape.
+    """
+
+    def __init__(self, hidden: int, width: int, positions: int, init_bound: float):
+        super().__init__()
+        self.positions = positions
+        self.shared = nn.Parameter(torch.empty(hidden, width).uniform_(-init_bound, init_bound))
+
+    def forward(self, residual: Tensor) -> Tensor:
+        return residual + self.shared.repeat(1, self.positions)
+
+
+def tie_text_fc1(model: SpikeCLIP) -> None:
+    """Register ``PositionTiedWeight`` on ``model.text.fc1`` with a zero residual; the tiled block starts at
+    ``nn.Linear``'s default bound for the full fan-in, so the initial weight has the usual scale."""
+    from torch.nn.utils import parametrize
+    fc1 = model.text.fc1
+    L = model.text.context_length
+    hidden, fan_in = fc1.weight.shape
+    if fan_in % L:
+        raise ValueError(f"text.fc1: fan-in {fan_in} is not a multiple of context_length {L}")
+    with torch.no_grad():
+        fc1.weight.zero_()
+    parametrize.register_parametrization(fc1, "weight",
+                                         PositionTiedWeight(hidden, fan_in // L, L, 1 / math.sqrt(fan_in)))
+
+
+def untie_text_fc1(model: SpikeCLIP) -> None:
+    """Fold a ``PositionTiedWeight`` back into a plain ``fc1.weight`` (no-op when none is registered)."""
+    from torch.nn.utils import parametrize
+    if parametrize.is_parametrized(model.text.fc1, "weight"):
+        parametrize.remove_parametrizations(model.text.fc1, "weight", leave_parametrized=True)
+
+
 def stage_text_align(run: Run) -> None:
     cfg, sc = run.cfg, run.cfg.text_align
     model = build_model(run).to(run.device)
+    if cfg.text_fc1_tied:
+        tie_text_fc1(model)
     cls_prompts, wn_train, wn_val = text_corpus(run)
     ids_c, emb_c = shared_cached(run, cls_prompts)
     ids_t, emb_t = shared_cached(run, wn_train)
     ids_v, emb_v = shared_cached(run, wn_val)
     ids_h, emb_h = shared_cached(run, text.prompts(data.CLASSES, text.HELDOUT_TEMPLATES))
-    ids = torch.cat([ids_t] + [ids_c] * cfg.class_prompt_repeat)
-    tgt = torch.cat([emb_t] + [emb_c] * cfg.class_prompt_repeat)
+    frames = frame_corpus(run)
+    ids_f, emb_f = shared_cached(run, frames) if frames else (ids_t[:0], emb_t[:0])
+    ids = torch.cat([ids_t, ids_f] + [ids_c] * cfg.class_prompt_repeat)
+    tgt = torch.cat([emb_t, emb_f] + [emb_c] * cfg.class_prompt_repeat)
     run.log(f"text-align corpus: {len(cls_prompts)} class prompts x {cfg.class_prompt_repeat} + "
-            f"{len(wn_train)} WordNet sentences (train), {len(wn_val)} (val)")
+            f"{len(wn_train)} WordNet sentences (train), {len(wn_val)} (val)"
+            + (f" + {len(frames)} nouns in other frames (train)" if frames else ""))
     enc = model.text
     net = ddp(run, enc)
 
@@ -700,6 +760,7 @@ def stage_text_align(run: Run) -> None:
                 "cos_heldout_templates": mean_cos(ids_h, emb_h)}
 
     def final():
+        untie_text_fc1(model)
         round_f16_(model, [k for k in cfg.f16_tensors if k.startswith("text.")])
         save_final(run, "text-align", "text", model.text)
 

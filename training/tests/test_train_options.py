@@ -164,3 +164,61 @@ def test_a_run_made_before_an_option_existed_resumes(tmp_path):
     except SystemExit as e:
         assert "another config" in str(e)
     assert TrainConfig.from_dict(d["config"]) == cfg
+
+
+def test_text_fc1_tied_shares_one_block_over_positions_and_folds_to_the_official_layout(tmp_path):
+    from torch.nn.utils import parametrize
+    from spikeclip_training.train import tie_text_fc1, untie_text_fc1
+    model = build_model(Run(CONFIGS["smoke"], 0, tmp_path / "a", tmp_path / "cache", REPO / "assets", []))
+    fc1, L = model.text.fc1, model.text.context_length
+    tie_text_fc1(model)
+    shared = fc1.parametrizations.weight[0].shared
+    width = shared.shape[1]
+    # at the start the weight is the shared block at every position (zero residual), at the usual init scale
+    w = fc1.weight.detach()
+    assert all(torch.equal(w[:, p * width:(p + 1) * width], shared.detach()) for p in range(L))
+    assert 0 < float(shared.detach().abs().max()) <= 1 / fc1.in_features ** 0.5
+    # one gradient step moves both parts; the shared block learns from every position at once
+    ids = torch.randint(0, 100, (3, L))
+    opt = torch.optim.SGD(model.text.parameters(), lr=0.1)
+    model.text(ids).pow(2).sum().backward()
+    opt.step()
+    residual = fc1.parametrizations.weight.original.detach()
+    assert residual.abs().max() > 0
+    folded = fc1.weight.detach().clone()
+    assert torch.equal(folded, residual + shared.detach().repeat(1, L))
+    before = model.text(ids).detach()
+    untie_text_fc1(model)
+    # plain official key and shape, same function
+    assert not parametrize.is_parametrized(fc1)
+    assert "fc1.weight" in model.text.state_dict() and fc1.weight.shape == folded.shape
+    assert torch.equal(fc1.weight.detach(), folded) and torch.equal(model.text(ids).detach(), before)
+    untie_text_fc1(model)  # a second call is a no-op
+
+
+def test_corpus_frames_are_neither_training_nor_held_out_templates_and_keep_held_out_concepts_out(tmp_path):
+    import re
+    from spikeclip_training import text
+    from spikeclip_training.train import frame_corpus
+    frames = text.CORPUS_FRAMES
+    assert len(set(frames)) == len(frames) and all(f.count("{}") == 1 for f in frames)
+    assert not set(frames) & set(text.TRAIN_TEMPLATES + text.HELDOUT_TEMPLATES)
+    # no frame borrows a held-out template's distinctive wording (the unseen-template evaluation stays unseen)
+    for f in frames:
+        for word in ("close-up", "this is", "thumbnail", "in this picture", "catalogue", "snapshot", "pixelated",
+                     "someone's", "my "):
+            assert word not in f, (f, word)
+    cfg = dataclasses.replace(CONFIGS["open-smoke"], corpus_frame_prompts=300)
+    for d in "abc":
+        (tmp_path / d).mkdir()
+    run = Run(cfg, 0, tmp_path / "a", tmp_path / "cache", REPO / "assets", [])
+    got = frame_corpus(run)
+    assert 0 < len(got) <= 300 and len(set(got)) == len(got)
+    pattern = re.compile("^(" + "|".join(re.escape(f).replace(r"\{\}", ".+") for f in frames) + ")$")
+    assert all(pattern.match(s) for s in got)
+    held = __import__("spikeclip_training.opendata", fromlist=["PhraseFilter"]).PhraseFilter(
+        run.ds.od.heldout_phrases())
+    assert not any(held(s) for s in got)
+    # deterministic, and off by default
+    assert frame_corpus(Run(cfg, 1, tmp_path / "b", tmp_path / "cache", REPO / "assets", [])) == got
+    assert frame_corpus(Run(CONFIGS["open-smoke"], 0, tmp_path / "c", tmp_path / "cache", REPO / "assets", [])) == []
