@@ -321,6 +321,171 @@ void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t
     free(rows);
 }
 
+// ---- 3x3 conv on narrow inputs: per-position channel masks ---------------------------------------------------------
+// With at most 64 input channels a position's events fit one 64-bit mask, and with at most 128 output channels (a
+// multiple of 16) the sums fit in registers. Each output is the same sum as sk_conv3x3_events computes (taps in
+// order, channels in increasing order within a tap, then the bias), one IEEE add per row and column, so every ISA
+// and the list kernel give the same bits; what goes away is building the lists, the row-pointer list and the call
+// per position (about a third of the default checkpoint's batch evaluation, docs/PERFORMANCE.md).
+
+int64_t sk_channel_masks(const float *x, int32_t c, int32_t n, uint64_t *mask) {
+    for (int32_t p = 0; p < n; p++) mask[p] = 0;
+    for (int32_t ch = 0; ch < c; ch++) {
+        const float *row = x + (int64_t)ch * n;
+        const uint64_t bit = (uint64_t)1 << ch;
+        for (int32_t p = 0; p < n; p++) mask[p] |= row[p] != 0 ? bit : 0;
+    }
+    int64_t total = 0;
+    for (int32_t p = 0; p < n; p++) total += __builtin_popcountll(mask[p]);
+    return total;
+}
+
+static int use_mask_conv = 1;
+
+void sk_set_mask_conv(int enabled) { use_mask_conv = enabled != 0; }
+
+int sk_mask_conv_applies(int32_t c, int32_t o) {
+    return use_mask_conv && c >= 1 && c <= 64 && o >= 16 && o <= 128 && o % 16 == 0;
+}
+
+// The rows of one output position q = (oy, ox): for each tap in bounds, the table rows of the input's mask bits.
+#define SK_MASK_TAPS(ROW_BODY)                                                                                   \
+    for (int32_t ky = 0; ky < 3; ky++) {                                                                         \
+        const int32_t sy = oy + ky - 1;                                                                          \
+        if (sy < 0 || sy >= h) continue;                                                                         \
+        for (int32_t kx = 0; kx < 3; kx++) {                                                                     \
+            const int32_t sx = ox + kx - 1;                                                                      \
+            if (sx < 0 || sx >= w) continue;                                                                     \
+            const float *base = table + (int64_t)(ky * 3 + kx) * c * o;                                          \
+            for (uint64_t m = mask[sy * w + sx]; m; m &= m - 1) {                                                \
+                const float *r = base + (int64_t)__builtin_ctzll(m) * o;                                         \
+                ROW_BODY                                                                                         \
+            }                                                                                                    \
+        }                                                                                                        \
+    }
+
+// Two neighbouring positions at a time when the sums are one to four vectors wide: each position's sum is one chain
+// of dependent adds (the order is fixed), so with one or two vectors the add latency, not the loads, bounds the
+// kernel; two chains side by side hide half of it. Each chain keeps its own order, so the bits do not change.
+__attribute__((target("avx512f"), always_inline))
+static inline int32_t mask_conv_pairs_avx512(const float *table, const float *bias, int32_t c, int32_t o, int32_t h,
+                                             int32_t w, const uint64_t *mask, int32_t oy, float *acc, const int nv) {
+    int32_t ox = 0;
+    for (; ox + 1 < w; ox += 2) {
+        __m512 a[4], b[4];
+        for (int v = 0; v < nv; v++) { a[v] = _mm512_setzero_ps(); b[v] = _mm512_setzero_ps(); }
+        for (int32_t ky = 0; ky < 3; ky++) {
+            const int32_t sy = oy + ky - 1;
+            if (sy < 0 || sy >= h) continue;
+            const uint64_t *row = mask + (int64_t)sy * w;
+            for (int32_t kx = 0; kx < 3; kx++) {
+                const int32_t sa = ox + kx - 1, sb = ox + kx;  // input columns under tap kx for ox and ox + 1
+                uint64_t ma = sa >= 0 ? row[sa] : 0, mb = sb < w ? row[sb] : 0;
+                const float *base = table + (int64_t)(ky * 3 + kx) * c * o;
+                for (; ma && mb; ma &= ma - 1, mb &= mb - 1) {
+                    const float *ra = base + (int64_t)__builtin_ctzll(ma) * o, *rb = base + (int64_t)__builtin_ctzll(mb) * o;
+                    for (int v = 0; v < nv; v++) {
+                        a[v] = _mm512_add_ps(a[v], _mm512_loadu_ps(ra + 16 * v));
+                        b[v] = _mm512_add_ps(b[v], _mm512_loadu_ps(rb + 16 * v));
+                    }
+                }
+                for (; ma; ma &= ma - 1) {
+                    const float *ra = base + (int64_t)__builtin_ctzll(ma) * o;
+                    for (int v = 0; v < nv; v++) a[v] = _mm512_add_ps(a[v], _mm512_loadu_ps(ra + 16 * v));
+                }
+                for (; mb; mb &= mb - 1) {
+                    const float *rb = base + (int64_t)__builtin_ctzll(mb) * o;
+                    for (int v = 0; v < nv; v++) b[v] = _mm512_add_ps(b[v], _mm512_loadu_ps(rb + 16 * v));
+                }
+            }
+        }
+        if (bias) for (int v = 0; v < nv; v++) {
+            const __m512 bv = _mm512_loadu_ps(bias + 16 * v);
+            a[v] = _mm512_add_ps(a[v], bv);
+            b[v] = _mm512_add_ps(b[v], bv);
+        }
+        for (int v = 0; v < nv; v++) {
+            _mm512_storeu_ps(acc + (int64_t)ox * o + 16 * v, a[v]);
+            _mm512_storeu_ps(acc + (int64_t)(ox + 1) * o + 16 * v, b[v]);
+        }
+    }
+    return ox;
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void mask_conv_row_avx512(const float *table, const float *bias, int32_t c, int32_t o, int32_t h,
+                                        int32_t w, const uint64_t *mask, int32_t oy, float *acc, const int nv) {
+    const int32_t first = nv <= 4 ? mask_conv_pairs_avx512(table, bias, c, o, h, w, mask, oy, acc, nv < 4 ? nv : 4) : 0;
+    for (int32_t ox = first; ox < w; ox++) {
+        __m512 a[8];
+        for (int v = 0; v < nv; v++) a[v] = _mm512_setzero_ps();
+        SK_MASK_TAPS(for (int v = 0; v < nv; v++) a[v] = _mm512_add_ps(a[v], _mm512_loadu_ps(r + 16 * v));)
+        if (bias) for (int v = 0; v < nv; v++) a[v] = _mm512_add_ps(a[v], _mm512_loadu_ps(bias + 16 * v));
+        for (int v = 0; v < nv; v++) _mm512_storeu_ps(acc + (int64_t)ox * o + 16 * v, a[v]);
+    }
+}
+
+__attribute__((target("avx512f")))
+static void mask_conv_rows_avx512(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
+                                  const uint64_t *mask, int32_t oy, float *acc) {
+    switch (o / 16) {
+    case 1: mask_conv_row_avx512(table, bias, c, o, h, w, mask, oy, acc, 1); break;
+    case 2: mask_conv_row_avx512(table, bias, c, o, h, w, mask, oy, acc, 2); break;
+    case 3: mask_conv_row_avx512(table, bias, c, o, h, w, mask, oy, acc, 3); break;
+    case 4: mask_conv_row_avx512(table, bias, c, o, h, w, mask, oy, acc, 4); break;
+    case 5: mask_conv_row_avx512(table, bias, c, o, h, w, mask, oy, acc, 5); break;
+    case 6: mask_conv_row_avx512(table, bias, c, o, h, w, mask, oy, acc, 6); break;
+    case 7: mask_conv_row_avx512(table, bias, c, o, h, w, mask, oy, acc, 7); break;
+    default: mask_conv_row_avx512(table, bias, c, o, h, w, mask, oy, acc, 8); break;
+    }
+}
+
+// AVX2: the columns in blocks of at most 64 (8 vectors), each block over all rows of the position.
+__attribute__((target("avx2")))
+static void mask_conv_rows_avx2(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
+                                const uint64_t *mask, int32_t oy, float *acc) {
+    for (int32_t ox = 0; ox < w; ox++) {
+        for (int32_t j = 0; j < o; j += 64) {
+            const int nv = (o - j) / 8 < 8 ? (o - j) / 8 : 8;
+            __m256 a[8];
+            for (int v = 0; v < nv; v++) a[v] = _mm256_setzero_ps();
+            SK_MASK_TAPS(for (int v = 0; v < nv; v++) a[v] = _mm256_add_ps(a[v], _mm256_loadu_ps(r + j + 8 * v));)
+            if (bias) for (int v = 0; v < nv; v++) a[v] = _mm256_add_ps(a[v], _mm256_loadu_ps(bias + j + 8 * v));
+            for (int v = 0; v < nv; v++) _mm256_storeu_ps(acc + (int64_t)ox * o + j + 8 * v, a[v]);
+        }
+    }
+}
+
+static void mask_conv_rows_scalar(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
+                                  const uint64_t *mask, int32_t oy, float *acc) {
+    for (int32_t ox = 0; ox < w; ox++) {
+        float *a = acc + (int64_t)ox * o;
+        for (int32_t k = 0; k < o; k++) a[k] = 0;
+        SK_MASK_TAPS(for (int32_t k = 0; k < o; k++) a[k] += r[k];)
+        if (bias) for (int32_t k = 0; k < o; k++) a[k] += bias[k];
+    }
+}
+
+void sk_conv3x3_masks(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
+                      const uint64_t *mask, int32_t y0, int32_t y1, float *y) {
+    const sum_rows_fn isa = sum_rows_impl();
+    const int64_t hw = (int64_t)h * w;
+    // Output rows per tile: about 64 positions (accumulators [rows * W, O]), then one transposed store.
+    const int32_t tile_rows = w >= 64 ? 1 : 64 / (w > 0 ? w : 1);
+    float *acc = aligned_floats((size_t)o * (size_t)tile_rows * (size_t)(w > 0 ? w : 1));
+    for (int32_t ty = y0; ty < y1; ty += tile_rows) {
+        const int32_t ty1 = ty + tile_rows < y1 ? ty + tile_rows : y1;
+        for (int32_t oy = ty; oy < ty1; oy++) {
+            float *a = acc + (int64_t)(oy - ty) * w * o;
+            if (isa == sum_rows_avx512) mask_conv_rows_avx512(table, bias, c, o, h, w, mask, oy, a);
+            else if (isa == sum_rows_avx2) mask_conv_rows_avx2(table, bias, c, o, h, w, mask, oy, a);
+            else mask_conv_rows_scalar(table, bias, c, o, h, w, mask, oy, a);
+        }
+        store_slab(acc, (ty1 - ty) * w, o, 0, y, hw, (int64_t)ty * w);
+    }
+    free(acc);
+}
+
 void sk_pack_bits(const float *x, int64_t n, uint64_t *words) {
     for (int64_t w = 0, base = 0; base < n; w++, base += 64) {
         const int64_t m = n - base < 64 ? n - base : 64;

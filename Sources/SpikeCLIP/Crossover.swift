@@ -1,10 +1,11 @@
+import CSpikeKernels
 import Dispatch
 
 /// One point of the event-vs-dense measurement (``EventKernels/measureCrossover(rates:repeats:)``).
 public struct CrossoverSample: Sendable, Codable {
     /// The layer timed, e.g. "1x1 384->1536, 4 x 64 positions".
     public var layer: String
-    /// "pointwise" (linear and 1x1) or "conv3x3".
+    /// "pointwise" (linear and 1x1), "conv3x3" or "conv3x3 narrow" (at most 64 input channels: channel masks).
     public var kind: String
     /// Fraction of active inputs (Bernoulli spikes).
     public var rate: Double
@@ -15,7 +16,8 @@ public struct CrossoverSample: Sendable, Codable {
 
 extension EventKernels {
     /// Times the event path against dense BLAS on the official-size spiking layers (T = 4, batch 1: the 1x1 convs of
-    /// an encoder block, the 3x3 convs of the patch embedding at 32x32 and 16x16, the 8x8 `rpe_conv`) with random
+    /// an encoder block, the 3x3 convs of the patch embedding at 32x32 and 16x16, the 8x8 `rpe_conv`) and the default
+    /// checkpoint's narrow 3x3 convs with random
     /// weights and Bernoulli spikes at each rate, with the current ``threads``. Restores ``crossover`` afterwards.
     /// - Returns: the samples, and per kind the estimated crossover: where the event time reaches the BLAS time
     ///   (linear interpolation between the two rates around it; the largest rate if events stay faster, 0 if BLAS is
@@ -48,15 +50,19 @@ extension EventKernels {
                 samples.append(CrossoverSample(layer: "1x1 \(c)->\(o), \(frames) x \(n) positions", kind: "pointwise", rate: r, eventMs: e, blasMs: b))
             }
         }
-        let convs: [(c: Int, o: Int, h: Int)] = [(48, 96, 32), (96, 192, 32), (192, 384, 16), (384, 384, 8)]
+        // The official tokenizer's convs, and the default checkpoint's narrow ones (28x28 grey input, D = 64), which
+        // with the official 48 -> 96 read channel masks (kind "conv3x3 narrow").
+        let convs: [(c: Int, o: Int, h: Int)] = [(48, 96, 32), (96, 192, 32), (192, 384, 16), (384, 384, 8),
+                                                 (8, 16, 28), (16, 32, 28), (32, 64, 14), (64, 64, 7)]
         for (c, o, h) in convs {
+            let kind = sk_mask_conv_applies(Int32(c), Int32(o)) != 0 ? "conv3x3 narrow" : "conv3x3"
             let layer = Conv3x3(weight: weights(o * c * 9, fanIn: 9 * c), bias: weights(o, fanIn: 1), inChannels: c, outChannels: o, eventTable: true)
             for r in rates {
                 let x = (0..<(frames * c * h * h)).map { _ in Float(uniform() < r ? 1 : 0) }
                 crossover = .always
                 let e = median { _ = layer.apply(x, frames: frames, height: h, width: h, mode: .event, binary: true) }
                 let b = median { _ = layer.apply(x, frames: frames, height: h, width: h, mode: .blas, binary: true) }
-                samples.append(CrossoverSample(layer: "3x3 \(c)->\(o), \(frames) x \(h)x\(h)", kind: "conv3x3", rate: r, eventMs: e, blasMs: b))
+                samples.append(CrossoverSample(layer: "3x3 \(c)->\(o), \(frames) x \(h)x\(h)", kind: kind, rate: r, eventMs: e, blasMs: b))
             }
         }
         func estimate(_ kind: String) -> Double {
@@ -76,6 +82,7 @@ extension EventKernels {
             let sorted = points.sorted()
             return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
         }
-        return (samples, Crossover(pointwise: estimate("pointwise"), conv3x3: estimate("conv3x3")))
+        return (samples, Crossover(pointwise: estimate("pointwise"), conv3x3: estimate("conv3x3"),
+                                   conv3x3Narrow: estimate("conv3x3 narrow")))
     }
 }

@@ -29,10 +29,12 @@ public enum EventKernels {
     /// value measured on the build machine (docs/PERFORMANCE.md).
     public static var crossover: Crossover {
         get { Crossover(pointwise: Double(bitPattern: pointwiseBits.load(ordering: .relaxed)),
-                        conv3x3: Double(bitPattern: conv3x3Bits.load(ordering: .relaxed))) }
+                        conv3x3: Double(bitPattern: conv3x3Bits.load(ordering: .relaxed)),
+                        conv3x3Narrow: Double(bitPattern: conv3x3NarrowBits.load(ordering: .relaxed))) }
         set {
             pointwiseBits.store(newValue.pointwise.bitPattern, ordering: .relaxed)
             conv3x3Bits.store(newValue.conv3x3.bitPattern, ordering: .relaxed)
+            conv3x3NarrowBits.store(newValue.conv3x3Narrow.bitPattern, ordering: .relaxed)
         }
     }
 
@@ -40,7 +42,14 @@ public enum EventKernels {
     public struct Crossover: Sendable, Equatable, Codable {
         public var pointwise: Double
         public var conv3x3: Double
-        public init(pointwise: Double, conv3x3: Double) { self.pointwise = pointwise; self.conv3x3 = conv3x3 }
+        /// 3x3 convs with at most 64 input channels, which read their events as channel masks
+        /// (`sk_mask_conv_applies`): narrow outputs make dense BLAS slow there, so events pay to a higher activity.
+        public var conv3x3Narrow: Double
+        public init(pointwise: Double, conv3x3: Double, conv3x3Narrow: Double) {
+            self.pointwise = pointwise
+            self.conv3x3 = conv3x3
+            self.conv3x3Narrow = conv3x3Narrow
+        }
         /// Measured with `spikeclip bench --crossover` (docs/PERFORMANCE.md) on the two kinds of build machine seen:
         /// AMD Zen 4 (2026-12-07, medians of three runs: 1x1 0.39 / 0.38 / 0.37, 3x3 0.39 / 0.51 / 0.42) and an
         /// AVX-512 Intel Xeon with OpenBLAS's SkylakeX kernels, whose SGEMM runs at twice the Zen's rate (0.19 / 0.27
@@ -52,15 +61,16 @@ public enum EventKernels {
 
         /// ``measured`` for a CPU vendor ("intel", "amd", "other") and ``BLASCore/cpuCoreType``.
         static func forCPU(vendor: String, blasCore: String?) -> Crossover {
-            vendor == "intel" && blasCore == "SkylakeX" ? Crossover(pointwise: 0.35, conv3x3: 0.36)
-                                                        : Crossover(pointwise: 0.38, conv3x3: 0.42)
+            vendor == "intel" && blasCore == "SkylakeX" ? Crossover(pointwise: 0.35, conv3x3: 0.36, conv3x3Narrow: 0.6)
+                                                        : Crossover(pointwise: 0.38, conv3x3: 0.42, conv3x3Narrow: 0.42)
         }
         /// Events at every activity (tests of the event kernels).
-        public static let always = Crossover(pointwise: 1, conv3x3: 1)
+        public static let always = Crossover(pointwise: 1, conv3x3: 1, conv3x3Narrow: 1)
     }
 
     private static let pointwiseBits = Atomic<UInt64>(Crossover.measured.pointwise.bitPattern)
     private static let conv3x3Bits = Atomic<UInt64>(Crossover.measured.conv3x3.bitPattern)
+    private static let conv3x3NarrowBits = Atomic<UInt64>(Crossover.measured.conv3x3Narrow.bitPattern)
 
     private static let threadCount = Atomic<Int>(0)
 
@@ -83,22 +93,43 @@ public enum EventKernels {
         threadCount.store(max(0, n), ordering: .relaxed)
     }
 
+    /// What ``setThreads(_:)`` last set (0: every core).
+    public static var threadSetting: Int { threadCount.load(ordering: .relaxed) }
+
     /// The SGEMM rate of this machine now, in GFLOP/s (2 per MAC): `C[n, n] = A[n, n] B[n, n]` through the same
     /// ``gemm(transB:m:n:k:a:lda:b:ldb:c:ldc:)`` the engine uses (OpenBLAS, split across ``threads``),
     /// best of five after a warm-up. What `spikeclip bench` compares dense-equivalent rates with.
     public static func measureSGEMM(size n: Int = 1024) -> Double {
-        let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
-        var c = [Float](repeating: 0, count: n * n)
-        var best = Double.infinity
-        for run in 0..<6 {
+        let probe = SGEMMProbe(size: n)
+        _ = probe.gflops()
+        return (0..<5).map { _ in probe.gflops() }.max() ?? 0
+    }
+
+    /// One `C[n, n] = A[n, n] B[n, n]` at a time, timed (``measureSGEMM(size:)`` repeats it; `spikeclip bench` runs
+    /// one beside each timed call, so a rate and the SGEMM rate it is compared with come from the same seconds on a
+    /// machine whose speed drifts).
+    public final class SGEMMProbe {
+        public let size: Int
+        private let a: [Float], b: [Float]
+        private var c: [Float]
+
+        public init(size n: Int = 1024) {
+            size = n
+            a = [Float](repeating: 0.5, count: n * n)
+            b = [Float](repeating: 0.25, count: n * n)
+            c = [Float](repeating: 0, count: n * n)
+        }
+
+        /// GFLOP/s (2 per MAC) of one product on ``EventKernels/threads`` threads.
+        public func gflops() -> Double {
+            let n = size
             let t0 = DispatchTime.now().uptimeNanoseconds
             a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
                 gemm(transB: false, m: n, n: n, k: n, a: ap.baseAddress!, lda: n, b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n)
             } } }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            if run > 0 { best = min(best, seconds) }
+            let seconds = max(1e-9, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            return 2 * Double(n * n * n) / seconds / 1e9
         }
-        return 2 * Double(n * n * n) / best / 1e9
     }
 
     /// The instruction set the event kernels use here: "avx512", "avx2" or "scalar".
@@ -113,6 +144,10 @@ public enum EventKernels {
     /// the default, 1 MiB; 16 to 128 columns per slab). Every size gives the same bits (each output sums the same rows
     /// in the same order); for tests and experiments.
     public static func setTableBlockBytes(_ bytes: Int?) { sk_set_table_block_bytes(Int64(bytes ?? 0)) }
+
+    /// Whether 3x3 convs with at most 64 inputs read their events as per-position channel masks (the default) or as
+    /// lists; both give the same bits. For tests and `spikeclip bench`.
+    public static func useChannelMasks(_ enabled: Bool) { sk_set_mask_conv(enabled ? 1 : 0) }
 
     static let activeProcessorCount = ProcessInfo.processInfo.activeProcessorCount
 }
@@ -433,6 +468,7 @@ struct Conv3x3: Sendable {
     /// the active inputs under the 3x3 kernel. `nil` when the input is denser than ``EventKernels/crossover``.
     private func applyEvents(_ x: [Float], frames: Int, height h: Int, width w: Int) -> [Float]? {
         let hw = h * w, c = inChannels, o = outChannels
+        if sk_mask_conv_applies(Int32(c), Int32(o)) != 0 { return applyMasks(x, frames: frames, height: h, width: w) }
         let events = x.withUnsafeBufferPointer { activeCount($0) }
         guard Double(events) <= EventKernels.crossover.conv3x3 * Double(x.count) else { return nil }
         var out = [Float](repeating: 0, count: frames * o * hw)
@@ -445,6 +481,38 @@ struct Conv3x3: Sendable {
                                   Int32(rows.lowerBound), Int32(rows.upperBound), outp.value + f * o * hw)
             }
         }
+        return out
+    }
+
+    /// ``applyEvents(_:frames:height:width:)`` for narrow layers (CSpikeKernels `sk_mask_conv_applies`: at most 64
+    /// inputs, a multiple of 16 outputs up to 128): each position's events as one 64-bit channel mask instead of a
+    /// list; the same sums in the same order, so the same bits. `nil` above the crossover.
+    private func applyMasks(_ x: [Float], frames: Int, height h: Int, width w: Int) -> [Float]? {
+        let hw = h * w, c = inChannels, o = outChannels
+        var masks = [UInt64](unsafeUninitializedCapacity: max(1, frames * hw)) { _, n in n = max(1, frames * hw) }
+        var perFrame = [Int64](repeating: 0, count: frames)
+        x.withUnsafeBufferPointer { xp in masks.withUnsafeMutableBufferPointer { mp in perFrame.withUnsafeMutableBufferPointer { ep in
+            let (xs, ms, es) = (UnsafeSendable(xp.baseAddress!), UnsafeSendable(mp.baseAddress!), UnsafeSendable(ep.baseAddress!))
+            parallelRanges(frames, cost: x.count / 4) { r in
+                for f in r { es.value[f] = sk_channel_masks(xs.value + f * c * hw, Int32(c), Int32(hw), ms.value + f * hw) }
+            }
+        } } }
+        let events = perFrame.reduce(0, +)
+        guard Double(events) <= EventKernels.crossover.conv3x3Narrow * Double(x.count) else { return nil }
+        var out = [Float](unsafeUninitializedCapacity: frames * o * hw) { _, n in n = frames * o * hw }
+        masks.withUnsafeBufferPointer { mp in out.withUnsafeMutableBufferPointer { op in
+            let (ms, outp) = (UnsafeSendable(mp.baseAddress!), UnsafeSendable(op.baseAddress!))
+            // Work items are (frame, output row), as in the list path.
+            parallelRanges(frames * h, cost: 9 * Int(events) * o / 16) { range in
+                var k = range.lowerBound
+                while k < range.upperBound {
+                    let f = k / h, y0 = k % h, y1 = min(h, y0 + (range.upperBound - k))
+                    sk_conv3x3_masks(table.pointer, dense.bias, Int32(c), Int32(o), Int32(h), Int32(w), ms.value + f * hw,
+                                     Int32(y0), Int32(y1), outp.value + f * o * hw)
+                    k += y1 - y0
+                }
+            }
+        } }
         return out
     }
 

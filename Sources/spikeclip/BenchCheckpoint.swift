@@ -10,9 +10,12 @@ struct BenchLine: Codable {
     var p95: Double
     /// What one call computes: images or prompts.
     var items: Int
-    /// Dense-equivalent rate of the call at p50 (GFLOP/s, 2 per MAC) and its fraction of the SGEMM rate.
+    /// Dense-equivalent rate of the call at p50 (GFLOP/s, 2 per MAC) and its fraction of `sgemmGflops`.
     var denseGflops: Double?
     var sgemmFraction: Double?
+    /// The SGEMM rate measured beside this line: the median of three SGEMMs 1024^3 on all threads right before its
+    /// timed calls and three right after.
+    var sgemmGflops: Double?
     /// The PyTorch reference's p50 for the same work and ours divided by it (nil when the reference did not run).
     var torchP50: Double?
     var ratio: Double?
@@ -56,11 +59,26 @@ func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
     let proj = Double(c.vision.embedDims * c.vision.targetDim)
     let annMACs = model.annVision.map { _ in (spikingMACs - proj) / Double(c.T) + proj }
     var lines: [BenchLine] = []
+    // A line with a dense-equivalent rate is compared with the SGEMM rate of the same minute: the machine's speed
+    // drifts (SGEMM 150-300 GFLOP/s between runs on the 2-core build machine), so three SGEMMs on all threads run
+    // right before the line's calls and three right after, and the line's fraction is its p50 rate over the median
+    // of those six (not between calls: an SGEMM's 12 MiB would leave every timed call with cold caches).
+    let probe = EventKernels.SGEMMProbe()
+    func sgemmBeside() -> [Double] {
+        let callThreads = EventKernels.threadSetting
+        EventKernels.setThreads(0)
+        defer { EventKernels.setThreads(callThreads) }
+        return (0..<3).map { _ in probe.gflops() }
+    }
     func measure(_ label: String, items: Int = 1, macs: Double? = nil, _ body: () throws -> Void) rethrows {
+        let before = macs == nil ? [] : sgemmBeside()
         let ms = try Timing.milliseconds(iterations, body)
+        let beside = macs == nil ? [] : before + sgemmBeside()
         let p50 = Timing.quantile(ms, 0.5), p95 = Timing.quantile(ms, 0.95)
+        let rate = beside.isEmpty ? nil : Timing.quantile(beside, 0.5)
         let gflops = macs.map { 2 * $0 * Double(items) / (p50 / 1e3) / 1e9 }
-        lines.append(BenchLine(label: label, p50: p50, p95: p95, items: items, denseGflops: gflops, sgemmFraction: gflops.map { $0 / sgemm }))
+        lines.append(BenchLine(label: label, p50: p50, p95: p95, items: items, denseGflops: gflops,
+                               sgemmFraction: gflops.flatMap { g in rate.map { g / $0 } }, sgemmGflops: rate))
     }
     let (_, rec) = try model.vision.forward(pixels: one, batch: 1, mode: .event)
     let spikes = rec.layers.reduce(0.0) { $0 + Double($1.spikes.ones) }
@@ -120,16 +138,18 @@ func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
                              torch: torchVersion, lines: lines)
     if json { try printJSON(report); return }
     say("bench on \(path): \(iterations) iterations, \(threads) threads, event kernels \(report.isa), \(BLASCore.summary)")
-    say(String(format: "SGEMM 1024^3 here now: %.1f GFLOP/s; spiking encoder %.2f GMAC dense-equivalent per image, firing rate %.1f %%",
+    say(String(format: "SGEMM 1024^3 at start (best of 5): %.1f GFLOP/s; spiking encoder %.2f GMAC dense-equivalent per image, firing rate %.1f %%",
                sgemm, spikingMACs / 1e9, 100 * report.firingRate))
     if let torchVersion { say("PyTorch \(torchVersion) reference (training/spikeclip_training/bench.py), same weights, inputs and threads") }
     say(pad("", 50) + "   p50 ms   p95 ms  GFLOP/s  of SGEMM  torch p50    ratio")
     for l in lines {
-        let g = l.denseGflops.map { String(format: "%8.1f  %7.0f%%", $0, 100 * ($0 / sgemm)) } ?? String(repeating: " ", count: 18)
+        let g = l.denseGflops.map { String(format: "%8.1f  %7.0f%%", $0, 100 * (l.sgemmFraction ?? 0)) } ?? String(repeating: " ", count: 18)
         let t = l.torchP50.map { String(format: "  %9.3f  %6.2fx", $0, l.ratio ?? 0) } ?? ""
         say(pad(l.label, 50) + String(format: " %8.3f %8.3f ", l.p50, l.p95) + g + t)
     }
     say("ratio: our p50 / PyTorch's (below 1: we are faster); eval lines time \(workers * batch) images per call")
+    say("of SGEMM: against the SGEMM rate beside each line (median of 3 SGEMMs 1024^3 before and 3 after it): "
+        + lines.compactMap { l in l.sgemmGflops.map { String(format: "%.0f", $0) } }.joined(separator: " / ") + " GFLOP/s")
     say("explorer on \(path) (120x40, every kernel at its default):")
     try benchExplorer(checkpoint: path, assets: ExplorerOptions.resolveAssets("assets"), iterations: iterations)
 }
@@ -147,6 +167,7 @@ func benchCrossover(iterations: Int, json: Bool) throws {
     for s in samples {
         say(pad(s.layer, 34) + String(format: " %5.2f %10.3f %10.3f %9.2f", s.rate, s.eventMs, s.blasMs, s.eventMs / s.blasMs))
     }
-    say(String(format: "crossover measured now: linear/1x1 %.2f, 3x3 %.2f (in use: %.2f, %.2f)",
-               estimate.pointwise, estimate.conv3x3, report.inUse.pointwise, report.inUse.conv3x3))
+    say(String(format: "crossover measured now: linear/1x1 %.2f, 3x3 %.2f, narrow 3x3 %.2f (in use: %.2f, %.2f, %.2f)",
+               estimate.pointwise, estimate.conv3x3, estimate.conv3x3Narrow,
+               report.inUse.pointwise, report.inUse.conv3x3, report.inUse.conv3x3Narrow))
 }

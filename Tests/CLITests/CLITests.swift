@@ -137,8 +137,11 @@ final class CLITests: XCTestCase {
         let torchRan = report["torch"] is String
         for line in lines {
             XCTAssertGreaterThan(try XCTUnwrap(line["p50"] as? Double), 0)
-            if let g = line["dense_gflops"] as? Double, let f = line["sgemm_fraction"] as? Double {
-                XCTAssertEqual(f, g / (report["sgemm_gflops"] as! Double), accuracy: 1e-9)
+            // a dense-equivalent rate is compared with the SGEMM rate measured beside it
+            if let g = line["dense_gflops"] as? Double {
+                let beside = try XCTUnwrap(line["sgemm_gflops"] as? Double, "\(line)")
+                XCTAssertGreaterThan(beside, 0)
+                XCTAssertEqual(try XCTUnwrap(line["sgemm_fraction"] as? Double), g / beside, accuracy: 1e-9)
             }
             if torchRan, (line["label"] as! String).hasPrefix("spiking image") { XCTAssertNotNil(line["ratio"] as? Double, "\(line)") }
             if !torchRan { XCTAssertNil(line["ratio"] as? Double) }
@@ -146,11 +149,14 @@ final class CLITests: XCTestCase {
         let c = try run(["bench", "--crossover", "--iterations", "1", "--json"])
         XCTAssertEqual(c.status, 0, c.stderr)
         let samples = try XCTUnwrap(c.json["samples"] as? [[String: Any]])
-        XCTAssertEqual(Set(samples.compactMap { $0["kind"] as? String }), ["pointwise", "conv3x3"])
+        XCTAssertEqual(Set(samples.compactMap { $0["kind"] as? String }), ["pointwise", "conv3x3", "conv3x3 narrow"])
         let measured = try XCTUnwrap(c.json["measured"] as? [String: Double])
-        for kind in ["pointwise", "conv3x3"] { XCTAssertTrue((0...1).contains(try XCTUnwrap(measured[kind])), "\(measured)") }
-        XCTAssertEqual(c.json["in_use"] as? [String: Double], ["pointwise": EventKernels.Crossover.measured.pointwise,
-                                                              "conv3x3": EventKernels.Crossover.measured.conv3x3])
+        for kind in ["pointwise", "conv3x3", "conv3x3_narrow"] {
+            XCTAssertTrue((0...1).contains(try XCTUnwrap(measured[kind])), "\(measured)")
+        }
+        let inUse = EventKernels.Crossover.measured
+        XCTAssertEqual(c.json["in_use"] as? [String: Double], ["pointwise": inUse.pointwise, "conv3x3": inUse.conv3x3,
+                                                              "conv3x3_narrow": inUse.conv3x3Narrow])
         let bad = try run(["bench", "--json"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("--json needs --checkpoint or --crossover"), bad.stderr)

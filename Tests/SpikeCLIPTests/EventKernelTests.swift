@@ -166,6 +166,40 @@ final class EventKernelTests: XCTestCase {
         }
     }
 
+    /// The 3x3 conv on channel masks (at most 64 inputs) gives the bits of the list kernel on the same spikes, in
+    /// every instruction set, at the default's and the official tokenizer's narrow shapes and odd sizes; and it is a
+    /// 3x3 conv (the reference path within float rounding).
+    func testChannelMaskConvGivesTheListKernelsBits() {
+        var state: UInt64 = 99
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+        let saved = (EventKernels.crossover, EventKernels.isa)
+        defer { EventKernels.crossover = saved.0; EventKernels.useISA(saved.1); EventKernels.useChannelMasks(true) }
+        EventKernels.crossover = .always
+        for (c, o, h, w, frames) in [(8, 16, 28, 28, 2), (16, 32, 7, 5, 3), (48, 96, 32, 32, 1), (64, 128, 3, 3, 2),
+                                     (1, 16, 4, 4, 1), (33, 48, 9, 1, 2), (64, 64, 1, 7, 1)] {
+            XCTAssertEqual(sk_mask_conv_applies(Int32(c), Int32(o)), 1, "C \(c), O \(o)")
+            let weight = (0..<(o * c * 9)).map { _ in Float(Int(next() % 2001) - 1000) / 997 }
+            let bias = (0..<o).map { _ in Float(Int(next() % 201) - 100) / 89 }
+            let conv = Conv3x3(weight: weight, bias: bias, inChannels: c, outChannels: o, eventTable: true)
+            let x = (0..<(frames * c * h * w)).map { _ -> Float in next() % 5 == 0 ? 1 : 0 }
+            let reference = conv.apply(x, frames: frames, height: h, width: w, mode: .reference, binary: true)
+            for isa in ["scalar", "avx2", "avx512"] where EventKernels.useISA(isa) {
+                EventKernels.useChannelMasks(false)
+                let lists = conv.apply(x, frames: frames, height: h, width: w, mode: .event, binary: true)
+                EventKernels.useChannelMasks(true)
+                let masks = conv.apply(x, frames: frames, height: h, width: w, mode: .event, binary: true)
+                XCTAssertEqual(masks.map(\.bitPattern), lists.map(\.bitPattern), "\(isa): C \(c), O \(o), \(h)x\(w), F \(frames)")
+                XCTAssertEqual(masks.count, reference.count)
+                let err = zip(masks, reference).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThan(err, 1e-3, "\(isa): C \(c), O \(o)")
+            }
+        }
+        // Outside its shapes the list kernel runs.
+        XCTAssertEqual(sk_mask_conv_applies(65, 16), 0)
+        XCTAssertEqual(sk_mask_conv_applies(8, 24), 0)
+        XCTAssertEqual(sk_mask_conv_applies(8, 144), 0)
+    }
+
     /// The per-position event lists (built in groups of 16 positions) against a direct scan, for position counts on
     /// and off the group size and a channel count whose list stride maps positions onto few L1 sets (C = 1536).
     func testChannelEventListsMatchADirectScan() {

@@ -53,6 +53,22 @@ void sk_pointwise_events(const float *table, const float *bias, int32_t c, int32
 void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
                        const int32_t *count, const int32_t *channels, int32_t y0, int32_t y1, float *y);
 
+/// Channel masks of a channels-first frame x [C, N] with C <= 64: bit ch of mask[p] is set iff x[ch*N + p] != 0.
+/// Returns the number of events.
+int64_t sk_channel_masks(const float *x, int32_t c, int32_t n, uint64_t *mask);
+
+/// Whether sk_conv3x3_masks takes a 3x3 conv of C inputs and O outputs: C <= 64, O a multiple of 16 up to 128,
+/// and not switched off by sk_set_mask_conv.
+int sk_mask_conv_applies(int32_t c, int32_t o);
+
+/// Switches the mask kernel off (0) or on (1, the default); for tests and `spikeclip bench`.
+void sk_set_mask_conv(int enabled);
+
+/// sk_conv3x3_events for narrow inputs (sk_mask_conv_applies): the events at each position come as a channel mask
+/// (sk_channel_masks). Same sums in the same order, so the same bits as sk_conv3x3_events on the same spikes.
+void sk_conv3x3_masks(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
+                      const uint64_t *mask, int32_t y0, int32_t y1, float *y);
+
 /// Bytes of weight table the 1x1 and 3x3 event kernels read as one slab of output columns (default 1 MiB; 16 to 128
 /// columns per slab; 0 or less restores it). Any value gives the same bits (each output sums its rows in the same
 /// order); for `spikeclip bench` and tests.
