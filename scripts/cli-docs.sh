@@ -166,8 +166,10 @@ echo '`spikeclip demo` runs the engine end to end on the random-weight parity fi
 echo 'raster): a smoke test of a build. `spikeclip bench` times the engine (p50/p95 per encoder and kernel mode, the'
 echo 'tokenizer + MiniLM, explorer latencies, energy accounting) and, when PyTorch is importable, the PyTorch reference'
 echo 'on the same checkpoint. `spikeclip bench --checkpoint FILE` does it on any checkpoint (no golden file): our kernels'
-echo 'beside the PyTorch reference with a ratio column, the SGEMM rate measured in the same run with each dense-equivalent'
-echo 'rate as a fraction of it, eval throughput and the explorer latencies; `spikeclip bench --crossover` times the event'
-echo 'path against dense BLAS per layer shape and firing rate. docs/PERFORMANCE.md has the measurements. Both take `--help`.'
+echo 'beside the PyTorch reference with a ratio column, each dense-equivalent rate as a fraction of the SGEMM rate measured'
+echo 'right beside it (three SGEMMs before the line'"'"'s calls and three after: the machine'"'"'s speed drifts), eval throughput and'
+echo 'the explorer latencies; `spikeclip bench --crossover` times the event path against dense BLAS per layer shape and'
+echo 'firing rate (kinds: linear/1x1, 3x3, narrow 3x3 with at most 64 input channels). docs/PERFORMANCE.md has the'
+echo 'measurements. Both take `--help`.'
 } > "$OUT"
 echo "wrote $OUT"
