@@ -17,8 +17,8 @@ public struct CrossoverSample: Sendable, Codable {
 extension EventKernels {
     /// Times the event path against dense BLAS on the official-size spiking layers (T = 4, batch 1: the 1x1 convs of
     /// an encoder block, the 3x3 convs of the patch embedding at 32x32 and 16x16, the 8x8 `rpe_conv`) and the default
-    /// checkpoint's narrow 3x3 convs with random
-    /// weights and Bernoulli spikes at each rate, with the current ``threads``. Restores ``crossover`` afterwards.
+    /// checkpoint's narrow 3x3 convs, with random weights and Bernoulli spikes at each rate, with the current
+    /// ``threads``. Restores ``crossover`` afterwards.
     /// - Returns: the samples, and per kind the estimated crossover: where the event time reaches the BLAS time
     ///   (linear interpolation between the two rates around it; the largest rate if events stay faster, 0 if BLAS is
     ///   faster everywhere), the median over that kind's layers.

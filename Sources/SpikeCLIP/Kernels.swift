@@ -106,8 +106,8 @@ public enum EventKernels {
     }
 
     /// One `C[n, n] = A[n, n] B[n, n]` at a time, timed (``measureSGEMM(size:)`` repeats it; `spikeclip bench` runs
-    /// one beside each timed call, so a rate and the SGEMM rate it is compared with come from the same seconds on a
-    /// machine whose speed drifts).
+    /// three right before and three right after each line it times, so a rate and the SGEMM rate it is compared with
+    /// come from the same minute on a machine whose speed drifts).
     public final class SGEMMProbe {
         public let size: Int
         private let a: [Float], b: [Float]
@@ -283,15 +283,23 @@ struct ChannelEvents {
                      _ body: (_ frame: Int, _ units: Range<Int>, _ count: UnsafePointer<Int32>, _ channels: UnsafePointer<Int32>) -> Void) {
         count.withUnsafeBufferPointer { np in channels.withUnsafeBufferPointer { cp in
             let (counts, lists) = (UnsafeSendable(np.baseAddress!), UnsafeSendable(cp.baseAddress!))
-            parallelRanges(frames * units, cost: cost) { range in
-                var k = range.lowerBound
-                while k < range.upperBound {
-                    let f = k / units, u0 = k % units, u1 = min(units, u0 + (range.upperBound - k))
-                    body(f, u0..<u1, counts.value + f * positions, lists.value + f * positions * channelCount)
-                    k += u1 - u0
-                }
+            parallelFrameSpans(frames: frames, units: units, cost: cost) { f, span in
+                body(f, span, counts.value + f * positions, lists.value + f * positions * channelCount)
             }
         } }
+    }
+}
+
+/// Runs `body(frame, units)` over the work items (frame, unit), `units` units per frame (output rows or positions),
+/// split across ``EventKernels/threads`` like ``parallelRanges(_:cost:_:)``; each call covers a span of one frame.
+func parallelFrameSpans(frames: Int, units: Int, cost: Int, _ body: (_ frame: Int, _ units: Range<Int>) -> Void) {
+    parallelRanges(frames * units, cost: cost) { range in
+        var k = range.lowerBound
+        while k < range.upperBound {
+            let f = k / units, u0 = k % units, u1 = min(units, u0 + (range.upperBound - k))
+            body(f, u0..<u1)
+            k += u1 - u0
+        }
     }
 }
 
@@ -503,14 +511,9 @@ struct Conv3x3: Sendable {
         masks.withUnsafeBufferPointer { mp in out.withUnsafeMutableBufferPointer { op in
             let (ms, outp) = (UnsafeSendable(mp.baseAddress!), UnsafeSendable(op.baseAddress!))
             // Work items are (frame, output row), as in the list path.
-            parallelRanges(frames * h, cost: 9 * Int(events) * o / 16) { range in
-                var k = range.lowerBound
-                while k < range.upperBound {
-                    let f = k / h, y0 = k % h, y1 = min(h, y0 + (range.upperBound - k))
-                    sk_conv3x3_masks(table.pointer, dense.bias, Int32(c), Int32(o), Int32(h), Int32(w), ms.value + f * hw,
-                                     Int32(y0), Int32(y1), outp.value + f * o * hw)
-                    k += y1 - y0
-                }
+            parallelFrameSpans(frames: frames, units: h, cost: 9 * Int(events) * o / 16) { f, rows in
+                sk_conv3x3_masks(table.pointer, dense.bias, Int32(c), Int32(o), Int32(h), Int32(w), ms.value + f * hw,
+                                 Int32(rows.lowerBound), Int32(rows.upperBound), outp.value + f * o * hw)
             }
         } }
         return out

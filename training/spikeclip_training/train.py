@@ -655,17 +655,23 @@ def text_corpus(run: Run) -> tuple[list[str], list[str], list[str]]:
                            per_noun=cfg.corpus_templates_per_noun)
     if is_open(run):
         # held-out concepts never reach the text corpus; seen concepts' prompts and captions join it
-        from .opendata import PhraseFilter
-        held = PhraseFilter(run.ds.od.heldout_phrases())
-        wn = [s for s in wn if not held(s)]
         names = [class_names(run)[i] for i in seen_classes(run)][10:]
         extra = text.prompts(names, text.TRAIN_TEMPLATES)
         caps = run.ds.captions()
         extra += [c for i in seen_classes(run) for c in caps[i]]
-        wn = wn + [s for s in extra if not held(s)]
+        wn = without_heldout(run, wn + extra)
     val = wn[::cfg.corpus_val_every]
     train = [s for i, s in enumerate(wn) if i % cfg.corpus_val_every]
     return text.prompts(data.CLASSES, text.TRAIN_TEMPLATES), train, val
+
+
+def without_heldout(run: Run, sentences: list[str]) -> list[str]:
+    """``sentences`` without those naming a held-out concept of the open data set (all of them otherwise)."""
+    if not is_open(run):
+        return sentences
+    from .opendata import PhraseFilter
+    held = PhraseFilter(run.ds.od.heldout_phrases())
+    return [s for s in sentences if not held(s)]
 
 
 def frame_corpus(run: Run) -> list[str]:
@@ -674,12 +680,7 @@ def frame_corpus(run: Run) -> list[str]:
     n = run.cfg.corpus_frame_prompts
     if n <= 0:
         return []
-    out = text.build_corpus(n, 0, text.CORPUS_FRAMES, seed=1)
-    if is_open(run):
-        from .opendata import PhraseFilter
-        held = PhraseFilter(run.ds.od.heldout_phrases())
-        out = [s for s in out if not held(s)]
-    return out
+    return without_heldout(run, text.build_corpus(n, 0, text.CORPUS_FRAMES, seed=1))
 
 
 class PositionTiedWeight(nn.Module):
