@@ -41,7 +41,7 @@ extension EventKernels {
         var samples: [CrossoverSample] = []
         let pointwise: [(c: Int, o: Int, n: Int)] = [(384, 384, 64), (384, 1536, 64), (1536, 384, 64)]
         for (c, o, n) in pointwise {
-            let layer = PointwiseConv(dense: DenseWeights(weight: weights(o * c, fanIn: c), bias: weights(o, fanIn: 1), outFeatures: o, inFeatures: c, eventTable: true))
+            let layer = PointwiseConv(dense: DenseWeights(weight: weights(o * c, fanIn: c), bias: weights(o, fanIn: 1), outFeatures: o, inFeatures: c))
             for r in rates {
                 let x = (0..<(frames * c * n)).map { _ in Float(uniform() < r ? 1 : 0) }
                 crossover = .always
@@ -56,7 +56,7 @@ extension EventKernels {
                                                  (8, 16, 28), (16, 32, 28), (32, 64, 14), (64, 64, 7)]
         for (c, o, h) in convs {
             let kind = sk_mask_conv_applies(Int32(c), Int32(o)) != 0 ? "conv3x3 narrow" : "conv3x3"
-            let layer = Conv3x3(weight: weights(o * c * 9, fanIn: 9 * c), bias: weights(o, fanIn: 1), inChannels: c, outChannels: o, eventTable: true)
+            let layer = Conv3x3(weight: weights(o * c * 9, fanIn: 9 * c), bias: weights(o, fanIn: 1), inChannels: c, outChannels: o)
             for r in rates {
                 let x = (0..<(frames * c * h * h)).map { _ in Float(uniform() < r ? 1 : 0) }
                 crossover = .always

@@ -190,28 +190,31 @@ public enum BLASCore {
     }
 }
 
-/// OpenBLAS runs single-threaded in this process; ``gemm(transB:m:n:k:a:lda:b:ldb:c:ldc:)`` splits products across
+/// OpenBLAS runs single-threaded in this process; ``gemm(transA:transB:m:n:k:a:lda:b:ldb:c:ldc:)`` splits products across
 /// our own threads instead. OpenBLAS's idle workers spin on `sched_yield` for about 2^28 cycles after every call, which
 /// on a 2-core machine took a fifth of all cycles from the event kernels running between BLAS calls (docs/PERFORMANCE.md).
 let openBLASSingleThreaded: Void = openblas_set_num_threads(1)  // OpenBLAS's cblas.h
 
-/// `C[M, N] = A[M, K] op(B)` in row-major, `op(B)` = `B[K, N]` or, with `transB`, `B[N, K]^T`:
+/// `C[M, N] = op(A) op(B)` in row-major, `op(A)` = `A[M, K]` or, with `transA`, `A[K, M]^T`, `op(B)` = `B[K, N]`
+/// or, with `transB`, `B[N, K]^T`:
 /// OpenBLAS `cblas_sgemm` with one thread per part, the larger of `M` and `N` split across ``EventKernels/threads``
 /// when the product is large enough to share (each part writes its own rows or columns of `C`).
-func gemm(transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+func gemm(transA: Bool = false, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
           c: UnsafeMutablePointer<Float>, ldc: Int) {
     _ = openBLASSingleThreaded
     guard m > 0, n > 0, k > 0 else { return }
     let (ap, bp, cp) = (UnsafeSendable(a), UnsafeSendable(b), UnsafeSendable(c))
     let splitRows = m >= n
+    let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
     parallelRanges(splitRows ? m : n, cost: m * n * k / 64) { r in
         let len = Int32(r.count)
         if splitRows {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, len, Int32(n), Int32(k), 1,
-                        ap.value + r.lowerBound * lda, Int32(lda), bp.value, Int32(ldb), 0, cp.value + r.lowerBound * ldc, Int32(ldc))
+            let aOffset = transA ? r.lowerBound : r.lowerBound * lda
+            cblas_sgemm(CblasRowMajor, ta, tb, len, Int32(n), Int32(k), 1,
+                        ap.value + aOffset, Int32(lda), bp.value, Int32(ldb), 0, cp.value + r.lowerBound * ldc, Int32(ldc))
         } else {
             let bOffset = transB ? r.lowerBound * ldb : r.lowerBound
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), len, Int32(k), 1,
+            cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), len, Int32(k), 1,
                         ap.value, Int32(lda), bp.value + bOffset, Int32(ldb), 0, cp.value + r.lowerBound, Int32(ldc))
         }
     }
@@ -325,28 +328,34 @@ final class AlignedTable: @unchecked Sendable {
     deinit { pointer.deallocate() }
 }
 
-/// A linear layer's weights `W` `[O, I]` row-major with bias `[O]`, plus, for a layer fed by spikes, the event
-/// path's weight table `W^T` `[I, O]` (one row per input).
+/// A linear layer's weights, stored once as the table `W^T` `[I, O]` (one row of `O` floats per input, 64-byte
+/// aligned), with bias `[O]`. The one copy serves the event path (the rows of active inputs), the dense products of
+/// both layouts (``product(_:rows:into:)`` token-major with CSpikeKernels `sk_gemm_xw`;
+/// ``channelsFirstProduct(_:frames:positions:into:threads:)`` channel-major with OpenBLAS reading the table as `W`
+/// transposed) and the reference loops.
 struct DenseWeights: Sendable {
     let outFeatures: Int
     let inFeatures: Int
-    let weight: [Float]
-    /// `W^T` `[I, O]`, or empty when the layer's input is real-valued (no event path: the copy would only cost
-    /// memory, 84 MB for the official text `fc1`).
+    /// `W^T` `[I, O]`.
     let weightT: AlignedTable
     let bias: [Float]
 
-    /// - Parameter eventTable: whether to build `W^T` for the event path (layers whose input is spikes).
-    init(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int, eventTable: Bool = false) {
+    /// - Parameter weight: `W` `[O, I]` row-major (PyTorch's `nn.Linear` / 1x1 conv layout).
+    init(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int) {
         precondition(weight.count == outFeatures * inFeatures)
         self.outFeatures = outFeatures
         self.inFeatures = inFeatures
-        self.weight = weight
         self.bias = bias ?? [Float](repeating: 0, count: outFeatures)
-        self.weightT = AlignedTable(count: eventTable ? weight.count : 0) { t in
-            for r in 0..<(eventTable ? outFeatures : 0) { for c in 0..<inFeatures { t[c * outFeatures + r] = weight[r * inFeatures + c] } }
+        self.weightT = AlignedTable(count: weight.count) { t in
+            weight.withUnsafeBufferPointer { w in
+                for r in 0..<outFeatures { for c in 0..<inFeatures { t[c * outFeatures + r] = w[r * inFeatures + c] } }
+            }
         }
     }
+
+    /// `W[o, i]`.
+    @inline(__always)
+    func weight(_ o: Int, _ i: Int) -> Float { weightT.pointer[i * outFeatures + o] }
 
     /// `Y[M, O] = X[M, I] W^T + b`.
     /// - Parameters:
@@ -355,7 +364,7 @@ struct DenseWeights: Sendable {
     func apply(_ x: [Float], rows m: Int, mode: KernelMode, binary: Bool) -> [Float] {
         precondition(x.count == m * inFeatures)
         var y = [Float](repeating: 0, count: m * outFeatures)
-        if mode == .event && binary && m > 0 && !weightT.isEmpty {
+        if mode == .event && binary && m > 0 {
             let events = x.withUnsafeBufferPointer { activeCount($0) }
             if Double(events) <= EventKernels.crossover.pointwise * Double(x.count) {
                 var start = [Int32](repeating: 0, count: m + 1)
@@ -375,20 +384,58 @@ struct DenseWeights: Sendable {
             for r in 0..<m {
                 for o in 0..<outFeatures {
                     var acc: Float = 0
-                    for i in 0..<inFeatures { acc += x[r * inFeatures + i] * weight[o * inFeatures + i] }
-                    y[r * outFeatures + o] = acc
+                    for i in 0..<inFeatures { acc += x[r * inFeatures + i] * weight(o, i) }
+                    y[r * outFeatures + o] = acc + bias[o]
                 }
             }
-        } else {
-            x.withUnsafeBufferPointer { xp in weight.withUnsafeBufferPointer { wp in y.withUnsafeMutableBufferPointer { yp in
-                gemm(transB: true, m: m, n: outFeatures, k: inFeatures, a: xp.baseAddress!, lda: inFeatures,
-                     b: wp.baseAddress!, ldb: inFeatures, c: yp.baseAddress!, ldc: outFeatures)
-            } } }
+            return y
         }
-        y.withUnsafeMutableBufferPointer { yb in bias.withUnsafeBufferPointer { bb in
-            for r in 0..<m { let row = yb.baseAddress! + r * outFeatures; for o in 0..<outFeatures { row[o] += bb[o] } }
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            product(xp.baseAddress!, rows: m, into: yp.baseAddress!)
         } }
         return y
+    }
+
+    /// Dense `Y[M, O] = X[M, I] W^T + b` (`sk_gemm_xw`), split across ``EventKernels/threads`` by 32-column panels of
+    /// `O` or, when there are more row blocks than panels, by rows. Same bits for every split and instruction set.
+    func product(_ x: UnsafePointer<Float>, rows m: Int, into y: UnsafeMutablePointer<Float>) {
+        let o = outFeatures, k = inFeatures
+        guard m > 0 else { return }
+        let (xs, ys) = (UnsafeSendable(x), UnsafeSendable(y))
+        let panels = (o + 31) / 32, rowBlocks = (m + 11) / 12
+        if panels >= rowBlocks {
+            parallelRanges(panels, cost: m * o * k / 64) { r in
+                sk_gemm_xw(xs.value, Int64(k), Int32(m), Int32(k), weightT.pointer, Int32(o), bias,
+                           Int32(r.lowerBound * 32), Int32(min(o, r.upperBound * 32)), ys.value, Int64(o))
+            }
+        } else {
+            parallelRanges(rowBlocks, cost: m * o * k / 64) { r in
+                let r0 = r.lowerBound * 12, r1 = min(m, r.upperBound * 12)
+                sk_gemm_xw(xs.value + r0 * k, Int64(k), Int32(r1 - r0), Int32(k), weightT.pointer, Int32(o), bias,
+                           0, Int32(o), ys.value + r0 * o, Int64(o))
+            }
+        }
+    }
+
+    /// Dense channel-major `Y_f[O, N] = W X_f[I, N] + b` for `frames` frames of `N` positions, frame `f` of `x` at
+    /// `x + f * I * N`, of `y` at `y + f * O * N` (OpenBLAS, `W` read as the transpose of the table; split across
+    /// threads by ``gemm(transA:transB:m:n:k:a:lda:b:ldb:c:ldc:)``).
+    func channelsFirstProduct(_ x: UnsafePointer<Float>, frames: Int, positions n: Int, into y: UnsafeMutablePointer<Float>,
+                              threads split: Bool = true) {
+        let o = outFeatures, c = inFeatures
+        for f in 0..<frames {
+            let yf = y + f * o * n
+            if split {
+                gemm(transA: true, transB: false, m: o, n: n, k: c, a: weightT.pointer, lda: o, b: x + f * c * n, ldb: n, c: yf, ldc: n)
+            } else {
+                _ = openBLASSingleThreaded
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(o), Int32(n), Int32(c), 1, weightT.pointer, Int32(o),
+                            x + f * c * n, Int32(n), 0, yf, Int32(n))
+            }
+            bias.withUnsafeBufferPointer { b in
+                for j in 0..<o { let v = b[j], row = yf + j * n; for p in 0..<n { row[p] += v } }
+            }
+        }
     }
 }
 
@@ -404,39 +451,35 @@ func transpose(_ x: [Float], rows: Int, cols: Int) -> [Float] {
 struct Conv3x3: Sendable {
     let inChannels: Int
     let outChannels: Int
-    /// Weights as a dense layer over im2col patches: `[O, C*9]`.
+    /// Weights as a dense layer over im2col patches, input index `tap*C + c` with `tap = ky*3 + kx`: its table
+    /// `W^T` `[9*C, O]` is also the event path's (one row of `O` per kernel tap and input channel).
     let dense: DenseWeights
-    /// The event path's weight table, one row of `O` per kernel tap and input channel: `[9*C, O]`, row `tap*C + c`
-    /// with `tap = ky*3 + kx`.
-    let table: AlignedTable
+    /// The event path's weight table, `dense`'s `[9*C, O]`, row `tap*C + c`.
+    var table: AlignedTable { dense.weightT }
     /// Winograd F(2x2, 3x3) filter transform `[16, O, C]` (``applyWinograd(_:frames:height:width:)``), or empty.
     let winograd: [Float]
 
     /// - Parameters:
-    ///   - eventTable: whether to build ``table`` (convs whose input is spikes).
-    ///   - winograd: whether the BLAS path may use Winograd F(2x2, 3x3) (convs whose input is real-valued, at least
+    ///   - weight: `[O, C, 3, 3]` (PyTorch's layout).
+    ///   - winograd: whether the dense path may use Winograd F(2x2, 3x3) (convs whose input is real-valued, at least
     ///     ``Conv3x3/winogradMinChannels`` channels: the ANN twin's tokenizer).
-    init(weight: [Float], bias: [Float], inChannels: Int, outChannels: Int, eventTable: Bool = false, winograd: Bool = false) {
+    init(weight: [Float], bias: [Float], inChannels: Int, outChannels: Int, winograd: Bool = false) {
         self.inChannels = inChannels
         self.outChannels = outChannels
-        self.dense = DenseWeights(weight: weight, bias: bias, outFeatures: outChannels, inFeatures: inChannels * 9)
-        var u = [Float](repeating: 0, count: winograd && inChannels >= Self.winogradMinChannels ? 16 * outChannels * inChannels : 0)
-        if !u.isEmpty { sk_winograd_filter(weight, Int32(outChannels), Int32(inChannels), &u) }
+        let c = inChannels, o = outChannels
+        var tapMajor = [Float](repeating: 0, count: weight.count)
+        for oc in 0..<o { for ic in 0..<c { for tap in 0..<9 { tapMajor[oc * 9 * c + tap * c + ic] = weight[(oc * c + ic) * 9 + tap] } } }
+        self.dense = DenseWeights(weight: tapMajor, bias: bias, outFeatures: o, inFeatures: c * 9)
+        var u = [Float](repeating: 0, count: winograd && c >= Self.winogradMinChannels ? 16 * o * c : 0)
+        if !u.isEmpty { sk_winograd_filter(weight, Int32(o), Int32(c), &u) }
         self.winograd = u
-        self.table = AlignedTable(count: eventTable ? weight.count : 0) { table in
-            for o in 0..<(eventTable ? outChannels : 0) {
-                for c in 0..<inChannels {
-                    for tap in 0..<9 { table[(tap * inChannels + c) * outChannels + o] = weight[(o * inChannels + c) * 9 + tap] }
-                }
-            }
-        }
     }
 
     /// - Parameters:
     ///   - x: `[F, C, H, W]` (F frames = T*B).
     /// - Returns: `[F, O, H, W]`.
     func apply(_ x: [Float], frames: Int, height h: Int, width w: Int, mode: KernelMode, binary: Bool) -> [Float] {
-        if mode == .event && binary && !table.isEmpty, let y = applyEvents(x, frames: frames, height: h, width: w) { return y }
+        if mode == .event && binary, let y = applyEvents(x, frames: frames, height: h, width: w) { return y }
         if mode != .reference && !binary && !winograd.isEmpty && frames * ((h + 1) / 2) * ((w + 1) / 2) >= Self.winogradMinTiles {
             return applyWinograd(x, frames: frames, height: h, width: w)
         }
@@ -446,7 +489,7 @@ struct Conv3x3: Sendable {
         var out = [Float](repeating: 0, count: frames * outChannels * hw)
         var cols = [Float](repeating: 0, count: hw * k)
         for f in 0..<frames {
-            // im2col: row p = output position, column (c, ky, kx).
+            // im2col: row p = output position, column (ky, kx, c).
             for i in 0..<cols.count { cols[i] = 0 }
             let inBase = f * inChannels * hw
             for y in 0..<h {
@@ -459,7 +502,7 @@ struct Conv3x3: Sendable {
                             for kx in 0..<3 {
                                 let sx = xx + kx - 1
                                 if sx < 0 || sx >= w { continue }
-                                cols[p * k + c * 9 + ky * 3 + kx] = x[inBase + c * hw + sy * w + sx]
+                                cols[p * k + (ky * 3 + kx) * inChannels + c] = x[inBase + c * hw + sy * w + sx]
                             }
                         }
                     }
@@ -570,43 +613,31 @@ struct Conv3x3: Sendable {
         }
     }
 
-    /// BLAS path: per frame, `Y[O, HW] = W[O, C*9] . cols[C*9, HW]` with a channel-major im2col built from shifted
+    /// BLAS path: per frame, `Y[O, HW] = W[O, 9C] . cols[9C, HW]` with a tap-major im2col built from shifted
     /// row copies, so the output lands in `[O, H, W]` without a transpose. With at least as many frames as threads,
     /// each thread takes whole frames (its own im2col buffer, single-threaded SGEMMs): the im2col copies run in
     /// parallel too and each product keeps its full size; else every product is split across threads (``gemm``).
     private func applyBLAS(_ x: [Float], frames: Int, height h: Int, width w: Int) -> [Float] {
-        _ = openBLASSingleThreaded
         let hw = h * w, k = inChannels * 9, o = outChannels
         var out = [Float](repeating: 0, count: frames * o * hw)
         let byFrame = EventKernels.threads > 1 && frames >= EventKernels.threads
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
-                dense.weight.withUnsafeBufferPointer { wp in
-                    let (xs, os, ws) = (UnsafeSendable(xp.baseAddress!), UnsafeSendable(op.baseAddress!), UnsafeSendable(wp.baseAddress!))
-                    func frameRange(_ range: Range<Int>, split: Bool) {
-                        var cols = [Float](repeating: 0, count: k * hw)
-                        cols.withUnsafeMutableBufferPointer { cp in
-                            for f in range {
-                                sk_im2col3x3(xs.value + f * inChannels * hw, Int32(inChannels), Int32(h), Int32(w), cp.baseAddress!)
-                                let y = os.value + f * o * hw
-                                if split {
-                                    gemm(transB: false, m: o, n: hw, k: k, a: ws.value, lda: k, b: UnsafePointer(cp.baseAddress!), ldb: hw, c: y, ldc: hw)
-                                } else {
-                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(hw), Int32(k), 1, ws.value, Int32(k),
-                                                cp.baseAddress!, Int32(hw), 0, y, Int32(hw))
-                                }
-                                for j in 0..<o {
-                                    let b = dense.bias[j]
-                                    for p in 0..<hw { y[j * hw + p] += b }
-                                }
-                            }
+                let (xs, os) = (UnsafeSendable(xp.baseAddress!), UnsafeSendable(op.baseAddress!))
+                func frameRange(_ range: Range<Int>, split: Bool) {
+                    var cols = [Float](repeating: 0, count: k * hw)
+                    cols.withUnsafeMutableBufferPointer { cp in
+                        for f in range {
+                            sk_im2col3x3(xs.value + f * inChannels * hw, Int32(inChannels), Int32(h), Int32(w), cp.baseAddress!)
+                            let y = os.value + f * o * hw
+                            dense.channelsFirstProduct(UnsafePointer(cp.baseAddress!), frames: 1, positions: hw, into: y, threads: split)
                         }
                     }
-                    if byFrame {
-                        parallelRanges(frames, cost: frames * o * hw * k / 64) { frameRange($0, split: false) }
-                    } else {
-                        frameRange(0..<frames, split: true)
-                    }
+                }
+                if byFrame {
+                    parallelRanges(frames, cost: frames * o * hw * k / 64) { frameRange($0, split: false) }
+                } else {
+                    frameRange(0..<frames, split: true)
                 }
             }
         }
@@ -624,7 +655,7 @@ struct PointwiseConv: Sendable {
     func apply(_ x: [Float], frames: Int, positions n: Int, mode: KernelMode, binary: Bool) -> [Float] {
         let c = dense.inFeatures, o = dense.outFeatures
         var out = [Float](repeating: 0, count: frames * o * n)
-        let eventPath = mode == .event && binary && !dense.weightT.isEmpty
+        let eventPath = mode == .event && binary
         let events = eventPath ? x.withUnsafeBufferPointer { activeCount($0) } : 0
         if eventPath && Double(events) <= EventKernels.crossover.pointwise * Double(x.count) {
             // Each position's output column is the sum of its active channels' rows.
@@ -639,22 +670,10 @@ struct PointwiseConv: Sendable {
             return out
         }
         if mode != .reference {
-            // Per frame Y[O, N] = W[O, C] . X[C, N]: no transposes in the channels-first layout.
-            x.withUnsafeBufferPointer { xp in
-                out.withUnsafeMutableBufferPointer { op in
-                    dense.weight.withUnsafeBufferPointer { wp in
-                        for f in 0..<frames {
-                            let y = op.baseAddress! + f * o * n
-                            gemm(transB: false, m: o, n: n, k: c, a: wp.baseAddress!, lda: c,
-                                 b: xp.baseAddress! + f * c * n, ldb: n, c: y, ldc: n)
-                            for j in 0..<o {
-                                let b = dense.bias[j]
-                                for p in 0..<n { y[j * n + p] += b }
-                            }
-                        }
-                    }
-                }
-            }
+            // Y_f[O, N] = W[O, C] . X_f[C, N] over all frames at once: no transposes in the channels-first layout.
+            x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { op in
+                dense.channelsFirstProduct(xp.baseAddress!, frames: frames, positions: n, into: op.baseAddress!)
+            } }
             return out
         }
         for f in 0..<frames {

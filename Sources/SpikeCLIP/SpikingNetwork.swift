@@ -28,8 +28,6 @@ struct SpikingNetwork: Sendable {
         var weights: [Weights] = []
         let position = Dictionary(uniqueKeysWithValues: graph.layers.enumerated().map { ($1.name, $0) })
         for l in graph.layers {
-            // Only a layer fed by spikes gets the event path's weight table.
-            let spikes = l.inputs.first.flatMap { position[$0] }.map { graph.layers[$0].neuron != nil } ?? false
             func bn(_ name: String) -> String { (name.hasSuffix("_conv") ? String(name.dropLast(5)) : name) + "_bn" }
             switch l.kind {
             case .input, .maxPool3x3s2, .attention, .add:
@@ -40,15 +38,15 @@ struct SpikingNetwork: Sendable {
             case let .conv3x3(cin, cout):
                 let w = try store.take(l.name + ".weight", [cout, cin, 3, 3])
                 let f = try store.batchNorm(bn(l.name), channels: cout, eps: eps).fold(weight: w, bias: nil, outChannels: cout)
-                weights.append(.conv(Conv3x3(weight: f.weight, bias: f.bias, inChannels: cin, outChannels: cout, eventTable: spikes)))
+                weights.append(.conv(Conv3x3(weight: f.weight, bias: f.bias, inChannels: cin, outChannels: cout)))
             case let .pointwise(cin, cout, kernel, hasBias):
                 let w = try store.take(l.name + ".weight", kernel)
                 let b = hasBias ? try store.take(l.name + ".bias", [cout]) : nil
                 let f = try store.batchNorm(bn(l.name), channels: cout, eps: eps).fold(weight: w, bias: b, outChannels: cout)
-                weights.append(.pointwise(PointwiseConv(dense: DenseWeights(weight: f.weight, bias: f.bias, outFeatures: cout, inFeatures: cin, eventTable: spikes))))
+                weights.append(.pointwise(PointwiseConv(dense: DenseWeights(weight: f.weight, bias: f.bias, outFeatures: cout, inFeatures: cin))))
             case let .linear(i, o), let .projection(i, o):
                 weights.append(.dense(DenseWeights(weight: try store.take(l.name + ".weight", [o, i]),
-                                                   bias: try store.take(l.name + ".bias", [o]), outFeatures: o, inFeatures: i, eventTable: spikes)))
+                                                   bias: try store.take(l.name + ".bias", [o]), outFeatures: o, inFeatures: i)))
             case let .neuron(spec):
                 weights.append(.neuron(try NeuronModels.make(spec, layer: l.name, store: &store)))
             case let .readout(_, key):

@@ -180,7 +180,7 @@ final class EventKernelTests: XCTestCase {
             XCTAssertEqual(sk_mask_conv_applies(Int32(c), Int32(o)), 1, "C \(c), O \(o)")
             let weight = (0..<(o * c * 9)).map { _ in Float(Int(next() % 2001) - 1000) / 997 }
             let bias = (0..<o).map { _ in Float(Int(next() % 201) - 100) / 89 }
-            let conv = Conv3x3(weight: weight, bias: bias, inChannels: c, outChannels: o, eventTable: true)
+            let conv = Conv3x3(weight: weight, bias: bias, inChannels: c, outChannels: o)
             let x = (0..<(frames * c * h * w)).map { _ -> Float in next() % 5 == 0 ? 1 : 0 }
             let reference = conv.apply(x, frames: frames, height: h, width: w, mode: .reference, binary: true)
             for isa in ["scalar", "avx2", "avx512"] where EventKernels.useISA(isa) {
@@ -297,6 +297,38 @@ final class EventKernelTests: XCTestCase {
             EventKernels.setThreads(0)
             // The reference mode keeps the direct conv.
             XCTAssertEqual(wino.apply(x, frames: frames, height: h, width: w, mode: .reference, binary: false), direct)
+        }
+    }
+
+    /// The dense token-major product on the layer's one weight table (`sk_gemm_xw`): the same bits in every
+    /// instruction set and thread split, ragged row blocks and panels included, and within float rounding of the
+    /// reference loops (which add products in the same order without fusing them) and of OpenBLAS.
+    func testDenseProductGivesTheSameBitsEverywhere() {
+        let saved = EventKernels.isa
+        defer { EventKernels.useISA(saved); EventKernels.setThreads(0) }
+        for (m, o, i) in [(64, 384, 384), (37, 53, 29), (1, 512, 384), (200, 16, 785), (13, 1536, 96)] {
+            let weight = (0..<(o * i)).map { Float(sin(Double($0) * 0.61)) / Float(i).squareRoot() }
+            let bias = (0..<o).map { Float(cos(Double($0) * 0.3)) }
+            let x = (0..<(m * i)).map { Float(sin(Double($0) * 1.7 + 0.2)) * 2 }
+            let layer = DenseWeights(weight: weight, bias: bias, outFeatures: o, inFeatures: i)
+            let reference = layer.apply(x, rows: m, mode: .reference, binary: false)
+            var blas = [Float](repeating: 0, count: m * o)
+            x.withUnsafeBufferPointer { xp in weight.withUnsafeBufferPointer { wp in blas.withUnsafeMutableBufferPointer { yp in
+                gemm(transB: true, m: m, n: o, k: i, a: xp.baseAddress!, lda: i, b: wp.baseAddress!, ldb: i, c: yp.baseAddress!, ldc: o)
+            } } }
+            for r in 0..<m { for j in 0..<o { blas[r * o + j] += bias[j] } }
+            var first: [Float]?
+            for isa in ["scalar", "avx2", "avx512"] where EventKernels.useISA(isa) {
+                for threads in [1, 2] {
+                    EventKernels.setThreads(threads)
+                    let y = layer.apply(x, rows: m, mode: .blas, binary: false)
+                    if let first { XCTAssertEqual(y, first, "\(m)x\(i) -> \(o), \(isa), \(threads) threads") } else { first = y }
+                }
+            }
+            XCTAssertLessThanOrEqual(Self.relativeL2(first!, reference), 1e-6, "\(m)x\(i) -> \(o)")
+            XCTAssertLessThanOrEqual(Self.relativeL2(first!, blas), 1e-6, "\(m)x\(i) -> \(o)")
+            // The table is W^T: the reference loops read W through it.
+            XCTAssertEqual(layer.weight(o - 1, i - 1), weight[(o - 1) * i + i - 1])
         }
     }
 

@@ -78,7 +78,7 @@ void sk_set_table_block_bytes(int64_t bytes);
 /// H' = (H - 1) / 2 + 1 (padding never wins: every window holds at least one input).
 void sk_maxpool3x3s2(const float *x, int64_t planes, int32_t h, int32_t w, float *y);
 
-/// im2col for a 3x3 conv, stride 1, padding 1, channels first: x [C, H, W] -> cols [C*9, H*W], row c*9 + ky*3 + kx
+/// im2col for a 3x3 conv, stride 1, padding 1, channels first: x [C, H, W] -> cols [9*C, H*W], row (ky*3 + kx)*C + c
 /// holding the input shifted by (ky - 1, kx - 1), zeros outside.
 void sk_im2col3x3(const float *x, int32_t c, int32_t h, int32_t w, float *cols);
 
@@ -124,6 +124,14 @@ void sk_softmax_rows(float *x, int32_t rows, int32_t n, int32_t causal, const in
 /// glibc malloc: blocks up to 32 MiB from the heap (not fresh mmaps), freed memory kept (not trimmed), one arena.
 /// Returns 1 when every setting took, 0 otherwise (and elsewhere than glibc).
 int sk_keep_freed_memory(void);
+
+/// Dense product on a weight table wt = W^T [K, O] (row-major, the event kernels' table), token-major:
+/// y[i, j] = bias[j] + sum over k of x[i, k] * wt[k, j], for rows i < m and columns j0 <= j < j1; x [M, K] with row
+/// stride ldx, y with row stride ldy. Fused multiply-adds in ascending k from zero, the bias last (NULL: none): the
+/// same bits in every instruction set, tile and split. For the ANN twin's, MiniLM's and CLIP's linears.
+void sk_gemm_xw(const float *x, int64_t ldx, int32_t m, int32_t k, const float *wt, int32_t o, const float *bias,
+                int32_t j0, int32_t j1, float *y, int64_t ldy);
+
 
 #ifdef __cplusplus
 }
