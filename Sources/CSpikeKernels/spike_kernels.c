@@ -918,16 +918,19 @@ static inline void subtile_avx2(const int rows, const float *a, int64_t ars, int
 }
 #endif
 
-// The reference tile: the same fused multiply-adds one output at a time.
+// The plain C tile: the same fused multiply-adds, a row of up to SK_NR sums at a time with the columns innermost
+// (contiguous in the table, so compilers for other CPUs can vectorise it).
 static void tiles_scalar(int rows, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, int32_t kc,
                          int32_t cols, float *c, int64_t ldc, int accumulate, const float *bcol) {
     for (int r = 0; r < rows; r++) {
-        for (int32_t j = 0; j < cols; j++) {
-            float s = accumulate ? c[r * ldc + j] : 0;
-            for (int32_t k = 0; k < kc; k++) s = fmaf(a[r * ars + k * aks], b[k * bks + j], s);
-            if (bcol) s += bcol[j];
-            c[r * ldc + j] = s;
+        float s[SK_NR];
+        for (int32_t j = 0; j < cols; j++) s[j] = accumulate ? c[r * ldc + j] : 0;
+        for (int32_t k = 0; k < kc; k++) {
+            const float av = a[r * ars + k * aks];
+            const float *bk = b + k * bks;
+            for (int32_t j = 0; j < cols; j++) s[j] = fmaf(av, bk[j], s[j]);
         }
+        for (int32_t j = 0; j < cols; j++) c[r * ldc + j] = bcol ? s[j] + bcol[j] : s[j];
     }
 }
 
