@@ -6,7 +6,10 @@
 #include <malloc.h>
 #endif
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #if defined(__x86_64__) || defined(__i386__)
 #define SK_X86 1
 #include <immintrin.h>  // clang's own header (the Swift toolchain's resource directory)
@@ -987,4 +990,107 @@ void sk_gemm_xw(const float *x, int64_t ldx, int32_t m, int32_t k, const float *
             }
         }
     }
+}
+
+// ---- a small thread pool for batch-1 parallel regions ----------------------------------------------------------------
+// Workers wait for the next job spinning for SK_SPIN_NS after each one (a forward pass runs its parallel regions a few
+// microseconds apart), then sleep on a condition variable. One job at a time; a second caller, or a call from inside a
+// job, runs its parts inline on its own thread instead of waiting.
+#define SK_MAX_WORKERS 63
+#define SK_SPIN_NS 200000
+
+static struct {
+    pthread_mutex_t busy, sleep_lock;
+    pthread_cond_t wake;
+    atomic_uint generation;
+    atomic_int remaining, sleepers;
+    sk_task_fn fn;
+    void *ctx;
+    int32_t parts, workers;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static _Thread_local int in_pool_job;
+
+static inline void cpu_relax(void) {
+#ifdef SK_X86
+    _mm_pause();
+#endif
+}
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void *pool_worker(void *arg) {
+    // arg: the worker's part in the low 8 bits, above them the generation before the first job it must take (read
+    // by its creator: the thread may start after that job was posted).
+    const int32_t part = (int32_t)((uintptr_t)arg & 0xFF);
+    unsigned seen = (unsigned)((uintptr_t)arg >> 8);
+    for (;;) {
+        unsigned g;
+        int64_t spin_end = 0;
+        for (int n = 0; (g = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen; n++) {
+            if ((n & 63) == 0) {
+                const int64_t t = now_ns();
+                if (!spin_end) spin_end = t + SK_SPIN_NS;
+                else if (t > spin_end) {
+                    pthread_mutex_lock(&pool.sleep_lock);
+                    atomic_fetch_add(&pool.sleepers, 1);
+                    while (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen)
+                        pthread_cond_wait(&pool.wake, &pool.sleep_lock);
+                    atomic_fetch_sub(&pool.sleepers, 1);
+                    pthread_mutex_unlock(&pool.sleep_lock);
+                    spin_end = 0;
+                    continue;
+                }
+            }
+            cpu_relax();
+        }
+        seen = g;
+        if (part < pool.parts) {
+            in_pool_job = 1;
+            pool.fn(pool.ctx, part);
+            in_pool_job = 0;
+            atomic_fetch_sub_explicit(&pool.remaining, 1, memory_order_release);
+        }
+    }
+    return NULL;
+}
+
+void sk_parallel(int32_t parts, sk_task_fn fn, void *ctx) {
+    if (parts <= 1 || parts > SK_MAX_WORKERS + 1 || in_pool_job || pthread_mutex_trylock(&pool.busy) != 0) {
+        for (int32_t p = 0; p < parts; p++) fn(ctx, p);
+        return;
+    }
+    while (pool.workers < parts - 1) {  // workers are created on first need and live as long as the process
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        const uintptr_t arg = ((uintptr_t)atomic_load(&pool.generation) << 8) | (uintptr_t)(pool.workers + 1);
+        const int ok = pthread_create(&t, &attr, pool_worker, (void *)arg) == 0;
+        pthread_attr_destroy(&attr);
+        if (!ok) break;
+        pool.workers++;
+    }
+    if (pool.workers < parts - 1) {  // no thread to be had: every part here
+        pthread_mutex_unlock(&pool.busy);
+        for (int32_t p = 0; p < parts; p++) fn(ctx, p);
+        return;
+    }
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.parts = parts;
+    atomic_store_explicit(&pool.remaining, parts - 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
+    pthread_mutex_lock(&pool.sleep_lock);
+    if (atomic_load(&pool.sleepers) > 0) pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.sleep_lock);
+    in_pool_job = 1;
+    fn(ctx, 0);
+    in_pool_job = 0;
+    while (atomic_load_explicit(&pool.remaining, memory_order_acquire) > 0) cpu_relax();
+    pthread_mutex_unlock(&pool.busy);
 }

@@ -226,11 +226,22 @@ func parallelRanges(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
     let parts = min(count, EventKernels.threads, max(1, cost / 20_000))
     if parts <= 1 { if count > 0 { body(0..<count) }; return }
     withoutActuallyEscaping(body) { body in
-        let shared = UnsafeSendable(body)
-        DispatchQueue.concurrentPerform(iterations: parts) { k in
-            shared.value((k * count / parts)..<((k + 1) * count / parts))
+        var job = ParallelJob(count: count, parts: parts, body: body)
+        withUnsafeMutablePointer(to: &job) { pointer in
+            sk_parallel(Int32(parts), { context, part in
+                let job = context!.assumingMemoryBound(to: ParallelJob.self)
+                let k = Int(part), count = job.pointee.count, parts = job.pointee.parts
+                job.pointee.body((k * count / parts)..<((k + 1) * count / parts))
+            }, pointer)
         }
     }
+}
+
+/// One ``parallelRanges(_:cost:_:)`` call as the pool's threads see it (through `sk_parallel`'s context pointer).
+private struct ParallelJob {
+    let count: Int
+    let parts: Int
+    let body: (Range<Int>) -> Void
 }
 
 /// Hands a value to worker threads of ``parallelRanges(_:cost:_:)`` (each writes its own range only).

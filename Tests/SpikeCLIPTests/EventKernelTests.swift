@@ -332,6 +332,50 @@ final class EventKernelTests: XCTestCase {
         }
     }
 
+    /// The engine's thread pool (`sk_parallel` under ``parallelRanges(_:cost:_:)``): every range runs exactly once
+    /// whatever the thread count, when new pool threads are created between jobs (a new thread once missed the job
+    /// posted right after its creation and the caller waited forever), from inside a job (inline), and from several
+    /// threads at once (one gets the pool, the others run inline). Watched by a timeout, so a lost job fails.
+    func testThreadPoolRunsEveryRangeOnce() {
+        defer { EventKernels.setThreads(0) }
+        let finished = expectation(description: "every parallel region returned")
+        Thread.detachNewThread {
+            for threads in [2, 3, 5, 8, 2] {
+                EventKernels.setThreads(threads)
+                for count in [2, 7, 64, 1000] {
+                    let hits = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+                    hits.initialize(repeating: 0, count: count)
+                    let h = UnsafeSendable(hits)
+                    parallelRanges(count, cost: 1 << 30) { r in
+                        for i in r { h.value[i] += 1 }
+                        parallelRanges(4, cost: 1 << 30) { _ in }  // nested: inline
+                    }
+                    XCTAssertEqual((0..<count).filter { hits[$0] != 1 }.count, 0, "\(threads) threads, \(count) items")
+                    hits.deallocate()
+                }
+            }
+            // Four threads posting jobs at the same time.
+            EventKernels.setThreads(2)
+            let sums = UnsafeMutablePointer<Int>.allocate(capacity: 4)
+            sums.initialize(repeating: 0, count: 4)
+            let s = UnsafeSendable(sums)
+            DispatchQueue.concurrentPerform(iterations: 4) { caller in
+                for _ in 0..<200 {
+                    let parts = UnsafeMutablePointer<Int>.allocate(capacity: 100)
+                    parts.initialize(repeating: 0, count: 100)
+                    let p = UnsafeSendable(parts)
+                    parallelRanges(100, cost: 1 << 30) { r in for i in r { p.value[i] = i } }
+                    s.value[caller] += (0..<100).reduce(0) { $0 + parts[$1] }
+                    parts.deallocate()
+                }
+            }
+            XCTAssertEqual((0..<4).map { sums[$0] }, [Int](repeating: 200 * 4950, count: 4))
+            sums.deallocate()
+            finished.fulfill()
+        }
+        wait(for: [finished], timeout: 60)
+    }
+
     /// The executable's malloc settings take on glibc (a rejected setting would silently bring the page faults back).
     func testKeepFreedMemoryTakesOnGlibc() {
         #if canImport(Glibc)

@@ -133,6 +133,14 @@ void sk_gemm_xw(const float *x, int64_t ldx, int32_t m, int32_t k, const float *
                 int32_t j0, int32_t j1, float *y, int64_t ldy);
 
 
+/// A part of a parallel region: `fn(ctx, part)` for part = 0 ..< parts.
+typedef void (*sk_task_fn)(void *ctx, int32_t part);
+
+/// Runs fn(ctx, 0) .. fn(ctx, parts - 1) and returns when all have: part 0 on the calling thread, the others on the
+/// engine's pool threads (created on first need; after a job they spin for 0.2 ms waiting for the next one, then
+/// sleep). Called while another thread's job runs, or from inside a job, it runs every part inline instead.
+void sk_parallel(int32_t parts, sk_task_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
