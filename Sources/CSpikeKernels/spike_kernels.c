@@ -7,7 +7,7 @@
 #endif
 #include <math.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <stdatomic.h>  // the compiler's own header, like immintrin.h
 #include <string.h>
 #include <time.h>
 #if defined(__x86_64__) || defined(__i386__)

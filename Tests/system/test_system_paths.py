@@ -26,7 +26,8 @@ INCLUDE_RE = re.compile(r"^\s*#\s*include\s*<([^>]+)>", re.M)
 LINK_RE = re.compile(r'^\s*link\s+"([^"]+)"', re.M)
 # Headers the C compiler ships itself (clang's resource directory inside the Swift toolchain).
 COMPILER_HEADERS = {"stddef.h", "stdarg.h", "stdbool.h", "float.h", "stdalign.h", "stdnoreturn.h",
-                    "immintrin.h"}  # x86 intrinsics (CSpikeKernels, included on x86 only)
+                    "immintrin.h",  # x86 intrinsics (CSpikeKernels, included on x86 only)
+                    "stdatomic.h"}  # C11 atomics (CSpikeKernels' thread pool)
 # Present wherever Swift runs on Debian: the toolchain's installation guide requires it.
 PRESUMED = {"libc6-dev"}
 MULTIARCH = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip() or "x86_64-linux-gnu"
