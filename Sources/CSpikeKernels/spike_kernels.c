@@ -996,7 +996,6 @@ void sk_gemm_xw(const float *x, int64_t ldx, int32_t m, int32_t k, const float *
 // Workers wait for the next job spinning for SK_SPIN_NS after each one (a forward pass runs its parallel regions a few
 // microseconds apart), then sleep on a condition variable. One job at a time; a second caller, or a call from inside a
 // job, runs its parts inline on its own thread instead of waiting.
-#define SK_MAX_WORKERS 63
 #define SK_SPIN_NS 200000
 
 static struct {
@@ -1024,8 +1023,8 @@ static int64_t now_ns(void) {
 }
 
 static void *pool_worker(void *arg) {
-    // arg: the worker's part in the low 8 bits, above them the generation before the first job it must take (read
-    // by its creator: the thread may start after that job was posted).
+    // arg: the worker's part (1 ..< SK_MAX_PARTS) in the low 8 bits, above them the generation before the first job
+    // it must take (read by its creator: the thread may start after that job was posted).
     const int32_t part = (int32_t)((uintptr_t)arg & 0xFF);
     unsigned seen = (unsigned)((uintptr_t)arg >> 8);
     for (;;) {
@@ -1060,7 +1059,7 @@ static void *pool_worker(void *arg) {
 }
 
 void sk_parallel(int32_t parts, sk_task_fn fn, void *ctx) {
-    if (parts <= 1 || parts > SK_MAX_WORKERS + 1 || in_pool_job || pthread_mutex_trylock(&pool.busy) != 0) {
+    if (parts <= 1 || parts > SK_MAX_PARTS || in_pool_job || pthread_mutex_trylock(&pool.busy) != 0) {
         for (int32_t p = 0; p < parts; p++) fn(ctx, p);
         return;
     }

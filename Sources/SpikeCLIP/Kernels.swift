@@ -223,7 +223,7 @@ func gemm(transA: Bool = false, transB: Bool, m: Int, n: Int, k: Int, a: UnsafeP
 /// Runs `body(range)` over `0..<count` split into at most ``EventKernels/threads`` contiguous ranges (one per
 /// thread), inline when one suffices or the work (`cost`, in weight-row additions) is too small to share.
 func parallelRanges(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
-    let parts = min(count, EventKernels.threads, max(1, cost / 20_000))
+    let parts = min(count, EventKernels.threads, Int(SK_MAX_PARTS), max(1, cost / 20_000))
     if parts <= 1 { if count > 0 { body(0..<count) }; return }
     withoutActuallyEscaping(body) { body in
         var job = ParallelJob(count: count, parts: parts, body: body)

@@ -133,6 +133,9 @@ void sk_gemm_xw(const float *x, int64_t ldx, int32_t m, int32_t k, const float *
                 int32_t j0, int32_t j1, float *y, int64_t ldy);
 
 
+/// The most parts one sk_parallel call runs on separate threads (more run inline on the caller).
+#define SK_MAX_PARTS 256
+
 /// A part of a parallel region: `fn(ctx, part)` for part = 0 ..< parts.
 typedef void (*sk_task_fn)(void *ctx, int32_t part);
 
