@@ -838,10 +838,10 @@ int sk_keep_freed_memory(void) {
 
 #ifdef SK_X86
 // One tile: rows r < `rows` (a constant in each specialisation) and 32 columns, masks m0/m1 for a panel that ends
-// early. a[r * ars + k * aks] is broadcast, b[k * bks + 0..31] loaded; c[r * ldc + j] written (read first when
+// early. a[r * ars + k] is broadcast, b[k * bks + 0..31] loaded; c[r * ldc + j] written (read first when
 // `accumulate`); `bcol` the bias per column, NULL for none.
 __attribute__((target("avx512f"), always_inline))
-static inline void tile_avx512(const int rows, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks,
+static inline void tile_avx512(const int rows, const float *a, int64_t ars, const float *b, int64_t bks,
                                int32_t kc, __mmask16 m0, __mmask16 m1, float *c, int64_t ldc, int accumulate,
                                const float *bcol) {
     __m512 acc[SK_MR][2];
@@ -860,7 +860,7 @@ static inline void tile_avx512(const int rows, const float *a, int64_t ars, int6
         _mm_prefetch((const char *)(b + (k + SK_AHEAD) * bks), _MM_HINT_T0);
         _mm_prefetch((const char *)(b + (k + SK_AHEAD) * bks + 16), _MM_HINT_T0);
         const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + k * bks), b1 = _mm512_maskz_loadu_ps(m1, b + k * bks + 16);
-        const float *ak = a + k * aks;
+        const float *ak = a + k;
         for (int r = 0; r < rows; r++) {
             const __m512 av = _mm512_set1_ps(ak[r * ars]);
             acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
@@ -878,12 +878,12 @@ static inline void tile_avx512(const int rows, const float *a, int64_t ars, int6
 }
 
 __attribute__((target("avx512f")))
-static void tiles_avx512(int rows, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, int32_t kc,
+static void tiles_avx512(int rows, const float *a, int64_t ars, const float *b, int64_t bks, int32_t kc,
                          int32_t cols, float *c, int64_t ldc, int accumulate, const float *bcol) {
     const __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
     const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
     switch (rows) {
-#define SK_TILE(R) case R: tile_avx512(R, a, ars, aks, b, bks, kc, m0, m1, c, ldc, accumulate, bcol); break;
+#define SK_TILE(R) case R: tile_avx512(R, a, ars, b, bks, kc, m0, m1, c, ldc, accumulate, bcol); break;
         SK_TILE(1) SK_TILE(2) SK_TILE(3) SK_TILE(4) SK_TILE(5) SK_TILE(6)
         SK_TILE(7) SK_TILE(8) SK_TILE(9) SK_TILE(10) SK_TILE(11) SK_TILE(12)
 #undef SK_TILE
@@ -894,7 +894,7 @@ static void tiles_avx512(int rows, const float *a, int64_t ars, int64_t aks, con
 // AVX2: the same tile as subtiles of at most 6 rows by 16 columns (12 accumulators of the 16 registers); columns
 // past the last full 16 go through the scalar loop below (fmaf gives the vector lanes' bits).
 __attribute__((target("avx2,fma"), always_inline))
-static inline void subtile_avx2(const int rows, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks,
+static inline void subtile_avx2(const int rows, const float *a, int64_t ars, const float *b, int64_t bks,
                                 int32_t kc, float *c, int64_t ldc, int accumulate, const float *bcol) {
     __m256 acc[6][2];
     for (int r = 0; r < rows; r++) {
@@ -903,7 +903,7 @@ static inline void subtile_avx2(const int rows, const float *a, int64_t ars, int
     }
     for (int32_t k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(b + k * bks), b1 = _mm256_loadu_ps(b + k * bks + 8);
-        const float *ak = a + k * aks;
+        const float *ak = a + k;
         for (int r = 0; r < rows; r++) {
             const __m256 av = _mm256_broadcast_ss(ak + r * ars);
             acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
@@ -923,13 +923,13 @@ static inline void subtile_avx2(const int rows, const float *a, int64_t ars, int
 
 // The plain C tile: the same fused multiply-adds, a row of up to SK_NR sums at a time with the columns innermost
 // (contiguous in the table, so compilers for other CPUs can vectorise it).
-static void tiles_scalar(int rows, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, int32_t kc,
+static void tiles_scalar(int rows, const float *a, int64_t ars, const float *b, int64_t bks, int32_t kc,
                          int32_t cols, float *c, int64_t ldc, int accumulate, const float *bcol) {
     for (int r = 0; r < rows; r++) {
         float s[SK_NR];
         for (int32_t j = 0; j < cols; j++) s[j] = accumulate ? c[r * ldc + j] : 0;
         for (int32_t k = 0; k < kc; k++) {
-            const float av = a[r * ars + k * aks];
+            const float av = a[r * ars + k];
             const float *bk = b + k * bks;
             for (int32_t j = 0; j < cols; j++) s[j] = fmaf(av, bk[j], s[j]);
         }
@@ -939,7 +939,7 @@ static void tiles_scalar(int rows, const float *a, int64_t ars, int64_t aks, con
 
 #ifdef SK_X86
 __attribute__((target("avx2,fma")))
-static void tiles_avx2(int rows, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, int32_t kc,
+static void tiles_avx2(int rows, const float *a, int64_t ars, const float *b, int64_t bks, int32_t kc,
                        int32_t cols, float *c, int64_t ldc, int accumulate, const float *bcol) {
     for (int r0 = 0; r0 < rows; r0 += 6) {
         const int nr = rows - r0 < 6 ? rows - r0 : 6;
@@ -948,19 +948,19 @@ static void tiles_avx2(int rows, const float *a, int64_t ars, int64_t aks, const
         int32_t j = 0;
         for (; j + 16 <= cols; j += 16) {
             switch (nr) {
-#define SK_SUB(R) case R: subtile_avx2(R, ar, ars, aks, b + j, bks, kc, cr + j, ldc, accumulate, bcol ? bcol + j : NULL); break;
+#define SK_SUB(R) case R: subtile_avx2(R, ar, ars, b + j, bks, kc, cr + j, ldc, accumulate, bcol ? bcol + j : NULL); break;
                 SK_SUB(1) SK_SUB(2) SK_SUB(3) SK_SUB(4) SK_SUB(5) SK_SUB(6)
 #undef SK_SUB
                 default: break;
             }
         }
         if (j < cols)
-            tiles_scalar(nr, ar, ars, aks, b + j, bks, kc, cols - j, cr + j, ldc, accumulate, bcol ? bcol + j : NULL);
+            tiles_scalar(nr, ar, ars, b + j, bks, kc, cols - j, cr + j, ldc, accumulate, bcol ? bcol + j : NULL);
     }
 }
 #endif
 
-typedef void (*tiles_fn)(int, const float *, int64_t, int64_t, const float *, int64_t, int32_t, int32_t, float *,
+typedef void (*tiles_fn)(int, const float *, int64_t, const float *, int64_t, int32_t, int32_t, float *,
                          int64_t, int, const float *);
 
 static tiles_fn tiles_impl(void) {
@@ -984,7 +984,7 @@ void sk_gemm_xw(const float *x, int64_t ldx, int32_t m, int32_t k, const float *
                 const int32_t cols = j1 - j < SK_NR ? j1 - j : SK_NR;
                 for (int32_t i = i0; i < i1; i += SK_MR) {
                     const int rows = i1 - i < SK_MR ? i1 - i : SK_MR;
-                    tiles(rows, x + i * ldx + k0, ldx, 1, wt + (int64_t)k0 * o + j, o, kc, cols, y + i * ldy + j, ldy,
+                    tiles(rows, x + i * ldx + k0, ldx, wt + (int64_t)k0 * o + j, o, kc, cols, y + i * ldy + j, ldy,
                           k0 > 0, last && bias ? bias + j : NULL);
                 }
             }
