@@ -86,3 +86,49 @@ extension EventKernels {
                                    conv3x3Narrow: estimate("conv3x3 narrow")))
     }
 }
+
+extension EventKernels {
+    /// The event path's accumulate rate on this machine now: accumulates per second (one weight added per active
+    /// input and output, the `AC` of ``EnergyAccounting``) of the official 1x1 1536 -> 384 layer (`mlp2_conv`) on
+    /// 4 x 64 positions with Bernoulli spikes at `rate`, random weights, on ``threads``; p50 of `repeats`. What
+    /// `spikeclip bench` divides an image's accumulates by for the floor of the event kernels (docs/PERFORMANCE.md:
+    /// the row sums stream weight rows from L2, which fed at most about 33 G floats per second per core to a C
+    /// microbenchmark on the 2-core build machine).
+    public static func measureAccumulateRate(rate: Double = 0.25, repeats: Int = 7) -> Double {
+        let saved = crossover
+        defer { crossover = saved }
+        crossover = .always
+        let (c, o, n, frames) = (1536, 384, 64, 4)
+        var seed: UInt64 = 0x2545_F491_4F6C_DD1D
+        func uniform() -> Double {  // xorshift64*
+            seed ^= seed >> 12; seed ^= seed << 25; seed ^= seed >> 27
+            return Double((seed &* 0x2545_F491_4F6C_DD1D) >> 11) / Double(1 << 53)
+        }
+        let layer = PointwiseConv(dense: DenseWeights(weight: (0..<(o * c)).map { _ in Float(uniform() - 0.5) },
+                                                      bias: [Float](repeating: 0, count: o), outFeatures: o, inFeatures: c))
+        let x = (0..<(frames * c * n)).map { _ in Float(uniform() < rate ? 1 : 0) }
+        let accumulates = Double(x.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } * o)
+        let ms = Timing.quantile(Timing.milliseconds(repeats) { _ = layer.apply(x, frames: frames, positions: n, mode: .event, binary: true) }, 0.5)
+        return accumulates / (ms / 1e3)
+    }
+
+    /// The least time our kernels could take on one image's spiking forward pass at the given rates, in ms: every layer
+    /// with a product at the better of its two paths, its accumulates (spike inputs) at `accumulateRate` (per second) or
+    /// its dense MACs at `sgemmGflops`; layers on real values (the first conv, the projection) at `sgemmGflops`.
+    /// Attention, neurons, pooling and the list building are left out, so it is a lower bound (docs/PERFORMANCE.md).
+    /// `energy` is ``EnergyAccounting/vision(_:config:item:constants:)`` of one item on `graph`; rates per second and
+    /// in GFLOP/s (2 per MAC).
+    public static func floorMilliseconds(graph: LayerGraph, energy: EnergyReport, accumulateRate: Double, sgemmGflops: Double) -> Double {
+        var seconds = 0.0
+        for l in graph.layers {
+            if case .attention = l.kind { continue }
+            let dense = graph.denseMACs(of: l)
+            guard dense > 0 else { continue }
+            let ops = energy[l.name]
+            let macs = ops?.totalMACs ?? 0, acs = ops?.totalACs ?? 0
+            let denseSeconds = 2 * dense / (sgemmGflops * 1e9)
+            seconds += macs > 0 ? 2 * macs / (sgemmGflops * 1e9) : min(acs / accumulateRate, denseSeconds)
+        }
+        return seconds * 1e3
+    }
+}

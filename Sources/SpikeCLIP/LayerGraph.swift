@@ -92,22 +92,22 @@ public struct LayerGraph: Sendable, Equatable {
     }
 
     /// Multiply-accumulates of one item's forward pass if every product ran densely (the work BLAS does; what
-    /// `spikeclip bench` divides by time for its dense-equivalent rate): convs count all 9 taps, attention `q k^T` and
-    /// `attn v` count `2 N^2 D`, per-step layers count `T` times, the projection once. Units: MAC per item.
-    public var denseMACs: Double {
-        var total = 0.0
-        for l in layers {
-            let positions = Double(l.shape.dropFirst().reduce(1, *))
-            switch l.kind {
-            case let .conv3x3(i, o): total += Double(steps) * positions * Double(i * o * 9)
-            case let .pointwise(i, o, _, _): total += Double(steps) * positions * Double(i * o)
-            case let .linear(i, o): total += Double(steps) * Double(i * o)  // one row per item (the text MLP)
-            case .attention: total += Double(steps) * 2 * positions * positions * Double(l.shape[0])
-            case let .projection(i, o): total += Double(i * o)
-            default: break
-            }
+    /// `spikeclip bench` divides by time for its dense-equivalent rate): the sum of ``denseMACs(of:)``. Units: MAC
+    /// per item.
+    public var denseMACs: Double { layers.reduce(0) { $0 + denseMACs(of: $1) } }
+
+    /// One layer's share of ``denseMACs``: convs count all 9 taps, attention `q k^T` and `attn v` count `2 N^2 D`,
+    /// per-step layers count `T` times, the projection once; 0 for layers without a product (neurons, pooling, adds).
+    public func denseMACs(of l: LayerSpec) -> Double {
+        let positions = Double(l.shape.dropFirst().reduce(1, *))
+        switch l.kind {
+        case let .conv3x3(i, o): return Double(steps) * positions * Double(i * o * 9)
+        case let .pointwise(i, o, _, _): return Double(steps) * positions * Double(i * o)
+        case let .linear(i, o): return Double(steps) * Double(i * o)  // one row per item (the text MLP)
+        case .attention: return Double(steps) * 2 * positions * positions * Double(l.shape[0])
+        case let .projection(i, o): return Double(i * o)
+        default: return 0
         }
-        return total
     }
 
     /// The neuron parameters every spiking layer of `config` gets (`attention: true` for `attn_lif`).

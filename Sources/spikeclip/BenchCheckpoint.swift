@@ -31,6 +31,11 @@ struct BenchReport: Codable {
     var spikingDenseMacs: Double
     var annDenseMacs: Double?
     var firingRate: Double
+    /// The bench image's accumulates (``EnergyAccounting``), the event path's accumulate rate measured in this run
+    /// (per second, all threads) and the floor of our kernels for the spiking encoder (``EventKernels/floorMilliseconds(graph:energy:accumulateRate:sgemmGflops:)``).
+    var accumulatesPerImage: Double
+    var accumulateRate: Double
+    var kernelFloorMs: Double
     var torch: String?
     var lines: [BenchLine]
 }
@@ -83,6 +88,9 @@ func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
     let (_, rec) = try model.vision.forward(pixels: one, batch: 1, mode: .event)
     let spikes = rec.layers.reduce(0.0) { $0 + Double($1.spikes.ones) }
     let neurons = rec.layers.reduce(0.0) { $0 + Double($1.spikes.count) }
+    let energy = try EnergyAccounting.vision(rec, config: c, item: 0)
+    let accumulateRate = EventKernels.measureAccumulateRate()
+    let floorMs = EventKernels.floorMilliseconds(graph: model.vision.graph, energy: energy, accumulateRate: accumulateRate, sgemmGflops: sgemm)
     for mode in [KernelMode.event, .blas] {
         try measure("spiking image encoder, batch 1 (\(mode.rawValue))", macs: spikingMACs) {
             _ = try model.vision.forward(pixels: one, batch: 1, mode: mode, options: .none)
@@ -135,6 +143,7 @@ func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
     }
     let report = BenchReport(checkpoint: path, threads: threads, isa: EventKernels.isa, sgemmGflops: sgemm, sgemmShape: [1024, 1024, 1024],
                              spikingDenseMacs: spikingMACs, annDenseMacs: annMACs, firingRate: neurons > 0 ? spikes / neurons : 0,
+                             accumulatesPerImage: energy.totalACs, accumulateRate: accumulateRate, kernelFloorMs: floorMs,
                              torch: torchVersion, lines: lines)
     if json { try printJSON(report); return }
     say("bench on \(path): \(iterations) iterations, \(threads) threads, event kernels \(report.isa), \(BLASCore.summary)")
@@ -150,6 +159,16 @@ func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
     say("ratio: our p50 / PyTorch's (below 1: we are faster); eval lines time \(workers * batch) images per call")
     say("of SGEMM: against the SGEMM rate beside each line (median of 3 SGEMMs 1024^3 before and 3 after it): "
         + lines.compactMap { l in l.sgemmGflops.map { String(format: "%.0f", $0) } }.joined(separator: " / ") + " GFLOP/s")
+    say(String(format: "floor of our kernels, spiking encoder: %.1f ms per image (%.2f G accumulates at the event path's %.1f G/s "
+               + "measured now, or dense at the SGEMM rate, whichever is faster per layer; attention, neurons and pooling "
+               + "not counted)", floorMs, energy.totalACs / 1e9, accumulateRate / 1e9))
+    if let spiking = lines.first, let t = spiking.torchP50, let ann = lines.first(where: { $0.label.hasPrefix("ANN twin") }),
+       let annT = ann.torchP50, let annMACs {
+        // Issue 15's batch-1 lines: the spiking encoder at 1/3 of PyTorch, the ANN twin at 1/2.
+        say(String(format: "targets: spiking <= 1/3 of PyTorch = %.1f ms (floor %.1f ms); ANN twin <= 1/2 = %.1f ms, "
+                   + "which needs %.0f GFLOP/s dense-equivalent (%.0f %% of SGEMM at start)", t / 3, floorMs, annT / 2,
+                   2 * annMACs / (annT / 2 / 1e3) / 1e9, 100 * 2 * annMACs / (annT / 2 / 1e3) / 1e9 / sgemm))
+    }
     say("explorer on \(path) (120x40, every kernel at its default):")
     try benchExplorer(checkpoint: path, assets: ExplorerOptions.resolveAssets("assets"), iterations: iterations)
 }

@@ -128,6 +128,12 @@ final class CLITests: XCTestCase {
         let report = r.json
         XCTAssertGreaterThan(try XCTUnwrap(report["sgemm_gflops"] as? Double), 0)
         XCTAssertGreaterThan(try XCTUnwrap(report["spiking_dense_macs"] as? Double), 0)
+        // The floor of our kernels: positive, and never above the whole encoder run densely at the SGEMM rate.
+        XCTAssertGreaterThan(try XCTUnwrap(report["accumulates_per_image"] as? Double), 0)
+        XCTAssertGreaterThan(try XCTUnwrap(report["accumulate_rate"] as? Double), 0)
+        let floor = try XCTUnwrap(report["kernel_floor_ms"] as? Double)
+        XCTAssertGreaterThan(floor, 0)
+        XCTAssertLessThanOrEqual(floor, 2 * (report["spiking_dense_macs"] as! Double) / (report["sgemm_gflops"] as! Double) / 1e6)
         let lines = try XCTUnwrap(report["lines"] as? [[String: Any]])
         let labels = lines.compactMap { $0["label"] as? String }
         for expected in ["spiking image encoder, batch 1 (event)", "spiking image encoder, batch 1 (blas)", "ANN twin image encoder, batch 1"] {

@@ -29,10 +29,10 @@ func syntheticRecording(_ layers: [(String, [Int], [(Int, Int)])]) -> Recording 
 }
 
 final class EnergyTests: XCTestCase {
-    /// Known spikes, known fan-out, hand-computed pJ (see the comments for each count).
-    func testVisionEnergyHandComputed() throws {
-        let config = try tinyConfig()
-        let rec = syntheticRecording([
+    /// Spikes on every spiking layer of ``tinyConfig()``'s vision encoder, with the accumulates they cause worked out
+    /// by hand in the comments (checked by ``testVisionEnergyHandComputed()``).
+    static func handComputedVisionRecording() -> Recording {
+        syntheticRecording([
             // [T, B, C, H, W] = [2, 1, 1, 4, 4]: corner (0,0) reaches 2x2 positions, (1,1) reaches 3x3; x 2 out channels = 8 + 18.
             ("vision.patch_embed.block1_lif", [2, 1, 1, 4, 4], [(0, 0), (0, 5)]),
             // [2, 1, 2, 4, 4]: channel 1, (0,1) reaches 2x3 = 6 positions x 4 out channels = 24, at t = 1.
@@ -56,6 +56,12 @@ final class EnergyTests: XCTestCase {
             // 10 spikes x 8 = 80 at t = 1.
             ("vision.block.0.mlp.mlp2_lif", [2, 1, 32, 1, 1], (0..<10).map { (1, $0) }),
         ])
+    }
+
+    /// Known spikes, known fan-out, hand-computed pJ (see the comments for each count).
+    func testVisionEnergyHandComputed() throws {
+        let config = try tinyConfig()
+        let rec = Self.handComputedVisionRecording()
         let report = try EnergyAccounting.vision(rec, config: config, item: 0)
         XCTAssertEqual(report["vision.patch_embed.block0_conv"]?.macs, [100, 100])  // 1x1 channels, 10 x 10 valid taps
         XCTAssertEqual(report["vision.patch_embed.block1_conv"]?.acs, [26, 0])
@@ -82,6 +88,29 @@ final class EnergyTests: XCTestCase {
         XCTAssertEqual(report.constants.macPJ, 4.6)
         XCTAssertEqual(report.constants.acPJ, 0.9)
         XCTAssertEqual(report.constants.neuronUpdatePJ, 6.4, accuracy: 1e-12)
+    }
+
+    /// The floor `spikeclip bench` prints: each layer at the better of its accumulates at the event rate and its dense
+    /// MACs at the SGEMM rate, real-valued layers at the SGEMM rate, attention left out; worked by hand on the
+    /// accumulates above (1 AC = 1 ns or 10 ns, 1 MAC = 2 ns at 1 GFLOP/s).
+    func testKernelFloorTakesTheBetterPathPerLayer() throws {
+        let config = try tinyConfig()
+        let graph = LayerGraph.spikingVision(config)
+        let report = try EnergyAccounting.vision(Self.handComputedVisionRecording(), config: config, item: 0)
+        // Dense MACs (T = 2, all 9 taps): block1 576, block2 2304, block3 2304, block4 1152, q/k/v/proj 128 each,
+        // mlp1 and mlp2 512 each. At 1 ns per AC every spiking layer is faster on events: block0 400 (200 MACs) + 26
+        // + 24 + 32 + 24 + 3 x 40 + 24 + 128 + 80 + the projection's 64 (32 MACs) = 922 ns.
+        XCTAssertEqual(EventKernels.floorMilliseconds(graph: graph, energy: report, accumulateRate: 1e9, sgemmGflops: 1),
+                       922e-6, accuracy: 1e-12)
+        // At 10 ns per AC q, k and v (400 > 256) and mlp1 (1280 > 1024) go dense: 400 + 260 + 240 + 320 + 240
+        // + 3 x 256 + 240 + 1024 + 800 + 64 = 4356 ns.
+        XCTAssertEqual(EventKernels.floorMilliseconds(graph: graph, energy: report, accumulateRate: 1e8, sgemmGflops: 1),
+                       4356e-6, accuracy: 1e-12)
+        // The per-layer dense MACs add up to the graph's.
+        XCTAssertEqual(graph.layers.reduce(0) { $0 + graph.denseMACs(of: $1) }, graph.denseMACs)
+        let tokenizer: Double = 288 + 576 + 2304 + 2304 + 1152
+        let block: Double = 4 * 128 + 2 * 512 + 32  // q, k, v, proj; mlp1, mlp2; attention
+        XCTAssertEqual(graph.denseMACs, tokenizer + block + 32)  // + the projection
     }
 
     func testTextEnergyHandComputed() throws {
