@@ -31,8 +31,9 @@ struct BenchReport: Codable {
     var spikingDenseMacs: Double
     var annDenseMacs: Double?
     var firingRate: Double
-    /// The bench image's accumulates (``EnergyAccounting``), the event path's accumulate rate measured in this run
-    /// (per second, all threads) and the floor of our kernels for the spiking encoder (``EventKernels/floorMilliseconds(graph:energy:accumulateRate:sgemmGflops:)``).
+    /// The bench image's accumulates (``EnergyAccounting``, attention included), the event path's accumulate rate
+    /// measured in this run (per second, all threads) and the floor of our kernels for the spiking encoder in ms
+    /// (``EventKernels/floorMilliseconds(graph:energy:accumulateRate:sgemmGflops:)``).
     var accumulatesPerImage: Double
     var accumulateRate: Double
     var kernelFloorMs: Double
@@ -159,9 +160,9 @@ func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
     say("ratio: our p50 / PyTorch's (below 1: we are faster); eval lines time \(workers * batch) images per call")
     say("of SGEMM: against the SGEMM rate beside each line (median of 3 SGEMMs 1024^3 before and 3 after it): "
         + lines.compactMap { l in l.sgemmGflops.map { String(format: "%.0f", $0) } }.joined(separator: " / ") + " GFLOP/s")
-    say(String(format: "floor of our kernels, spiking encoder: %.1f ms per image (%.2f G accumulates at the event path's %.1f G/s "
-               + "measured now, or dense at the SGEMM rate, whichever is faster per layer; attention, neurons and pooling "
-               + "not counted)", floorMs, energy.totalACs / 1e9, accumulateRate / 1e9))
+    say(String(format: "floor of our kernels, spiking encoder: %.1f ms per image (each layer's accumulates at the event "
+               + "path's %.1f G/s measured now, or its dense MACs at the SGEMM rate, whichever is faster; %.2f G "
+               + "accumulates in all; attention, neurons and pooling not counted)", floorMs, accumulateRate / 1e9, energy.totalACs / 1e9))
     if let spiking = lines.first, let t = spiking.torchP50, let ann = lines.first(where: { $0.label.hasPrefix("ANN twin") }),
        let annT = ann.torchP50, let annMACs {
         // Issue 15's batch-1 lines: the spiking encoder at 1/3 of PyTorch, the ANN twin at 1/2.
