@@ -167,7 +167,8 @@ func benchCheckpoint(path: String, iterations: Int, json: Bool) throws {
        let annT = ann.torchP50, let annMACs {
         // Issue 15's batch-1 lines: the spiking encoder at 1/3 of PyTorch, the ANN twin at 1/2.
         say(String(format: "targets: spiking <= 1/3 of PyTorch = %.1f ms (floor %.1f ms); ANN twin <= 1/2 = %.1f ms, "
-                   + "which needs %.0f GFLOP/s dense-equivalent (%.0f %% of SGEMM at start)", t / 3, floorMs, annT / 2,
+                   + "which needs %.0f GFLOP/s dense-equivalent (%.0f %% of SGEMM at start; its Winograd convs do fewer real "
+                   + "multiplications)", t / 3, floorMs, annT / 2,
                    2 * annMACs / (annT / 2 / 1e3) / 1e9, 100 * 2 * annMACs / (annT / 2 / 1e3) / 1e9 / sgemm))
     }
     say("explorer on \(path) (120x40, every kernel at its default):")
