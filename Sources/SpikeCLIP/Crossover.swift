@@ -27,15 +27,9 @@ extension EventKernels {
     {
         let saved = crossover
         defer { crossover = saved }
-        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func uniform() -> Double {  // splitmix64
-            seed &+= 0x9E37_79B9_7F4A_7C15
-            var z = seed
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
-        }
-        func weights(_ n: Int, fanIn: Int) -> [Float] { (0..<n).map { _ in Float((uniform() * 2 - 1) / Double(fanIn).squareRoot()) } }
+        var random = BenchRandom()
+        func uniform() -> Double { random.uniform() }
+        func weights(_ n: Int, fanIn: Int) -> [Float] { random.weights(n, fanIn: fanIn) }
         func median(_ body: () -> Void) -> Double { Timing.quantile(Timing.milliseconds(repeats, body), 0.5) }
         let frames = 4
         var samples: [CrossoverSample] = []
@@ -99,14 +93,10 @@ extension EventKernels {
         defer { crossover = saved }
         crossover = .always
         let (c, o, n, frames) = (1536, 384, 64, 4)
-        var seed: UInt64 = 0x2545_F491_4F6C_DD1D
-        func uniform() -> Double {  // xorshift64*
-            seed ^= seed >> 12; seed ^= seed << 25; seed ^= seed >> 27
-            return Double((seed &* 0x2545_F491_4F6C_DD1D) >> 11) / Double(1 << 53)
-        }
-        let layer = PointwiseConv(dense: DenseWeights(weight: (0..<(o * c)).map { _ in Float(uniform() - 0.5) },
-                                                      bias: [Float](repeating: 0, count: o), outFeatures: o, inFeatures: c))
-        let x = (0..<(frames * c * n)).map { _ in Float(uniform() < rate ? 1 : 0) }
+        var random = BenchRandom()
+        let layer = PointwiseConv(dense: DenseWeights(weight: random.weights(o * c, fanIn: c), bias: random.weights(o, fanIn: 1),
+                                                      outFeatures: o, inFeatures: c))
+        let x = (0..<(frames * c * n)).map { _ in Float(random.uniform() < rate ? 1 : 0) }
         let accumulates = Double(x.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } * o)
         let ms = Timing.quantile(Timing.milliseconds(repeats) { _ = layer.apply(x, frames: frames, positions: n, mode: .event, binary: true) }, 0.5)
         return accumulates / (ms / 1e3)
@@ -130,5 +120,24 @@ extension EventKernels {
             seconds += macs > 0 ? 2 * macs / (sgemmGflops * 1e9) : min(acs / accumulateRate, denseSeconds)
         }
         return seconds * 1e3
+    }
+}
+
+/// The benchmarks' random weights and spikes (splitmix64 from a fixed seed: every run times the same layers).
+private struct BenchRandom {
+    private var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// Uniform in `[0, 1)`.
+    mutating func uniform() -> Double {
+        seed &+= 0x9E37_79B9_7F4A_7C15
+        var z = seed
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+    }
+
+    /// `n` weights uniform in `[-1, 1) / sqrt(fanIn)`.
+    mutating func weights(_ n: Int, fanIn: Int) -> [Float] {
+        (0..<n).map { _ in Float((uniform() * 2 - 1) / Double(fanIn).squareRoot()) }
     }
 }
