@@ -15,7 +15,8 @@ public struct CrossoverSample: Sendable, Codable {
 }
 
 extension EventKernels {
-    /// Times the event path against dense BLAS on the official-size spiking layers (T = 4, batch 1: the 1x1 convs of
+    /// Times the event path against the dense path (BLAS; Winograd for 3x3 convs with at least 16 inputs, as in the
+    /// model) on the official-size spiking layers (T = 4, batch 1: the 1x1 convs of
     /// an encoder block, the 3x3 convs of the patch embedding at 32x32 and 16x16, the 8x8 `rpe_conv`) and the default
     /// checkpoint's narrow 3x3 convs, with random weights and Bernoulli spikes at each rate, with the current
     /// ``threads``. Restores ``crossover`` afterwards.
@@ -50,7 +51,7 @@ extension EventKernels {
                                                  (8, 16, 28), (16, 32, 28), (32, 64, 14), (64, 64, 7)]
         for (c, o, h) in convs {
             let kind = sk_mask_conv_applies(Int32(c), Int32(o)) != 0 ? "conv3x3 narrow" : "conv3x3"
-            let layer = Conv3x3(weight: weights(o * c * 9, fanIn: 9 * c), bias: weights(o, fanIn: 1), inChannels: c, outChannels: o)
+            let layer = Conv3x3(weight: weights(o * c * 9, fanIn: 9 * c), bias: weights(o, fanIn: 1), inChannels: c, outChannels: o, winograd: true)
             for r in rates {
                 let x = (0..<(frames * c * h * h)).map { _ in Float(uniform() < r ? 1 : 0) }
                 crossover = .always
@@ -104,16 +105,22 @@ extension EventKernels {
 
     /// The least time our kernels could take on one image's spiking forward pass at the given rates, in ms: every layer
     /// with a product at the better of its two paths, its accumulates (spike inputs) at `accumulateRate` (per second) or
-    /// its dense MACs at `sgemmGflops`; layers on real values (the first conv, the projection) at `sgemmGflops`.
-    /// Attention, neurons, pooling and the list building are left out, so it is a lower bound (docs/PERFORMANCE.md).
+    /// its dense MACs at `sgemmGflops` (Winograd's where a 3x3 conv runs it); layers on real values (the first conv,
+    /// the projection) at `sgemmGflops`. Attention, neurons, pooling and the list building are left out, so it is a
+    /// lower bound (docs/PERFORMANCE.md).
     /// `energy` is ``EnergyAccounting/vision(_:config:item:constants:)`` of one item on `graph`; rates per second and
     /// in GFLOP/s (2 per MAC).
     public static func floorMilliseconds(graph: LayerGraph, energy: EnergyReport, accumulateRate: Double, sgemmGflops: Double) -> Double {
         var seconds = 0.0
         for l in graph.layers {
             if case .attention = l.kind { continue }
-            let dense = graph.denseMACs(of: l)
+            var dense = graph.denseMACs(of: l)
             guard dense > 0 else { continue }
+            // The dense path of a wide 3x3 conv is Winograd (Conv3x3.apply), with 4 of the 9 multiplications.
+            if case let .conv3x3(i, o) = l.kind, l.shape.count == 3,
+               let winograd = Conv3x3.winogradMACs(inChannels: i, outChannels: o, frames: graph.steps, height: l.shape[1], width: l.shape[2]) {
+                dense = min(dense, winograd)
+            }
             let ops = energy[l.name]
             let macs = ops?.totalMACs ?? 0, acs = ops?.totalACs ?? 0
             let denseSeconds = 2 * dense / (sgemmGflops * 1e9)

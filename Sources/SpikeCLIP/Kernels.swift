@@ -54,15 +54,19 @@ public enum EventKernels {
         /// AMD Zen 4 (2026-12-07, medians of three runs: 1x1 0.39 / 0.38 / 0.37, 3x3 0.39 / 0.51 / 0.42) and an
         /// AVX-512 Intel Xeon with OpenBLAS's SkylakeX kernels, whose SGEMM runs at twice the Zen's rate (0.19 / 0.27
         /// before the event kernels read the table in column slabs and built their lists in groups of 16 positions;
-        /// 1x1 0.35 / 0.36, 3x3 0.36 / 0.36 after, two runs on 2026-12-07). The Zen's figures predate that change,
-        /// which made events faster, so they err on the side of BLAS. Chosen by the CPU (vendor and AVX-512), not by
-        /// the kernels OpenBLAS happens to run, so every process on a machine agrees.
+        /// 1x1 0.35 / 0.36, 3x3 0.36 / 0.36 after, two runs on 2026-12-07). Since 2026-12-08 the dense path of 3x3
+        /// convs with at least 16 inputs is Winograd F(2x2, 3x3), about twice as fast as im2col there: the Xeon's
+        /// 3x3 crossovers fell from 0.37 to 0.21 and the narrow ones from 0.69 to 0.56 (two runs each, the old
+        /// build beside it); the Zen's 3x3 figures are scaled by the same ratios, not measured. The Zen's figures
+        /// predate the slab change too, which made events faster, so they err on the side of the dense path. Chosen
+        /// by the CPU (vendor and AVX-512), not by the kernels OpenBLAS happens to run, so every process on a machine
+        /// agrees.
         public static let measured = forCPU(vendor: String(cString: sk_cpu_vendor()), blasCore: BLASCore.cpuCoreType)
 
         /// ``measured`` for a CPU vendor ("intel", "amd", "other") and ``BLASCore/cpuCoreType``.
         static func forCPU(vendor: String, blasCore: String?) -> Crossover {
-            vendor == "intel" && blasCore == "SkylakeX" ? Crossover(pointwise: 0.35, conv3x3: 0.36, conv3x3Narrow: 0.6)
-                                                        : Crossover(pointwise: 0.38, conv3x3: 0.42, conv3x3Narrow: 0.42)
+            vendor == "intel" && blasCore == "SkylakeX" ? Crossover(pointwise: 0.35, conv3x3: 0.21, conv3x3Narrow: 0.56)
+                                                        : Crossover(pointwise: 0.38, conv3x3: 0.24, conv3x3Narrow: 0.34)
         }
         /// Events at every activity (tests of the event kernels).
         public static let always = Crossover(pointwise: 1, conv3x3: 1, conv3x3Narrow: 1)
@@ -472,8 +476,8 @@ struct Conv3x3: Sendable {
 
     /// - Parameters:
     ///   - weight: `[O, C, 3, 3]` (PyTorch's layout).
-    ///   - winograd: whether the dense path may use Winograd F(2x2, 3x3) (convs whose input is real-valued, at least
-    ///     ``Conv3x3/winogradMinChannels`` channels: the ANN twin's tokenizer).
+    ///   - winograd: whether the dense path may use Winograd F(2x2, 3x3) (convs with at least
+    ///     ``Conv3x3/winogradMinChannels`` input channels, real-valued or spikes: both tokenizers).
     init(weight: [Float], bias: [Float], inChannels: Int, outChannels: Int, winograd: Bool = false) {
         self.inChannels = inChannels
         self.outChannels = outChannels
@@ -491,7 +495,8 @@ struct Conv3x3: Sendable {
     /// - Returns: `[F, O, H, W]`.
     func apply(_ x: [Float], frames: Int, height h: Int, width w: Int, mode: KernelMode, binary: Bool) -> [Float] {
         if mode == .event && binary, let y = applyEvents(x, frames: frames, height: h, width: w) { return y }
-        if mode != .reference && !binary && !winograd.isEmpty && frames * ((h + 1) / 2) * ((w + 1) / 2) >= Self.winogradMinTiles {
+        if mode != .reference && !winograd.isEmpty,
+           Self.winogradMACs(inChannels: inChannels, outChannels: outChannels, frames: frames, height: h, width: w) != nil {
             return applyWinograd(x, frames: frames, height: h, width: w)
         }
         if mode != .reference { return applyBLAS(x, frames: frames, height: h, width: w) }
@@ -575,15 +580,26 @@ struct Conv3x3: Sendable {
 
     /// Winograd needs this many input channels to pay (the first conv's 1 or 3 stay on im2col).
     static let winogradMinChannels = 16
+
     /// ... and this many 2x2 output tiles over all frames (each of the 16 products is a GEMM `[O, C] x [C, tiles]`;
     /// below this their N is too small for BLAS to pay). At 16 the official twin's last conv (8x8, 16 tiles at batch 1)
     /// runs Winograd too: its batch-1 time went from 12.2 / 12.2 to 11.3 / 10.6 ms against a bound of 64, interleaved
     /// runs of `spikeclip bench` (docs/PERFORMANCE.md); on the default the difference was within run-to-run spread.
     static let winogradMinTiles = 16
 
+    /// The multiplications the Winograd path runs for `frames` frames of `height x width` (16 per 2x2 output tile,
+    /// input and output channel, against 36 for the direct conv), or `nil` where the dense path stays on im2col
+    /// (fewer than ``winogradMinChannels`` inputs or ``winogradMinTiles`` tiles). Units: MAC.
+    static func winogradMACs(inChannels c: Int, outChannels o: Int, frames: Int, height h: Int, width w: Int) -> Double? {
+        let tiles = frames * ((h + 1) / 2) * ((w + 1) / 2)
+        guard c >= winogradMinChannels, tiles >= winogradMinTiles else { return nil }
+        return 16 * Double(tiles) * Double(c * o)
+    }
+
     /// Winograd F(2x2, 3x3) (Lavin & Gray, CVPR 2016): 16 GEMMs `[O, C] x [C, F*P]` over the transformed 4x4 input
     /// tiles replace the `[O, 9C] x [9C, HW]` im2col product, 4 instead of 9 multiplications per output and input
-    /// channel. Real-valued inputs only; agrees with the direct conv to float rounding (the transforms add and halve).
+    /// channel. Agrees with the direct conv to float rounding (the transforms add and halve); on spikes the input
+    /// transform is exact (small integers), and it is the dense path of the spiking tokenizer above the crossover.
     private func applyWinograd(_ x: [Float], frames: Int, height h: Int, width w: Int) -> [Float] {
         _ = openBLASSingleThreaded
         let c = inChannels, o = outChannels

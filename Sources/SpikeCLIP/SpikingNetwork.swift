@@ -38,7 +38,7 @@ struct SpikingNetwork: Sendable {
             case let .conv3x3(cin, cout):
                 let w = try store.take(l.name + ".weight", [cout, cin, 3, 3])
                 let f = try store.batchNorm(bn(l.name), channels: cout, eps: eps).fold(weight: w, bias: nil, outChannels: cout)
-                weights.append(.conv(Conv3x3(weight: f.weight, bias: f.bias, inChannels: cin, outChannels: cout)))
+                weights.append(.conv(Conv3x3(weight: f.weight, bias: f.bias, inChannels: cin, outChannels: cout, winograd: true)))
             case let .pointwise(cin, cout, kernel, hasBias):
                 let w = try store.take(l.name + ".weight", kernel)
                 let b = hasBias ? try store.take(l.name + ".bias", [cout]) : nil

@@ -78,6 +78,14 @@ final class EventKernelTests: XCTestCase {
         })
         let saved = EventKernels.crossover
         defer { EventKernels.crossover = saved }
+        // Every tokenizer conv on spikes with at least 16 inputs has Winograd as its dense path (BLAS mode, and event
+        // mode above the crossover), so the spikes compared below come from Winograd there.
+        var winogradConvs = 0
+        for case let .conv(conv) in model.vision.network.weights where conv.inChannels >= Conv3x3.winogradMinChannels {
+            XCTAssertFalse(conv.winograd.isEmpty, "\(conv.inChannels) -> \(conv.outChannels)")
+            winogradConvs += 1
+        }
+        XCTAssertEqual(winogradConvs, 4)  // 48 -> 96, 96 -> 192, 192 -> 384 and the 8x8 384 -> 384 rpe_conv
         let (dense, denseRec) = try model.vision.forward(pixels: pixels, batch: 2, mode: .blas)
         // Events everywhere (every spiking layer through the event kernels), then the measured switch to BLAS.
         for crossover in [EventKernels.Crossover.always, .measured] {
@@ -297,6 +305,19 @@ final class EventKernelTests: XCTestCase {
             EventKernels.setThreads(0)
             // The reference mode keeps the direct conv.
             XCTAssertEqual(wino.apply(x, frames: frames, height: h, width: w, mode: .reference, binary: false), direct)
+            // Spikes (the spiking tokenizer's dense path above the crossover): the same agreement, in BLAS mode and in
+            // event mode above the crossover, whose dense fallback is Winograd too.
+            let spikes = x.map { $0 > 0.4 ? Float(1) : 0 }
+            let spikesDirect = plain.apply(spikes, frames: frames, height: h, width: w, mode: .reference, binary: true)
+            let saved = EventKernels.crossover
+            defer { EventKernels.crossover = saved }
+            EventKernels.crossover = .init(pointwise: 0, conv3x3: 0, conv3x3Narrow: 0)
+            for mode in [KernelMode.blas, .event] {
+                let y = wino.apply(spikes, frames: frames, height: h, width: w, mode: mode, binary: true)
+                XCTAssertLessThanOrEqual(Self.relativeL2(y, spikesDirect), 1e-6, "spikes, \(mode), C \(c) O \(o) \(h)x\(w)")
+                // Not the im2col product: its sums differ in order, so some bits must too.
+                XCTAssertNotEqual(y, plain.apply(spikes, frames: frames, height: h, width: w, mode: .blas, binary: true), "\(mode)")
+            }
         }
     }
 
