@@ -505,12 +505,13 @@ int64_t sk_count_nonzero(const float *x, int64_t n) {
     return count;
 }
 
-void sk_lif(const float *x, int32_t steps, int64_t n, float tau, float v_threshold, float v_reset, float *spikes) {
+void sk_lif(const float *x, int32_t steps, int64_t n, int64_t stride, float tau, float v_threshold, float v_reset,
+            float *spikes) {
     float *v = (float *)malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
     for (int64_t i = 0; i < n; i++) v[i] = v_reset;
     for (int32_t t = 0; t < steps; t++) {
-        const float *xt = x + (int64_t)t * n;
-        float *st = spikes + (int64_t)t * n;
+        const float *xt = x + (int64_t)t * stride;
+        float *st = spikes + (int64_t)t * stride;
         for (int64_t i = 0; i < n; i++) {
             // The same IEEE operations in the same order as LIFParameters.charge/fire/reset (no fast-math here).
             float h = v[i] + (xt[i] - (v[i] - v_reset)) / tau;

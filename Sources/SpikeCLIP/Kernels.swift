@@ -265,7 +265,21 @@ func quickGELUInPlace(_ x: inout [Float]) {
 /// Number of nonzero values of `x` (spikes of a binary tensor).
 @inline(__always)
 func activeCount(_ x: UnsafeBufferPointer<Float>) -> Int {
-    x.isEmpty ? 0 : Int(sk_count_nonzero(x.baseAddress!, Int64(x.count)))
+    guard let base = x.baseAddress, !x.isEmpty else { return 0 }
+    // In up to 8 pieces, counted on all threads (a serial scan of every spiking layer's input was 3 % of an official
+    // forward pass with the other core idle).
+    let pieces = min(8, max(1, x.count / 16_384))
+    var partial = [Int64](repeating: 0, count: pieces)
+    partial.withUnsafeMutableBufferPointer { pp in
+        let (xs, ps) = (UnsafeSendable(base), UnsafeSendable(pp.baseAddress!))
+        parallelRanges(pieces, cost: x.count / 4) { r in
+            for k in r {
+                let lo = k * x.count / pieces, hi = (k + 1) * x.count / pieces
+                ps.value[k] = sk_count_nonzero(xs.value + lo, Int64(hi - lo))
+            }
+        }
+    }
+    return Int(partial.reduce(0, +))
 }
 
 /// Address events of channels-first spikes `[F, C, N]` (CSpikeKernels `sk_events_channels_first`): per frame and
@@ -285,7 +299,7 @@ struct ChannelEvents {
         var channels = [Int32](unsafeUninitializedCapacity: max(1, x.count)) { _, initialized in initialized = max(1, x.count) }
         x.withUnsafeBufferPointer { xp in count.withUnsafeMutableBufferPointer { np in channels.withUnsafeMutableBufferPointer { cp in
             let (xs, ns, cs) = (UnsafeSendable(xp.baseAddress!), UnsafeSendable(np.baseAddress!), UnsafeSendable(cp.baseAddress!))
-            parallelRanges(frames, cost: x.count / 4) { r in
+            parallelRanges(frames, cost: x.count) { r in
                 for f in r {
                     _ = sk_events_channels_first(xs.value + f * c * n, Int32(c), Int32(n), ns.value + f * n, cs.value + f * c * n)
                 }
@@ -538,17 +552,17 @@ struct Conv3x3: Sendable {
         if sk_mask_conv_applies(Int32(c), Int32(o)) != 0 { return applyMasks(x, frames: frames, height: h, width: w) }
         let events = x.withUnsafeBufferPointer { activeCount($0) }
         guard Double(events) <= EventKernels.crossover.conv3x3 * Double(x.count) else { return nil }
-        var out = [Float](repeating: 0, count: frames * o * hw)
         let lists = ChannelEvents(x, frames: frames, channels: c, positions: hw)
-        out.withUnsafeMutableBufferPointer { op in
+        // Every output value is written (no zeroing first).
+        return [Float](unsafeUninitializedCapacity: frames * o * hw) { op, initialized in
             let outp = UnsafeSendable(op.baseAddress!)
             // Work items are (frame, output row): frames and rows split across threads alike.
             lists.forEachSpan(frames: frames, units: h, cost: 9 * events * o / 16) { f, rows, count, channels in
                 sk_conv3x3_events(table.pointer, dense.bias, Int32(c), Int32(o), Int32(h), Int32(w), count, channels,
                                   Int32(rows.lowerBound), Int32(rows.upperBound), outp.value + f * o * hw)
             }
+            initialized = frames * o * hw
         }
-        return out
     }
 
     /// ``applyEvents(_:frames:height:width:)`` for narrow layers (CSpikeKernels `sk_mask_conv_applies`: at most 64
@@ -680,29 +694,33 @@ struct PointwiseConv: Sendable {
     ///   - x: `[F, C, N]`.
     /// - Returns: `[F, O, N]`.
     func apply(_ x: [Float], frames: Int, positions n: Int, mode: KernelMode, binary: Bool) -> [Float] {
-        let c = dense.inFeatures, o = dense.outFeatures
-        var out = [Float](repeating: 0, count: frames * o * n)
+        let c = dense.inFeatures, o = dense.outFeatures, size = frames * o * n
         let eventPath = mode == .event && binary
         let events = eventPath ? x.withUnsafeBufferPointer { activeCount($0) } : 0
+        // The event and BLAS paths write every output value: no zeroing first (a memset of each layer's output was
+        // 3 % of an official forward pass).
         if eventPath && Double(events) <= EventKernels.crossover.pointwise * Double(x.count) {
             // Each position's output column is the sum of its active channels' rows.
             let lists = ChannelEvents(x, frames: frames, channels: c, positions: n)
-            out.withUnsafeMutableBufferPointer { op in
+            return [Float](unsafeUninitializedCapacity: size) { op, initialized in
                 let outp = UnsafeSendable(op.baseAddress!)
                 lists.forEachSpan(frames: frames, units: n, cost: events * o / 16) { f, positions, count, channels in
                     sk_pointwise_events(dense.weightT.pointer, dense.bias, Int32(c), Int32(o), Int32(n), count, channels,
                                         Int32(positions.lowerBound), Int32(positions.upperBound), outp.value + f * o * n)
                 }
+                initialized = size
             }
-            return out
         }
         if mode != .reference {
             // Y_f[O, N] = W[O, C] . X_f[C, N] over all frames at once: no transposes in the channels-first layout.
-            x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { op in
-                dense.channelsFirstProduct(xp.baseAddress!, frames: frames, positions: n, into: op.baseAddress!)
-            } }
-            return out
+            return [Float](unsafeUninitializedCapacity: size) { op, initialized in
+                x.withUnsafeBufferPointer { xp in
+                    dense.channelsFirstProduct(xp.baseAddress!, frames: frames, positions: n, into: op.baseAddress!)
+                }
+                initialized = size
+            }
         }
+        var out = [Float](repeating: 0, count: size)
         for f in 0..<frames {
             let frame = Array(x[(f * c * n)..<((f + 1) * c * n)])
             let y = dense.apply(transpose(frame, rows: c, cols: n), rows: n, mode: mode, binary: binary)  // [N, O]
@@ -768,11 +786,18 @@ func softmaxAttention(q: [Float], k: [Float], v: [Float], lengths: [Int], dim d:
 func maxPool3x3s2(_ x: [Float], frames: Int, channels: Int, height h: Int, width w: Int) -> (values: [Float], height: Int, width: Int) {
     let oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1
     precondition(x.count == frames * channels * h * w)
-    var out = [Float](repeating: 0, count: frames * channels * oh * ow)
-    out.withUnsafeMutableBufferPointer { op in
+    let planes = frames * channels
+    // Planes split across threads; every output value is written.
+    let out = [Float](unsafeUninitializedCapacity: planes * oh * ow) { op, initialized in
         x.withUnsafeBufferPointer { xp in
-            if let xb = xp.baseAddress, let ob = op.baseAddress { sk_maxpool3x3s2(xb, Int64(frames * channels), Int32(h), Int32(w), ob) }
+            if let xb = xp.baseAddress, let ob = op.baseAddress {
+                let (xs, os) = (UnsafeSendable(xb), UnsafeSendable(ob))
+                parallelRanges(planes, cost: x.count) { r in
+                    sk_maxpool3x3s2(xs.value + r.lowerBound * h * w, Int64(r.count), Int32(h), Int32(w), os.value + r.lowerBound * oh * ow)
+                }
+            }
         }
+        initialized = planes * oh * ow
     }
     return (out, oh, ow)
 }

@@ -85,12 +85,19 @@ public struct LIFParameters: NeuronModel, Equatable {
         guard traceNeurons.isEmpty, x.count == steps * n else {
             return simulateNeurons(self, x, steps: steps, neurons: n, traceNeurons: traceNeurons)
         }
-        // The vectorised C loop (CSpikeKernels `sk_lif`): the same operations, so the same bits (ParityTests).
-        var s = [Float](repeating: 0, count: x.count)
-        s.withUnsafeMutableBufferPointer { sp in
+        // The vectorised C loop (CSpikeKernels `sk_lif`): the same operations, so the same bits (ParityTests). Neurons
+        // are independent: split across threads, each writing its own columns of every step.
+        let s = [Float](unsafeUninitializedCapacity: x.count) { sp, initialized in
             x.withUnsafeBufferPointer { xp in
-                if let xb = xp.baseAddress, let sb = sp.baseAddress { sk_lif(xb, Int32(steps), Int64(n), tau, vThreshold, vReset, sb) }
+                if let xb = xp.baseAddress, let sb = sp.baseAddress {
+                    let (xs, ss) = (UnsafeSendable(xb), UnsafeSendable(sb))
+                    parallelRanges(n, cost: x.count) { r in
+                        sk_lif(xs.value + r.lowerBound, Int32(steps), Int64(r.count), Int64(n), tau, vThreshold, vReset,
+                               ss.value + r.lowerBound)
+                    }
+                }
             }
+            initialized = x.count
         }
         return (s, [])
     }

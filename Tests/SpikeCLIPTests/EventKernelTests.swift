@@ -244,6 +244,53 @@ final class EventKernelTests: XCTestCase {
         XCTAssertEqual(fast.spikes[0], 1)
         XCTAssertEqual(fast.spikes[1], 0)
         XCTAssertGreaterThan(fast.spikes.reduce(0, +), 0)
+        // A layer big enough to be split across threads (neurons in ranges, each step's row at its stride, an odd
+        // count so the ranges are ragged): the same bits on one thread and on two.
+        let wide = 98_305
+        let y = (0..<(steps * wide)).map { i in Float((i * 7919) % 401) / 100 - 1 }
+        let reference = p.simulate(y, steps: steps, neurons: wide, traceNeurons: [1])
+        for threads in [1, 2] {
+            EventKernels.setThreads(threads)
+            XCTAssertEqual(p.simulate(y, steps: steps, neurons: wide, traceNeurons: []).spikes, reference.spikes, "\(threads) threads")
+        }
+        EventKernels.setThreads(0)
+    }
+
+    /// Counting a layer's active inputs in pieces on all threads gives the serial count, ragged pieces included.
+    func testActiveCountSplitsExactly() {
+        for n in [0, 1, 16_383, 16_385, 131_073, 400_001] {
+            let x = (0..<n).map { i in Float(((i * 2_654_435_761) >> 7) % 3 == 0 ? 1 : 0) }
+            let serial = x.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
+            for threads in [1, 2] {
+                EventKernels.setThreads(threads)
+                XCTAssertEqual(x.withUnsafeBufferPointer { activeCount($0) }, serial, "n \(n), \(threads) threads")
+            }
+        }
+        EventKernels.setThreads(0)
+    }
+
+    /// Max pooling split across threads by planes: the bits of the direct 3x3 window, odd sizes included.
+    func testMaxPoolSplitsByPlanes() {
+        for (planes, h, w) in [(3, 5, 7), (96, 16, 16), (385, 9, 8)] {
+            let x = (0..<(planes * h * w)).map { i in Float(sin(Double(i) * 0.71)) }
+            let (oh, ow) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1)
+            var direct = [Float](repeating: 0, count: planes * oh * ow)
+            for p in 0..<planes { for oy in 0..<oh { for ox in 0..<ow {
+                var m = -Float.infinity
+                for dy in -1...1 { for dx in -1...1 {
+                    let (yy, xx) = (2 * oy + dy, 2 * ox + dx)
+                    if yy >= 0 && yy < h && xx >= 0 && xx < w { m = max(m, x[(p * h + yy) * w + xx]) }
+                } }
+                direct[(p * oh + oy) * ow + ox] = m
+            } } }
+            for threads in [1, 2] {
+                EventKernels.setThreads(threads)
+                let pooled = maxPool3x3s2(x, frames: 1, channels: planes, height: h, width: w)
+                XCTAssertEqual(pooled.values, direct, "\(planes) x \(h)x\(w), \(threads) threads")
+                XCTAssertEqual(pooled.height, oh)
+            }
+        }
+        EventKernels.setThreads(0)
     }
 
     /// The shared softmax attention against a double-precision loop: packed items of different lengths, a key mask,

@@ -99,9 +99,11 @@ void sk_pack_bits(const float *x, int64_t n, uint64_t *words);
 /// Number of nonzero values of x [n] (the spikes of a binary tensor).
 int64_t sk_count_nonzero(const float *x, int64_t n);
 
-/// A LIF layer (SPEC 1.1, hard reset, decay_input): input currents x [T, n] -> spikes [T, n] as 0/1 floats, the
-/// membrane starting at v_reset. Bit-identical to LIFParameters in Swift (same operations in the same order).
-void sk_lif(const float *x, int32_t steps, int64_t n, float tau, float v_threshold, float v_reset, float *spikes);
+/// A LIF layer (SPEC 1.1, hard reset, decay_input): input currents x [T, stride] -> spikes [T, stride] as 0/1 floats
+/// for the n neurons at the start of each step's row (a thread's share of a layer: x and spikes offset by its first
+/// neuron), the membrane starting at v_reset. Bit-identical to LIFParameters in Swift (same operations, same order).
+void sk_lif(const float *x, int32_t steps, int64_t n, int64_t stride, float tau, float v_threshold, float v_reset,
+            float *spikes);
 
 /// Spiking self-attention of one frame (SPEC 1.2) on bit sets: per head, attn[i, j] = popcount(q_i AND k_j) over the
 /// head's channels, y[c, i] = scale * sum over j with v[c, j] = 1 of attn[i, j]. q, k, v, y: [D, N] channels-first,
