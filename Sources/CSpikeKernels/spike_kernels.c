@@ -714,10 +714,15 @@ void sk_winograd_input(const float *x, int32_t frames, int32_t c, int32_t h, int
     const int32_t th = (h + 1) / 2, tw = (w + 1) / 2, p = th * tw;
     const int64_t cols = (int64_t)frames * p, plane = (int64_t)c * cols;
     // One zero-padded copy of a plane, (2 th + 2) x (2 tw + 2): tile (ty, tx) reads rows 2ty .. 2ty+3, columns
-    // 2tx .. 2tx+3, with no bounds tests in the loop below.
+    // 2tx .. 2tx+3, with no bounds tests in the loops below.
     const int32_t ph = 2 * th + 2, pw = 2 * tw + 2;
     float *pad = calloc((size_t)ph * pw, sizeof(float));
-    if (!pad) abort();
+    // B^T d for a whole row of tiles at once (4 combined rows of the padded width), then each combined row split
+    // into its even and odd columns: (B^T d) B is then four contiguous vector expressions over tx. The same
+    // operations on the same values as the tile-by-tile formula, so the same bits.
+    float *comb = malloc(sizeof(float) * 4 * (size_t)pw), *even = malloc(sizeof(float) * 4 * (size_t)(tw + 1)),
+          *odd = malloc(sizeof(float) * 4 * (size_t)(tw + 1));
+    if (!pad || !comb || !even || !odd) abort();
     for (int32_t ic = c0; ic < c1; ic++) {
         for (int32_t f = 0; f < frames; f++) {
             const float *in = x + ((int64_t)f * c + ic) * h * w;
@@ -725,26 +730,30 @@ void sk_winograd_input(const float *x, int32_t frames, int32_t c, int32_t h, int
             float *dst = v + (int64_t)ic * cols + (int64_t)f * p;
             for (int32_t ty = 0; ty < th; ty++) {
                 const float *r0 = pad + (2 * ty) * pw, *r1 = r0 + pw, *r2 = r1 + pw, *r3 = r2 + pw;
-                float *o = dst + (int64_t)ty * tw;
-                for (int32_t tx = 0; tx < tw; tx++) {
-                    const int32_t j = 2 * tx;
-                    float t[4][4];  // B^T d, column by column
-                    for (int32_t k = 0; k < 4; k++) {
-                        t[0][k] = r0[j + k] - r2[j + k];
-                        t[1][k] = r1[j + k] + r2[j + k];
-                        t[2][k] = r2[j + k] - r1[j + k];
-                        t[3][k] = r1[j + k] - r3[j + k];
-                    }
-                    for (int32_t i = 0; i < 4; i++) {  // (B^T d) B
-                        o[(i * 4 + 0) * plane + tx] = t[i][0] - t[i][2];
-                        o[(i * 4 + 1) * plane + tx] = t[i][1] + t[i][2];
-                        o[(i * 4 + 2) * plane + tx] = t[i][2] - t[i][1];
-                        o[(i * 4 + 3) * plane + tx] = t[i][1] - t[i][3];
+                for (int32_t k = 0; k < pw; k++) {
+                    comb[k] = r0[k] - r2[k];
+                    comb[pw + k] = r1[k] + r2[k];
+                    comb[2 * pw + k] = r2[k] - r1[k];
+                    comb[3 * pw + k] = r1[k] - r3[k];
+                }
+                for (int32_t i = 0; i < 4; i++) {
+                    const float *ci = comb + (int64_t)i * pw;
+                    float *e = even + (int64_t)i * (tw + 1), *od = odd + (int64_t)i * (tw + 1);
+                    for (int32_t t = 0; t <= tw; t++) { e[t] = ci[2 * t]; od[t] = ci[2 * t + 1]; }
+                    float *o0 = dst + (int64_t)ty * tw + (i * 4) * plane, *o1 = o0 + plane, *o2 = o1 + plane, *o3 = o2 + plane;
+                    for (int32_t t = 0; t < tw; t++) {
+                        o0[t] = e[t] - e[t + 1];
+                        o1[t] = od[t] + e[t + 1];
+                        o2[t] = e[t + 1] - od[t];
+                        o3[t] = od[t] - od[t + 1];
                     }
                 }
             }
         }
     }
+    free(odd);
+    free(even);
+    free(comb);
     free(pad);
 }
 
@@ -752,26 +761,31 @@ void sk_winograd_output(const float *m, const float *bias, int32_t frames, int32
                         int32_t o1, float *y) {
     const int32_t th = (h + 1) / 2, tw = (w + 1) / 2, p = th * tw;
     const int64_t cols = (int64_t)frames * p, plane = (int64_t)o * cols;
-    // Rows of 2 x (2 tw) outputs go to a scratch pair first, so odd sizes need no tests in the loop.
-    float *rows = malloc((size_t)4 * tw * sizeof(float));
-    if (!rows) abort();
+    // A row of tiles at once: A^T e as 8 contiguous vectors over tx, then (A^T e) A into a scratch pair of output
+    // rows (2 x 2 tw, so odd sizes need no tests), the same operations in the same order as tile by tile.
+    float *rows = malloc((size_t)4 * tw * sizeof(float)), *t = malloc((size_t)8 * tw * sizeof(float));
+    if (!rows || !t) abort();
     for (int32_t oc = o0; oc < o1; oc++) {
         const float b = bias[oc];
         for (int32_t f = 0; f < frames; f++) {
             float *out = y + ((int64_t)f * o + oc) * h * w;
             for (int32_t ty = 0; ty < th; ty++) {
                 const float *src = m + (int64_t)oc * cols + (int64_t)f * p + (int64_t)ty * tw;
-                for (int32_t tx = 0; tx < tw; tx++) {
-                    float e[16];
-                    for (int32_t k = 0; k < 16; k++) e[k] = src[k * plane + tx];
-                    float t[2][4];  // A^T e
-                    for (int32_t j = 0; j < 4; j++) {
-                        t[0][j] = e[j] + e[4 + j] + e[8 + j];
-                        t[1][j] = e[4 + j] - e[8 + j] - e[12 + j];
+                for (int32_t j = 0; j < 4; j++) {
+                    const float *e0 = src + j * plane, *e1 = src + (4 + j) * plane, *e2 = src + (8 + j) * plane,
+                                *e3 = src + (12 + j) * plane;
+                    float *a = t + (int64_t)j * tw, *c = t + (int64_t)(4 + j) * tw;
+                    for (int32_t x = 0; x < tw; x++) {
+                        a[x] = e0[x] + e1[x] + e2[x];
+                        c[x] = e1[x] - e2[x] - e3[x];
                     }
-                    for (int32_t i = 0; i < 2; i++) {  // (A^T e) A
-                        rows[i * 2 * tw + 2 * tx] = t[i][0] + t[i][1] + t[i][2] + b;
-                        rows[i * 2 * tw + 2 * tx + 1] = t[i][1] - t[i][2] - t[i][3] + b;
+                }
+                for (int32_t i = 0; i < 2; i++) {
+                    const float *t0 = t + (int64_t)(4 * i) * tw, *t1 = t0 + tw, *t2 = t1 + tw, *t3 = t2 + tw;
+                    float *r = rows + (int64_t)i * 2 * tw;
+                    for (int32_t x = 0; x < tw; x++) {
+                        r[2 * x] = t0[x] + t1[x] + t2[x] + b;
+                        r[2 * x + 1] = t1[x] - t2[x] - t3[x] + b;
                     }
                 }
                 for (int32_t i = 0; i < 2 && 2 * ty + i < h; i++)
@@ -779,6 +793,7 @@ void sk_winograd_output(const float *m, const float *bias, int32_t frames, int32
             }
         }
     }
+    free(t);
     free(rows);
 }
 
