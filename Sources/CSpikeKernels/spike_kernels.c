@@ -20,14 +20,30 @@
 // none): every instruction set gives the same bits, and a sum split into consecutive parts (the first from zeros,
 // each next one starting from the previous result, the bias only on the last) gives the bits of the whole sum.
 
-static void sum_rows_scalar(const float *const *rows, int32_t nrows, const float *init, const float *bias, int32_t o,
-                            float *out) {
+// Where row r of a sum is: `rows[r]`, or (rows NULL) `base + list[r] * stride`, a table row named by its index in an
+// event list (the 1x1 kernel: no row-pointer list to build for every column slab). The same rows in the same order
+// either way, so the same bits.
+#define SK_ROW(r) (rows ? rows[r] : base + (int64_t)list[r] * stride)
+
+__attribute__((always_inline))
+static inline void sum_scalar_src(const float *const *rows, const float *base, int64_t stride, const int32_t *list,
+                                  int32_t nrows, const float *init, const float *bias, int32_t o, float *out) {
     for (int32_t j = 0; j < o; j++) out[j] = init ? init[j] : 0;
     for (int32_t r = 0; r < nrows; r++) {
-        const float *w = rows[r];
+        const float *w = SK_ROW(r);
         for (int32_t j = 0; j < o; j++) out[j] += w[j];
     }
     if (bias) for (int32_t j = 0; j < o; j++) out[j] += bias[j];
+}
+
+static void sum_rows_scalar(const float *const *rows, int32_t nrows, const float *init, const float *bias, int32_t o,
+                            float *out) {
+    sum_scalar_src(rows, NULL, 0, NULL, nrows, init, bias, o, out);
+}
+
+static void sum_idx_scalar(const float *base, int64_t stride, const int32_t *list, int32_t nrows, const float *bias,
+                           int32_t o, float *out) {
+    sum_scalar_src(NULL, base, stride, list, nrows, NULL, bias, o, out);
 }
 
 #ifdef SK_X86
@@ -36,8 +52,9 @@ static void sum_rows_scalar(const float *const *rows, int32_t nrows, const float
 // switch, so each case is unrolled; a remainder narrower than a full block gets as many accumulators as it has
 // vectors instead of one dependent chain per vector (o = 96, 192: the official tokenizer's widths).
 __attribute__((target("avx512f"), always_inline))
-static inline void block_avx512(const float *const *rows, int32_t nrows, const float *init, const float *bias,
-                                int32_t j, const int nv, __mmask16 last, float *out) {
+static inline void block_avx512(const float *const *rows, const float *base, int64_t stride, const int32_t *list,
+                                int32_t nrows, const float *init, const float *bias, int32_t j, const int nv,
+                                __mmask16 last, float *out) {
     __m512 a[8];
     if (init) {
         for (int v = 0; v < nv - 1; v++) a[v] = _mm512_loadu_ps(init + j + 16 * v);
@@ -46,7 +63,7 @@ static inline void block_avx512(const float *const *rows, int32_t nrows, const f
         for (int v = 0; v < nv; v++) a[v] = _mm512_setzero_ps();
     }
     for (int32_t r = 0; r < nrows; r++) {
-        const float *w = rows[r] + j;
+        const float *w = SK_ROW(r) + j;
         for (int v = 0; v < nv - 1; v++) a[v] = _mm512_add_ps(a[v], _mm512_loadu_ps(w + 16 * v));
         a[nv - 1] = _mm512_add_ps(a[nv - 1], _mm512_maskz_loadu_ps(last, w + 16 * (nv - 1)));
     }
@@ -58,63 +75,91 @@ static inline void block_avx512(const float *const *rows, int32_t nrows, const f
     _mm512_mask_storeu_ps(out + j + 16 * (nv - 1), last, a[nv - 1]);
 }
 
-__attribute__((target("avx512f")))
-static void sum_rows_avx512(const float *const *rows, int32_t nrows, const float *init, const float *bias, int32_t o,
-                            float *out) {
+__attribute__((target("avx512f"), always_inline))
+static inline void sum_avx512_src(const float *const *rows, const float *base, int64_t stride, const int32_t *list,
+                                  int32_t nrows, const float *init, const float *bias, int32_t o, float *out) {
+#define SK_B512(nv, mask) block_avx512(rows, base, stride, list, nrows, init, bias, j, nv, mask, out)
     int32_t j = 0;
-    for (; j + 128 <= o; j += 128) block_avx512(rows, nrows, init, bias, j, 8, (__mmask16)0xFFFF, out);
+    for (; j + 128 <= o; j += 128) SK_B512(8, (__mmask16)0xFFFF);
     const int32_t rest = o - j;
     if (rest <= 0) return;
     const int nv = (rest + 15) / 16;
     const __mmask16 last = rest % 16 ? (__mmask16)((1u << (rest % 16)) - 1) : (__mmask16)0xFFFF;
     switch (nv) {
-    case 1: block_avx512(rows, nrows, init, bias, j, 1, last, out); break;
-    case 2: block_avx512(rows, nrows, init, bias, j, 2, last, out); break;
-    case 3: block_avx512(rows, nrows, init, bias, j, 3, last, out); break;
-    case 4: block_avx512(rows, nrows, init, bias, j, 4, last, out); break;
-    case 5: block_avx512(rows, nrows, init, bias, j, 5, last, out); break;
-    case 6: block_avx512(rows, nrows, init, bias, j, 6, last, out); break;
-    case 7: block_avx512(rows, nrows, init, bias, j, 7, last, out); break;
-    default: block_avx512(rows, nrows, init, bias, j, 8, last, out); break;
+    case 1: SK_B512(1, last); break;
+    case 2: SK_B512(2, last); break;
+    case 3: SK_B512(3, last); break;
+    case 4: SK_B512(4, last); break;
+    case 5: SK_B512(5, last); break;
+    case 6: SK_B512(6, last); break;
+    case 7: SK_B512(7, last); break;
+    default: SK_B512(8, last); break;
     }
+#undef SK_B512
+}
+
+__attribute__((target("avx512f")))
+static void sum_rows_avx512(const float *const *rows, int32_t nrows, const float *init, const float *bias, int32_t o,
+                            float *out) {
+    sum_avx512_src(rows, NULL, 0, NULL, nrows, init, bias, o, out);
+}
+
+__attribute__((target("avx512f")))
+static void sum_idx_avx512(const float *base, int64_t stride, const int32_t *list, int32_t nrows, const float *bias,
+                           int32_t o, float *out) {
+    sum_avx512_src(NULL, base, stride, list, nrows, NULL, bias, o, out);
 }
 
 // AVX2: blocks of NV full 8-float vectors (no masking); the last o % 8 columns are summed in scalar code.
 __attribute__((target("avx2"), always_inline))
-static inline void block_avx2(const float *const *rows, int32_t nrows, const float *init, const float *bias, int32_t j,
-                              const int nv, float *out) {
+static inline void block_avx2(const float *const *rows, const float *base, int64_t stride, const int32_t *list,
+                              int32_t nrows, const float *init, const float *bias, int32_t j, const int nv, float *out) {
     __m256 a[8];
     for (int v = 0; v < nv; v++) a[v] = init ? _mm256_loadu_ps(init + j + 8 * v) : _mm256_setzero_ps();
     for (int32_t r = 0; r < nrows; r++) {
-        const float *w = rows[r] + j;
+        const float *w = SK_ROW(r) + j;
         for (int v = 0; v < nv; v++) a[v] = _mm256_add_ps(a[v], _mm256_loadu_ps(w + 8 * v));
     }
     if (bias) for (int v = 0; v < nv; v++) a[v] = _mm256_add_ps(a[v], _mm256_loadu_ps(bias + j + 8 * v));
     for (int v = 0; v < nv; v++) _mm256_storeu_ps(out + j + 8 * v, a[v]);
 }
 
-__attribute__((target("avx2")))
-static void sum_rows_avx2(const float *const *rows, int32_t nrows, const float *init, const float *bias, int32_t o,
-                          float *out) {
+__attribute__((target("avx2"), always_inline))
+static inline void sum_avx2_src(const float *const *rows, const float *base, int64_t stride, const int32_t *list,
+                                int32_t nrows, const float *init, const float *bias, int32_t o, float *out) {
+#define SK_B256(nv) block_avx2(rows, base, stride, list, nrows, init, bias, j, nv, out)
     int32_t j = 0;
-    for (; j + 64 <= o; j += 64) block_avx2(rows, nrows, init, bias, j, 8, out);
+    for (; j + 64 <= o; j += 64) SK_B256(8);
     const int nv = (o - j) / 8;
     switch (nv) {
-    case 1: block_avx2(rows, nrows, init, bias, j, 1, out); break;
-    case 2: block_avx2(rows, nrows, init, bias, j, 2, out); break;
-    case 3: block_avx2(rows, nrows, init, bias, j, 3, out); break;
-    case 4: block_avx2(rows, nrows, init, bias, j, 4, out); break;
-    case 5: block_avx2(rows, nrows, init, bias, j, 5, out); break;
-    case 6: block_avx2(rows, nrows, init, bias, j, 6, out); break;
-    case 7: block_avx2(rows, nrows, init, bias, j, 7, out); break;
+    case 1: SK_B256(1); break;
+    case 2: SK_B256(2); break;
+    case 3: SK_B256(3); break;
+    case 4: SK_B256(4); break;
+    case 5: SK_B256(5); break;
+    case 6: SK_B256(6); break;
+    case 7: SK_B256(7); break;
     default: break;
     }
+#undef SK_B256
     j += 8 * nv;
     for (; j < o; j++) {
         float a = init ? init[j] : 0;
-        for (int32_t r = 0; r < nrows; r++) a += rows[r][j];
+        for (int32_t r = 0; r < nrows; r++) a += SK_ROW(r)[j];
         out[j] = bias ? a + bias[j] : a;
     }
+}
+
+__attribute__((target("avx2")))
+static void sum_rows_avx2(const float *const *rows, int32_t nrows, const float *init, const float *bias, int32_t o,
+                          float *out) {
+    sum_avx2_src(rows, NULL, 0, NULL, nrows, init, bias, o, out);
+}
+
+__attribute__((target("avx2")))
+static void sum_idx_avx2(const float *base, int64_t stride, const int32_t *list, int32_t nrows, const float *bias,
+                         int32_t o, float *out) {
+    sum_avx2_src(NULL, base, stride, list, nrows, NULL, bias, o, out);
 }
 
 #endif
@@ -135,6 +180,18 @@ static sum_rows_fn chosen = 0;  // a benign race: every thread computes the same
 static sum_rows_fn sum_rows_impl(void) {
     if (!chosen) chosen = pick();
     return chosen;
+}
+
+// The index form of the chosen sum (SK_ROW): the same instruction set as sum_rows_impl.
+typedef void (*sum_idx_fn)(const float *, int64_t, const int32_t *, int32_t, const float *, int32_t, float *);
+
+static sum_idx_fn sum_idx_impl(void) {
+    const sum_rows_fn f = sum_rows_impl();
+#ifdef SK_X86
+    if (f == sum_rows_avx512) return sum_idx_avx512;
+    if (f == sum_rows_avx2) return sum_idx_avx2;
+#endif
+    return sum_idx_scalar;
 }
 
 int sk_use_isa(const char *name) {
@@ -268,26 +325,21 @@ static void store_slab(const float *acc, int32_t count, int32_t wj, int32_t j, f
 
 void sk_pointwise_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t n, const int32_t *count,
                          const int32_t *channels, int32_t p0, int32_t p1, float *y) {
-    sum_rows_fn sum = sum_rows_impl();
+    // Each position's rows are named by its event list directly (sum_idx_impl), so no row-pointer list is rebuilt
+    // for every column slab.
+    const sum_idx_fn sum = sum_idx_impl();
     const int32_t wcols = slab_columns(c, o);
-    int32_t most = 0;
-    for (int32_t p = p0; p < p1; p++) if (count[p] > most) most = count[p];
-    const float **rows = (const float **)malloc(sizeof(float *) * (size_t)(most > 0 ? most : 1));
     float *acc = aligned_floats((size_t)wcols * TILE);
     for (int32_t j = 0; j < o; j += wcols) {
         const int32_t wj = o - j < wcols ? o - j : wcols;
         for (int32_t t0 = p0; t0 < p1; t0 += TILE) {
             const int32_t t1 = t0 + TILE < p1 ? t0 + TILE : p1;
-            for (int32_t p = t0; p < t1; p++) {
-                const int32_t *list = channels + (int64_t)p * c;
-                for (int32_t e = 0; e < count[p]; e++) rows[e] = table + (int64_t)list[e] * o + j;
-                sum(rows, count[p], NULL, bias ? bias + j : NULL, wj, acc + (int64_t)(p - t0) * wj);
-            }
+            for (int32_t p = t0; p < t1; p++)
+                sum(table + j, o, channels + (int64_t)p * c, count[p], bias ? bias + j : NULL, wj, acc + (int64_t)(p - t0) * wj);
             store_slab(acc, t1 - t0, wj, j, y, n, t0);
         }
     }
     free(acc);
-    free(rows);
 }
 
 void sk_conv3x3_events(const float *table, const float *bias, int32_t c, int32_t o, int32_t h, int32_t w,
