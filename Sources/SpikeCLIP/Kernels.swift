@@ -322,6 +322,24 @@ struct ChannelEvents {
     }
 }
 
+/// One spike buffer's event count and channel event lists, built once for every layer that reads the buffer (the
+/// official block's q, k and v convs all read `proj_lif`): ``SpikingNetwork`` keeps one per buffer for a forward pass.
+final class SharedEvents {
+    /// Nonzero values of the buffer.
+    let count: Int
+    private var lists: ChannelEvents?
+
+    init(_ x: [Float]) { count = x.withUnsafeBufferPointer { activeCount($0) } }
+
+    /// The buffer's lists as `[F, C, N]` (built on first use; `x` must be the buffer this was made for).
+    func lists(_ x: [Float], frames: Int, channels c: Int, positions n: Int) -> ChannelEvents {
+        if let l = lists, l.positions == n, l.channelCount == c { return l }
+        let l = ChannelEvents(x, frames: frames, channels: c, positions: n)
+        lists = l
+        return l
+    }
+}
+
 /// Runs `body(frame, units)` over the work items (frame, unit), `units` units per frame (output rows or positions),
 /// split across ``EventKernels/threads`` like ``parallelRanges(_:cost:_:)``; each call covers a span of one frame.
 func parallelFrameSpans(frames: Int, units: Int, cost: Int, _ body: (_ frame: Int, _ units: Range<Int>) -> Void) {
@@ -693,15 +711,16 @@ struct PointwiseConv: Sendable {
     /// - Parameters:
     ///   - x: `[F, C, N]`.
     /// - Returns: `[F, O, N]`.
-    func apply(_ x: [Float], frames: Int, positions n: Int, mode: KernelMode, binary: Bool) -> [Float] {
+    ///   - shared: `x`'s count and event lists, when other layers read `x` too (built once for all of them).
+    func apply(_ x: [Float], frames: Int, positions n: Int, mode: KernelMode, binary: Bool, shared: SharedEvents? = nil) -> [Float] {
         let c = dense.inFeatures, o = dense.outFeatures, size = frames * o * n
         let eventPath = mode == .event && binary
-        let events = eventPath ? x.withUnsafeBufferPointer { activeCount($0) } : 0
+        let events = eventPath ? shared?.count ?? x.withUnsafeBufferPointer { activeCount($0) } : 0
         // The event and BLAS paths write every output value: no zeroing first (a memset of each layer's output was
         // 3 % of an official forward pass).
         if eventPath && Double(events) <= EventKernels.crossover.pointwise * Double(x.count) {
             // Each position's output column is the sum of its active channels' rows.
-            let lists = ChannelEvents(x, frames: frames, channels: c, positions: n)
+            let lists = shared?.lists(x, frames: frames, channels: c, positions: n) ?? ChannelEvents(x, frames: frames, channels: c, positions: n)
             return [Float](unsafeUninitializedCapacity: size) { op, initialized in
                 let outp = UnsafeSendable(op.baseAddress!)
                 lists.forEachSpan(frames: frames, units: n, cost: events * o / 16) { f, positions, count, channels in

@@ -19,6 +19,8 @@ struct SpikingNetwork: Sendable {
     let inputIndices: [[Int]]
     /// Index of the last layer that reads each layer's output (its buffer is freed after that).
     let lastUse: [Int]
+    /// How many layers read each layer's output.
+    let readers: [Int]
 
     /// Loads every layer's tensors from `store`, walking the graph: `<name>.weight`/`.bias` for convs and linears,
     /// BatchNorm `<name minus _conv>_bn` folded, the neuron model's own tensors, `weights_tensor` for the readout.
@@ -55,7 +57,9 @@ struct SpikingNetwork: Sendable {
         }
         let inputs = graph.layers.map { $0.inputs.map { position[$0]! } }
         var last = Array(graph.layers.indices)
-        for (i, ins) in inputs.enumerated() { for j in ins { last[j] = max(last[j], i) } }
+        var readers = [Int](repeating: 0, count: graph.layers.count)
+        for (i, ins) in inputs.enumerated() { for j in ins { last[j] = max(last[j], i); readers[j] += 1 } }
+        self.readers = readers
         self.graph = graph
         self.weights = weights
         self.inputIndices = inputs
@@ -95,6 +99,8 @@ struct SpikingNetwork: Sendable {
              plans: [Int: (scale: Float, overrides: [(indices: [Int], value: Float)])] = [:]) -> (stepFeatures: [Float], recording: Recording) {
         let t = graph.steps, frames = t * b
         var values = [[Float]?](repeating: nil, count: graph.layers.count)
+        // Event counts and lists of spike buffers that several 1x1 layers read (q, k, v), freed with the buffer.
+        var shared: [Int: SharedEvents] = [:]
         var rec = Recording()
         var features: [Float] = []
         for (i, l) in graph.layers.enumerated() {
@@ -127,7 +133,13 @@ struct SpikingNetwork: Sendable {
                 out = recordedNeurons(x(), name: l.name, shape: [t, b] + l.shape, m, options: options,
                                       overrides: plan?.overrides ?? [], into: &rec)
             case let (.pointwise, .pointwise(conv)):
-                out = conv.apply(x(), frames: frames, positions: inputShape().dropFirst().reduce(1, *), mode: mode, binary: isSpikes())
+                var events: SharedEvents?
+                if mode == .event && isSpikes() && readers[ins[0]] > 1 {
+                    events = shared[ins[0]] ?? SharedEvents(x())
+                    shared[ins[0]] = events
+                }
+                out = conv.apply(x(), frames: frames, positions: inputShape().dropFirst().reduce(1, *), mode: mode, binary: isSpikes(),
+                                 shared: events)
             case let (.linear, .dense(dense)):
                 out = dense.apply(x(), rows: frames, mode: mode, binary: isSpikes())
             case let (.attention(heads, scale), _):
@@ -149,7 +161,7 @@ struct SpikingNetwork: Sendable {
                 break  // the projection runs in `readout`
             }
             values[i] = out
-            for j in ins where lastUse[j] == i { values[j] = nil }
+            for j in ins where lastUse[j] == i { values[j] = nil; shared[j] = nil }
             if case .readout = l.kind { break }
         }
         return (features, rec)

@@ -256,6 +256,31 @@ final class EventKernelTests: XCTestCase {
         EventKernels.setThreads(0)
     }
 
+    /// Layers that read the same spikes (q, k and v) share one count and one set of event lists: the bits of each
+    /// layer building its own, and the second layer reuses the first one's lists.
+    func testSharedEventListsGiveEachLayersBits() {
+        let (frames, c, n) = (4, 384, 64)
+        let x: [Float] = (0..<(frames * c * n)).map { i in ((i * 2_654_435_761) >> 9) % 5 == 0 ? 1 : 0 }
+        var layers: [PointwiseConv] = []
+        for k in 0..<3 {
+            let weight: [Float] = (0..<(c * c)).map { i in Float(sin(Double(i + k * 7) * 0.61)) / 20 }
+            let bias: [Float] = (0..<c).map { i in Float(cos(Double(i + k))) }
+            layers.append(PointwiseConv(dense: DenseWeights(weight: weight, bias: bias, outFeatures: c, inFeatures: c)))
+        }
+        let saved = EventKernels.crossover
+        defer { EventKernels.crossover = saved }
+        EventKernels.crossover = .always
+        let shared = SharedEvents(x)
+        XCTAssertEqual(shared.count, x.reduce(0) { $0 + ($1 != 0 ? 1 : 0) })
+        for layer in layers {
+            let alone = layer.apply(x, frames: frames, positions: n, mode: .event, binary: true)
+            XCTAssertEqual(layer.apply(x, frames: frames, positions: n, mode: .event, binary: true, shared: shared), alone)
+        }
+        let first = shared.lists(x, frames: frames, channels: c, positions: n)
+        XCTAssertEqual(first.count, shared.lists(x, frames: frames, channels: c, positions: n).count)
+        XCTAssertEqual(first.count.reduce(0) { $0 + Int($1) }, shared.count)
+    }
+
     /// Counting a layer's active inputs in pieces on all threads gives the serial count, ragged pieces included.
     func testActiveCountSplitsExactly() {
         for n in [0, 1, 16_383, 16_385, 131_073, 400_001] {
