@@ -98,17 +98,18 @@ static inline void sum_avx512_src(const float *const *rows, const float *base, i
 #undef SK_B512
 }
 
-__attribute__((target("avx512f")))
-static void sum_rows_avx512(const float *const *rows, int32_t nrows, const float *init, const float *bias, int32_t o,
-                            float *out) {
-    sum_avx512_src(rows, NULL, 0, NULL, nrows, init, bias, o, out);
-}
+// One instruction set's two entry points: rows by pointer (sum_rows_*) and by event list and stride (sum_idx_*).
+#define SK_SUM_ENTRIES(isa, attr)                                                                                        \
+    __attribute__((attr)) static void sum_rows_##isa(const float *const *rows, int32_t nrows, const float *init,        \
+                                                     const float *bias, int32_t o, float *out) {                        \
+        sum_##isa##_src(rows, NULL, 0, NULL, nrows, init, bias, o, out);                                                \
+    }                                                                                                                   \
+    __attribute__((attr)) static void sum_idx_##isa(const float *base, int64_t stride, const int32_t *list,             \
+                                                    int32_t nrows, const float *bias, int32_t o, float *out) {          \
+        sum_##isa##_src(NULL, base, stride, list, nrows, NULL, bias, o, out);                                           \
+    }
 
-__attribute__((target("avx512f")))
-static void sum_idx_avx512(const float *base, int64_t stride, const int32_t *list, int32_t nrows, const float *bias,
-                           int32_t o, float *out) {
-    sum_avx512_src(NULL, base, stride, list, nrows, NULL, bias, o, out);
-}
+SK_SUM_ENTRIES(avx512, target("avx512f"))
 
 // AVX2: blocks of NV full 8-float vectors (no masking); the last o % 8 columns are summed in scalar code.
 __attribute__((target("avx2"), always_inline))
@@ -150,17 +151,7 @@ static inline void sum_avx2_src(const float *const *rows, const float *base, int
     }
 }
 
-__attribute__((target("avx2")))
-static void sum_rows_avx2(const float *const *rows, int32_t nrows, const float *init, const float *bias, int32_t o,
-                          float *out) {
-    sum_avx2_src(rows, NULL, 0, NULL, nrows, init, bias, o, out);
-}
-
-__attribute__((target("avx2")))
-static void sum_idx_avx2(const float *base, int64_t stride, const int32_t *list, int32_t nrows, const float *bias,
-                         int32_t o, float *out) {
-    sum_avx2_src(NULL, base, stride, list, nrows, NULL, bias, o, out);
-}
+SK_SUM_ENTRIES(avx2, target("avx2"))
 
 #endif
 
