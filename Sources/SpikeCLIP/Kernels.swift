@@ -269,6 +269,7 @@ func activeCount(_ x: UnsafeBufferPointer<Float>) -> Int {
     // In up to 8 pieces, counted on all threads (a serial scan of every spiking layer's input was 3 % of an official
     // forward pass with the other core idle).
     let pieces = min(8, max(1, x.count / 16_384))
+    if pieces == 1 || EventKernels.threads == 1 { return Int(sk_count_nonzero(base, Int64(x.count))) }
     var partial = [Int64](repeating: 0, count: pieces)
     partial.withUnsafeMutableBufferPointer { pp in
         let (xs, ps) = (UnsafeSendable(base), UnsafeSendable(pp.baseAddress!))
